@@ -1,0 +1,125 @@
+"""The transcript model every source becomes, and the finding every rule yields.
+
+Files (SPEC §4 JSON Lines) and stored tickets both turn into `Session`s of
+`Line`s; the rules see nothing else, so `aftersales check FILE` and
+`aftersales check --db URL` judge the same conversation the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+Role = Literal["customer", "agent", "event"]
+ROLES: frozenset[str] = frozenset({"customer", "agent", "event"})
+
+Severity = Literal["error", "warning", "info"]
+
+EVENTS: frozenset[str] = frozenset(
+    {
+        "ticket_opened",
+        "ticket_accepted",
+        "remote_login",
+        "solution_given",
+        "extension_granted",
+        "escalated",
+        "resolved",
+        "closed",
+        "satisfaction_rated",
+    }
+)
+SATISFACTION_LABELS: tuple[str, ...] = ("很满意", "满意", "一般", "不满意")
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One transcript line, in session order (`index` is its 0-based position)."""
+
+    session: str
+    index: int
+    ts: datetime
+    role: Role
+    channel: str
+    sender: str | None = None
+    name: str | None = None
+    text: str | None = None
+    event: str | None = None
+    rating: str | None = None
+    # Where the line came from, "FILE:LINE" or "db:message:ID", for messages.
+    origin: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """All lines of one conversation (a ticket), ordered by ts then file order."""
+
+    id: str
+    channel: str
+    lines: tuple[Line, ...]
+    # Names of engineers by 工号 as given in the transcript (the roster may add more).
+    names: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def has_events(self) -> bool:
+        return any(line.role == "event" for line in self.lines)
+
+    @property
+    def agents(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for line in self.lines:
+            if line.role == "agent" and line.sender:
+                seen.setdefault(line.sender, None)
+        return tuple(seen)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One rule violation, with the evidence a reviewer needs (SPEC §3)."""
+
+    session: str
+    rule: str
+    severity: Severity
+    message: str
+    ts: datetime | None = None
+    index: int | None = None
+    agent: str | None = None
+    evidence: str | None = None
+    # Character span of the evidence within the line's text, for highlighting.
+    span: tuple[int, int] | None = None
+    # The phrase list or cue set the match came from (e.g. "forbidden.abuse").
+    source: str | None = None
+    score: float | None = None
+    suggestion: str | None = None
+    # True when the rule inferred an event (remote login, resolution) from text.
+    inferred: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The SPEC §3 JSON shape plus the extra evidence fields."""
+        return {
+            "session": self.session,
+            "rule": self.rule,
+            "severity": self.severity,
+            "ts": self.ts.isoformat() if self.ts else None,
+            "index": self.index,
+            "agent": self.agent,
+            "message": self.message,
+            "evidence": self.evidence,
+            "span": list(self.span) if self.span else None,
+            "source": self.source,
+            "score": self.score,
+            "suggestion": self.suggestion,
+            "inferred": self.inferred,
+        }
+
+
+class TranscriptError(ValueError):
+    """A bad input line; `str()` is ``FILE:LINE: what is wrong``."""
+
+    def __init__(self, path: str, line_no: int | None, problem: str) -> None:
+        self.path = path
+        self.line_no = line_no
+        self.problem = problem
+        where = f"{path}:{line_no}" if line_no is not None else path
+        super().__init__(f"{where}: {problem}")
