@@ -46,29 +46,59 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the bot's webhooks, the web chat page and the console (one aiohttp app)",
         description="Run the bot: channel webhooks, /chat, the engineer/QA console.",
     )
-    serve.add_argument("--db", metavar="URL", help="database URL (default: SQLite file ./aftersales.sqlite3)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument(
+        "--db", metavar="URL", help="database URL (default: SQLite file ./aftersales.sqlite3)"
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     serve.add_argument("--demo", action="store_true", help="seed a demo roster and accounts")
     _add_policy(serve)
 
     check = sub.add_parser(
         "check",
-        help="check transcripts (JSON Lines files / directories, or stored sessions) against the policy",
+        help="check transcripts (JSON Lines files, directories, stored sessions)",
         description="Check transcripts against the policy rules (SPEC §6). Exit 0: no error-level "
         "finding; 1: error-level findings; 2: usage or input error.",
     )
     check.add_argument("paths", nargs="*", metavar="PATH", help="*.jsonl file or directory of them")
     check.add_argument("--db", metavar="URL", help="check sessions stored in this database")
-    check.add_argument("--since", metavar="DATE", type=date.fromisoformat, help="with --db: from DATE")
-    check.add_argument("--until", metavar="DATE", type=date.fromisoformat, help="with --db: to DATE")
-    check.add_argument("--format", choices=FORMATS, default="text", help="report format (default text)")
-    check.add_argument("--out", metavar="FILE", help="write the report here (default stdout; xlsx needs it)")
-    check.add_argument("--select", action="append", default=[], metavar="CODES", help="only these codes or prefixes (comma-separated)")
-    check.add_argument("--ignore", action="append", default=[], metavar="CODES", help="skip these codes or prefixes")
-    check.add_argument("--save", action="store_true", help="save the findings to the database (--db, or --save-db)")
-    check.add_argument("--save-db", metavar="URL", help="with --save for files: the database to save into")
-    check.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    check.add_argument(
+        "--since", metavar="DATE", type=date.fromisoformat, help="with --db: from DATE"
+    )
+    check.add_argument(
+        "--until", metavar="DATE", type=date.fromisoformat, help="with --db: to DATE"
+    )
+    check.add_argument(
+        "--format", choices=FORMATS, default="text", help="report format (default text)"
+    )
+    check.add_argument(
+        "--out", metavar="FILE", help="write the report here (default stdout; xlsx needs it)"
+    )
+    check.add_argument(
+        "--select",
+        action="append",
+        default=[],
+        metavar="CODES",
+        help="only these codes or prefixes (comma-separated)",
+    )
+    check.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="CODES",
+        help="skip these codes or prefixes",
+    )
+    check.add_argument(
+        "--save", action="store_true", help="save the findings to the database (--db, or --save-db)"
+    )
+    check.add_argument(
+        "--save-db", metavar="URL", help="with --save for files: the database to save into"
+    )
+    check.add_argument(
+        "--no-progress", action="store_true", help="no progress bar even on a terminal"
+    )
     _add_policy(check)
 
     cal = sub.add_parser(
@@ -87,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--name", help="display name (engineers: the name in the greeting)")
     add.add_argument("--staff-no", help="工号 (engineers)")
     add.add_argument("--password", help="password (prompted when omitted)")
-    add.add_argument("--db", metavar="URL", help="database URL (default: SQLite file ./aftersales.sqlite3)")
+    add.add_argument(
+        "--db", metavar="URL", help="database URL (default: SQLite file ./aftersales.sqlite3)"
+    )
     return parser
 
 
@@ -99,7 +131,9 @@ def run_calendar(args: argparse.Namespace) -> int:
         try:
             day = date.fromisoformat(raw)
         except ValueError:
-            print(f"aftersales calendar: {raw!r} is not a date (expected YYYY-MM-DD)", file=sys.stderr)
+            print(
+                f"aftersales calendar: {raw!r} is not a date (expected YYYY-MM-DD)", file=sys.stderr
+            )
             status = EXIT_USAGE
             continue
         info = calendar.day(day)

@@ -50,6 +50,8 @@ def expand_selection(items: list[str] | tuple[str, ...], *, what: str) -> frozen
             matched = {code for code in RULE_CODES if code.startswith(item)}
             if not matched:
                 known = ", ".join(sorted(RULE_PREFIXES))
-                raise ValueError(f"{what}: unknown rule code or prefix {item!r} (prefixes: {known})")
+                raise ValueError(
+                    f"{what}: unknown rule code or prefix {item!r} (prefixes: {known})"
+                )
             codes |= matched
     return frozenset(codes)

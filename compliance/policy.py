@@ -348,11 +348,9 @@ class _Converter:
         if origin in (Mapping, dict) or tp is Mapping:
             if not isinstance(value, dict):
                 raise self.fail(key, f"must be a table, got {type(value).__name__}")
-            args = get_args(tp)
-            val_tp = args[1] if args else Any
-            return _frozen_map(
-                {k: self.convert(v, val_tp, f"{key}.{k}") for k, v in value.items()}
-            )
+            map_args = get_args(tp)
+            val_tp = map_args[1] if map_args else Any
+            return _frozen_map({k: self.convert(v, val_tp, f"{key}.{k}") for k, v in value.items()})
         if dataclasses.is_dataclass(tp):
             return self.dataclass(value, typing.cast(type, tp), key)
         return self.scalar(value, tp, key)
