@@ -1,0 +1,130 @@
+"""The bot's settings: loaded once (command line + environment), validated, passed down.
+
+`Settings` is frozen; `create_app(settings)` reads nothing else from the
+process environment.  Channel modules that need credentials (WeChat's
+`AFTERSALES_WECHAT_*`) read them from `settings.environ`, a snapshot taken at
+load time, so tests hand in a plain dict instead of patching `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+
+from compliance.policy import Policy, load_policy
+
+# The embedded default database: a SQLite file in the working directory (SPEC §3).
+DEFAULT_DB_URL = "sqlite:///aftersales.sqlite3"
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names the variable or option."""
+
+
+def utc_now() -> datetime:
+    """The wall clock, aware; the default `Settings.now`."""
+    return datetime.now(UTC)
+
+
+def _instance_id() -> str:
+    # Unique per process, readable in the timers table's locked_by column.
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything `create_app` needs; build with `Settings.load` or directly in tests."""
+
+    policy: Policy
+    db_url: str = DEFAULT_DB_URL
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Largest request body accepted (aiohttp client_max_size); larger is 413.
+    max_body_bytes: int = 64 * 1024
+    # Longest customer message text kept (characters); longer is refused with 400.
+    max_text_chars: int = 4000
+    # Run Alembic migrations when the app starts (serve does; tests may pre-migrate).
+    migrate_on_start: bool = True
+    # The timer scheduler: on in serve, off in tests that fire timers by hand.
+    scheduler_enabled: bool = True
+    scheduler_interval_s: float = 5.0
+    # A claimed timer whose process died is claimable again after this long.
+    timer_lock_s: int = 120
+    # Warn the engineer and the manager this much attended time before the
+    # 4 h solution deadline, so the one extension can still be granted in time.
+    solution_warning_lead_s: int = 1800
+    # Seed demo roster rows into the engineers table at start (serve --demo).
+    demo: bool = False
+    instance_id: str = field(default_factory=_instance_id)
+    # The clock of the whole app (messages, timers, deadlines); tests inject one.
+    now: Callable[[], datetime] = utc_now
+    environ: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        if self.max_body_bytes < 1024:
+            raise SettingsError(f"max_body_bytes: at least 1024, got {self.max_body_bytes}")
+        if self.max_text_chars < 1:
+            raise SettingsError(f"max_text_chars: must be positive, got {self.max_text_chars}")
+        if self.scheduler_interval_s <= 0:
+            raise SettingsError(
+                f"scheduler_interval_s: must be positive, got {self.scheduler_interval_s}"
+            )
+        if self.timer_lock_s <= 0:
+            raise SettingsError(f"timer_lock_s: must be positive, got {self.timer_lock_s}")
+        if not 0 < self.port < 65536:
+            raise SettingsError(f"port: must be 1–65535, got {self.port}")
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        db_url: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        policy: str | None = None,
+        demo: bool = False,
+        environ: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Settings from command-line values, falling back to `AFTERSALES_*` variables.
+
+        Variables: `AFTERSALES_DB_URL`, `AFTERSALES_POLICY`,
+        `AFTERSALES_MAX_BODY_BYTES`, `AFTERSALES_SCHEDULER_INTERVAL_S`,
+        `AFTERSALES_SCHEDULER` (``off`` disables the timer scheduler).
+        """
+        env = dict(os.environ if environ is None else environ)
+
+        def env_number(name: str, kind: type[int] | type[float], default: float) -> float:
+            raw = env.get(name)
+            if raw is None or raw.strip() == "":
+                return default
+            try:
+                return kind(raw)
+            except ValueError:
+                raise SettingsError(
+                    f"{name}: expected {'an integer' if kind is int else 'a number'}, got {raw!r}"
+                ) from None
+
+        scheduler = env.get("AFTERSALES_SCHEDULER", "on").strip().lower()
+        if scheduler not in ("on", "off"):
+            raise SettingsError(f"AFTERSALES_SCHEDULER: expected on or off, got {scheduler!r}")
+        return cls(
+            policy=load_policy(policy or env.get("AFTERSALES_POLICY") or None),
+            db_url=db_url or env.get("AFTERSALES_DB_URL") or DEFAULT_DB_URL,
+            host=host,
+            port=port,
+            max_body_bytes=int(env_number("AFTERSALES_MAX_BODY_BYTES", int, 64 * 1024)),
+            scheduler_enabled=scheduler == "on",
+            scheduler_interval_s=env_number("AFTERSALES_SCHEDULER_INTERVAL_S", float, 5.0),
+            demo=demo,
+            environ=MappingProxyType(env),
+        )
