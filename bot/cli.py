@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -145,6 +146,7 @@ def run_calendar(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="aftersales: %(levelname)s: %(message)s")
     try:
         if args.command == "calendar":
             return run_calendar(args)
