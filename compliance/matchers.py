@@ -1,0 +1,692 @@
+"""Phrase matchers the rules (and the bot's pre-send check) share.
+
+- `ForbiddenMatcher`: every forbidden list of the policy (and the word lists they
+  name) in ONE Aho-Corasick automaton over normalised text (`compliance.normalize`),
+  with per-phrase exceptions for innocent containing words (USB ⊃ sb, 滚动 ⊃ 滚,
+  垃圾文件 ⊃ 垃圾) and word boundaries for Latin phrases; each hit gives its list,
+  rule code, phrase and the exact span of the original text.
+- `CueBook` / `CueMatcher`: policy cue lists (customer complaint, doubt and emotion
+  cues, agent acknowledgements, remote-access and resolution phrases) over folded
+  text, with negations ("远程解决不了" is no remote login) and question forms
+  ("好了吗" is no resolution).
+- `AckMatcher`: whether a customer message is only an acknowledgement (好的, 收到,
+  an emoji ...), which needs no reply (SLA002).
+- `RequiredLineMatcher`: fuzzy match (rapidfuzz, policy cutoff) of an agent message
+  against the canonical script lines of `scripts_library`, tolerant of punctuation,
+  spaces, emoji codes, 的/了 and small rewordings.
+- `GreetingParser`: finds a self-introduction and extracts the engineer's name and
+  工号 exactly, around the fixed parts of `scripts_library.GREETING_PARTS`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Literal
+
+import ahocorasick
+from rapidfuzz import fuzz
+
+from compliance.normalize import Normalized, TextFolder
+from compliance.policy import Policy, PolicyError
+from scripts_library import ScriptInputError, ScriptKey, canonical_text, greeting_parts
+from scripts_library import render_greeting as _render_greeting
+
+__all__ = [
+    "AckMatcher",
+    "CueBook",
+    "CueHit",
+    "CueList",
+    "CueMatcher",
+    "ForbiddenHit",
+    "ForbiddenMatcher",
+    "GreetingMatch",
+    "GreetingParser",
+    "RequiredLineMatcher",
+    "folder_for",
+    "load_wordlist",
+    "wordlist_names",
+]
+
+
+def folder_for(policy: Policy) -> TextFolder:
+    """The text folder of a policy's matching settings (cached per setting)."""
+    return _folder(policy.matching.filler_chars, policy.matching.traditional_to_simplified)
+
+
+@lru_cache(maxsize=8)
+def _folder(filler_chars: str, traditional_to_simplified: bool) -> TextFolder:
+    return TextFolder(filler_chars, traditional_to_simplified)
+
+
+def _is_latin_word_char(char: str) -> bool:
+    return char.isascii() and char.isalnum()
+
+
+# ------------------------------------------------------------ word lists --
+
+
+def wordlist_names() -> tuple[str, ...]:
+    """The word lists shipped in ``compliance/data`` (``<name>.txt``)."""
+    data = resources.files("compliance") / "data"
+    return tuple(
+        sorted(
+            entry.name.removesuffix(".txt")
+            for entry in data.iterdir()
+            if entry.name.endswith(".txt")
+        )
+    )
+
+
+@lru_cache(maxsize=8)
+def load_wordlist(name: str) -> tuple[str, ...]:
+    """Every entry of a shipped word list, as published (one per line, blanks skipped).
+
+    Raises `KeyError` naming the known lists when there is no list called `name`.
+    """
+    if not re.fullmatch(r"[A-Za-z0-9_]+", name) or name not in wordlist_names():
+        raise KeyError(f"no word list {name!r} (shipped: {', '.join(wordlist_names())})")
+    data = resources.files("compliance") / "data" / f"{name}.txt"
+    text = data.read_text(encoding="utf-8")
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+# ------------------------------------------------------------- forbidden --
+
+
+@dataclass(frozen=True, slots=True)
+class ForbiddenHit:
+    """One forbidden phrase found in a text."""
+
+    list_name: str
+    """The policy's forbidden list (``profanity``, ``abuse`` ...)."""
+    rule: str
+    """The rule code that list feeds (``LNG001`` ...)."""
+    phrase: str
+    """The phrase as the policy or word list writes it."""
+    span: tuple[int, int]
+    """Where it is in the original text (``text[span[0]:span[1]]``)."""
+    matched: str
+    """The original text of the span (``傻 逼``, ``ＳＢ``)."""
+    wordlist: str | None = None
+    """The word list the phrase came from, or None for the policy's own phrases."""
+
+    @property
+    def source(self) -> str:
+        """Where the phrase came from, for reports: ``forbidden.abuse``, ``…/ldnoobw_zh``."""
+        base = f"forbidden.{self.list_name}"
+        return f"{base}/{self.wordlist}" if self.wordlist else base
+
+
+@dataclass(frozen=True, slots=True)
+class _Exception:
+    word: str
+    """The innocent word, normalised."""
+    offsets: tuple[int, ...]
+    """Where the phrase sits inside `word`; empty for a context word (see below)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    list_name: str
+    rule: str
+    phrase: str
+    key: str
+    wordlist: str | None
+    latin_start: bool
+    latin_end: bool
+    exceptions: tuple[_Exception, ...]
+
+
+@dataclass(slots=True)
+class _Candidate:
+    entry: _Entry
+    start: int
+    end: int
+
+
+class ForbiddenMatcher:
+    """All forbidden lists of a policy in one automaton; build once, use for every text.
+
+    An exception word that contains the phrase (``usb`` for ``sb``) cancels a hit that
+    lies inside an occurrence of that word; an exception word that does not contain it
+    (``防火墙`` for ``加入黑名单``) is a context word and cancels every hit of the phrase
+    in a text that mentions it.  A phrase starting or ending with a Latin letter or
+    digit (``sb``, ``tmd``) only matches as a whole word.  Word-list entries of one
+    character are not used (性, 逼, 奶 occur inside innocent words all the time), nor
+    those a rule's ``wordlist_skip`` option names.
+    """
+
+    def __init__(self, policy: Policy, folder: TextFolder | None = None) -> None:
+        self.folder = folder or folder_for(policy)
+        self._automaton = ahocorasick.Automaton()
+        entries: dict[str, list[_Entry]] = {}
+        source = policy.source_path or "policy"
+        for list_name, forbidden in policy.forbidden.items():
+            skip = self._wordlist_skip(policy, forbidden.rule, source)
+            seen: set[str] = set()
+            exceptions = {
+                self.folder.normalize(p): words for p, words in forbidden.exceptions.items()
+            }
+            for phrase in forbidden.phrases:
+                key = self.folder.normalize(phrase)
+                if not key:
+                    raise PolicyError(
+                        f"{source}: forbidden.{list_name}.phrases: {phrase!r} is nothing but "
+                        "filler characters once normalised"
+                    )
+                if key in seen:
+                    continue
+                seen.add(key)
+                entry = self._entry(list_name, forbidden.rule, phrase, key, None, exceptions)
+                entries.setdefault(key, []).append(entry)
+            for i, wordlist in enumerate(forbidden.wordlists):
+                try:
+                    words = load_wordlist(wordlist)
+                except KeyError as exc:
+                    raise PolicyError(
+                        f"{source}: forbidden.{list_name}.wordlists[{i}]: {exc.args[0]}"
+                    ) from None
+                for word in words:
+                    key = self.folder.normalize(word)
+                    # One character is too short to mean anything on its own (性, 逼).
+                    if len(key) < 2 or key in seen or key in skip:
+                        continue
+                    seen.add(key)
+                    entry = self._entry(list_name, forbidden.rule, word, key, wordlist, exceptions)
+                    entries.setdefault(key, []).append(entry)
+        for key, found in entries.items():
+            self._automaton.add_word(key, tuple(found))
+        self._empty = not entries
+        if not self._empty:
+            self._automaton.make_automaton()
+        self.phrase_count = len(entries)
+
+    def _wordlist_skip(self, policy: Policy, rule: str, source: str) -> frozenset[str]:
+        config = policy.rules.get(rule)
+        raw = config.options.get("wordlist_skip", ()) if config else ()
+        if not isinstance(raw, list | tuple) or not all(isinstance(w, str) for w in raw):
+            raise PolicyError(f"{source}: rules.{rule}.wordlist_skip: must be a list of strings")
+        return frozenset(self.folder.normalize(w) for w in raw)
+
+    def _entry(
+        self,
+        list_name: str,
+        rule: str,
+        phrase: str,
+        key: str,
+        wordlist: str | None,
+        exceptions: Mapping[str, tuple[str, ...]],
+    ) -> _Entry:
+        compiled: list[_Exception] = []
+        for word in exceptions.get(key, ()):
+            normalised = self.folder.normalize(word)
+            offsets = tuple(
+                i for i in range(len(normalised) - len(key) + 1) if normalised.startswith(key, i)
+            )
+            compiled.append(_Exception(normalised, offsets))
+        return _Entry(
+            list_name=list_name,
+            rule=rule,
+            phrase=phrase,
+            key=key,
+            wordlist=wordlist,
+            latin_start=_is_latin_word_char(key[0]),
+            latin_end=_is_latin_word_char(key[-1]),
+            exceptions=tuple(compiled),
+        )
+
+    def find(self, text: str, folded: str | None = None) -> list[ForbiddenHit]:
+        """Every forbidden phrase in `text`, in text order.
+
+        A hit inside a longer hit (垃圾 in 垃圾公司) is dropped; overlapping hits of one
+        rule (我操 + 操你 in 我操你) merge into one.  `folded` may pass
+        ``folder.fold(text)`` when the caller has it already.
+        """
+        if self._empty or not text:
+            return []
+        if folded is None:
+            folded = self.folder.fold(text)
+        normalised = self.folder.strip(folded)
+        candidates: list[_Candidate] = []
+        mapping: Normalized | None = None
+        for end_index, found in self._automaton.iter(normalised):
+            for entry in found:
+                start = end_index - len(entry.key) + 1
+                if entry.exceptions and self._excepted(entry, normalised, start):
+                    continue
+                if entry.latin_start or entry.latin_end:
+                    if mapping is None:
+                        mapping = self.folder.normalize_with_map(text, folded)
+                    if not self._on_word_boundary(entry, folded, mapping, start, end_index + 1):
+                        continue
+                candidates.append(_Candidate(entry, start, end_index + 1))
+        if not candidates:
+            return []
+        if mapping is None:
+            mapping = self.folder.normalize_with_map(text, folded)
+        return self._resolve(text, candidates, mapping)
+
+    @staticmethod
+    def _excepted(entry: _Entry, normalised: str, start: int) -> bool:
+        for exception in entry.exceptions:
+            if not exception.offsets:
+                if exception.word in normalised:
+                    return True
+                continue
+            for offset in exception.offsets:
+                begin = start - offset
+                if begin >= 0 and normalised.startswith(exception.word, begin):
+                    return True
+        return False
+
+    @staticmethod
+    def _on_word_boundary(
+        entry: _Entry, folded: str, mapping: Normalized, start: int, end: int
+    ) -> bool:
+        first, last = mapping.positions[start], mapping.positions[end - 1]
+        if entry.latin_start and first > 0 and _is_latin_word_char(folded[first - 1]):
+            return False
+        return not (
+            entry.latin_end and last + 1 < len(folded) and _is_latin_word_char(folded[last + 1])
+        )
+
+    @staticmethod
+    def _resolve(
+        text: str, candidates: list[_Candidate], mapping: Normalized
+    ) -> list[ForbiddenHit]:
+        # Longest first, so that containment is decided against the longest hit.
+        candidates.sort(key=lambda c: (c.start, -(c.end - c.start)))
+        kept: list[_Candidate] = []
+        for candidate in candidates:
+            contained = any(
+                k.start <= candidate.start
+                and candidate.end <= k.end
+                and (k.end - k.start) > (candidate.end - candidate.start)
+                for k in kept
+            )
+            if contained:
+                continue
+            merged = False
+            for k in kept:
+                if k.entry.rule == candidate.entry.rule and candidate.start < k.end:
+                    if k.start == candidate.start and k.end == candidate.end:
+                        merged = True  # the same words in two lists of one rule
+                        break
+                    if candidate.end > k.end:
+                        k.end = candidate.end
+                    merged = True
+                    break
+            if not merged:
+                kept.append(_Candidate(candidate.entry, candidate.start, candidate.end))
+        hits: list[ForbiddenHit] = []
+        for k in kept:
+            start, end = mapping.original_span(k.start, k.end)
+            hits.append(
+                ForbiddenHit(
+                    list_name=k.entry.list_name,
+                    rule=k.entry.rule,
+                    phrase=k.entry.phrase,
+                    span=(start, end),
+                    matched=text[start:end],
+                    wordlist=k.entry.wordlist,
+                )
+            )
+        hits.sort(key=lambda h: (h.span, h.rule))
+        return hits
+
+
+# ------------------------------------------------------------------ cues --
+
+
+@dataclass(frozen=True, slots=True)
+class CueList:
+    """One list of cue phrases and what cancels a cue.
+
+    `negation_scope` ``"span"``: a cue inside a negation phrase does not count
+    (远程 inside 远程解决不了) but a cue elsewhere in the text does; ``"text"``: any
+    negation phrase in the text cancels every cue (好了 in 好了一会儿又不行).
+    `skip_questions`: a cue followed by 吗 / 么 / 没 / ? is a question, not a statement.
+    """
+
+    name: str
+    cues: tuple[str, ...]
+    negations: tuple[str, ...] = ()
+    negation_scope: Literal["span", "text"] = "span"
+    skip_questions: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CueHit:
+    """The first cue of a list found in a text (span in the original text)."""
+
+    list_name: str
+    cue: str
+    span: tuple[int, int]
+    matched: str
+
+
+_QUESTION_AFTER = re.compile(r"\s*(?:[吗么嘛没?]|了吗|了没|了么)")
+
+
+class CueBook:
+    """Several cue lists in one automaton over folded text; one pass per text."""
+
+    def __init__(self, lists: Iterable[CueList], folder: TextFolder) -> None:
+        self.folder = folder
+        self.lists: dict[str, CueList] = {}
+        self._automaton = ahocorasick.Automaton()
+        table: dict[str, list[tuple[str, str, bool]]] = {}
+        for cue_list in lists:
+            self.lists[cue_list.name] = cue_list
+            for phrase, negation in [(c, False) for c in cue_list.cues] + [
+                (n, True) for n in cue_list.negations
+            ]:
+                key = folder.fold(phrase).strip()
+                if key:
+                    table.setdefault(key, []).append((cue_list.name, phrase, negation))
+        for key, values in table.items():
+            self._automaton.add_word(key, (key, tuple(values)))
+        self._empty = not table
+        if not self._empty:
+            self._automaton.make_automaton()
+
+    def find(self, text: str, folded: str | None = None) -> dict[str, CueHit]:
+        """The first surviving cue of each list that has one in `text`."""
+        if self._empty or not text:
+            return {}
+        if folded is None:
+            folded = self.folder.fold(text)
+        positives: list[tuple[int, int, str, str]] = []
+        negations: dict[str, list[tuple[int, int]]] = {}
+        for end_index, (key, values) in self._automaton.iter(folded):
+            start, end = end_index - len(key) + 1, end_index + 1
+            for list_name, phrase, negation in values:
+                if negation:
+                    negations.setdefault(list_name, []).append((start, end))
+                else:
+                    positives.append((start, end, list_name, phrase))
+        if not positives:
+            return {}
+        positives.sort()
+        found: dict[str, CueHit] = {}
+        for start, end, list_name, phrase in positives:
+            if list_name in found:
+                continue
+            cue_list = self.lists[list_name]
+            negated = negations.get(list_name, ())
+            if negated and (
+                cue_list.negation_scope == "text"
+                or any(a <= start and end <= b for a, b in negated)
+            ):
+                continue
+            if not self._whole_word(folded, start, end):
+                continue
+            if cue_list.skip_questions and _QUESTION_AFTER.match(folded, end):
+                continue
+            found[list_name] = CueHit(list_name, phrase, (start, end), text[start:end])
+        return found
+
+    @staticmethod
+    def _whole_word(folded: str, start: int, end: int) -> bool:
+        # Latin cues (rdp, ok, todesk) must not match inside other Latin words.
+        if (
+            start > 0
+            and _is_latin_word_char(folded[start])
+            and _is_latin_word_char(folded[start - 1])
+        ):
+            return False
+        return not (
+            _is_latin_word_char(folded[end - 1])
+            and end < len(folded)
+            and _is_latin_word_char(folded[end])
+        )
+
+
+class CueMatcher:
+    """One cue list with its negations: does a text contain a cue that counts?"""
+
+    def __init__(
+        self,
+        cues: Iterable[str],
+        *,
+        negations: Iterable[str] = (),
+        negation_scope: Literal["span", "text"] = "span",
+        skip_questions: bool = False,
+        folder: TextFolder | None = None,
+    ) -> None:
+        cue_list = CueList("cues", tuple(cues), tuple(negations), negation_scope, skip_questions)
+        self._book = CueBook([cue_list], folder or TextFolder())
+
+    def find(self, text: str) -> CueHit | None:
+        """The first cue in `text` that counts, or None."""
+        return self._book.find(text).get("cues")
+
+    def matches(self, text: str) -> bool:
+        return self.find(text) is not None
+
+
+# ------------------------------------------------------------------ acks --
+
+# WeChat emoji codes ([握手], [OK]); JD's placeholders ([订单x]) are not emoji.
+_EMOJI_CODE = re.compile(r"\[(?:[\u4e00-\u9fff]{1,6}|ok)\]")
+# Sentence particles that colour an acknowledgement without adding content (好的呢).
+_ACK_PARTICLES = frozenset("呢啊哈呀啦哒嘞噢哦吖嗷")
+
+
+def _is_symbol_or_punctuation(char: str) -> bool:
+    category = unicodedata.category(char)
+    return category[0] in "PSZC" or char in "\u200d\ufe0f"
+
+
+class AckMatcher:
+    """Whether a customer message is only an acknowledgement or thanks (SLA002)."""
+
+    def __init__(self, phrases: Iterable[str], folder: TextFolder) -> None:
+        self.folder = folder
+        acks: set[str] = set()
+        emoji: set[str] = set()
+        for phrase in phrases:
+            folded = folder.fold(phrase)
+            if _EMOJI_CODE.fullmatch(folded) or all(_is_symbol_or_punctuation(c) for c in folded):
+                emoji.add(folded)
+                continue
+            core = self._core(folded)
+            if core:
+                acks.add(core)
+        self._acks = frozenset(acks)
+        self._longest = max((len(a) for a in acks), default=0)
+
+    @staticmethod
+    def _core(folded: str) -> str:
+        without_codes = _EMOJI_CODE.sub("", folded)
+        return "".join(c for c in without_codes if not _is_symbol_or_punctuation(c))
+
+    def is_ack_only(self, text: str | None) -> bool:
+        """True when `text` says nothing but 好的 / 收到 / 谢谢 / an emoji and the like."""
+        if not text or not text.strip():
+            return False
+        folded = self.folder.fold(text)
+        if "?" in folded:
+            return False
+        core = "".join(c for c in self._core(folded) if c not in _ACK_PARTICLES)
+        if not core:
+            return True  # emoji, punctuation and particles only (👍, 哈哈)
+        return self._segments(core)
+
+    def _segments(self, core: str) -> bool:
+        # Can `core` be cut entirely into acknowledgement phrases (好的谢谢, 嗯嗯好)?
+        reachable = [False] * (len(core) + 1)
+        reachable[0] = True
+        for i in range(len(core)):
+            if not reachable[i]:
+                continue
+            for length in range(1, min(self._longest, len(core) - i) + 1):
+                if core[i : i + length] in self._acks:
+                    reachable[i + length] = True
+        return reachable[len(core)]
+
+
+# ------------------------------------------------------- required lines --
+
+_BRACKET_CODE = re.compile(r"\[[^\[\]]{1,10}\]")
+_PARTICLES = frozenset("的了")
+
+
+def _drop_for_fuzzy(char: str) -> bool:
+    return char in _PARTICLES or _is_symbol_or_punctuation(char)
+
+
+class RequiredLineMatcher:
+    """Fuzzy match of agent messages against the canonical script lines.
+
+    Both sides are reduced to their words first: emoji codes (``[握手]``,
+    ``[握手表情]``, 🤝), punctuation, white space and the particles 的 / 了 go.  A
+    message as long as the line or longer must contain it (`fuzz.partial_ratio`); a
+    shorter one must be nearly all of it (`fuzz.ratio`), so 感谢您 alone is no thanks
+    line.  Scores are 0–100; a line matches at the policy's ``fuzzy_cutoff``.
+    """
+
+    FIXED_LINES: tuple[ScriptKey, ...] = (
+        ScriptKey.BACKUP_WARNING,
+        ScriptKey.THANKS,
+        ScriptKey.RESPONSIBILITY,
+        ScriptKey.COMPLAINT_RESPONSE,
+        ScriptKey.DOUBT_RESPONSE,
+        ScriptKey.EMOTION_RESPONSE,
+        ScriptKey.SUGGESTION_REQUEST,
+    )
+
+    def __init__(self, policy: Policy, folder: TextFolder | None = None) -> None:
+        self.folder = folder or folder_for(policy)
+        self.cutoff = policy.matching.fuzzy_cutoff
+        self._cores = {key: self.core(canonical_text(key)) for key in self.FIXED_LINES}
+
+    def core(self, text: str) -> str:
+        """The words of `text` that fuzzy matching compares."""
+        folded = _BRACKET_CODE.sub("", self.folder.fold(text))
+        return "".join(c for c in folded if not _drop_for_fuzzy(c))
+
+    def canonical(self, key: ScriptKey, channel: str = "wechat") -> str:
+        """The line as the bot would say it on `channel` (a finding's suggestion)."""
+        return canonical_text(key, channel if channel != "phone" else "wechat")
+
+    def score(self, key: ScriptKey, text: str | None) -> float:
+        """How closely `text` says the fixed line `key` (0–100)."""
+        return self.score_core(self._cores[key], self.core(text or ""))
+
+    def score_against(self, canonical: str, text: str | None) -> float:
+        """How closely `text` says `canonical` (any rendered line)."""
+        return self.score_core(self.core(canonical), self.core(text or ""))
+
+    @staticmethod
+    def score_core(canonical_core: str, text_core: str) -> float:
+        if not canonical_core or not text_core:
+            return 0.0
+        if len(text_core) <= len(canonical_core):
+            return float(fuzz.ratio(canonical_core, text_core))
+        return float(fuzz.partial_ratio(canonical_core, text_core))
+
+    def matches(self, key: ScriptKey, text: str | None) -> bool:
+        return self.score(key, text) >= self.cutoff
+
+
+# -------------------------------------------------------------- greeting --
+
+
+@dataclass(frozen=True, slots=True)
+class GreetingMatch:
+    """What a self-introduction says (or as much of it as the message has)."""
+
+    name: str | None
+    staff_no: str | None
+    missing: tuple[str, ...]
+    """Fixed parts of the greeting the message lacks (您好, 朴赛售后服务中心 ...)."""
+    score: float
+    """Fuzzy score against the greeting rendered with the message's own name and 工号."""
+    name_span: tuple[int, int] | None = None
+    staff_span: tuple[int, int] | None = None
+    is_self_introduction: bool = False
+    """Name, 工号 and the fixed parts all there (the score reaches the cutoff)."""
+
+
+class GreetingParser:
+    """Finds the self-introduction of 【售后动作标准】1.a.1 and reads its name and 工号.
+
+    The fixed parts come from `scripts_library.greeting_parts` for the policy's centre
+    and title, the same words the bot renders.  The name is what stands between the
+    title (or 我是) and the 工号; the 工号 is the letters and digits after 工号.  Both
+    are taken exactly as written; the rest is compared fuzzily with the greeting the
+    bot would render for that name and 工号.
+    """
+
+    def __init__(self, policy: Policy, folder: TextFolder | None = None) -> None:
+        self.folder = folder or folder_for(policy)
+        self.cutoff = policy.matching.fuzzy_cutoff
+        self.parts = greeting_parts(policy.company.centre, policy.company.engineer_title)
+        self._required = RequiredLineMatcher(policy, self.folder)
+        stop = r"\s，,。.、:：;；!！?？\[\]（）()0-9"
+        name = rf"(?P<name>[^{stop}]{{1,12}}?)"
+        ahead = r"(?=\s*(?:[，,、。.:：;；\s]|工号|$))"
+        title = re.escape(self.folder.fold(self.parts.title))
+        centre = re.escape(self.folder.fold(self.parts.centre))
+        self._after_title = re.compile(rf"{title}\s*[：:]?\s*{name}{ahead}")
+        self._after_intro = re.compile(rf"我是\s*(?:{centre})?\s*(?:{title})?\s*{name}{ahead}")
+        label = re.escape(self.folder.fold(self.parts.staff_no_label))
+        self._staff = re.compile(rf"{label}\s*[：:]?\s*(?:是|为)?\s*(?P<staff>[a-z0-9]{{1,32}})")
+        self._cue = (self.folder.fold(self.parts.staff_no_label), title, centre, "我是")
+
+    def looks_like_greeting(self, text: str | None) -> bool:
+        """Cheap test: does `text` try to introduce the engineer at all?"""
+        if not text:
+            return False
+        folded = self.folder.fold(text)
+        return any(cue in folded for cue in self._cue)
+
+    def parse(self, text: str | None) -> GreetingMatch | None:
+        """The self-introduction in `text`, or None when it does not attempt one."""
+        if not self.looks_like_greeting(text):
+            return None
+        assert text is not None
+        folded = self.folder.fold(text)
+        name_match = self._after_title.search(folded) or self._after_intro.search(folded)
+        staff_match = self._staff.search(folded)
+        name_span = name_match.span("name") if name_match else None
+        staff_span = staff_match.span("staff") if staff_match else None
+        name = text[name_span[0] : name_span[1]] if name_span else None
+        staff_no = text[staff_span[0] : staff_span[1]] if staff_span else None
+        core = self._required.core(text)
+        missing = tuple(
+            part
+            for part in (
+                self.parts.opening,
+                self.parts.centre,
+                self.parts.title,
+                self.parts.staff_no_label,
+                self.parts.closing,
+            )
+            if self._required.core(part) not in core
+        )
+        score = 0.0
+        if name and staff_no:
+            try:
+                canonical = _render_greeting(
+                    name, staff_no, centre=self.parts.centre, title=self.parts.title
+                )
+            except ScriptInputError:
+                canonical = ""
+            score = self._required.score_against(canonical, text) if canonical else 0.0
+        complete = bool(name and staff_no) and score >= self.cutoff
+        return GreetingMatch(
+            name=name,
+            staff_no=staff_no,
+            missing=missing,
+            score=score,
+            name_span=name_span,
+            staff_span=staff_span,
+            is_self_introduction=complete,
+        )

@@ -1,0 +1,234 @@
+"""What the rules need to know about one session, worked out once and shared.
+
+Twenty-one rules look at the same session; the expensive parts (folding text, the
+forbidden-phrase pass, cue lookups, fuzzy scores against script lines) are done at
+most once per line here and cached, and only for the lines a rule asks about.
+
+Vocabulary (SPEC §6):
+
+- a *block* is a run of consecutive messages of one role (events do not break it);
+- an agent block is a *turn*: the agent messages before the customer speaks again,
+  so a greeting may open a turn and an acknowledgement follow in the same turn;
+- the agent's *next turn* after a customer message is the first agent block after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from compliance.matchers import CueHit, ForbiddenHit
+from compliance.model import Line, Session
+from scripts_library import ScriptKey
+
+if TYPE_CHECKING:
+    from compliance.checker import CheckContext
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """Consecutive messages of one role (events between them do not count)."""
+
+    role: str
+    lines: tuple[Line, ...]
+
+    @property
+    def first(self) -> Line:
+        return self.lines[0]
+
+    @property
+    def last(self) -> Line:
+        return self.lines[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    """Where something happened: an event line, or a message it was inferred from."""
+
+    line: Line
+    inferred: bool
+    cue: str | None = None
+    span: tuple[int, int] | None = None
+
+    @property
+    def evidence(self) -> str | None:
+        if self.span is not None and self.line.text is not None:
+            return self.line.text[self.span[0] : self.span[1]]
+        return None
+
+
+class SessionFacts:
+    """Lazily computed, cached facts about one session for one check run."""
+
+    def __init__(self, session: Session, ctx: CheckContext) -> None:
+        self.session = session
+        self.ctx = ctx
+        self.lines = session.lines
+        self.has_events = session.has_events
+        self.speech: tuple[Line, ...] = tuple(
+            line for line in session.lines if line.role != "event"
+        )
+        blocks: list[Block] = []
+        current: list[Line] = []
+        for line in self.speech:
+            if current and current[0].role != line.role:
+                blocks.append(Block(current[0].role, tuple(current)))
+                current = []
+            current.append(line)
+        if current:
+            blocks.append(Block(current[0].role, tuple(current)))
+        self.blocks: tuple[Block, ...] = tuple(blocks)
+        self._block_of: dict[int, int] = {
+            line.index: number for number, block in enumerate(blocks) for line in block.lines
+        }
+        self._folded: dict[int, str] = {}
+        self._cues: dict[int, dict[str, CueHit]] = {}
+        self._scores: dict[tuple[int, ScriptKey], float] = {}
+        self._forbidden: dict[str, list[tuple[Line, ForbiddenHit]]] | None = None
+        self._remote: list[Occurrence] | None = None
+        self._resolutions: list[Occurrence] | None = None
+
+    # -- positions -----------------------------------------------------------
+
+    @property
+    def first_agent_line(self) -> Line | None:
+        return next((line for line in self.speech if line.role == "agent"), None)
+
+    @property
+    def first_customer_line(self) -> Line | None:
+        return next((line for line in self.speech if line.role == "customer"), None)
+
+    def block_number(self, line: Line) -> int | None:
+        return self._block_of.get(line.index)
+
+    def next_turn(self, after: Line) -> Block | None:
+        """The first agent block that starts after `after`."""
+        for block in self.blocks:
+            if block.role == "agent" and block.first.index > after.index:
+                return block
+        return None
+
+    def turn_containing(self, line: Line) -> Block | None:
+        number = self._block_of.get(line.index)
+        return self.blocks[number] if number is not None else None
+
+    def events(self, *names: str) -> list[Line]:
+        return [line for line in self.lines if line.role == "event" and line.event in names]
+
+    def responsible_agent(self, at: Line | None = None) -> str | None:
+        """The engineer answerable at `at`: the event's sender, else the last agent to
+        speak before it, else the first agent of the session."""
+        if at is not None:
+            if at.role in ("agent", "event") and at.sender:
+                return at.sender
+            for line in reversed(self.lines[: at.index]):
+                if line.role == "agent" and line.sender:
+                    return line.sender
+        for line in self.lines:
+            if line.role == "agent" and line.sender:
+                return line.sender
+        return None
+
+    def local_date(self, ts: datetime) -> date:
+        return ts.astimezone(self.ctx.calendar.tz).date()
+
+    # -- text ------------------------------------------------------------------
+
+    def folded(self, line: Line) -> str:
+        folded = self._folded.get(line.index)
+        if folded is None:
+            folded = self._folded[line.index] = self.ctx.folder.fold(line.text or "")
+        return folded
+
+    def cues(self, line: Line) -> dict[str, CueHit]:
+        """The cue lists (of the line's role) with a cue in this line."""
+        found = self._cues.get(line.index)
+        if found is None:
+            if not line.text or line.role == "event":
+                found = {}
+            else:
+                book = self.ctx.agent_cues if line.role == "agent" else self.ctx.customer_cues
+                found = book.find(line.text, self.folded(line))
+            self._cues[line.index] = found
+        return found
+
+    def is_ack_only(self, line: Line) -> bool:
+        return self.ctx.acks.is_ack_only(line.text)
+
+    def score(self, line: Line, key: ScriptKey) -> float:
+        """Fuzzy score (0–100) of the line against a fixed script line."""
+        cache_key = (line.index, key)
+        score = self._scores.get(cache_key)
+        if score is None:
+            score = self._scores[cache_key] = self.ctx.required.score(key, line.text)
+        return score
+
+    def says(self, line: Line, key: ScriptKey) -> bool:
+        return line.role == "agent" and self.score(line, key) >= self.ctx.required.cutoff
+
+    def forbidden(self, rule: str) -> list[tuple[Line, ForbiddenHit]]:
+        """Forbidden-phrase hits of `rule` in agent messages (customers are never blamed)."""
+        if self._forbidden is None:
+            by_rule: dict[str, list[tuple[Line, ForbiddenHit]]] = {}
+            matcher = self.ctx.forbidden
+            for line in self.speech:
+                if line.role != "agent" or not line.text:
+                    continue
+                for hit in matcher.find(line.text, self.folded(line)):
+                    by_rule.setdefault(hit.rule, []).append((line, hit))
+            self._forbidden = by_rule
+        return self._forbidden.get(rule, [])
+
+    # -- events, or what the text says instead ---------------------------------
+
+    def remote_logins(self) -> list[Occurrence]:
+        """Remote logins: `remote_login` events; without any events, agent messages
+        that ask for or announce remote access (inferred)."""
+        if self._remote is None:
+            if self.has_events:
+                self._remote = [Occurrence(line, False) for line in self.events("remote_login")]
+            else:
+                found: list[Occurrence] = []
+                for line in self.speech:
+                    if line.role != "agent":
+                        continue
+                    hit = self.cues(line).get("remote")
+                    if hit is not None:
+                        found.append(Occurrence(line, True, hit.cue, hit.span))
+                self._remote = found
+        return self._remote
+
+    def resolutions(self) -> list[Occurrence]:
+        """`resolved` events; without any events, messages saying the problem is
+        solved (agent: 问题已解决; customer: 好了, 可以了 — not as a question)."""
+        if self._resolutions is None:
+            if self.has_events:
+                self._resolutions = [Occurrence(line, False) for line in self.events("resolved")]
+            else:
+                found: list[Occurrence] = []
+                for line in self.speech:
+                    cue_list = "resolution_agent" if line.role == "agent" else "resolution_customer"
+                    hit = self.cues(line).get(cue_list)
+                    if hit is not None:
+                        found.append(Occurrence(line, True, hit.cue, hit.span))
+                self._resolutions = found
+        return self._resolutions
+
+    def agent_lines_from(self, point: Line) -> list[Line]:
+        """Agent messages that count as *after* `point`: from the start of the agent
+        turn it belongs to (or that ends just before an event), onwards."""
+        start = point.index + 1
+        if point.role == "agent":
+            block = self.turn_containing(point)
+            start = block.first.index if block is not None else point.index
+        elif point.role == "event":
+            previous = next(
+                (line for line in reversed(self.lines[: point.index]) if line.role != "event"),
+                None,
+            )
+            if previous is not None and previous.role == "agent":
+                block = self.turn_containing(previous)
+                if block is not None:
+                    start = block.first.index
+        return [line for line in self.speech if line.role == "agent" and line.index >= start]

@@ -1,0 +1,486 @@
+"""SCR — mandatory script lines (seed 000 【售后动作标准】 必须执行动作 · 线上)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from compliance.model import Finding, Line, Session
+from compliance.rules.base import Rule
+from compliance.rules.facts import Occurrence, SessionFacts
+from scripts_library import (
+    ScriptInputError,
+    ScriptKey,
+    cn_date,
+    render_greeting,
+    render_rest_day_notice,
+)
+
+if TYPE_CHECKING:
+    from compliance.checker import CheckContext
+
+
+def expected_names(session: Session, ctx: CheckContext, staff_no: str) -> tuple[str, ...]:
+    """Names the engineer with `staff_no` goes by: the roster's, then the transcript's."""
+    names: list[str] = []
+    engineer = ctx.policy.engineer(staff_no)
+    if engineer is not None:
+        names.append(engineer.name)
+    given = session.names.get(staff_no)
+    if given and given not in names:
+        names.append(given)
+    return tuple(names)
+
+
+def greeting_for(session: Session, ctx: CheckContext, staff_no: str | None) -> str | None:
+    """The greeting the engineer should have sent, when we know their name."""
+    if not staff_no:
+        return None
+    names = expected_names(session, ctx, staff_no)
+    if not names:
+        return None
+    try:
+        return render_greeting(
+            names[0],
+            staff_no,
+            centre=ctx.policy.company.centre,
+            title=ctx.policy.company.engineer_title,
+            channel=session.channel,
+        )
+    except (ScriptInputError, ValueError):
+        return None
+
+
+def _where(line: Line) -> str:
+    return f"第{line.index + 1}条"
+
+
+def _inferred_note(occurrence: Occurrence, what: str) -> str:
+    if not occurrence.inferred:
+        return f"{what}（{_where(occurrence.line)}）"
+    said = f"“{occurrence.evidence}”" if occurrence.evidence else "消息内容"
+    who = "客服" if occurrence.line.role == "agent" else "客户"
+    return f"{what}（推断：会话没有工单事件，依据{who}在{_where(occurrence.line)}说的{said}）"
+
+
+@dataclass(frozen=True, slots=True)
+class GreetingOptions:
+    each_engineer: bool = False
+
+
+class GreetingMissing(Rule):
+    """The session's first agent message must be the engineer's self-introduction.
+
+    Seed 000 【售后动作标准】1.a.1: “自我介绍（必须在沟通开始时第一个信息“您好，我是朴赛售后服务中心
+    运维工程师张三，工号1818，很高兴为您服务[握手表情]”）”
+
+    The message must contain 您好, the centre, the title, a name, 工号 with the number
+    and 很高兴为您服务 (fuzzily: punctuation, emoji and small rewordings do not
+    matter).  A complete self-introduction with the wrong name or 工号 is SCR002.
+
+    Fails::
+
+        customer: 服务器开不了机了
+        agent 1818: 请问是什么型号的服务器？
+
+    Passes::
+
+        customer: 服务器开不了机了
+        agent 1818: 您好，我是朴赛售后服务中心运维工程师张三，工号1818，很高兴为您服务[握手]
+
+    Options:
+        each_engineer: also require a self-introduction as the first message of every
+        other engineer who joins the session (a hand-over is a new reception).
+    """
+
+    code = "SCR001"
+    name = "greeting-missing"
+    Options = GreetingOptions
+
+    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
+        facts = ctx.facts(session)
+        firsts: list[Line] = []
+        seen: set[str | None] = set()
+        for line in facts.speech:
+            if line.role != "agent" or line.sender in seen:
+                continue
+            seen.add(line.sender)
+            firsts.append(line)
+            if not self.options.each_engineer:
+                break
+        for line in firsts:
+            greeting = ctx.greeting.parse(line.text)
+            if greeting is not None and greeting.is_self_introduction:
+                continue
+            missing: list[str] = []
+            if greeting is None:
+                detail = "不是自我介绍"
+            else:
+                missing = list(greeting.missing)
+                if not greeting.name:
+                    missing.append("姓名")
+                if not greeting.staff_no:
+                    missing.append("工号号码")
+                detail = "不是完整的自我介绍"
+            lacking = f"（缺少：{'、'.join(missing)}）" if missing else ""
+            opener = (
+                "会话中客服的第一条消息"
+                if line is firsts[0]
+                else f"工程师{line.sender}的第一条消息"
+            )
+            yield self.finding(
+                session,
+                f"{opener}{detail}{lacking}",
+                line=line,
+                agent=line.sender,
+                evidence=line.text,
+                score=greeting.score if greeting is not None else None,
+                suggestion=greeting_for(session, ctx, line.sender),
+            )
+
+
+class GreetingIdentity(Rule):
+    """A self-introduction must give the sending engineer's own name and 工号.
+
+    Seed 000 【售后动作标准】1.a.1: “自我介绍（……“您好，我是朴赛售后服务中心运维工程师张三，
+    工号1818，很高兴为您服务[握手表情]”）”
+
+    The 工号 must equal the message's sender; the name must be the roster's name for
+    that 工号 or the name the transcript gives the sender (when neither is known,
+    only the 工号 is checked).  Both are compared exactly.
+
+    Fails::
+
+        agent 1818 (张三): 您好，我是朴赛售后服务中心运维工程师李四，工号2046，很高兴为您服务[握手]
+
+    Passes::
+
+        agent 1818 (张三): 您好，我是朴赛售后服务中心运维工程师张三，工号1818，很高兴为您服务[握手]
+
+    Options: none.
+    """
+
+    code = "SCR002"
+    name = "greeting-identity"
+
+    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
+        facts = ctx.facts(session)
+        for line in facts.speech:
+            if line.role != "agent" or not ctx.greeting.looks_like_greeting(line.text):
+                continue
+            greeting = ctx.greeting.parse(line.text)
+            if greeting is None or greeting.name is None or greeting.staff_no is None:
+                continue
+            if greeting.score < ctx.greeting.cutoff:
+                continue
+            problems: list[str] = []
+            span = None
+            evidence = None
+            if greeting.staff_no != line.sender:
+                problems.append(f"工号“{greeting.staff_no}”不是发送人的工号“{line.sender}”")
+                span, evidence = greeting.staff_span, greeting.staff_no
+            names = expected_names(session, ctx, line.sender or "")
+            if names and greeting.name not in names:
+                problems.append(
+                    f"姓名“{greeting.name}”与工号{line.sender}的工程师“{'”/“'.join(names)}”不符"
+                )
+                span, evidence = greeting.name_span, greeting.name
+            if not problems:
+                continue
+            yield self.finding(
+                session,
+                "自我介绍的身份不对：" + "；".join(problems),
+                line=line,
+                agent=line.sender,
+                evidence=evidence,
+                span=span,
+                score=greeting.score,
+                suggestion=greeting_for(session, ctx, line.sender),
+            )
+
+
+class BackupWarningMissing(Rule):
+    """Before the first remote login the agent must have asked the customer to confirm backups.
+
+    Seed 000 【售后动作标准】1.a.2: “客户数据安全确认（必须在远程登录之前“请您确认下服务器内的数据
+    是否均有备份，重点提示：运维和调试过程都有一定概率的数据丢失风险”）”
+
+    The remote login is the ``remote_login`` event; a transcript without any events
+    has it inferred from the agent asking for or announcing remote access (远程,
+    向日葵, ToDesk, 识别码 …; policy ``phrases.remote_access``), except where the
+    text says remote access will not happen (远程解决不了, 无法远程;
+    ``phrases.remote_negations``).  An inferred finding says 推断.
+
+    Fails::
+
+        agent 1818: 麻烦您打开向日葵，把识别码发给我，我远程看一下
+
+    Passes::
+
+        agent 1818: 请您确认下服务器内的数据是否均有备份，重点提示：运维和调试过程都有……
+        customer: 已经备份了
+        agent 1818: 好的，麻烦您打开向日葵，把识别码发给我，我远程看一下
+
+    Options: none.
+    """
+
+    code = "SCR003"
+    name = "backup-warning-missing"
+
+    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
+        facts = ctx.facts(session)
+        logins = facts.remote_logins()
+        if not logins:
+            return
+        login = logins[0]
+        last = login.line.index if login.inferred else login.line.index - 1
+        for line in facts.speech:
+            if line.index > last:
+                break
+            if facts.says(line, ScriptKey.BACKUP_WARNING):
+                return
+        yield self.finding(
+            session,
+            _inferred_note(login, "远程登录") + "之前没有请客户确认服务器数据是否已备份",
+            line=login.line,
+            agent=facts.responsible_agent(login.line),
+            evidence=login.evidence,
+            span=login.span,
+            source="phrases.remote_access" if login.inferred else "event.remote_login",
+            suggestion=ctx.required.canonical(ScriptKey.BACKUP_WARNING, session.channel),
+            inferred=login.inferred,
+        )
+
+
+class _AfterResolution(Rule):
+    """Shared by SCR004 / SCR005: a script line must follow the resolution."""
+
+    line_key: ScriptKey
+    what: str
+
+    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
+        facts = ctx.facts(session)
+        resolutions = facts.resolutions()
+        if not resolutions:
+            return
+        resolution = resolutions[0]
+        for line in facts.agent_lines_from(resolution.line):
+            if facts.says(line, self.line_key):
+                return
+        yield self.finding(
+            session,
+            _inferred_note(resolution, "问题已解决") + f"，之后客服没有说{self.what}",
+            line=resolution.line,
+            agent=facts.responsible_agent(resolution.line),
+            evidence=resolution.evidence,
+            span=resolution.span,
+            source="phrases.resolution" if resolution.inferred else "event.resolved",
+            suggestion=ctx.required.canonical(self.line_key, session.channel),
+            inferred=resolution.inferred,
+        )
+
+
+class ThanksMissing(_AfterResolution):
+    """Once the problem is resolved the agent must say the thanks line.
+
+    Seed 000 【售后动作标准】1.a.3: “感谢语（必须在解决了客户的问题之后“感谢您对我们本次服务的理解和
+    支持[鲜花表情]”）”
+
+    Resolution is the ``resolved`` event; a transcript without any events has it
+    inferred from the text (agent: 问题已解决 …; customer: 好了, 可以了 … but not
+    as a question, and not next to 还是不行 …; policy ``phrases.resolution_*``), and
+    the finding says 推断.  The thanks line may come in the agent turn in which the
+    resolution happens, or any time later.
+
+    Fails::
+
+        customer: 好了，能开机了
+        agent 1818: 好的，那我这边先结单了
+
+    Passes::
+
+        customer: 好了，能开机了
+        agent 1818: 感谢您对我们本次服务的理解和支持[玫瑰]
+
+    Options: none.
+    """
+
+    code = "SCR004"
+    name = "thanks-missing"
+    line_key = ScriptKey.THANKS
+    what = "感谢语"
+
+
+class ResponsibilityMissing(_AfterResolution):
+    """Once the problem is resolved the agent must say the responsibility line.
+
+    Seed 000 【售后动作标准】1.a.4: “责任语（必须在解决了客户问题之后“您在后期的服务器使用中遇到任何
+    问题都可以随时联络我们，感谢您的配合，和您合作太愉快了[微笑表情]”）”
+
+    Resolution is found as for SCR004 (event, or inferred and said so).
+
+    Fails::
+
+        agent 1818: 问题已经解决了，感谢您对我们本次服务的理解和支持[玫瑰]
+
+    Passes::
+
+        agent 1818: 问题已经解决了，感谢您对我们本次服务的理解和支持[玫瑰]
+        agent 1818: 您在后期的服务器使用中遇到任何问题都可以随时联络我们，感谢您的配合……
+
+    Options: none.
+    """
+
+    code = "SCR005"
+    name = "responsibility-missing"
+    line_key = ScriptKey.RESPONSIBILITY
+    what = "责任语"
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestionOptions:
+    request_cues: tuple[str, ...] = (
+        "建议或者意见",
+        "建议或意见",
+        "意见或建议",
+        "意见或者建议",
+        "有什么建议",
+        "有什么意见",
+        "有没有建议",
+        "有没有意见",
+        "其他建议",
+        "其他意见",
+    )
+
+
+class SuggestionPressed(Rule):
+    """After the customer declines to give suggestions, the agent must not ask again.
+
+    Seed 000 【售后动作标准】2.a.1: “客户建议收集……“您对我们的服务器使用及售后服务有什么建议
+    或者意见吗？……”。①如果客户说暂时没有那就不能持续追问”
+
+    A request is the script line (fuzzy) or a message with one of the ``request_cues``;
+    a decline is a customer reply with a ``phrases.suggestion_declined`` cue (暂时没有,
+    没意见 …).  Every request after a decline is a finding.
+
+    Fails::
+
+        agent 1818: 您对我们的服务器使用及售后服务有什么建议或者意见吗？……[抱拳]
+        customer: 暂时没有
+        agent 1818: 您再想想，有什么建议都可以提
+
+    Passes::
+
+        agent 1818: 您对我们的服务器使用及售后服务有什么建议或者意见吗？……[抱拳]
+        customer: 暂时没有
+        agent 1818: 好的，感谢您的支持
+
+    Options:
+        request_cues: phrases that make an agent message a request for suggestions
+        (besides the script line itself).
+    """
+
+    code = "SCR006"
+    name = "suggestion-pressed"
+    Options = SuggestionOptions
+
+    def _is_request(self, facts: SessionFacts, line: Line, ctx: CheckContext) -> bool:
+        if line.role != "agent" or not line.text:
+            return False
+        folded = facts.folded(line)
+        if any(ctx.folder.fold(cue) in folded for cue in self.options.request_cues):
+            return True
+        return facts.says(line, ScriptKey.SUGGESTION_REQUEST)
+
+    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
+        facts = ctx.facts(session)
+        declined: Line | None = None
+        blocks = facts.blocks
+        for number, block in enumerate(blocks):
+            if block.role != "agent":
+                continue
+            for line in block.lines:
+                if not self._is_request(facts, line, ctx):
+                    continue
+                if declined is not None:
+                    decline = facts.cues(declined)["suggestion_declined"]
+                    yield self.finding(
+                        session,
+                        f"客户已在{_where(declined)}表示不提建议（“{decline.matched}”），"
+                        "客服不应再追问建议或意见",
+                        line=line,
+                        agent=line.sender,
+                        evidence=line.text,
+                        source="phrases.suggestion_declined",
+                    )
+                    continue
+                reply = blocks[number + 1] if number + 1 < len(blocks) else None
+                if reply is None:
+                    continue
+                for answer in reply.lines:
+                    if "suggestion_declined" in facts.cues(answer):
+                        declined = answer
+                        break
+
+
+class RestDayNoticeMissing(Rule):
+    """On a rest day the agent's first turn must promise priority handling and a plan.
+
+    Seed 000 【售后受理标准】2 ※: “休息日响应后告知客户工作日优先受理并给出解决方案，
+    避免客户焦急等待”
+
+    The day is that of the agent's first turn (the agent messages before the customer
+    speaks again), by the calendar (朴赛: Monday–Saturday, statutory holidays off,
+    调休 days on).  The turn complies when it says the rest-day notice line (fuzzy,
+    rendered for the next working day) or contains every cue of
+    ``phrases.rest_day_notice`` (工作日, 优先, 方案).
+
+    Fails (Sunday 2026-11-22)::
+
+        customer: 服务器开不了机了
+        agent 1818: 您好，我是朴赛售后服务中心运维工程师张三，工号1818，很高兴为您服务[握手]
+
+    Passes (Sunday 2026-11-22)::
+
+        customer: 服务器开不了机了
+        agent 1818: 您好，我是朴赛售后服务中心运维工程师张三，工号1818，很高兴为您服务[握手]
+        agent 1818: 今天是休息日，您的问题我们已经记录，将在下一个工作日11月23日（周一）
+                    优先受理并给出解决方案……
+
+    Options: none.
+    """
+
+    code = "SCR007"
+    name = "rest-day-notice-missing"
+
+    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
+        facts = ctx.facts(session)
+        turn = next((block for block in facts.blocks if block.role == "agent"), None)
+        if turn is None:
+            return
+        day = facts.local_date(turn.first.ts)
+        if ctx.calendar.is_working_day(day):
+            return
+        next_day = ctx.calendar.next_working_day(day)
+        cues = [ctx.folder.fold(cue) for cue in ctx.policy.phrases.rest_day_notice]
+        said = "".join(facts.folded(line) for line in turn.lines)
+        missing = [cue for cue in cues if cue not in said]
+        if not missing:
+            return
+        notice = render_rest_day_notice(next_day, channel=session.channel)
+        if any(
+            ctx.required.score_against(notice, line.text) >= ctx.required.cutoff
+            for line in turn.lines
+        ):
+            return
+        yield self.finding(
+            session,
+            f"{cn_date(day)}是休息日，客服的第一轮回复没有告知客户将在下一个工作日"
+            f"{cn_date(next_day)}优先受理并给出解决方案（缺少：{'、'.join(missing)}）",
+            line=turn.first,
+            agent=turn.first.sender,
+            evidence=turn.first.text,
+            source="phrases.rest_day_notice",
+            suggestion=notice,
+        )

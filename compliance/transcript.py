@@ -1,0 +1,335 @@
+"""Reading transcripts (SPEC §4 JSON Lines) into `Session`s, line by line.
+
+`read_transcripts(paths)` takes files and directories (a directory means every
+``*.jsonl`` in it, sorted by name).  Every line is checked; a bad one becomes a
+`TranscriptError` ("FILE:LINE: what is wrong") and reading goes on, so one run
+reports every bad line and the caller decides what to do (the ``check`` command
+exits 2 and presents no report as complete).  Nothing is dropped silently: a line
+is either in a session or in the errors (blank lines carry nothing and are skipped).
+
+Lines are grouped by ``session``; within a session they are ordered by ``ts``, then
+by the order they were read (file order, files in the order given); ``index`` is the
+0-based position after that ordering.  A naive ``ts`` is Asia/Shanghai time.
+``channel`` may be left out after a session's first line: such a line inherits the
+channel of the line read before it in the same session.
+
+`TranscriptBuilder` is the same validation for records that come from elsewhere
+(the database adapter feeds it stored messages and ticket events);
+`sessions_from_records` is the short way to use it.
+
+This is the hot path of a large check (a million lines): one ``json.loads`` per
+line, a dictionary lookup per field, no per-line objects but one tuple until the
+session is complete.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+from compliance.calendar import SHANGHAI
+from compliance.model import EVENTS, ROLES, SATISFACTION_LABELS, Line, Session, TranscriptError
+from compliance.policy import CHANNELS
+
+__all__ = [
+    "TranscriptBuilder",
+    "TranscriptRead",
+    "read_transcripts",
+    "sessions_from_records",
+    "transcript_files",
+]
+
+_CHANNELS = frozenset(CHANNELS)
+_EVENTS = EVENTS
+_ROLES = ROLES
+_RATINGS = frozenset(SATISFACTION_LABELS)
+_KNOWN_ROLES = ", ".join(sorted(ROLES))
+_KNOWN_CHANNELS = ", ".join(CHANNELS)
+_KNOWN_EVENTS = ", ".join(sorted(EVENTS))
+_KNOWN_RATINGS = " / ".join(SATISFACTION_LABELS)
+
+# Fields of a pending row, before the session is ordered and Lines are built.
+_TS, _SEQ, _ROLE, _CHANNEL, _SENDER, _NAME, _TEXT, _EVENT, _RATING, _ORIGIN = range(10)
+
+
+@dataclass(slots=True)
+class TranscriptRead:
+    """What reading gave: the sessions (in order of first appearance) and the bad lines."""
+
+    sessions: list[Session]
+    errors: list[TranscriptError]
+    files: list[str] = field(default_factory=list)
+    lines: int = 0
+    """Lines (records) read, good and bad; blank lines are not counted."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "an array", str: "a string", bool: "true/false"}.get(
+        type(value), "a number"
+    )
+
+
+class TranscriptBuilder:
+    """Validates records one by one and assembles them into sessions.
+
+    `add` never raises on bad input: it records a `TranscriptError` and returns
+    False.  `finish` orders every session and returns the result.
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[str, list[tuple[Any, ...]]] = {}
+        self._errors: list[TranscriptError] = []
+        self._seq = 0
+        self._tz_cache: dict[timedelta | None, tzinfo] = {}
+        self.files: list[str] = []
+        self.lines = 0
+
+    def error(self, path: str, line_no: int | None, problem: str) -> None:
+        """Record an error that is not about one record (unreadable file ...)."""
+        self._errors.append(TranscriptError(path, line_no, problem))
+
+    def add(self, record: Any, path: str, line_no: int | None, origin: str | None = None) -> bool:
+        """Validate one record (a parsed JSON line); True when it was taken."""
+        self.lines += 1
+        problem = self._take(record, origin or (f"{path}:{line_no}" if line_no else path))
+        if problem is None:
+            return True
+        self._errors.append(TranscriptError(path, line_no, problem))
+        return False
+
+    def _take(self, record: Any, origin: str) -> str | None:
+        # Returns what is wrong with the record, or None after storing it.
+        if type(record) is not dict:
+            return f"a line must be a JSON object, got {_describe(record)}"
+        get = record.get
+        session = get("session")
+        if type(session) is not str:
+            if session is None:
+                return "missing field 'session'"
+            if type(session) is not int:
+                return f"field 'session' must be a string, got {_describe(session)}"
+            session = str(session)
+        elif not session:
+            return "field 'session' is empty"
+        raw_ts = get("ts")
+        if raw_ts is None:
+            return "missing field 'ts'"
+        ts = self._parse_ts(raw_ts)
+        if ts is None:
+            return (
+                f"field 'ts': bad time {raw_ts!r}: expected ISO 8601 such as "
+                "2026-11-23T09:31:00+08:00"
+            )
+        role = get("role")
+        if role not in _ROLES:
+            if role is None:
+                return "missing field 'role'"
+            return f"field 'role': unknown role {role!r} (expected {_KNOWN_ROLES})"
+        channel = get("channel")
+        if channel is not None and channel not in _CHANNELS:
+            return f"field 'channel': unknown channel {channel!r} (expected {_KNOWN_CHANNELS})"
+        sender = get("sender")
+        if sender is not None and type(sender) is not str:
+            if type(sender) is not int:
+                return f"field 'sender' must be a string, got {_describe(sender)}"
+            sender = str(sender)
+        name = get("name")
+        if name is not None and type(name) is not str:
+            return f"field 'name' must be a string, got {_describe(name)}"
+        text = get("text")
+        if text is not None and type(text) is not str:
+            return f"field 'text' must be a string, got {_describe(text)}"
+        event = None
+        rating = None
+        if role == "event":
+            event = get("event")
+            if event not in _EVENTS:
+                if event is None:
+                    return "an event line needs field 'event'"
+                return f"field 'event': unknown event {event!r} (expected {_KNOWN_EVENTS})"
+            if event == "satisfaction_rated":
+                rating = get("rating")
+                if rating not in _RATINGS:
+                    if rating is None:
+                        return f"satisfaction_rated needs field 'rating' ({_KNOWN_RATINGS})"
+                    return f"field 'rating': unknown rating {rating!r} (expected {_KNOWN_RATINGS})"
+        else:
+            if text is None:
+                return f"a {role} line needs field 'text'"
+            if role == "agent" and not sender:
+                return "an agent line needs field 'sender' (the engineer's 工号)"
+        self._seq += 1
+        row = (ts, self._seq, role, channel, sender, name, text, event, rating, origin)
+        rows = self._rows.get(session)
+        if rows is None:
+            self._rows[session] = [row]
+        else:
+            rows.append(row)
+        return None
+
+    def _parse_ts(self, raw: Any) -> datetime | None:
+        if type(raw) is not str:
+            return None
+        try:
+            ts = datetime.fromisoformat(raw)
+        except ValueError:
+            return None
+        tz = ts.tzinfo
+        if tz is None:
+            return ts.replace(tzinfo=SHANGHAI)
+        # One tzinfo object per offset instead of one per line (a million lines).
+        offset = ts.utcoffset()
+        cached = self._tz_cache.get(offset)
+        if cached is None:
+            self._tz_cache[offset] = tz
+            return ts
+        return ts if cached is tz else ts.replace(tzinfo=cached)
+
+    def finish(self) -> TranscriptRead:
+        """Order every session and build its lines; the builder is spent afterwards."""
+        sessions: list[Session] = []
+        for session_id, rows in self._rows.items():
+            session = self._session(session_id, rows)
+            if session is not None:
+                sessions.append(session)
+        self._rows = {}
+        return TranscriptRead(sessions, self._errors, self.files, self.lines)
+
+    def _session(self, session_id: str, rows: list[tuple[Any, ...]]) -> Session | None:
+        # The channel of a line without one is that of the line read before it.
+        channel = next((row[_CHANNEL] for row in rows if row[_CHANNEL] is not None), None)
+        if channel is None:
+            first = rows[0][_ORIGIN]
+            path, _, line_no = first.rpartition(":")
+            self._errors.append(
+                TranscriptError(
+                    path or first,
+                    int(line_no) if line_no.isdigit() else None,
+                    f"session {session_id!r} names no 'channel' on any line "
+                    "(give it at least on the session's first line)",
+                )
+            )
+            return None
+        session_channel = channel
+        filled: list[tuple[Any, ...]] = []
+        current = channel
+        for row in rows:
+            if row[_CHANNEL] is None:
+                row = (*row[:_CHANNEL], current, *row[_CHANNEL + 1 :])
+            else:
+                current = row[_CHANNEL]
+            filled.append(row)
+        filled.sort(key=itemgetter(_TS))  # stable: equal times keep reading order
+        names: dict[str, str] = {}
+        lines: list[Line] = []
+        append = lines.append
+        for index, row in enumerate(filled):
+            ts, _seq, role, line_channel, sender, name, text, event, rating, origin = row
+            if name is not None and sender is not None and role == "agent":
+                names.setdefault(sender, name)
+            append(
+                Line(
+                    session_id,
+                    index,
+                    ts,
+                    role,
+                    line_channel,
+                    sender,
+                    name,
+                    text,
+                    event,
+                    rating,
+                    origin,
+                )
+            )
+        return Session(id=session_id, channel=session_channel, lines=tuple(lines), names=names)
+
+
+def transcript_files(
+    paths: Iterable[str | os.PathLike[str]],
+) -> tuple[list[Path], list[TranscriptError]]:
+    """The files `paths` stand for (a directory: its ``*.jsonl``, sorted), and what is missing."""
+    files: list[Path] = []
+    errors: list[TranscriptError] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.glob("*.jsonl") if p.is_file())
+            if not found:
+                errors.append(TranscriptError(str(path), None, "directory holds no *.jsonl file"))
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        elif path.exists():
+            errors.append(TranscriptError(str(path), None, "not a regular file or directory"))
+        else:
+            errors.append(TranscriptError(str(path), None, "no such file or directory"))
+    return files, errors
+
+
+def read_transcripts(paths: Iterable[str | os.PathLike[str]]) -> TranscriptRead:
+    """Read every transcript file of `paths` (files or directories of ``*.jsonl``)."""
+    files, problems = transcript_files(paths)
+    builder = TranscriptBuilder()
+    for problem in problems:
+        builder.error(problem.path, problem.line_no, problem.problem)
+    loads = json.loads
+    for path in files:
+        name = str(path)
+        builder.files.append(name)
+        add = builder.add
+        try:
+            with path.open("rb") as fh:
+                for line_no, raw in enumerate(fh, 1):
+                    if line_no == 1 and raw.startswith(codecs.BOM_UTF8):
+                        raw = raw[len(codecs.BOM_UTF8) :]  # editors on Windows add one
+                    if not raw.strip():
+                        continue
+                    try:
+                        record = loads(raw)
+                    except UnicodeDecodeError as exc:
+                        builder.lines += 1
+                        builder.error(
+                            name, line_no, f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
+                        )
+                        continue
+                    except ValueError as exc:
+                        builder.lines += 1
+                        builder.error(name, line_no, f"not valid JSON ({_json_problem(exc)})")
+                        continue
+                    add(record, name, line_no)
+        except OSError as exc:
+            builder.error(name, None, f"cannot read: {exc.strerror or exc}")
+    return builder.finish()
+
+
+def _json_problem(exc: ValueError) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at column {exc.colno}"
+    return str(exc)
+
+
+def sessions_from_records(records: Iterable[Mapping[str, Any]], origin: str) -> TranscriptRead:
+    """Sessions from already-parsed records (SPEC §4 fields), validated like file lines.
+
+    Errors name ``origin:N`` with N the 1-based position of the record.
+    """
+    builder = TranscriptBuilder()
+    for number, record in enumerate(records, 1):
+        if not isinstance(record, dict) and isinstance(record, Mapping):
+            record = dict(record)
+        builder.add(record, origin, number)
+    return builder.finish()
