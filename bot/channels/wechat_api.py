@@ -1,0 +1,192 @@
+"""The two WeChat server APIs the bot calls, asynchronously (aiohttp).
+
+wechatpy's own client is synchronous (requests) and would block the event
+loop, so the calls are made here: `cgi-bin/stable_token` for the access token
+and `cgi-bin/message/custom/send` for every line after the passive reply.
+
+Each call has a timeout and a bounded number of attempts with exponential
+backoff.  Only failures that say nothing about the request itself are
+retried: network errors, timeouts, HTTP 5xx and errcode -1 (系统繁忙).  An
+errcode that is an answer (45015 outside the 48 h window, 45047 too many
+messages, an invalid token …) is returned to the caller at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+log = logging.getLogger("bot.channels.wechat")
+
+DEFAULT_API_BASE = "https://api.weixin.qq.com"
+
+ERRCODE_OK = 0
+ERRCODE_SYSTEM_BUSY = -1
+# The access token is invalid (40001, 40014) or expired (42001): refresh once.
+ERRCODES_TOKEN_INVALID = frozenset({40001, 40014, 42001})
+# The channel refuses the message because of the customer-service rules, not
+# because of anything the bot can fix by retrying.
+ERRCODES_BLOCKED_BY_CHANNEL: Mapping[int, str] = {
+    45015: "outside the 48 h customer-service window (45015)",
+    45047: "more than the allowed messages since the customer's last message (45047)",
+    43004: "the customer no longer follows the account (43004)",
+}
+
+
+class ApiUnavailable(Exception):
+    """The API could not be reached or kept failing after the last attempt."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Timeout per attempt, number of attempts, and the backoff between them."""
+
+    timeout_s: float = 5.0
+    attempts: int = 3
+    backoff_s: float = 0.2
+    max_backoff_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.timeout_s <= 0:
+            raise ValueError(f"timeout_s: must be positive, got {self.timeout_s}")
+        if self.attempts < 1:
+            raise ValueError(f"attempts: at least 1, got {self.attempts}")
+        if self.backoff_s < 0 or self.max_backoff_s < 0:
+            raise ValueError("backoff_s and max_backoff_s must not be negative")
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        return float(min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1)))
+
+
+@dataclass(frozen=True, slots=True)
+class ApiAnswer:
+    """A JSON answer of the API: its errcode (0 when absent), errmsg and the whole body."""
+
+    errcode: int
+    errmsg: str
+    body: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.errcode == ERRCODE_OK
+
+
+@dataclass(frozen=True, slots=True)
+class StableToken:
+    access_token: str
+    expires_in: int
+
+
+class _Transient(Exception):
+    """One attempt failed in a way worth another attempt."""
+
+
+class WeChatApi:
+    """Async client for the WeChat server API at `base_url` (configurable for tests)."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str = DEFAULT_API_BASE,
+        retry: RetryPolicy | None = None,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._session = session
+        self._base_url = base_url.rstrip("/")
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+
+    async def stable_token(self, app_id: str, secret: str) -> StableToken:
+        """A fresh access token from `cgi-bin/stable_token` (normal mode, never forced).
+
+        Normal mode returns the token WeChat holds while it is valid, so every
+        worker that asks gets the same one; forcing would invalidate the
+        token the other workers are using.
+        """
+        answer = await self._post(
+            "/cgi-bin/stable_token",
+            params={},
+            payload={
+                "grant_type": "client_credential",
+                "appid": app_id,
+                "secret": secret,
+                "force_refresh": False,
+            },
+        )
+        if not answer.ok:
+            raise ApiUnavailable(f"stable_token refused: errcode {answer.errcode} {answer.errmsg}")
+        token = answer.body.get("access_token")
+        expires_in = answer.body.get("expires_in")
+        if not isinstance(token, str) or not token or not isinstance(expires_in, int):
+            raise ApiUnavailable(f"stable_token answer without access_token/expires_in: {answer}")
+        return StableToken(access_token=token, expires_in=expires_in)
+
+    async def send_text(self, access_token: str, openid: str, text: str) -> ApiAnswer:
+        """Send `text` to `openid` through `message/custom/send`; the API's answer."""
+        return await self._post(
+            "/cgi-bin/message/custom/send",
+            params={"access_token": access_token},
+            payload={"touser": openid, "msgtype": "text", "text": {"content": text}},
+        )
+
+    async def _post(
+        self, path: str, *, params: Mapping[str, str], payload: Mapping[str, Any]
+    ) -> ApiAnswer:
+        # WeChat expects UTF-8 JSON; \u escapes would count against length limits.
+        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        url = self._base_url + path
+        last_error = ""
+        for attempt in range(1, self._retry.attempts + 1):
+            try:
+                return await self._attempt(url, params, data)
+            except _Transient as exc:
+                last_error = str(exc)
+                log.warning(
+                    "wechat api %s attempt %d/%d failed: %s",
+                    path,
+                    attempt,
+                    self._retry.attempts,
+                    last_error,
+                )
+            if attempt < self._retry.attempts:
+                await self._sleep(self._retry.delay(attempt))
+        raise ApiUnavailable(f"{path}: {self._retry.attempts} attempts failed, last: {last_error}")
+
+    async def _attempt(self, url: str, params: Mapping[str, str], data: bytes) -> ApiAnswer:
+        timeout = aiohttp.ClientTimeout(total=self._retry.timeout_s)
+        try:
+            async with self._session.post(
+                url,
+                params=params,
+                data=data,
+                headers={"Content-Type": "application/json; charset=utf-8"},
+                timeout=timeout,
+            ) as response:
+                if response.status >= 500:
+                    raise _Transient(f"HTTP {response.status}")
+                raw = await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _Transient(f"{type(exc).__name__}: {exc}") from None
+        if response.status != 200:
+            # A 4xx from the API gateway is an answer: retrying will not change it.
+            return ApiAnswer(errcode=-response.status, errmsg=f"HTTP {response.status}")
+        try:
+            body = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise _Transient(f"answer is not JSON: {raw[:80]!r}") from None
+        if not isinstance(body, dict):
+            raise _Transient(f"answer is not a JSON object: {raw[:80]!r}")
+        errcode = body.get("errcode", ERRCODE_OK)
+        if not isinstance(errcode, int):
+            raise _Transient(f"errcode is not an integer: {errcode!r}")
+        if errcode == ERRCODE_SYSTEM_BUSY:
+            raise _Transient("errcode -1 (system busy)")
+        return ApiAnswer(errcode=errcode, errmsg=str(body.get("errmsg", "")), body=body)
