@@ -1,0 +1,243 @@
+"""The WeChat access token, shared by every worker through the `channel_tokens` table.
+
+WeChat allows a limited number of token fetches a day, and a token fetched by
+one process must not be fetched again by another, so the token lives in one
+database row per (channel, app id) and is never fetched per request:
+
+- a worker uses the token from its memory while it is fresh, else from the
+  row;
+- a token is *due* `lead` seconds before it expires; the first worker to see
+  it due claims the refresh with one conditional UPDATE (the row is still due
+  and nobody holds an unexpired claim), calls `stable_token`, writes the new
+  token and releases the claim.  Every other worker keeps using the old token
+  while it lasts, or waits briefly for the new one.  A conditional UPDATE is
+  atomic on SQLite and PostgreSQL alike, so no row lock is held across the
+  HTTP call;
+- `stable_token` in normal mode returns the token WeChat still holds until
+  it expires, so a refresh ahead of expiry can return the same token with
+  little time left; then the claim is kept until that token is about to
+  expire, and nobody asks again before it would help;
+- on errcode 40001/42001 the caller `invalidate`s the token it used (only if
+  it is still the stored one, so a fresher token is not thrown away) and asks
+  once more.
+
+A claim left behind by a crashed worker expires after `claim_s` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.channels.wechat_api import ApiUnavailable, WeChatApi
+from storage.models import ChannelToken
+
+log = logging.getLogger("bot.channels.wechat")
+
+# A token this close to its expiry is not handed out: the call using it could
+# arrive at WeChat after it expired.
+SAFETY_MARGIN = timedelta(seconds=10)
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    access_token: str
+    expires_at: datetime
+
+
+class SharedAccessToken:
+    """The access token of one Official Account, refreshed by one worker at a time."""
+
+    def __init__(
+        self,
+        api: WeChatApi,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        app_id: str,
+        secret: str,
+        instance_id: str,
+        now: Callable[[], datetime],
+        channel: str = "wechat",
+        lead_s: float = 300,
+        claim_s: float = 30,
+        wait_s: float = 10,
+        poll_s: float = 0.05,
+    ) -> None:
+        self._api = api
+        self._sessionmaker = sessionmaker
+        self._app_id = app_id
+        self._secret = secret
+        self._instance_id = instance_id
+        self._now = now
+        self._channel = channel
+        self._lead = timedelta(seconds=lead_s)
+        self._claim_for = timedelta(seconds=claim_s)
+        self._wait_s = wait_s
+        self._poll_s = poll_s
+        self._held: _Held | None = None
+        # One refresh attempt per process at a time; the database decides
+        # between processes.
+        self._lock = asyncio.Lock()
+
+    def _fresh(self, held: _Held | None, now: datetime) -> bool:
+        return held is not None and held.expires_at - self._lead > now
+
+    @staticmethod
+    def _usable(held: _Held | None, now: datetime) -> bool:
+        return (
+            held is not None and bool(held.access_token) and held.expires_at - SAFETY_MARGIN > now
+        )
+
+    async def get(self) -> str:
+        """A valid access token; raises `ApiUnavailable` when none can be had."""
+        if self._fresh(self._held, self._now()):
+            assert self._held is not None
+            return self._held.access_token
+        async with self._lock:
+            return await self._get_locked()
+
+    async def invalidate(self, access_token: str) -> None:
+        """WeChat called `access_token` invalid: mark it expired unless it was replaced."""
+        if self._held is not None and self._held.access_token == access_token:
+            self._held = None
+        now = self._now()
+        async with self._sessionmaker.begin() as session:
+            await session.execute(
+                update(ChannelToken)
+                .where(
+                    ChannelToken.channel == self._channel,
+                    ChannelToken.app_id == self._app_id,
+                    ChannelToken.access_token == access_token,
+                )
+                .values(expires_at=now, refreshing_by=None, refreshing_until=None)
+            )
+        log.info("wechat access token invalidated by the API; the next use refreshes it")
+
+    async def _get_locked(self) -> str:
+        deadline = self._now() + timedelta(seconds=self._wait_s)
+        while True:
+            now = self._now()
+            stored = await self._read()
+            if self._fresh(stored, now):
+                self._held = stored
+                assert stored is not None
+                return stored.access_token
+            if await self._claim(stored is not None, now):
+                return await self._refresh(now)
+            # Another worker holds the claim, or WeChat only had the same
+            # near-expiry token: use the stored one while it lasts.
+            if self._usable(stored, now):
+                assert stored is not None
+                return stored.access_token
+            if now >= deadline:
+                raise ApiUnavailable(
+                    f"no WeChat access token after waiting {self._wait_s:g}s for another "
+                    "worker's refresh"
+                )
+            await asyncio.sleep(self._poll_s)
+
+    async def _read(self) -> _Held | None:
+        async with self._sessionmaker() as session:
+            row = (
+                await session.execute(
+                    select(ChannelToken.access_token, ChannelToken.expires_at).where(
+                        ChannelToken.channel == self._channel,
+                        ChannelToken.app_id == self._app_id,
+                    )
+                )
+            ).one_or_none()
+        if row is None or row.expires_at is None:
+            return None
+        return _Held(access_token=row.access_token or "", expires_at=row.expires_at)
+
+    async def _claim(self, row_exists: bool, now: datetime) -> bool:
+        """Take the refresh for this worker; False when another holds it or it is not due."""
+        until = now + self._claim_for
+        async with self._sessionmaker.begin() as session:
+            if not row_exists:
+                try:
+                    async with session.begin_nested():
+                        session.add(
+                            ChannelToken(
+                                channel=self._channel,
+                                app_id=self._app_id,
+                                access_token="",
+                                expires_at=now,
+                                refreshing_by=self._instance_id,
+                                refreshing_until=until,
+                            )
+                        )
+                    return True
+                except IntegrityError:
+                    # Another worker created the row first; compete by UPDATE below.
+                    pass
+            result = await session.execute(
+                update(ChannelToken)
+                .where(
+                    ChannelToken.channel == self._channel,
+                    ChannelToken.app_id == self._app_id,
+                    ChannelToken.expires_at <= now + self._lead,
+                    or_(
+                        ChannelToken.refreshing_until.is_(None),
+                        ChannelToken.refreshing_until < now,
+                    ),
+                )
+                .values(refreshing_by=self._instance_id, refreshing_until=until)
+                .execution_options(synchronize_session=False)
+            )
+            return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def _refresh(self, now: datetime) -> str:
+        try:
+            fresh = await self._api.stable_token(self._app_id, self._secret)
+        except BaseException:
+            await self._release()
+            raise
+        expires_at = now + timedelta(seconds=fresh.expires_in)
+        held = _Held(access_token=fresh.access_token, expires_at=expires_at)
+        # WeChat may hand back the token it still holds with little time left;
+        # then keep the claim until it is about to expire (asking again before
+        # that returns the same token), else release it.
+        keep_until = expires_at - SAFETY_MARGIN if not self._fresh(held, now) else None
+        async with self._sessionmaker.begin() as session:
+            await session.execute(
+                update(ChannelToken)
+                .where(
+                    and_(
+                        ChannelToken.channel == self._channel,
+                        ChannelToken.app_id == self._app_id,
+                    )
+                )
+                .values(
+                    access_token=fresh.access_token,
+                    expires_at=expires_at,
+                    refreshing_by=self._instance_id if keep_until else None,
+                    refreshing_until=keep_until,
+                )
+            )
+        self._held = held
+        log.info(
+            "wechat access token refreshed by %s, expires in %ss",
+            self._instance_id,
+            fresh.expires_in,
+        )
+        return fresh.access_token
+
+    async def _release(self) -> None:
+        async with self._sessionmaker.begin() as session:
+            await session.execute(
+                update(ChannelToken)
+                .where(
+                    ChannelToken.channel == self._channel,
+                    ChannelToken.app_id == self._app_id,
+                    ChannelToken.refreshing_by == self._instance_id,
+                )
+                .values(refreshing_by=None, refreshing_until=None)
+            )
