@@ -53,6 +53,11 @@ __all__ = [
 ]
 
 
+# Clause punctuation: a forbidden phrase is not read across it (屏蔽。你 is no 屏蔽你)
+# unless the pieces are single characters (傻，逼).
+_CLAUSE_PUNCTUATION = frozenset("。，,.!！?？；;、：:…")
+
+
 def folder_for(policy: Policy) -> TextFolder:
     """The text folder of a policy's matching settings (cached per setting)."""
     return _folder(policy.matching.filler_chars, policy.matching.traditional_to_simplified)
@@ -163,6 +168,9 @@ class ForbiddenMatcher:
 
     def __init__(self, policy: Policy, folder: TextFolder | None = None) -> None:
         self.folder = folder or folder_for(policy)
+        self._filler_split = re.compile(
+            "[" + "".join(re.escape(c) for c in sorted(self.folder.filler)) + "0-9]+"
+        )
         self._automaton = ahocorasick.Automaton()
         entries: dict[str, list[_Entry]] = {}
         source = policy.source_path or "policy"
@@ -253,23 +261,38 @@ class ForbiddenMatcher:
             folded = self.folder.fold(text)
         normalised = self.folder.strip(folded)
         candidates: list[_Candidate] = []
-        mapping: Normalized | None = None
         for end_index, found in self._automaton.iter(normalised):
             for entry in found:
                 start = end_index - len(entry.key) + 1
                 if entry.exceptions and self._excepted(entry, normalised, start):
                     continue
-                if entry.latin_start or entry.latin_end:
-                    if mapping is None:
-                        mapping = self.folder.normalize_with_map(text, folded)
-                    if not self._on_word_boundary(entry, folded, mapping, start, end_index + 1):
-                        continue
                 candidates.append(_Candidate(entry, start, end_index + 1))
         if not candidates:
             return []
-        if mapping is None:
-            mapping = self.folder.normalize_with_map(text, folded)
+        mapping = self.folder.normalize_with_map(text, folded)
+        candidates = [c for c in candidates if self._fits_text(c, folded, mapping)]
+        if not candidates:
+            return []
         return self._resolve(text, candidates, mapping)
+
+    def _fits_text(self, candidate: _Candidate, folded: str, mapping: Normalized) -> bool:
+        """Word boundaries for Latin phrases; no joining of words across punctuation."""
+        entry = candidate.entry
+        first = mapping.positions[candidate.start]
+        last = mapping.positions[candidate.end - 1]
+        if entry.latin_start and first > 0 and _is_latin_word_char(folded[first - 1]):
+            return False
+        if entry.latin_end and last + 1 < len(folded) and _is_latin_word_char(folded[last + 1]):
+            return False
+        if last - first + 1 == len(entry.key):
+            return True  # nothing was dropped inside the hit
+        original = folded[first : last + 1]
+        if not any(char in _CLAUSE_PUNCTUATION for char in original):
+            return True  # only spaces and connectors inside (删 好友, 傻_逼)
+        # Punctuation inside a hit joins two clauses (屏蔽。你要是…) unless every piece
+        # is a single character, the way people dodge a filter (傻.逼, 傻，逼).
+        pieces = [piece for piece in self._filler_split.split(original) if piece]
+        return all(len(piece) == 1 for piece in pieces)
 
     @staticmethod
     def _excepted(entry: _Entry, normalised: str, start: int) -> bool:
@@ -283,17 +306,6 @@ class ForbiddenMatcher:
                 if begin >= 0 and normalised.startswith(exception.word, begin):
                     return True
         return False
-
-    @staticmethod
-    def _on_word_boundary(
-        entry: _Entry, folded: str, mapping: Normalized, start: int, end: int
-    ) -> bool:
-        first, last = mapping.positions[start], mapping.positions[end - 1]
-        if entry.latin_start and first > 0 and _is_latin_word_char(folded[first - 1]):
-            return False
-        return not (
-            entry.latin_end and last + 1 < len(folded) and _is_latin_word_char(folded[last + 1])
-        )
 
     @staticmethod
     def _resolve(

@@ -21,31 +21,43 @@ class ForbiddenOptions:
 
 
 class _ForbiddenPhraseRule(Rule):
-    """Shared by LNG001–LNG006: hits of the forbidden lists whose ``rule`` is this code."""
+    """Shared by LNG001–LNG006: hits of the forbidden lists whose ``rule`` is this code.
+
+    One finding per message: its evidence and span are the first hit; the message
+    names every phrase found in it.
+    """
 
     Options = ForbiddenOptions
     what: str
 
-    def message(self, hit: ForbiddenHit) -> str:
-        said = f"“{hit.matched}”"
-        if hit.matched != hit.phrase:
-            said += f"（匹配“{hit.phrase}”）"
-        return f"客服{self.what}：{said}"
+    def message(self, hits: list[ForbiddenHit]) -> str:
+        said = []
+        for hit in hits:
+            quoted = f"“{hit.matched}”"
+            if hit.matched != hit.phrase:
+                quoted += f"（匹配“{hit.phrase}”）"
+            if quoted not in said:
+                said.append(quoted)
+        return f"客服{self.what}：{'、'.join(said)}"
 
-    def suggestion(self, line: Line, hit: ForbiddenHit) -> str | None:
+    def suggestion(self, line: Line, hits: list[ForbiddenHit]) -> str | None:
         return None
 
     def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
+        by_line: dict[int, tuple[Line, list[ForbiddenHit]]] = {}
         for line, hit in ctx.facts(session).forbidden(self.code):
+            by_line.setdefault(line.index, (line, []))[1].append(hit)
+        for line, hits in by_line.values():
+            first = hits[0]
             yield self.finding(
                 session,
-                self.message(hit),
+                self.message(hits),
                 line=line,
                 agent=line.sender,
-                evidence=hit.matched,
-                span=hit.span,
-                source=hit.source,
-                suggestion=self.suggestion(line, hit),
+                evidence=first.matched,
+                span=first.span,
+                source=first.source,
+                suggestion=self.suggestion(line, hits),
             )
 
 
@@ -211,7 +223,8 @@ class InformalAddress(_ForbiddenPhraseRule):
     Seed 000 【售后沟通标准】2: “沟通客户称呼“张总、张老师”等；不清楚对方具体姓名须用“您”。”
 
     Phrases: the lists whose ``rule`` is LNG006 (``[forbidden.informal_address]``: 你,
-    but not in 你们 / 迷你 …).  The suggestion is the message with 您 instead.
+    but not in 你们 / 迷你 …).  The suggestion is the message with 您 instead of
+    every informal 你.
 
     Fails::
 
@@ -228,12 +241,20 @@ class InformalAddress(_ForbiddenPhraseRule):
     code = "LNG006"
     name = "informal-address"
 
-    def message(self, hit: ForbiddenHit) -> str:
-        return f"称呼客户用了“{hit.matched}”，应称“您”或“张总”“张老师”"
+    def message(self, hits: list[ForbiddenHit]) -> str:
+        times = f"（共{len(hits)}处）" if len(hits) > 1 else ""
+        return f"称呼客户用了“{hits[0].matched}”{times}，应称“您”或“张总”“张老师”"
 
-    def suggestion(self, line: Line, hit: ForbiddenHit) -> str | None:
+    def suggestion(self, line: Line, hits: list[ForbiddenHit]) -> str | None:
         text = line.text or ""
-        return text[: hit.span[0]] + "您" + text[hit.span[1] :]
+        pieces: list[str] = []
+        cursor = 0
+        for hit in hits:
+            pieces.append(text[cursor : hit.span[0]])
+            pieces.append("您")
+            cursor = hit.span[1]
+        pieces.append(text[cursor:])
+        return "".join(pieces)
 
 
 class _Unacknowledged(Rule):
