@@ -41,10 +41,14 @@ CUE_RESPONSES: dict[str, ScriptKey] = {
 
 @dataclass(frozen=True, slots=True)
 class PromptedLine:
-    """A rendered script line and the key it came from (stored as `prompted_by`)."""
+    """A line to send and the script line it came from (stored as `prompted_by`);
+    `key` is None for an engineer's free text."""
 
-    key: ScriptKey
+    key: ScriptKey | None
     text: str
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"key": self.key.value if self.key is not None else None, "text": self.text}
 
 
 def distance_tier_label(distance_km: float, policy: Policy) -> str:

@@ -17,9 +17,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 
 from compliance.policy import Policy, load_policy
-
-# The embedded default database: a SQLite file in the working directory (SPEC §3).
-DEFAULT_DB_URL = "sqlite:///aftersales.sqlite3"
+from storage.db import DEFAULT_DB_URL
 
 
 class SettingsError(ValueError):

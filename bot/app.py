@@ -1,0 +1,201 @@
+"""The aiohttp application: `create_app(settings)`, nothing started at import.
+
+What is mounted, in this order:
+
+1. the core (cleanup context): database engine and session factory,
+   migrations (when `settings.migrate_on_start`), the policy roster synced
+   into the engineers table, the services object under `SERVICES`, the SLA
+   scheduler task (when `settings.scheduler_enabled`);
+2. `/` → `/chat`, and the engineer API under `/api` (`bot.api`);
+3. the channel modules of `bot.channels.CHANNEL_MODULES` (`/chat`, `/wechat` …);
+4. the page modules of `PAGE_MODULES` (the console under `/console`, when present).
+
+Every module is mounted by its ``setup(app)``; its cleanup contexts run after
+the core's, so `app[SERVICES]` is there when they start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from collections.abc import AsyncIterator, Iterable
+from types import ModuleType
+from typing import cast
+
+import jinja2
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import api
+from bot.channels import ChannelModule, SenderRegistry, load_channel_modules
+from bot.context import ACTOR_RESOLVER, SERVICES, SETTINGS, TEMPLATES, Services
+from bot.deadlines import DeadlineHandlers
+from bot.http import json_errors
+from bot.presend import PresendChecker
+from bot.prompting import Prompter
+from bot.settings import Settings
+from bot.tickets import TicketService
+from bot.timers import Scheduler, running
+from bot.views import TicketViews
+from compliance.policy import Policy, build_calendar, build_clock
+from storage.db import make_async_engine, make_async_sessionmaker
+from storage.migrate import upgrade
+from storage.models import Engineer
+
+log = logging.getLogger("bot.app")
+
+# Page modules mounted after the channels, when installed (the console issue).
+PAGE_MODULES: tuple[str, ...] = ("bot.console",)
+
+
+def make_templates() -> jinja2.Environment:
+    """The bot's page templates (`bot/templates`), HTML-autoescaped."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("bot", "templates"),
+        autoescape=jinja2.select_autoescape(("html",)),
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+async def sync_roster(
+    sessionmaker: async_sessionmaker[AsyncSession], policy: Policy, *, force: bool = False
+) -> int:
+    """Put the policy's roster into the engineers table; returns rows added or changed.
+
+    Runs when the policy is the roster's source (``[roster] source = "policy"``)
+    or when `force` (``serve --demo``).  Several processes starting together
+    may race to insert the same 工号: the loser reads the winner's row.
+    """
+    if policy.roster.source != "policy" and not force:
+        return 0
+    changed = 0
+    for person in policy.roster.engineers:
+        try:
+            async with sessionmaker() as session, session.begin():
+                row = await session.scalar(
+                    select(Engineer).where(Engineer.staff_no == person.staff_no)
+                )
+                roles = list(person.roles)
+                if row is None:
+                    session.add(
+                        Engineer(
+                            staff_no=person.staff_no,
+                            name=person.name,
+                            roles=roles,
+                            on_duty=person.on_duty,
+                        )
+                    )
+                    changed += 1
+                elif (row.name, list(row.roles), row.on_duty) != (
+                    person.name,
+                    roles,
+                    person.on_duty,
+                ):
+                    row.name, row.roles, row.on_duty = person.name, roles, person.on_duty
+                    changed += 1
+        except IntegrityError:
+            continue
+    return changed
+
+
+async def _core(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    policy = settings.policy
+    if settings.migrate_on_start:
+        # Alembic is synchronous: keep it off the event loop.
+        await asyncio.to_thread(upgrade, settings.db_url)
+    engine = make_async_engine(settings.db_url)
+    try:
+        sessionmaker = make_async_sessionmaker(engine)
+        await sync_roster(sessionmaker, policy, force=settings.demo)
+        calendar = build_calendar(policy)
+        clock = build_clock(policy, calendar)
+        senders = SenderRegistry()
+        prompter = Prompter(policy, calendar)
+        presend = PresendChecker(policy)
+        tickets = TicketService(
+            settings=settings,
+            policy=policy,
+            calendar=calendar,
+            clock=clock,
+            sessionmaker=sessionmaker,
+            prompter=prompter,
+            presend=presend,
+            senders=senders,
+        )
+        scheduler = Scheduler(
+            tickets.transaction,
+            DeadlineHandlers(tickets).handlers(),
+            instance_id=settings.instance_id,
+            now=settings.now,
+            skip_locked=tickets.lock_rows,
+            lock_s=settings.timer_lock_s,
+        )
+        app[SERVICES] = Services(
+            settings=settings,
+            policy=policy,
+            calendar=calendar,
+            clock=clock,
+            engine=engine,
+            sessionmaker=sessionmaker,
+            senders=senders,
+            prompter=prompter,
+            presend=presend,
+            tickets=tickets,
+            views=TicketViews(tickets),
+            scheduler=scheduler,
+        )
+        if settings.scheduler_enabled:
+            async with running(scheduler, settings.scheduler_interval_s):
+                yield
+        else:
+            yield
+    finally:
+        await engine.dispose()
+
+
+async def _to_chat(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/chat")
+
+
+def _import_optional(names: Iterable[str]) -> list[ModuleType]:
+    modules: list[ModuleType] = []
+    for name in names:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        if hasattr(module, "setup"):
+            modules.append(module)
+    return modules
+
+
+def create_app(
+    settings: Settings,
+    *,
+    channel_modules: Iterable[ChannelModule] | None = None,
+    page_modules: Iterable[ChannelModule] | None = None,
+) -> web.Application:
+    """The whole bot as one aiohttp application (see the module docstring)."""
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[json_errors])
+    app[SETTINGS] = settings
+    app[TEMPLATES] = make_templates()
+    app[ACTOR_RESOLVER] = api.header_actor
+    app.cleanup_ctx.append(_core)
+    app.router.add_get("/", _to_chat)
+    api.setup(app)
+    for module in load_channel_modules() if channel_modules is None else channel_modules:
+        module.setup(app)
+    pages = (
+        [cast(ChannelModule, m) for m in _import_optional(PAGE_MODULES)]
+        if page_modules is None
+        else page_modules
+    )
+    for page in pages:
+        page.setup(app)
+    return app

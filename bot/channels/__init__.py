@@ -1,0 +1,97 @@
+"""Channels: one module each, turning a wire format into `InboundMessage`s.
+
+A channel module exposes ``setup(app: web.Application) -> None``, called by
+`bot.app.create_app` in the order of `CHANNEL_MODULES`.  In it the module
+adds its routes and, when it sends lines after the first reply, appends a
+cleanup context that registers its `ChannelSender`:
+
+    async def _sender_ctx(app):
+        services = app[SERVICES]          # opened by the core before any channel
+        client = MyClient(...)
+        services.senders.register(MySender(client))
+        yield
+        await client.close()
+
+    def setup(app):
+        app.router.add_post("/mychannel", handle)
+        app.cleanup_ctx.append(_sender_ctx)
+
+The core stays channel-blind: it stores every line and hands it to
+`SenderRegistry.deliver`, which looks up the sender by the ticket's channel.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from types import ModuleType
+from typing import Protocol, cast
+
+from aiohttp.web import Application
+
+from bot.messages import ChannelSender, DeliveryResult, OutboundMessage
+
+log = logging.getLogger("bot.channels")
+
+# Every channel module the app mounts, in mounting order.  The web chat is the
+# embedded default that needs no credentials; WeChat mounts its routes always
+# and answers 503 until its settings are given.
+CHANNEL_MODULES: tuple[str, ...] = ("bot.channels.web", "bot.channels.wechat")
+
+
+class ChannelModule(Protocol):
+    """What `create_app` needs from a channel module."""
+
+    def setup(self, app: Application) -> None: ...
+
+
+class SenderRegistry:
+    """The `ChannelSender` of each channel, looked up by the message's channel name."""
+
+    def __init__(self) -> None:
+        self._senders: dict[str, ChannelSender] = {}
+
+    def register(self, sender: ChannelSender) -> None:
+        if sender.channel in self._senders:
+            raise ValueError(f"a sender for channel {sender.channel!r} is already registered")
+        self._senders[sender.channel] = sender
+
+    def unregister(self, channel: str) -> None:
+        self._senders.pop(channel, None)
+
+    def get(self, channel: str) -> ChannelSender | None:
+        return self._senders.get(channel)
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return tuple(self._senders)
+
+    async def deliver(self, message: OutboundMessage) -> DeliveryResult:
+        """Send through the channel's sender; no sender is a failure, never an exception."""
+        sender = self._senders.get(message.channel)
+        if sender is None:
+            return DeliveryResult("failed", f"no sender registered for channel {message.channel!r}")
+        try:
+            return await sender.send(message)
+        except Exception as exc:  # a channel bug must not lose the stored line
+            log.exception("sender for %s raised", message.channel)
+            return DeliveryResult("failed", f"{type(exc).__name__}: {exc}")
+
+
+def load_channel_modules(
+    names: tuple[str, ...] = CHANNEL_MODULES,
+    importer: Callable[[str], ModuleType] = importlib.import_module,
+) -> list[ChannelModule]:
+    """Import the channel modules; one that is not installed yet is skipped with a warning."""
+    modules: list[ChannelModule] = []
+    for name in names:
+        try:
+            module = importer(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise  # the module exists but one of its imports is missing: a real error
+            log.warning("channel module %s is not available; not mounted", name)
+            continue
+        modules.append(cast(ChannelModule, module))
+    return modules

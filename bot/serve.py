@@ -1,0 +1,83 @@
+"""`aftersales serve`: run the bot on SQLite by default, PostgreSQL with `--db`.
+
+With no arguments it listens on 127.0.0.1:8080 over ./aftersales.sqlite3
+(migrated on start) and prints where the chat page and the API are.
+`--demo` seeds the policy's roster (engineers 张三 1818 and 李四 2046, a
+manager and QA) into the database even when the policy is not the roster's
+source.  Several processes may serve one PostgreSQL database; SQLite is for
+one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from aiohttp import web
+
+from bot.app import create_app
+from bot.settings import Settings, SettingsError
+
+log = logging.getLogger("bot.serve")
+
+
+def _banner(settings: Settings) -> str:
+    base = settings.base_url
+    roster = ", ".join(
+        f"{e.name} {e.staff_no} ({'/'.join(e.roles)})" for e in settings.policy.roster.engineers
+    )
+    lines = [
+        f"aftersales: serving on {base}  (database: {settings.db_url})",
+        f"  web chat (customers):  {base}/chat",
+        f"  engineer API:          {base}/api/tickets   (header X-Staff-No: 工号)",
+    ]
+    if settings.demo:
+        lines.append(f"  demo roster:           {roster}")
+    lines.append("  stop with Ctrl+C")
+    return "\n".join(lines)
+
+
+async def serve(settings: Settings) -> None:
+    """Run the app until SIGINT or SIGTERM."""
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # not on every platform
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await site.start()
+        print(_banner(settings), flush=True)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Entry point of `aftersales serve` (see `bot.cli`); returns the exit status."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = Settings.load(
+            db_url=args.db, host=args.host, port=args.port, policy=args.policy, demo=args.demo
+        )
+    except SettingsError as exc:
+        print(f"aftersales serve: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(settings))
+    except OSError as exc:
+        print(
+            f"aftersales serve: cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
+        return 2
+    return 0

@@ -1,0 +1,324 @@
+"""Read-only views of tickets for the API, the web chat and the console.
+
+Plain dictionaries ready for JSON: a ticket summary (for queues), the full
+ticket (transcript, events, derived state, suggested drafts not yet sent,
+pending deadlines, reminders), a customer's conversation (for the web page),
+reminders addressed to one staff member.  Times are ISO 8601 with offset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import timers
+from bot.prompting import PromptedLine, customer_address
+from bot.tickets import (
+    ACTIVE,
+    K_DRAFT_SUGGESTED,
+    TicketError,
+    TicketService,
+    TicketState,
+    event_kind,
+)
+from compliance.calendar import as_aware
+from scripts_library import ScriptKey
+from storage.models import (
+    Customer,
+    Engineer,
+    EventKind,
+    Message,
+    MessageRole,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+    Timer,
+)
+
+TIME_COLUMNS: tuple[str, ...] = (
+    "opened_at",
+    "accepted_at",
+    "remote_login_at",
+    "solution_given_at",
+    "extension_granted_at",
+    "escalated_at",
+    "resolved_at",
+    "closed_at",
+    "archived_at",
+)
+
+# Kinds whose events carry a draft for the engineer.
+_DRAFT_KINDS = frozenset({K_DRAFT_SUGGESTED, "progress_update_due"})
+
+# Prompt buttons of the ticket page, in the order a reception meets them.
+PROMPT_LINES: tuple[ScriptKey, ...] = (
+    ScriptKey.BACKUP_WARNING,
+    ScriptKey.COMPLAINT_RESPONSE,
+    ScriptKey.DOUBT_RESPONSE,
+    ScriptKey.EMOTION_RESPONSE,
+    ScriptKey.THANKS,
+    ScriptKey.RESPONSIBILITY,
+    ScriptKey.SUGGESTION_REQUEST,
+)
+
+
+def iso(value: datetime | None) -> str | None:
+    return as_aware(value).isoformat() if value is not None else None
+
+
+def staff_view(engineer: Engineer) -> dict[str, Any]:
+    return {
+        "staff_no": engineer.staff_no,
+        "name": engineer.name,
+        "roles": list(engineer.roles),
+        "on_duty": engineer.on_duty,
+    }
+
+
+def message_view(message: Message) -> dict[str, Any]:
+    client_id = None
+    if message.role is MessageRole.CUSTOMER and message.channel == "web" and message.external_id:
+        # Web chat ids are "visitor:client id"; the page matches its pending line by the latter.
+        client_id = message.external_id.rpartition(":")[2]
+    return {
+        "id": message.id,
+        "role": message.role.value,
+        "sender": message.sender,
+        "name": message.sender_name,
+        "text": message.text,
+        "kind": message.kind,
+        "ts": iso(message.sent_at),
+        "prompted_by": message.prompted_by,
+        "override_reason": message.override_reason,
+        "delivery": message.delivery_status.value if message.delivery_status else None,
+        "client_id": client_id,
+    }
+
+
+def public_message_view(message: Message) -> dict[str, Any]:
+    """What the customer's own page may see of a line (no internal fields)."""
+    full = message_view(message)
+    return {k: full[k] for k in ("id", "role", "name", "text", "ts", "client_id")}
+
+
+def event_view(event: TicketEvent) -> dict[str, Any]:
+    data = dict(event.data or {})
+    if event.event is EventKind.NOTE:
+        data.pop("kind", None)
+    return {
+        "id": event.id,
+        "event": event_kind(event),
+        "ts": iso(event.at),
+        "actor": event.actor,
+        "data": data,
+    }
+
+
+def pending_drafts(
+    events: Sequence[TicketEvent], messages: Sequence[Message]
+) -> list[dict[str, Any]]:
+    """Drafts offered to the engineer and not sent since (no agent line with that key or text)."""
+    pending: list[dict[str, Any]] = []
+    for event in events:
+        if event_kind(event) not in _DRAFT_KINDS:
+            continue
+        data = {k: v for k, v in (event.data or {}).items() if k != "kind"}
+        offered = as_aware(event.at)
+        used = any(
+            m.role is MessageRole.AGENT
+            and as_aware(m.sent_at) >= offered
+            and (m.prompted_by == data.get("key") or m.text == data.get("text"))
+            for m in messages
+        )
+        if not used:
+            pending.append({"event_id": event.id, **data})
+    return pending
+
+
+def state_view(state: TicketState) -> dict[str, Any]:
+    return {
+        "backup_warning_sent": state.backup_warning_sent,
+        "backup_confirmed": state.backup_confirmed,
+        "remote_allowed": state.remote_allowed,
+        "suggestion_requested": state.suggestion_requested,
+        "suggestion_declined": state.suggestion_declined,
+        "survey_sent": state.survey_sent,
+        "rating": state.rating,
+        "extensions": state.extensions,
+        "escalated": state.escalated,
+        "solution_given": state.solution_given,
+        "remote_login": state.remote_login,
+        "stable_until": iso(state.stable_run_until),
+        "rma_open": state.rma_open,
+        "archived": state.archived,
+    }
+
+
+class TicketViews:
+    """Queries behind the read-only routes."""
+
+    def __init__(self, tickets: TicketService) -> None:
+        self.tickets = tickets
+        self.sessionmaker = tickets.sessionmaker
+
+    async def staff(self) -> list[dict[str, Any]]:
+        async with self.sessionmaker() as session:
+            rows = (await session.execute(select(Engineer).order_by(Engineer.staff_no))).scalars()
+            return [staff_view(e) for e in rows]
+
+    async def list_tickets(
+        self, *, status: str | None = None, staff_no: str | None = None, limit: int = 200
+    ) -> list[dict[str, Any]]:
+        """Tickets, newest first; `status` a ticket status or ``active`` (all but closed)."""
+        async with self.sessionmaker() as session:
+            query = select(Ticket).order_by(Ticket.opened_at.desc(), Ticket.id.desc()).limit(limit)
+            if status == "active":
+                query = query.where(Ticket.status.in_(ACTIVE))
+            elif status is not None:
+                query = query.where(Ticket.status == TicketStatus(status))
+            if staff_no is not None:
+                query = query.join(Engineer, Ticket.assigned_engineer_id == Engineer.id).where(
+                    Engineer.staff_no == staff_no
+                )
+            tickets = list((await session.execute(query)).scalars())
+            return [await self._summary(session, t) for t in tickets]
+
+    async def _summary(self, session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
+        customer = await session.get(Customer, ticket.customer_id)
+        engineer = (
+            await session.get(Engineer, ticket.assigned_engineer_id)
+            if ticket.assigned_engineer_id
+            else None
+        )
+        due = (
+            await session.execute(
+                select(Timer.kind, Timer.due_at)
+                .where(Timer.ticket_id == ticket.id, Timer.status == timers.PENDING)
+                .order_by(Timer.due_at)
+            )
+        ).all()
+        deadlines: dict[str, str | None] = {}
+        for kind, due_at in due:
+            deadlines.setdefault(kind, iso(due_at))
+        return {
+            "number": ticket.number,
+            "channel": ticket.channel,
+            "status": ticket.status.value,
+            "fault_level": ticket.fault_level,
+            "intent": ticket.intent,
+            "intermittent": ticket.intermittent_fault,
+            "summary": ticket.summary,
+            "warranty": {
+                "tier": ticket.warranty_status,
+                "reason": ticket.warranty_reason,
+                "sign_for_date": ticket.sign_for_date.isoformat() if ticket.sign_for_date else None,
+            },
+            "customer": {
+                "id": customer.id if customer else None,
+                "display_name": customer.display_name if customer else None,
+            },
+            "engineer": staff_view(engineer) if engineer else None,
+            "times": {column: iso(getattr(ticket, column)) for column in TIME_COLUMNS},
+            "deadlines": deadlines,
+        }
+
+    async def ticket(self, number: str) -> dict[str, Any]:
+        """Everything the engineer's ticket page shows; `TicketError` not_found if unknown."""
+        async with self.sessionmaker() as session:
+            ticket, _customer, _engineer = await self.tickets.load(
+                session, number, for_update=False
+            )
+            view = await self._summary(session, ticket)
+            messages = list(
+                (
+                    await session.execute(
+                        select(Message)
+                        .where(Message.ticket_id == ticket.id)
+                        .order_by(Message.sent_at, Message.id)
+                    )
+                ).scalars()
+            )
+            events = list(
+                (
+                    await session.execute(
+                        select(TicketEvent)
+                        .where(TicketEvent.ticket_id == ticket.id)
+                        .order_by(TicketEvent.at, TicketEvent.id)
+                    )
+                ).scalars()
+            )
+        view["messages"] = [message_view(m) for m in messages]
+        view["events"] = [event_view(e) for e in events]
+        view["state"] = state_view(TicketState.from_events(events))
+        view["drafts"] = pending_drafts(events, messages)
+        view["reminders"] = [event_view(e) for e in events if event_kind(e) == "reminder_sent"]
+        return view
+
+    async def script_lines(self, number: str) -> list[dict[str, str | None]]:
+        """The script lines rendered for this ticket (the console's prompt buttons)."""
+        async with self.sessionmaker() as session:
+            ticket, customer, engineer = await self.tickets.load(session, number, for_update=False)
+        prompter = self.tickets.prompter
+        address = customer_address(customer.surname, customer.title)
+        lines: list[PromptedLine] = []
+        if engineer is not None:
+            lines.append(prompter.greeting(engineer.name, engineer.staff_no, ticket.channel))
+        lines.extend(prompter.fixed(key, ticket.channel) for key in PROMPT_LINES)
+        lines.append(prompter.review_invitation(ticket.channel, address))
+        lines.append(prompter.satisfaction_survey(ticket.channel, address))
+        return [line.to_dict() for line in lines]
+
+    async def reminders_for(
+        self, staff_no: str, since: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Reminders addressed to `staff_no`, newest first (at most 200)."""
+        async with self.sessionmaker() as session:
+            query = (
+                select(TicketEvent, Ticket.number)
+                .join(Ticket, TicketEvent.ticket_id == Ticket.id)
+                .where(TicketEvent.event == EventKind.REMINDER_SENT)
+                .order_by(TicketEvent.at.desc(), TicketEvent.id.desc())
+                .limit(2000)
+            )
+            if since is not None:
+                query = query.where(TicketEvent.at >= since)
+            rows = (await session.execute(query)).all()
+        mine = [
+            {**event_view(event), "ticket": number}
+            for event, number in rows
+            if (event.data or {}).get("to") == staff_no
+        ]
+        return mine[:200]
+
+    async def conversation(
+        self, channel: str, customer_external_id: str, after_id: int = 0, limit: int = 200
+    ) -> list[dict[str, Any]]:
+        """The customer's side of the chat: their lines and the agents', oldest first."""
+        async with self.sessionmaker() as session:
+            rows = (
+                await session.execute(
+                    select(Message)
+                    .join(Ticket, Message.ticket_id == Ticket.id)
+                    .join(Customer, Ticket.customer_id == Customer.id)
+                    .where(
+                        Customer.channel == channel,
+                        Customer.external_id == customer_external_id,
+                        Message.id > after_id,
+                        Message.role.in_((MessageRole.CUSTOMER, MessageRole.AGENT)),
+                    )
+                    .order_by(Message.id)
+                    .limit(limit)
+                )
+            ).scalars()
+            return [public_message_view(m) for m in rows]
+
+    async def message(self, message_id: int) -> dict[str, Any]:
+        async with self.sessionmaker() as session:
+            message = await session.get(Message, message_id)
+        if message is None:
+            raise TicketError("not_found", "no_such_message", f"消息 {message_id} 不存在")
+        return public_message_view(message)
