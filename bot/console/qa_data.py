@@ -1,0 +1,464 @@
+"""What the QA and manager pages show, read from the database (runs in a worker thread).
+
+A *view* is every stored session (ticket) opened in a period, as the checker
+sees it (`compliance.dbsource.load_sessions`), each with the findings of the
+newest check run that covered it, QA's verdicts on them, and its score
+(`compliance.scoring`: false positives listed but not counted).  A run covers
+the sessions its ``parameters["sessions"]`` lists (runs started from the
+console record them) and, for runs made elsewhere, every session it has a
+finding on.
+
+The same view feeds the dashboard figures, the findings list, the session
+page and the exports (through the compliance report writers), so what is
+exported is what is on screen.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session as DbSession
+
+from compliance.calendar import SHANGHAI
+from compliance.checker import Checker
+from compliance.dbsource import describe_url, load_sessions, save_run
+from compliance.masking import mask_finding, mask_pii
+from compliance.model import Finding, Line, Session
+from compliance.policy import Policy
+from compliance.reports.summary import ReportedSession, RunInfo, Summary, SummaryBuilder
+from compliance.scoring import FindingKey, finding_key, score_session
+from storage.models import CheckRun, QaReview, Verdict
+from storage.models import Finding as FindingRow
+
+# Runs looked at when finding each session's newest check (older ones are history).
+RECENT_RUNS = 500
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """QA's latest verdict on a finding (or on the same finding in an earlier run)."""
+
+    verdict: str
+    reason: str
+    reviewer: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ShownFinding:
+    """A stored finding as the pages show it: masked, with its row id and QA's verdict."""
+
+    id: int
+    run_id: int
+    finding: Finding
+    channel: str
+    review: Review | None = None
+
+    @property
+    def false_positive(self) -> bool:
+        return self.review is not None and self.review.verdict == Verdict.FALSE_POSITIVE.value
+
+
+@dataclass(slots=True)
+class SessionView:
+    """One stored session with its findings and score."""
+
+    session: Session
+    assigned: str | None
+    checked: bool
+    findings: list[ShownFinding]
+    reported: ReportedSession
+
+    @property
+    def engineer(self) -> str | None:
+        return self.reported.score.engineer
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """The findings list's filters (empty string = any)."""
+
+    code: str = ""
+    severity: str = ""
+    engineer: str = ""
+    channel: str = ""
+    day: date | None = None
+    show_false_positives: bool = True
+
+    def session_matches(self, view: SessionView) -> bool:
+        if self.channel and view.session.channel != self.channel:
+            return False
+        return not self.engineer or self.engineer in view.reported.score.engineers
+
+    def finding_matches(self, shown: ShownFinding, view: SessionView) -> bool:
+        finding = shown.finding
+        if self.code and not finding.rule.startswith(self.code):
+            return False
+        if self.severity and finding.severity != self.severity:
+            return False
+        if self.engineer and (finding.agent or view.engineer) != self.engineer:
+            return False
+        if self.day is not None:
+            when = finding.ts or (view.session.lines[0].ts if view.session.lines else None)
+            if when is None or when.astimezone(SHANGHAI).date() != self.day:
+                return False
+        return self.show_false_positives or not shown.false_positive
+
+    @property
+    def narrows_findings(self) -> bool:
+        return bool(self.code or self.severity or self.day or not self.show_false_positives)
+
+
+@dataclass(slots=True)
+class QaView:
+    """Every session of a period, and the figures over them."""
+
+    since: date
+    until: date
+    sessions: list[SessionView]
+    summary: Summary
+    read_errors: list[str] = field(default_factory=list)
+
+    @property
+    def unchecked(self) -> int:
+        return sum(1 for view in self.sessions if not view.checked)
+
+    def session(self, session_id: str) -> SessionView | None:
+        for view in self.sessions:
+            if view.session.id == session_id:
+                return view
+        return None
+
+    def filtered(self, filters: Filters) -> list[tuple[SessionView, list[ShownFinding]]]:
+        """Sessions passing the filters with their matching findings; when the filters
+        narrow findings, sessions left without any are dropped."""
+        out = []
+        for view in self.sessions:
+            if not filters.session_matches(view):
+                continue
+            shown = [f for f in view.findings if filters.finding_matches(f, view)]
+            if filters.narrows_findings and not shown:
+                continue
+            out.append((view, shown))
+        return out
+
+
+def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _to_finding(row: FindingRow) -> Finding:
+    return Finding(
+        session=row.session,
+        rule=row.rule,
+        severity=str(row.severity),  # type: ignore[arg-type]  # Severity values are the literals
+        message=row.message,
+        ts=row.ts,
+        index=row.index,
+        agent=row.agent,
+        evidence=row.evidence,
+        source=row.source,
+        score=row.score,
+        suggestion=row.suggestion,
+        inferred=row.inferred,
+    )
+
+
+def _newest_findings(
+    db: DbSession, session_ids: Sequence[str]
+) -> tuple[dict[str, list[FindingRow]], set[str]]:
+    """The findings of each session's newest covering run, and the sessions ever checked."""
+    runs = db.execute(
+        select(CheckRun.id, CheckRun.parameters).order_by(CheckRun.id.desc()).limit(RECENT_RUNS)
+    ).all()
+    listed: dict[int, set[str]] = {}
+    for run_id, parameters in runs:
+        sessions = (parameters or {}).get("sessions")
+        if isinstance(sessions, list):
+            listed[run_id] = {str(s) for s in sessions}
+    by_run: dict[str, dict[int, list[FindingRow]]] = defaultdict(lambda: defaultdict(list))
+    run_ids = [run_id for run_id, _ in runs]
+    for chunk in _chunks(session_ids):
+        rows = db.scalars(
+            select(FindingRow)
+            .where(FindingRow.session.in_(chunk), FindingRow.check_run_id.in_(run_ids))
+            .order_by(FindingRow.id)
+        )
+        for row in rows:
+            by_run[row.session][row.check_run_id].append(row)
+    newest: dict[str, list[FindingRow]] = {}
+    checked: set[str] = set()
+    for session_id in session_ids:
+        for run_id in run_ids:  # newest first
+            covered = session_id in listed.get(run_id, ()) or run_id in by_run[session_id]
+            if covered:
+                newest[session_id] = by_run[session_id].get(run_id, [])
+                checked.add(session_id)
+                break
+    return newest, checked
+
+
+def _reviews(db: DbSession, session_ids: Sequence[str]) -> dict[FindingKey, Review]:
+    """The latest QA verdict per finding key on these sessions."""
+    latest: dict[FindingKey, tuple[tuple[datetime, int], Review]] = {}
+    for chunk in _chunks(session_ids):
+        rows = db.execute(
+            select(FindingRow, QaReview)
+            .join(QaReview, QaReview.finding_id == FindingRow.id)
+            .where(FindingRow.session.in_(chunk))
+        )
+        for finding, review in rows:
+            key = (finding.session, finding.rule, finding.index, finding.evidence)
+            stamp = (review.created_at, review.id)
+            if key not in latest or stamp > latest[key][0]:
+                latest[key] = (
+                    stamp,
+                    Review(str(review.verdict), review.reason, review.reviewer, review.created_at),
+                )
+    return {key: review for key, (_stamp, review) in latest.items()}
+
+
+def build_view(engine: Engine, policy: Policy, since: date, until: date) -> QaView:
+    """Every session opened from `since` to `until` (inclusive) with its stored findings."""
+    stored = load_sessions(engine, since=since, until=until)
+    ids = [session.id for session in stored.sessions]
+    with DbSession(engine) as db:
+        newest, checked = _newest_findings(db, ids)
+        reviews = _reviews(db, ids)
+    run = RunInfo(policy=policy, sources=(describe_url(str(engine.url)),))
+    builder = SummaryBuilder(run)
+    views: list[SessionView] = []
+    for session in stored.sessions:
+        rows = newest.get(session.id, [])
+        shown = []
+        for row in rows:
+            finding = _to_finding(row)
+            shown.append(
+                ShownFinding(
+                    id=row.id,
+                    run_id=row.check_run_id,
+                    finding=mask_finding(finding),
+                    channel=session.channel,
+                    review=reviews.get(finding_key(finding)),
+                )
+            )
+        false_positives = {
+            finding_key(_to_finding(row))
+            for row, s in zip(rows, shown, strict=True)
+            if s.false_positive
+        }
+        score = score_session(
+            session,
+            [_to_finding(row) for row in rows],
+            policy,
+            false_positives=false_positives,
+            engineer=stored.assigned.get(session.id),
+        )
+        reported = ReportedSession(
+            session=session,
+            findings=tuple(s.finding for s in shown),
+            false_positive=tuple(s.false_positive for s in shown),
+            score=score,
+        )
+        if session.id in checked:
+            builder.add(reported)
+        views.append(
+            SessionView(
+                session=session,
+                assigned=stored.assigned.get(session.id),
+                checked=session.id in checked,
+                findings=shown,
+                reported=reported,
+            )
+        )
+    return QaView(
+        since=since,
+        until=until,
+        sessions=views,
+        summary=builder.build(),
+        read_errors=[str(error) for error in stored.errors],
+    )
+
+
+def summarise(policy: Policy, engine_url: str, items: Iterable[ReportedSession]) -> Summary:
+    builder = SummaryBuilder(RunInfo(policy=policy, sources=(describe_url(engine_url),)))
+    for reported in items:
+        builder.add(reported)
+    return builder.build()
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    run_id: int
+    sessions: int
+    findings: int
+    errors: tuple[str, ...]
+
+
+def run_check(engine: Engine, policy: Policy, since: date, until: date, *, by: str) -> RunResult:
+    """Check every stored session of the period and save the run (QA's "run check")."""
+    started = datetime.now(UTC)
+    stored = load_sessions(engine, since=since, until=until)
+    checker = Checker(policy)
+    findings = list(checker.check_all(stored.sessions))
+    run_id = save_run(
+        engine,
+        findings,
+        source=f"console: {describe_url(str(engine.url))} {since.isoformat()}..{until.isoformat()}",
+        policy_name=policy.meta.name,
+        parameters={
+            "since": since.isoformat(),
+            "until": until.isoformat(),
+            "sessions": [session.id for session in stored.sessions],
+            "rules": list(checker.codes),
+            "by": by,
+        },
+        sessions_checked=len(stored.sessions),
+        started_at=started,
+    )
+    return RunResult(
+        run_id=run_id,
+        sessions=len(stored.sessions),
+        findings=len(findings),
+        errors=tuple(str(error) for error in stored.errors),
+    )
+
+
+def record_review(
+    engine: Engine, finding_id: int, verdict: str, reason: str, reviewer: str
+) -> str | None:
+    """Store QA's verdict on a finding; returns its session id, None if no such finding."""
+    with DbSession(engine) as db, db.begin():
+        row = db.get(FindingRow, finding_id)
+        if row is None:
+            return None
+        db.add(
+            QaReview(
+                finding_id=finding_id,
+                reviewer=reviewer,
+                verdict=Verdict(verdict),
+                reason=reason,
+                created_at=datetime.now(UTC),
+            )
+        )
+        return row.session
+
+
+@dataclass(frozen=True, slots=True)
+class PhraseExceptions:
+    """False positives of one rule and phrase: what the policy's exceptions should learn."""
+
+    rule: str
+    evidence: str
+    source: str | None
+    count: int
+    sessions: tuple[str, ...]
+    reasons: tuple[str, ...]
+    last_at: datetime
+
+
+def false_positives_by_phrase(engine: Engine) -> list[PhraseExceptions]:
+    """Every finding key whose latest verdict is false positive, grouped by rule and phrase."""
+    latest: dict[FindingKey, tuple[tuple[datetime, int], str, str, str | None]] = {}
+    with DbSession(engine) as db:
+        rows = db.execute(
+            select(FindingRow, QaReview).join(QaReview, QaReview.finding_id == FindingRow.id)
+        )
+        for finding, review in rows:
+            key = (finding.session, finding.rule, finding.index, finding.evidence)
+            stamp = (review.created_at, review.id)
+            if key not in latest or stamp > latest[key][0]:
+                latest[key] = (stamp, str(review.verdict), review.reason, finding.source)
+    groups: dict[tuple[str, str], list[tuple[str, str, str | None, datetime]]] = defaultdict(list)
+    for (session, rule, _index, evidence), (stamp, verdict, reason, source) in latest.items():
+        if verdict == Verdict.FALSE_POSITIVE.value:
+            groups[(rule, evidence or "")].append((session, reason, source, stamp[0]))
+    out = []
+    for (rule, evidence), items in groups.items():
+        out.append(
+            PhraseExceptions(
+                rule=rule,
+                evidence=evidence,
+                source=next((source for _s, _r, source, _at in items if source), None),
+                count=len(items),
+                sessions=tuple(sorted({session for session, _r, _src, _at in items})),
+                reasons=tuple(dict.fromkeys(reason for _s, reason, _src, _at in items)),
+                last_at=max(at for _s, _r, _src, at in items),
+            )
+        )
+    out.sort(key=lambda group: (-group.count, group.rule, group.evidence))
+    return out
+
+
+def highlight(line: Line, findings: Sequence[ShownFinding]) -> list[tuple[str, bool]]:
+    """The line's text cut into (piece, flagged) runs: each finding's evidence is
+    flagged where it occurs (stored findings keep the evidence, not the span)."""
+    text = mask_pii(line.text or "")
+    marks: list[tuple[int, int]] = []
+    for shown in findings:
+        evidence = shown.finding.evidence
+        if not evidence:
+            continue
+        start = text.find(evidence)
+        if start >= 0:
+            marks.append((start, start + len(evidence)))
+    marks.sort()
+    pieces: list[tuple[str, bool]] = []
+    cursor = 0
+    for start, end in marks:
+        if start < cursor:
+            continue
+        if start > cursor:
+            pieces.append((text[cursor:start], False))
+        pieces.append((text[start:end], True))
+        cursor = end
+    if cursor < len(text) or not pieces:
+        pieces.append((text[cursor:], False))
+    return pieces
+
+
+def group_by_index(findings: Iterable[ShownFinding]) -> Mapping[int | None, list[ShownFinding]]:
+    out: dict[int | None, list[ShownFinding]] = defaultdict(list)
+    for shown in findings:
+        out[shown.finding.index].append(shown)
+    return out
+
+
+def as_dict(shown: ShownFinding) -> dict[str, Any]:
+    return {"id": shown.id, **shown.finding.to_dict(), "false_positive": shown.false_positive}
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    """A stored check run, as the dashboard lists it."""
+
+    id: int
+    started_at: datetime
+    source: str
+    sessions: int
+    findings: int
+    by: str | None
+
+
+def recent_runs(engine: Engine, limit: int = 5) -> list[RunRow]:
+    """The newest check runs (from the console or ``aftersales check --db --save``)."""
+    with DbSession(engine) as db:
+        rows = db.scalars(select(CheckRun).order_by(CheckRun.id.desc()).limit(limit))
+        return [
+            RunRow(
+                id=run.id,
+                started_at=run.started_at,
+                source=run.source,
+                sessions=run.sessions_checked,
+                findings=run.findings_count,
+                by=(run.parameters or {}).get("by"),
+            )
+            for run in rows
+        ]
