@@ -57,6 +57,7 @@ from bot.tickets import (
     T_STABLE_RUN,
     WORKING,
     TicketService,
+    seed_stamp,
 )
 from storage.models import Customer, Engineer, Ticket
 
@@ -92,6 +93,7 @@ class DeadlineHandlers:
         if self.tickets.lock_rows:
             query = query.with_for_update()
         ticket = (await session.execute(query)).scalar_one()
+        await seed_stamp(session, ticket.id)
         engineer = (
             await session.get(Engineer, ticket.assigned_engineer_id)
             if ticket.assigned_engineer_id

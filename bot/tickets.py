@@ -467,9 +467,12 @@ class TicketService:
         # A channel clock ahead of ours must not put the question after the answer.
         sent_at = min(as_aware(inbound.sent_at), now)
         text = inbound.text.strip() or CUSTOMER_PLACEHOLDER.get(inbound.kind, "")
-        _stamp(session, sent_at)  # what this message causes is recorded after it
         ticket = await self._active_ticket(session, customer.id)
         opened = ticket is None
+        if ticket is not None:
+            await seed_stamp(session, ticket.id)
+        # The message comes after what its ticket has; what it causes, after it.
+        sent_at = _stamp(session, sent_at)
         if ticket is None:
             ticket = await self._open_ticket(session, customer, inbound.channel, text, sent_at)
         message = Message(
@@ -850,6 +853,8 @@ class TicketService:
         ticket = (await session.execute(query)).scalar_one_or_none()
         if ticket is None:
             raise TicketError("not_found", "no_such_ticket", f"工单 {number} 不存在")
+        if for_update:
+            await seed_stamp(session, ticket.id)
         customer = await session.get(Customer, ticket.customer_id)
         assert customer is not None
         return ticket, customer, await self._engineer_of(session, ticket)
@@ -882,7 +887,7 @@ class TicketService:
                 "conflict",
                 "wrong_status",
                 f"工单 {ticket.number} 当前状态为 {ticket.status.value}，不能{action}",
-                status=ticket.status.value,
+                ticket_status=ticket.status.value,
                 allowed=[s.value for s in allowed],
             )
 
@@ -1460,7 +1465,10 @@ class TicketService:
                 and last.role is MessageRole.CUSTOMER
                 and not self.is_ack_only(last.text)
                 # The rating itself needs no answer beyond the bot's thanks.
-                and satisfaction_label(last.text, self.rating_labels) != state.rating
+                and not (
+                    state.rating is not None
+                    and satisfaction_label(last.text, self.rating_labels) == state.rating
+                )
             )
             if waiting:
                 assert last is not None
@@ -1671,6 +1679,19 @@ class TicketService:
 
 
 _TICK = timedelta(milliseconds=1)
+
+
+async def seed_stamp(session: AsyncSession, ticket_id: int) -> None:
+    """Make this transaction record after everything the ticket already has."""
+    last_message = await session.scalar(
+        select(func.max(Message.sent_at)).where(Message.ticket_id == ticket_id)
+    )
+    last_event = await session.scalar(
+        select(func.max(TicketEvent.at)).where(TicketEvent.ticket_id == ticket_id)
+    )
+    known = [as_aware(t) for t in (last_message, last_event, session.info.get("bot_last_at")) if t]
+    if known:
+        session.info["bot_last_at"] = max(known)
 
 
 def _stamp(session: AsyncSession, at: datetime) -> datetime:

@@ -25,7 +25,7 @@ from bot.tickets import (
     TicketState,
     event_kind,
 )
-from compliance.calendar import as_aware
+from compliance.calendar import SHANGHAI, as_aware
 from scripts_library import ScriptKey
 from storage.models import (
     Customer,
@@ -67,7 +67,8 @@ PROMPT_LINES: tuple[ScriptKey, ...] = (
 
 
 def iso(value: datetime | None) -> str | None:
-    return as_aware(value).isoformat() if value is not None else None
+    """ISO 8601 in Shanghai time (how people at the centre read it), or None."""
+    return as_aware(value).astimezone(SHANGHAI).isoformat() if value is not None else None
 
 
 def staff_view(engineer: Engineer) -> dict[str, Any]:

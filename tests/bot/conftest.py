@@ -159,10 +159,11 @@ class Bot:
         return data
 
     async def act(
-        self, number: str, action: str, staff_no: str = "1818", status: int = 200, **body: Any
+        self, number: str, verb: str, /, staff_no: str = "1818", status: int = 200, **body: Any
     ) -> dict[str, Any]:
+        """POST /api/tickets/{number}/{verb} with `body` as JSON."""
         return await self.api(
-            "POST", f"/api/tickets/{number}/{action}", staff_no, json=body, status=status
+            "POST", f"/api/tickets/{number}/{verb}", staff_no, json=body, status=status
         )
 
     async def ticket(self, number: str) -> dict[str, Any]:
