@@ -118,10 +118,10 @@ async def test_bad_requests_are_4xx_and_write_nothing(sqlite_bot: Bot, sqlite_ur
         ({"visitor": visitor, "client_id": "c-0000001", "text": 42}, "bad_field"),
         ({"visitor": visitor, "client_id": "c-0000001", "text": "长" * 4001}, "field_too_long"),
     ]
-    for body, code in fields:
-        response = await client.post("/chat/api/messages", json=body)
-        assert response.status == 400, body
-        assert (await response.json())["error"] == code, body
+    for fields_body, code in fields:
+        response = await client.post("/chat/api/messages", json=fields_body)
+        assert response.status == 400, fields_body
+        assert (await response.json())["error"] == code, fields_body
     huge = b'{"visitor": "x", "text": "' + b"a" * (70 * 1024) + b'"}'
     response = await client.post(
         "/chat/api/messages", data=huge, headers={"Content-Type": "application/json"}
