@@ -196,11 +196,11 @@ class WeChatConfig:
         return tuple(name for name in REQUIRED_ENV if not environ.get(name, "").strip())
 
 
-def new_nonce() -> str:
+def _new_nonce() -> str:
     return str(secrets.randbelow(10**10))
 
 
-def unix_seconds(at: datetime) -> int:
+def _unix_seconds(at: datetime) -> int:
     return int(at.timestamp())
 
 
@@ -216,6 +216,7 @@ class WeChatEndpoint:
     crypto: MessageCrypto | None
 
     def require_config(self) -> WeChatConfig:
+        """The configuration, or a 503 naming the variables still to set."""
         if self.config is None:
             raise ApiError(
                 503,
@@ -246,7 +247,7 @@ def _check_query(request: web.Request, config: WeChatConfig, now: datetime) -> _
         raise ApiError(400, "bad_timestamp", "timestamp must be Unix seconds")
     if not nonce or len(nonce) > 64:
         raise ApiError(400, "bad_nonce", "nonce is missing or too long")
-    skew = abs(unix_seconds(now) - int(timestamp))
+    skew = abs(_unix_seconds(now) - int(timestamp))
     if skew > config.max_skew_s:
         # A captured request replayed later is refused even with a valid signature.
         raise ApiError(
@@ -368,11 +369,11 @@ async def receive(request: web.Request) -> web.Response:
         to_user=inbound.customer_id,
         from_user=account,
         text=text,
-        create_time=unix_seconds(services.now()),
+        create_time=_unix_seconds(services.now()),
     )
     if key_index is not None:
         assert endpoint.crypto is not None
-        xml = endpoint.crypto.encrypt(xml, new_nonce(), query.timestamp, key_index=key_index)
+        xml = endpoint.crypto.encrypt(xml, _new_nonce(), query.timestamp, key_index=key_index)
     # The answer is the delivery: WeChat gives no receipt for a passive reply.
     for reply in replies:
         if reply.message_id is not None:
