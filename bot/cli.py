@@ -146,7 +146,10 @@ def run_calendar(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="aftersales: %(levelname)s: %(message)s")
+    # Our own loggers speak at INFO; libraries (alembic, aiohttp) only warn.
+    logging.basicConfig(level=logging.WARNING, format="aftersales: %(levelname)s: %(message)s")
+    for name in ("bot", "compliance", "storage"):
+        logging.getLogger(name).setLevel(logging.INFO)
     try:
         if args.command == "calendar":
             return run_calendar(args)
