@@ -356,12 +356,14 @@ async def _ticket_context(request: web.Request) -> dict[str, Any]:
 def transcript_items(detail: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Messages and the SPEC events between them, in time order, as the page lists them."""
     items: list[dict[str, Any]] = [
-        {"kind": "message", "ts": m.get("ts") or "", **m} for m in detail.get("messages", [])
+        {**message, "kind": "message", "ts": message.get("ts") or ""}
+        for message in detail.get("messages", [])
+        if message.get("role") in ("customer", "agent")
     ]
     for event in detail.get("events", []):
         label = EVENT_LABELS.get(event["event"])
         if label is not None:
-            items.append({"kind": "event", "ts": event.get("ts") or "", "label": label, **event})
+            items.append({**event, "kind": "event", "ts": event.get("ts") or "", "label": label})
     items.sort(key=lambda item: (item["ts"], 0 if item["kind"] == "event" else 1))
     return items
 
@@ -390,12 +392,21 @@ async def ticket_page(request: web.Request) -> web.StreamResponse:
     )
 
 
+def _id_query(request: web.Request, name: str) -> int:
+    raw = request.query.get(name, "0") or "0"
+    if not raw.isdigit():
+        raise ApiError(400, "bad_query", f"{name} must be an id (a whole number)", field=name)
+    return int(raw)
+
+
 async def ticket_live(request: web.Request) -> web.StreamResponse:
-    """New lines after ``?after=ID``, the status, the SLA clocks and the enabled actions."""
+    """What changed since the page last looked: lines after ``?after=ID``, events after
+    ``?after_event=ID``, and the status, SLA clocks and enabled actions now."""
     try:
-        after = int(request.query.get("after", "0"))
-    except ValueError:
-        return json_error(400, "bad_query", "after must be a message id")
+        after = _id_query(request, "after")
+        after_event = _id_query(request, "after_event")
+    except ApiError as exc:
+        return json_error(exc.status, exc.code, exc.message, **exc.extra)
     context = await _ticket_context(request)
     detail = context["ticket"]
     state = state_of(request)
@@ -403,11 +414,7 @@ async def ticket_live(request: web.Request) -> web.StreamResponse:
     items = [
         item
         for item in context["items"]
-        if (item["kind"] == "message" and item["id"] > after)
-        or (
-            item["kind"] == "event"
-            and item.get("id", 0) > int(request.query.get("after_event", "0") or 0)
-        )
+        if item["id"] > (after if item["kind"] == "message" else after_event)
     ]
     return _json(
         {

@@ -154,7 +154,21 @@ def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterable[Sequence[str]]
         yield items[start : start + size]
 
 
-def _to_finding(row: FindingRow) -> Finding:
+def _line_at(session: Session | None, index: int | None) -> Line | None:
+    if session is None or index is None or not 0 <= index < len(session.lines):
+        return None
+    return session.lines[index]
+
+
+def _to_finding(row: FindingRow, session: Session | None = None) -> Finding:
+    """A stored finding as the checker made it; its span (not stored) is found again
+    by looking for the evidence in the line it points at."""
+    span = None
+    line = _line_at(session, row.index)
+    if line is not None and row.evidence:
+        start = (line.text or "").find(row.evidence)
+        if start >= 0:
+            span = (start, start + len(row.evidence))
     return Finding(
         session=row.session,
         rule=row.rule,
@@ -164,6 +178,7 @@ def _to_finding(row: FindingRow) -> Finding:
         index=row.index,
         agent=row.agent,
         evidence=row.evidence,
+        span=span,
         source=row.source,
         score=row.score,
         suggestion=row.suggestion,
@@ -238,8 +253,8 @@ def build_view(engine: Engine, policy: Policy, since: date, until: date) -> QaVi
     for session in stored.sessions:
         rows = newest.get(session.id, [])
         shown = []
-        for row in rows:
-            finding = _to_finding(row)
+        findings = [_to_finding(row, session) for row in rows]
+        for row, finding in zip(rows, findings, strict=True):
             shown.append(
                 ShownFinding(
                     id=row.id,
@@ -250,13 +265,13 @@ def build_view(engine: Engine, policy: Policy, since: date, until: date) -> QaVi
                 )
             )
         false_positives = {
-            finding_key(_to_finding(row))
-            for row, s in zip(rows, shown, strict=True)
-            if s.false_positive
+            finding_key(finding)
+            for finding, item in zip(findings, shown, strict=True)
+            if item.false_positive
         }
         score = score_session(
             session,
-            [_to_finding(row) for row in rows],
+            findings,
             policy,
             false_positives=false_positives,
             engineer=stored.assigned.get(session.id),
@@ -398,22 +413,19 @@ def false_positives_by_phrase(engine: Engine) -> list[PhraseExceptions]:
 
 
 def highlight(line: Line, findings: Sequence[ShownFinding]) -> list[tuple[str, bool]]:
-    """The line's text cut into (piece, flagged) runs: each finding's evidence is
-    flagged where it occurs (stored findings keep the evidence, not the span)."""
+    """The line's text (personal numbers masked) cut into (piece, flagged) runs, each
+    finding's span flagged; overlapping spans merge."""
     text = mask_pii(line.text or "")
-    marks: list[tuple[int, int]] = []
-    for shown in findings:
-        evidence = shown.finding.evidence
-        if not evidence:
-            continue
-        start = text.find(evidence)
-        if start >= 0:
-            marks.append((start, start + len(evidence)))
-    marks.sort()
+    marks = sorted(
+        shown.finding.span
+        for shown in findings
+        if shown.finding.span is not None and 0 <= shown.finding.span[0] < shown.finding.span[1]
+    )
     pieces: list[tuple[str, bool]] = []
     cursor = 0
     for start, end in marks:
-        if start < cursor:
+        start = max(start, cursor)
+        if start >= end or end > len(text):
             continue
         if start > cursor:
             pieces.append((text[cursor:start], False))
