@@ -574,7 +574,12 @@ class TicketService:
 
     async def _pick_engineer(self, session: AsyncSession) -> Engineer | None:
         """The on-duty engineer with the fewest active tickets (ties: 工号 order)."""
-        rows = (await session.execute(select(Engineer).order_by(Engineer.staff_no))).scalars()
+        query = select(Engineer).order_by(Engineer.staff_no)
+        if self.lock_rows:
+            # Two processes opening tickets at once must not both count the same
+            # queue lengths: assignment is one at a time (until commit).
+            query = query.with_for_update()
+        rows = (await session.execute(query)).scalars()
         engineers = [e for e in rows if "engineer" in e.roles]
         candidates = [e for e in engineers if e.on_duty] or engineers
         if not candidates:

@@ -1,0 +1,191 @@
+"""`aftersales serve` as a user runs it, and the app's assembly (channels, roster, settings)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from aiohttp import web
+from sqlalchemy import select
+
+from bot.app import create_app, sync_roster
+from bot.channels import load_channel_modules
+from bot.settings import Settings, SettingsError
+from compliance.policy import Policy
+from storage.db import make_async_engine, make_async_sessionmaker
+from storage.models import Engineer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_with_no_database_argument_runs_on_sqlite_in_the_working_directory(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "AFTERSALES_SCHEDULER_INTERVAL_S": "0.5"}
+    env.pop("AFTERSALES_DB_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "serve", "--port", str(port), "--demo"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        # Other modules (the console) may print their own lines around ours.
+        lines: list[str] = []
+        while not any("stop with Ctrl+C" in line for line in lines):
+            line = process.stdout.readline()
+            assert line, f"serve exited early: {lines}"
+            lines.append(line)
+        banner = "".join(lines)
+        assert f"serving on http://127.0.0.1:{port}" in banner, banner
+        assert f"web chat (customers):  http://127.0.0.1:{port}/chat" in banner
+        assert f"engineer API:          http://127.0.0.1:{port}/api/tickets" in banner
+        assert "张三 1818" in banner and "李四 2046" in banner and "王经理 9001" in banner
+        assert (tmp_path / "aftersales.sqlite3").exists()
+        base = f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(f"{base}/chat", timeout=5) as page:
+            assert "朴赛售后服务中心" in page.read().decode("utf-8")
+        request = urllib.request.Request(f"{base}/chat/api/visitors", data=b"{}", method="POST")
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            visitor = json.load(response)["visitor"]
+        body = json.dumps(
+            {"visitor": visitor, "client_id": "first-msg", "text": "服务器开不了机了"}
+        )
+        request = urllib.request.Request(
+            f"{base}/chat/api/messages", data=body.encode(), method="POST"
+        )
+        request.add_header("Content-Type", "application/json")
+        started = time.monotonic()
+        with urllib.request.urlopen(request, timeout=5) as response:
+            answer = json.load(response)
+        assert time.monotonic() - started < 1.0
+        assert answer["replies"][0]["text"].startswith("您好，我是朴赛售后服务中心运维工程师")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a hang is the failure
+            process.kill()
+            raise
+        errors = process.stderr.read() if process.stderr else ""
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+    assert process.returncode == 0, errors
+
+
+def test_bad_settings_are_named() -> None:
+    with pytest.raises(SettingsError, match="AFTERSALES_MAX_BODY_BYTES: expected an integer"):
+        Settings.load(environ={"AFTERSALES_MAX_BODY_BYTES": "lots"})
+    with pytest.raises(SettingsError, match="AFTERSALES_SCHEDULER: expected on or off"):
+        Settings.load(environ={"AFTERSALES_SCHEDULER": "maybe"})
+    settings = Settings.load(environ={"AFTERSALES_DB_URL": "sqlite:///x.db"}, port=9000)
+    assert (settings.db_url, settings.base_url) == ("sqlite:///x.db", "http://127.0.0.1:9000")
+    assert settings.environ["AFTERSALES_DB_URL"] == "sqlite:///x.db"
+
+
+def test_serve_reports_a_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        result = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_channel_modules_missing_ones_are_skipped_broken_ones_raise() -> None:
+    present = ModuleType("bot.channels.present")
+
+    def importer(name: str) -> ModuleType:
+        if name == "bot.channels.present":
+            return present
+        if name == "bot.channels.broken":
+            raise ModuleNotFoundError("No module named 'wechatpy2'", name="wechatpy2")
+        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+    loaded = load_channel_modules(("bot.channels.present", "bot.channels.absent"), importer)
+    assert loaded == [present]
+    with pytest.raises(ModuleNotFoundError, match="wechatpy2"):
+        load_channel_modules(("bot.channels.broken",), importer)
+
+
+async def test_the_default_app_mounts_every_channel(policy: Policy, sqlite_url: str) -> None:
+    app = create_app(Settings(policy=policy, db_url=sqlite_url, scheduler_enabled=False))
+    paths = {
+        resource.canonical for resource in app.router.resources() if hasattr(resource, "canonical")
+    }
+    assert {"/chat", "/chat/api/messages", "/api/tickets/{number}/accept", "/wechat"} <= paths
+
+
+async def test_page_modules_are_mounted_after_the_channels(policy: Policy, sqlite_url: str) -> None:
+    mounted: list[str] = []
+
+    async def console(_request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    class Page:
+        @staticmethod
+        def setup(app: web.Application) -> None:
+            mounted.append("page")
+            app.router.add_get("/console", console)
+
+    app = create_app(
+        Settings(policy=policy, db_url=sqlite_url, scheduler_enabled=False),
+        channel_modules=[],
+        page_modules=[Page()],
+    )
+    assert mounted == ["page"]
+    assert any(getattr(r, "canonical", "") == "/console" for r in app.router.resources())
+
+
+async def test_roster_sync_adds_and_updates_but_keeps_database_rosters(
+    policy: Policy, sqlite_url: str
+) -> None:
+    engine = make_async_engine(sqlite_url)
+    try:
+        sessionmaker = make_async_sessionmaker(engine)
+        assert await sync_roster(sessionmaker, policy) == 4
+        assert await sync_roster(sessionmaker, policy) == 0
+        async with sessionmaker() as session, session.begin():
+            row = await session.scalar(select(Engineer).where(Engineer.staff_no == "1818"))
+            assert row is not None
+            row.name = "张三丰"
+        assert await sync_roster(sessionmaker, policy) == 1
+        async with sessionmaker() as session:
+            names: dict[str, Any] = {
+                e.staff_no: (e.name, e.roles) for e in await session.scalars(select(Engineer))
+            }
+        assert names["1818"] == ("张三", ["engineer"])
+        assert names["9001"] == ("王经理", ["manager"])
+    finally:
+        await engine.dispose()
