@@ -193,59 +193,17 @@ async def sqlite_bot(
     yield await start_bot(aiohttp_client, policy, sqlite_url, clock)
 
 
-def stored_records(db_url: str) -> list[dict[str, Any]]:
-    """The database's tickets as SPEC §4 transcript records (what `check --db` reads):
-    customer and agent lines, and the SPEC events (internal ones left out)."""
-    from sqlalchemy import select
-
-    from storage.db import make_engine, make_sessionmaker
-    from storage.models import SPEC_EVENTS, Message, MessageRole, Ticket, TicketEvent
+def findings_of(db_url: str, policy: Policy) -> list[Any]:
+    """Every compliance finding on the database's sessions, read the way
+    `aftersales check --db` reads them (`compliance.dbsource`)."""
+    from compliance.checker import check_sessions
+    from compliance.dbsource import load_sessions
+    from storage.db import make_engine
 
     engine = make_engine(db_url)
     try:
-        with make_sessionmaker(engine)() as session:
-            rows: list[tuple[datetime, int, int, dict[str, Any]]] = []
-            tickets = {t.id: t for t in session.scalars(select(Ticket))}
-            for m in session.scalars(select(Message)):
-                ticket = tickets[m.ticket_id] if m.ticket_id else None
-                if ticket is None or m.role not in (MessageRole.CUSTOMER, MessageRole.AGENT):
-                    continue
-                record = {
-                    "session": ticket.number,
-                    "channel": ticket.channel,
-                    "ts": m.sent_at.isoformat(),
-                    "role": m.role.value,
-                    "sender": m.sender,
-                    "text": m.text,
-                }
-                if m.sender_name and m.role is MessageRole.AGENT:
-                    record["name"] = m.sender_name
-                rows.append((m.sent_at, 0, m.id, record))
-            for e in session.scalars(select(TicketEvent)):
-                if e.event not in SPEC_EVENTS:
-                    continue
-                record = {
-                    "session": tickets[e.ticket_id].number,
-                    "channel": tickets[e.ticket_id].channel,
-                    "ts": e.at.isoformat(),
-                    "role": "event",
-                    "event": e.event.value,
-                    "sender": e.actor,
-                }
-                if e.event.value == "satisfaction_rated":
-                    record["rating"] = e.data["rating"]
-                rows.append((e.at, 1, e.id, record))
+        stored = load_sessions(engine)
     finally:
         engine.dispose()
-    rows.sort(key=lambda row: (row[3]["session"], row[0], row[1], row[2]))
-    return [row[3] for row in rows]
-
-
-def findings_of(db_url: str, policy: Policy) -> list[Any]:
-    """Every compliance finding on the database's sessions."""
-    from compliance.checker import check_sessions
-    from compliance.transcript import sessions_from_records
-
-    read = sessions_from_records(stored_records(db_url), "db")
-    assert read.ok, [str(e) for e in read.errors]
-    return list(check_sessions(read.sessions, policy))
+    assert stored.errors == [], [str(e) for e in stored.errors]
+    return list(check_sessions(stored.sessions, policy))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import time
 from typing import Any
 
+from bot import cli
 from compliance.policy import Policy
 from tests.bot.conftest import SUNDAY_11, Bot, findings_of
 
@@ -78,8 +82,14 @@ async def test_web_chat_to_resolution_leaves_no_finding(
         "satisfaction_rated",
         "closed",
     ]
-    # What QA's checker would see in this database: not a single finding.
+    # What QA's checker sees in this database: not a single finding.
     assert findings_of(db_url, policy) == []
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        status = cli.main(["check", "--db", db_url, "--format", "json", "--no-progress"])
+    report = json.loads(output.getvalue())
+    assert (status, report["findings"]) == (0, [])
+    assert report["summary"]["sessions"] == 1
 
 
 SPEC = {
