@@ -1,0 +1,311 @@
+"""What every report format shares: the run's facts, the checked sessions, the summary.
+
+The ``check`` command feeds a `SummaryBuilder` one `ReportedSession` at a time (a
+session, its findings, which of them QA marked false positive, its score) and
+hands the same objects to the report writer, so a million-line run never holds
+more than the writer itself needs.  `Summary.to_dict` is the ``summary`` object of
+the JSON report (SPEC §3 plus scoring).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from compliance.calendar import SHANGHAI
+from compliance.codes import RULE_CODES
+from compliance.model import Finding, Session
+from compliance.policy import Policy
+from compliance.scoring import EngineerMonth, EngineerTally, EngineerTotal, SessionScore
+
+__all__ = [
+    "RULE_TITLES",
+    "SEVERITY_LABELS",
+    "EngineerNames",
+    "ReportedSession",
+    "RuleCount",
+    "RunInfo",
+    "Summary",
+    "SummaryBuilder",
+    "engineer_label",
+    "local_time",
+]
+
+# Chinese titles of the rules for QA-facing reports (the codes' English names stay
+# the stable identifiers; these are display text only).
+RULE_TITLES: Mapping[str, str] = {
+    "SCR001": "未按规范开场问候",
+    "SCR002": "问候中的姓名或工号不符",
+    "SCR003": "远程前未提示数据备份",
+    "SCR004": "解决后未致谢",
+    "SCR005": "解决后未作责任告知",
+    "SCR006": "客户已谢绝仍追问建议",
+    "SCR007": "休息日未告知处理安排",
+    "LNG001": "脏话或口头禅",
+    "LNG002": "辱骂、贬低或嘲讽客户",
+    "LNG003": "威胁或宣布拉黑删除客户",
+    "LNG004": "挂断或离开会话",
+    "LNG005": "损害公司形象",
+    "LNG006": "称呼客户“你”",
+    "LNG007": "客户抱怨未表示理解或致歉",
+    "LNG008": "客户质疑未予回应",
+    "LNG009": "客户情绪激动未安抚",
+    "SLA001": "首次响应超时",
+    "SLA002": "回复超时",
+    "SLA003": "接单超时",
+    "SLA004": "方案超时",
+    "SLA005": "未按时同步进度",
+}
+
+SEVERITY_LABELS: Mapping[str, str] = {"error": "错误", "warning": "警告", "info": "提示"}
+SEVERITIES: tuple[str, ...] = ("error", "warning", "info")
+
+
+def local_time(ts: datetime | None) -> str:
+    """``YYYY-MM-DD HH:MM:SS`` in Asia/Shanghai, the time QA reads; "" for none."""
+    return ts.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S") if ts else ""
+
+
+def engineer_label(staff_no: str | None, name: str | None) -> str:
+    """``张三（1818）``, or the 工号 alone when the name is unknown; "" for nobody."""
+    if not staff_no:
+        return ""
+    return f"{name}（{staff_no}）" if name else staff_no
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """Facts about the run that every report states."""
+
+    policy: Policy
+    sources: tuple[str, ...]
+    """The files read, or the database (URL without password) and date range."""
+    input_errors: tuple[str, ...] = ()
+    """Every bad input line as ``FILE:LINE: problem``; non-empty means incomplete."""
+    rules: tuple[str, ...] = ()
+    """Codes of the rules that ran (after --select / --ignore)."""
+    started_at: datetime = field(default_factory=lambda: datetime.now(SHANGHAI))
+
+    @property
+    def complete(self) -> bool:
+        """False when some input could not be read: the report covers only the rest."""
+        return not self.input_errors
+
+    @property
+    def policy_name(self) -> str:
+        return self.policy.meta.name
+
+
+@dataclass(frozen=True, slots=True)
+class ReportedSession:
+    """One checked session as reports see it."""
+
+    session: Session
+    findings: tuple[Finding, ...]
+    """Findings in session order, personal numbers already masked."""
+    false_positive: tuple[bool, ...]
+    """Per finding: QA marked it a false positive (listed, not counted)."""
+    score: SessionScore
+
+    @property
+    def standing(self) -> tuple[Finding, ...]:
+        """The findings that count."""
+        return tuple(f for f, fp in zip(self.findings, self.false_positive, strict=True) if not fp)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleCount:
+    """Findings of one rule in the run."""
+
+    code: str
+    name: str
+    title: str
+    severity: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The figures of a whole run (counts exclude false positives unless named so)."""
+
+    run: RunInfo
+    sessions: int
+    lines: int
+    flagged_sessions: int
+    by_severity: Mapping[str, int]
+    by_rule: tuple[RuleCount, ...]
+    by_day: tuple[tuple[date, int], ...]
+    engineers: tuple[EngineerTotal, ...]
+    engineer_months: tuple[EngineerMonth, ...]
+    scores: tuple[SessionScore, ...]
+    false_positives: int
+    average_score: float | None
+
+    @property
+    def findings(self) -> int:
+        return sum(self.by_severity.values())
+
+    @property
+    def errors(self) -> int:
+        return self.by_severity.get("error", 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report's ``summary`` object."""
+        run = self.run
+        return {
+            "policy": run.policy_name,
+            "policy_profile": run.policy.meta.profile,
+            "complete": run.complete,
+            "input_errors": list(run.input_errors),
+            "sources": list(run.sources),
+            "rules_run": list(run.rules),
+            "sessions": self.sessions,
+            "lines": self.lines,
+            "sessions_with_findings": self.flagged_sessions,
+            "findings": self.findings,
+            "false_positives": self.false_positives,
+            "by_severity": dict(self.by_severity),
+            "by_rule": [
+                {"code": r.code, "name": r.name, "severity": r.severity, "count": r.count}
+                for r in self.by_rule
+            ],
+            "by_day": [{"date": day.isoformat(), "count": count} for day, count in self.by_day],
+            "by_engineer": [
+                {
+                    "agent": e.engineer,
+                    "name": e.name,
+                    "sessions": e.sessions,
+                    "average_score": _round(e.average_score, 1),
+                    "findings": e.findings,
+                    "by_severity": dict(e.findings_by_severity),
+                    "satisfaction_average": _round(e.satisfaction_average, 2),
+                    "rated": e.rated,
+                }
+                for e in self.engineers
+            ],
+            "average_score": _round(self.average_score, 1),
+            "scores": [
+                {
+                    "session": s.session,
+                    "agent": s.engineer,
+                    "agents": list(s.engineers),
+                    "date": s.day.isoformat() if s.day else None,
+                    "score": s.points,
+                    "deducted": s.score.deducted,
+                    "fatal": list(s.score.fatal),
+                    "findings": s.findings,
+                    "false_positives": s.false_positives,
+                    "rating": s.rating,
+                    "rating_points": s.rating_points,
+                }
+                for s in self.scores
+            ],
+            "engineer_months": [
+                {
+                    "agent": m.engineer,
+                    "name": m.name,
+                    "month": m.month or None,
+                    "sessions": m.sessions,
+                    "average_score": _round(m.average_score, 1),
+                    "findings_by_code": dict(m.findings_by_code),
+                    "findings_by_severity": dict(m.findings_by_severity),
+                    "satisfaction_average": _round(m.satisfaction_average, 2),
+                    "rated": m.rated,
+                }
+                for m in self.engineer_months
+            ],
+        }
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+class EngineerNames:
+    """Engineers' names by 工号: as the transcripts give them, else the policy roster."""
+
+    def __init__(self, policy: Policy) -> None:
+        self._policy = policy
+        self._names: dict[str, str] = {}
+
+    def learn(self, session: Session) -> None:
+        """Remember the names a session gives (the first name seen for a 工号 wins)."""
+        for staff_no, name in session.names.items():
+            self._names.setdefault(staff_no, name)
+
+    def __call__(self, staff_no: str) -> str | None:
+        name = self._names.get(staff_no)
+        if name:
+            return name
+        engineer = self._policy.engineer(staff_no)
+        return engineer.name if engineer else None
+
+
+class SummaryBuilder:
+    """Accumulates reported sessions into a `Summary`."""
+
+    def __init__(self, run: RunInfo) -> None:
+        self.run = run
+        self.engineer_name = EngineerNames(run.policy)
+        self._tally = EngineerTally(self.engineer_name)
+        self._sessions = 0
+        self._lines = 0
+        self._flagged = 0
+        self._false_positives = 0
+        self._by_severity: Counter[str] = Counter()
+        self._by_rule: Counter[str] = Counter()
+        self._by_day: Counter[date] = Counter()
+        self._scores: list[SessionScore] = []
+        self._score_sum = 0
+
+    def add(self, reported: ReportedSession) -> None:
+        """Count one checked session."""
+        session = reported.session
+        self.engineer_name.learn(session)
+        self._sessions += 1
+        self._lines += len(session.lines)
+        score = reported.score
+        self._scores.append(score)
+        self._score_sum += score.points
+        standing = reported.standing
+        self._false_positives += len(reported.findings) - len(standing)
+        if standing:
+            self._flagged += 1
+        for finding in standing:
+            self._by_severity[finding.severity] += 1
+            self._by_rule[finding.rule] += 1
+            day = finding.ts.astimezone(SHANGHAI).date() if finding.ts else score.day
+            if day is not None:
+                self._by_day[day] += 1
+        self._tally.add(score, standing)
+
+    def build(self) -> Summary:
+        """The summary of everything added so far."""
+        policy = self.run.policy
+        by_rule = tuple(
+            RuleCount(
+                code=code,
+                name=RULE_CODES.get(code, code),
+                title=RULE_TITLES.get(code, RULE_CODES.get(code, code)),
+                severity=policy.rules[code].severity if code in policy.rules else "error",
+                count=count,
+            )
+            for code, count in sorted(self._by_rule.items())
+        )
+        return Summary(
+            run=self.run,
+            sessions=self._sessions,
+            lines=self._lines,
+            flagged_sessions=self._flagged,
+            by_severity={s: self._by_severity.get(s, 0) for s in SEVERITIES},
+            by_rule=by_rule,
+            by_day=tuple(sorted(self._by_day.items())),
+            engineers=tuple(self._tally.totals()),
+            engineer_months=tuple(self._tally.months()),
+            scores=tuple(self._scores),
+            false_positives=self._false_positives,
+            average_score=self._score_sum / self._sessions if self._sessions else None,
+        )
