@@ -19,13 +19,15 @@ import sys
 
 from aiohttp import web
 
+from bot.api import header_actor
 from bot.app import create_app
+from bot.context import ACTOR_RESOLVER
 from bot.settings import Settings, SettingsError
 
 log = logging.getLogger("bot.serve")
 
 
-def _banner(settings: Settings) -> str:
+def _banner(settings: Settings, header_auth: bool) -> str:
     base = settings.base_url
     roster = ", ".join(
         f"{e.name} {e.staff_no} ({'/'.join(e.roles)})" for e in settings.policy.roster.engineers
@@ -33,7 +35,8 @@ def _banner(settings: Settings) -> str:
     lines = [
         f"aftersales: serving on {base}  (database: {settings.db_url})",
         f"  web chat (customers):  {base}/chat",
-        f"  engineer API:          {base}/api/tickets   (header X-Staff-No: 工号)",
+        f"  engineer API:          {base}/api/tickets"
+        + ("   (header X-Staff-No: 工号)" if header_auth else "   (signed in through the console)"),
     ]
     if settings.demo:
         lines.append(f"  demo roster:           {roster}")
@@ -44,6 +47,8 @@ def _banner(settings: Settings) -> str:
 async def serve(settings: Settings) -> None:
     """Run the app until SIGINT or SIGTERM."""
     app = create_app(settings)
+    # The console, when mounted, replaces the header-based actor with its sign-in.
+    header_auth = app[ACTOR_RESOLVER] is header_actor
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
@@ -54,7 +59,7 @@ async def serve(settings: Settings) -> None:
             loop.add_signal_handler(sig, stop.set)
     try:
         await site.start()
-        print(_banner(settings), flush=True)
+        print(_banner(settings, header_auth), flush=True)
         await stop.wait()
     finally:
         await runner.cleanup()
