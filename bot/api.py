@@ -177,7 +177,7 @@ async def presend(request: web.Request) -> web.Response:
         result = await request.app[SERVICES].tickets.check_draft(request.match_info["number"], text)
     except TicketError as exc:
         raise _translate(exc) from None
-    return json_response({**result.to_dict(), "notes": list(result.notes)})
+    return json_response(result.to_dict())
 
 
 async def reminders(request: web.Request) -> web.Response:

@@ -67,8 +67,13 @@ class PresendResult:
     hits: tuple[PresendHit, ...] = ()
     suggestion: str | None = None
     mentions_remote: bool = False
-    asks_suggestion: bool = False
+    # The fixed script line the draft says (fuzzily, as the checker reads it), if any.
+    script_line: ScriptKey | None = None
     notes: tuple[str, ...] = field(default=())
+
+    @property
+    def asks_suggestion(self) -> bool:
+        return self.script_line is ScriptKey.SUGGESTION_REQUEST
 
     @property
     def errors(self) -> tuple[PresendHit, ...]:
@@ -85,7 +90,8 @@ class PresendResult:
             "hits": [h.to_dict() for h in self.hits],
             "suggestion": self.suggestion,
             "mentions_remote": self.mentions_remote,
-            "asks_suggestion": self.asks_suggestion,
+            "script_line": self.script_line.value if self.script_line else None,
+            "notes": list(self.notes),
         }
 
 
@@ -120,17 +126,21 @@ class PresendChecker:
         found.sort(key=lambda h: h.span)
         return tuple(found)
 
-    def is_suggestion_request(self, text: str) -> bool:
-        """True when `text` is (a close rewording of) the suggestion request line."""
-        return self.required.matches(ScriptKey.SUGGESTION_REQUEST, text)
+    def script_line(self, text: str) -> ScriptKey | None:
+        """The fixed script line `text` says (backup warning, thanks …), as the checker
+        would read it, or None."""
+        for key in self.required.FIXED_LINES:
+            if self.required.matches(key, text):
+                return key
+        return None
 
     def check(self, text: str, address: str = "您") -> PresendResult:
         """The verdict on a draft; `address` is how a compliant suggestion names the customer."""
         hits = self.hits(text)
         mentions_remote = "remote" in self.agent_cues.find(text)
-        asks = self.is_suggestion_request(text)
+        line = self.script_line(text)
         if not hits:
-            return PresendResult("ok", text, mentions_remote=mentions_remote, asks_suggestion=asks)
+            return PresendResult("ok", text, mentions_remote=mentions_remote, script_line=line)
         suggestion = suggest(text, hits, address)
         verdict: Verdict = "refused" if any(h.severity == "error" for h in hits) else "confirm"
         return PresendResult(
@@ -139,7 +149,7 @@ class PresendChecker:
             hits=hits,
             suggestion=suggestion,
             mentions_remote=mentions_remote,
-            asks_suggestion=asks,
+            script_line=line,
         )
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -630,6 +631,7 @@ class TicketService:
         state = await self.state(session, ticket.id)
         text = message.text
         replies: list[OutboundMessage] = []
+        answered = False  # the line was an answer the bot took care of
         if state.backup_warning_sent and not state.backup_confirmed:
             answer = backup_answer(text)
             if answer == "confirmed":
@@ -646,6 +648,7 @@ class TicketService:
                     session, ticket, K_BACKUP_NOT_CONFIRMED, now, data={"message_id": message.id}
                 )
         if state.suggestion_requested and not state.suggestion_answered:
+            answered = True
             declined = "suggestion_declined" in self.customer_cues.find(text)
             self.record(
                 session,
@@ -661,6 +664,7 @@ class TicketService:
         elif state.survey_sent and state.rating is None:
             label = satisfaction_label(text, self.rating_labels)
             if label is not None:
+                answered = True
                 self.record(
                     session,
                     ticket,
@@ -672,6 +676,21 @@ class TicketService:
                 if engineer is not None:
                     thanks = self.prompter.fixed(ScriptKey.THANKS, ticket.channel)
                     replies.append(await self.store_line(session, ticket, engineer, thanks, now))
+        if ticket.status is RESOLVED and not answered and not self.is_ack_only(text):
+            # The customer writes again after the fix ("又坏了"): the engineer
+            # must answer (SLA002), and may have to reopen the case.
+            self.record(
+                session,
+                ticket,
+                "reminder_sent",
+                now,
+                actor=SYSTEM_ACTOR,
+                data={
+                    "to": engineer.staff_no if engineer else None,
+                    "reason": "customer_wrote_after_resolution",
+                    "message_id": message.id,
+                },
+            )
         return replies
 
     def _suggest_cue_responses(
@@ -954,15 +973,7 @@ class TicketService:
             notes.append("suggestion_already_requested")
         if not notes:
             return result
-        return PresendResult(
-            result.verdict,
-            result.text,
-            result.hits,
-            result.suggestion,
-            result.mentions_remote,
-            result.asks_suggestion,
-            tuple(notes),
-        )
+        return dataclasses.replace(result, notes=tuple(notes))
 
     async def send_draft(
         self,
@@ -1030,7 +1041,9 @@ class TicketService:
                     session, ticket, engineer or actor, state, now
                 )
             else:
-                line = PromptedLine(key, text) if key is not None else PromptedLine(None, text)
+                # A typed-out script line counts as that line (the backup
+                # warning typed by hand unlocks remote access like the button).
+                line = PromptedLine(key or result.script_line, text)
                 outbound = await self.store_line(
                     session,
                     ticket,
@@ -1039,8 +1052,6 @@ class TicketService:
                     now,
                     override_reason=override if result.verdict == "confirm" else None,
                 )
-                if result.asks_suggestion and key is not ScriptKey.SUGGESTION_REQUEST:
-                    self.record(session, ticket, K_SUGGESTION_REQUESTED, now, actor=actor.staff_no)
                 if result.verdict == "confirm":
                     self.record(
                         session,

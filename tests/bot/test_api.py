@@ -268,3 +268,30 @@ async def test_rma_chase_cycle_via_api(sqlite_bot: Bot) -> None:
     deadlines = (await sqlite_bot.ticket(number))["deadlines"]
     assert "rma_chase" not in deadlines and "rma_product_manager" not in deadlines
     assert (await sqlite_bot.act(number, "rma", status=400, action="lost"))["field"] == "action"
+
+
+async def test_a_typed_out_backup_warning_counts_as_the_line(sqlite_bot: Bot) -> None:
+    visitor, number = await open_ticket(sqlite_bot)
+    typed = (
+        "请您确认下服务器内的数据是否均有备份。重点提示：运维和调试过程都有一定概率的数据丢失风险"
+    )
+    sent = await sqlite_bot.act(number, "messages", text=typed)
+    assert sent["presend"]["script_line"] == "backup_warning"
+    assert sent["sent"][0]["prompted_by"] == "backup_warning"
+    await sqlite_bot.say(visitor, "已经备份好了")
+    assert (await sqlite_bot.act(number, "remote"))["events"] == ["remote_login"]
+
+
+async def test_a_customer_writing_after_the_fix_reminds_the_engineer(sqlite_bot: Bot) -> None:
+    visitor, number = await open_ticket(sqlite_bot)
+    await sqlite_bot.act(number, "resolve", ask_suggestion=False)
+    await sqlite_bot.say(visitor, "满意")
+    await sqlite_bot.say(visitor, "谢谢")  # an acknowledgement: nothing to do
+    assert [r["data"]["reason"] for r in (await sqlite_bot.ticket(number))["reminders"]] == []
+    await sqlite_bot.say(visitor, "又坏了，还是开不了机")
+    detail = await sqlite_bot.ticket(number)
+    assert [(r["data"]["to"], r["data"]["reason"]) for r in detail["reminders"]] == [
+        ("1818", "customer_wrote_after_resolution")
+    ]
+    waiting = await sqlite_bot.act(number, "close", status=409)
+    assert waiting["error"] == "customer_waiting"
