@@ -3,39 +3,55 @@
 `upgrade(url)` brings a database to the newest schema (`aftersales serve` does
 it on start); `downgrade(url, "base")` removes it.  The migration scripts live
 in `storage/migrations/versions/` and ship with the package.
+
+Each call runs in one transaction (both databases have transactional DDL here,
+see `storage.db`), so a failed migration leaves the schema as it was.  Several
+processes may call `upgrade` at once: on PostgreSQL they queue on an advisory
+lock, on SQLite on the write lock (taken at BEGIN); the later ones find the
+schema current.  The same locks serialise threads of one process, which
+matters because Alembic keeps its migration context in module globals.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 
-from storage.db import make_engine
+from storage.db import immediate_transactions, make_engine
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+# First key of the advisory lock that serialises migrations (the second is the schema).
+_PG_LOCK_CLASS = 0x0AF7E5A1
 
 
-def alembic_config(url: str | None = None) -> Config:
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic `Config` built in code, pointing at the shipped scripts.
+
+    With `connection`, `env.py` migrates over it instead of opening its own.
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    if url is not None:
-        # ConfigParser interpolation: a literal % in a password must be doubled.
-        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
     return config
 
 
-def _with_engine(url_or_engine: str | Engine, action: str, revision: str) -> None:
+def _in_transaction(url_or_engine: str | Engine, action: Callable[[Connection], None]) -> None:
     engine = url_or_engine if isinstance(url_or_engine, Engine) else make_engine(url_or_engine)
     try:
-        with engine.begin() as connection:
-            config = alembic_config(str(engine.url))
-            config.attributes["connection"] = connection
-            getattr(command, action)(config, revision)
+        with immediate_transactions(engine).begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:lock_class, hashtext(current_schema()))"),
+                    {"lock_class": _PG_LOCK_CLASS},
+                )
+            action(connection)
     finally:
         if not isinstance(url_or_engine, Engine):
             engine.dispose()
@@ -43,12 +59,16 @@ def _with_engine(url_or_engine: str | Engine, action: str, revision: str) -> Non
 
 def upgrade(url_or_engine: str | Engine, revision: str = "head") -> None:
     """Migrate the database up to `revision` (default: the newest)."""
-    _with_engine(url_or_engine, "upgrade", revision)
+    _in_transaction(
+        url_or_engine, lambda connection: command.upgrade(alembic_config(connection), revision)
+    )
 
 
 def downgrade(url_or_engine: str | Engine, revision: str) -> None:
     """Migrate the database down to `revision` (`base` removes every table)."""
-    _with_engine(url_or_engine, "downgrade", revision)
+    _in_transaction(
+        url_or_engine, lambda connection: command.downgrade(alembic_config(connection), revision)
+    )
 
 
 def current(url_or_engine: str | Engine) -> str | None:

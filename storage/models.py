@@ -27,12 +27,14 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy import Enum as SAEnum
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 from storage.types import AwareDateTime
 
+# Constraint and index names are spelled out so that migrations can name them
+# and both databases end up with identical names.
 NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
@@ -41,15 +43,24 @@ NAMING_CONVENTION = {
 
 
 def utcnow() -> datetime:
+    """The current time, aware, in UTC (the default of every timestamp column)."""
     return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
+    """The declarative base of every table; `Mapped[datetime]` means an `AwareDateTime`."""
+
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: AwareDateTime(), dict[str, Any]: JSON()}
 
 
 def _enum(cls: type[enum.Enum], name: str) -> SAEnum:
+    """A string column holding the enum's values (not its member names).
+
+    No native enum type and no CHECK constraint: SQLite and PostgreSQL store
+    the same strings, and adding a member (a new internal event kind) needs
+    no table rebuild on SQLite.  The ORM refuses unknown strings on write.
+    """
     return SAEnum(
         cls,
         name=name,
@@ -62,6 +73,8 @@ def _enum(cls: type[enum.Enum], name: str) -> SAEnum:
 
 
 class TicketStatus(enum.StrEnum):
+    """Where a ticket is in its lifecycle."""
+
     OPENED = "opened"
     ACCEPTED = "accepted"
     IN_PROGRESS = "in_progress"
@@ -70,11 +83,15 @@ class TicketStatus(enum.StrEnum):
 
 
 class Direction(enum.StrEnum):
+    """Whether a message came from the channel or went out to it."""
+
     INBOUND = "inbound"
     OUTBOUND = "outbound"
 
 
 class MessageRole(enum.StrEnum):
+    """Who speaks: the customer, an engineer (or the bot for one), a channel event, the system."""
+
     CUSTOMER = "customer"
     AGENT = "agent"
     EVENT = "event"
@@ -82,6 +99,8 @@ class MessageRole(enum.StrEnum):
 
 
 class DeliveryStatus(enum.StrEnum):
+    """What became of an outbound message."""
+
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
@@ -90,6 +109,8 @@ class DeliveryStatus(enum.StrEnum):
 
 
 class EventKind(enum.StrEnum):
+    """What happened to a ticket; the first nine are the SPEC §4 transcript events."""
+
     # The SPEC §4 vocabulary: what `aftersales check` reads.
     TICKET_OPENED = "ticket_opened"
     TICKET_ACCEPTED = "ticket_accepted"
@@ -100,62 +121,92 @@ class EventKind(enum.StrEnum):
     RESOLVED = "resolved"
     CLOSED = "closed"
     SATISFACTION_RATED = "satisfaction_rated"
-    # Internal steps of the bot, kept for the audit trail; the checker skips them.
-    REASSIGNED = "reassigned"
-    BACKUP_WARNING_SENT = "backup_warning_sent"
-    BACKUP_CONFIRMED = "backup_confirmed"
-    REMOTE_REQUESTED = "remote_requested"
-    REMINDER_SENT = "reminder_sent"
-    PROGRESS_UPDATE_DUE = "progress_update_due"
-    RMA_CHASE_DUE = "rma_chase_due"
-    NOTE = "note"
+    # Internal steps, kept for the audit trail; exports for the checker leave them out.
+    REASSIGNED = "reassigned"  # another engineer took over (who answered when: SLA, 工号)
+    BACKUP_WARNING_SENT = "backup_warning_sent"  # SCR003: the warning must precede remote login
+    BACKUP_CONFIRMED = "backup_confirmed"  # the customer's answer that unlocks remote access
+    REMOTE_REQUESTED = "remote_requested"  # asked for 向日葵/ToDesk: the SCR003 trigger point
+    REMINDER_SENT = "reminder_sent"  # an SLA timer nudged an engineer or manager
+    PROGRESS_UPDATE_DUE = "progress_update_due"  # working day 4 / 7 update is owed (SLA005)
+    RMA_CHASE_DUE = "rma_chase_due"  # vendor RMA chase every 3 days, PM after 15
+    NOTE = "note"  # a free-text remark by an engineer, never shown to the customer
 
 
-SPEC_EVENTS: frozenset[str] = frozenset(
+SPEC_EVENTS: frozenset[EventKind] = frozenset(
     {
-        "ticket_opened",
-        "ticket_accepted",
-        "remote_login",
-        "solution_given",
-        "extension_granted",
-        "escalated",
-        "resolved",
-        "closed",
-        "satisfaction_rated",
+        EventKind.TICKET_OPENED,
+        EventKind.TICKET_ACCEPTED,
+        EventKind.REMOTE_LOGIN,
+        EventKind.SOLUTION_GIVEN,
+        EventKind.EXTENSION_GRANTED,
+        EventKind.ESCALATED,
+        EventKind.RESOLVED,
+        EventKind.CLOSED,
+        EventKind.SATISFACTION_RATED,
     }
 )
+"""The events a transcript may carry (SPEC §4); the rest of `EventKind` stays internal."""
 
 
 class Severity(enum.StrEnum):
+    """A finding's severity (SPEC §3)."""
+
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"
 
 
 class Verdict(enum.StrEnum):
+    """A QA reviewer's verdict on a finding."""
+
     FALSE_POSITIVE = "false_positive"
     CONFIRMED = "confirmed"
 
 
 class TimerStatus(enum.StrEnum):
+    """A timer waits (pending), has run (fired) or is no longer needed (cancelled)."""
+
     PENDING = "pending"
     FIRED = "fired"
     CANCELLED = "cancelled"
 
 
+class EngineerRole(enum.StrEnum):
+    """What a roster member does; an engineer may hold several roles."""
+
+    ENGINEER = "engineer"
+    QA = "qa"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+
 class Engineer(Base):
+    """A member of the after-sales roster, known to customers by name and 工号."""
+
     __tablename__ = "engineers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    staff_no: Mapped[str] = mapped_column(String(32), unique=True)
+    staff_no: Mapped[str] = mapped_column(String(32), unique=True)  # 工号
     name: Mapped[str] = mapped_column(String(64))
-    roles: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["engineer"])
+    # `EngineerRole` values.  A JSON list is not change-tracked in place:
+    # assign a new list (which is also what the check below sees).
+    roles: Mapped[list[str]] = mapped_column(JSON, default=lambda: [EngineerRole.ENGINEER.value])
     on_duty: Mapped[bool] = mapped_column(Boolean, default=True)
     phone: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    @validates("roles")
+    def _check_roles(self, _key: str, roles: list[str]) -> list[str]:
+        known = {role.value for role in EngineerRole}
+        unknown = [role for role in roles if role not in known]
+        if unknown:
+            raise ValueError(f"engineers.roles: unknown role(s) {unknown!r}; use {sorted(known)!r}")
+        return [str(role) for role in roles]
+
 
 class Customer(Base):
+    """A customer as one channel knows them (a WeChat openid, a web visitor …)."""
+
     __tablename__ = "customers"
     __table_args__ = (UniqueConstraint("channel", "external_id"),)
 
@@ -174,13 +225,40 @@ class Customer(Base):
 
     tickets: Mapped[list[Ticket]] = relationship(back_populates="customer")
 
+    def anonymise(self, at: datetime) -> None:
+        """Wipe the personal data (WeChat unsubscribe), keeping the row for the tickets.
+
+        The channel identity becomes `anon:<id>`: unique, and no longer the
+        person's, so a later message from the same openid opens a new customer.
+        Needs a flushed row (an id).  Message texts are not touched here.
+        """
+        if self.id is None:
+            raise ValueError("customers: anonymise() needs a flushed row (no id yet)")
+        self.external_id = f"anon:{self.id}"
+        self.display_name = None
+        self.surname = None
+        self.title = None
+        self.phone = None
+        self.anonymised_at = at
+
 
 class Ticket(Base):
+    """One after-sales case, from the customer's first message to closing and archiving.
+
+    `version_id` is SQLAlchemy's optimistic lock: an update from a stale copy
+    (another worker changed the ticket meanwhile) raises `StaleDataError`.
+    """
+
     __tablename__ = "tickets"
-    __table_args__ = (Index(None, "status"), Index(None, "opened_at"))
+    __table_args__ = (
+        Index(None, "status"),
+        Index(None, "opened_at"),
+        Index(None, "customer_id"),
+        Index(None, "assigned_engineer_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    number: Mapped[str] = mapped_column(String(32), unique=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)  # PS-20261123-0007
     channel: Mapped[str] = mapped_column(String(16))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     status: Mapped[TicketStatus] = mapped_column(
@@ -196,8 +274,9 @@ class Ticket(Base):
     warranty_status: Mapped[str | None] = mapped_column(String(32))
     warranty_reason: Mapped[str | None] = mapped_column(Text)
     distance_km: Mapped[float | None] = mapped_column(Float)
+    # Delivery waits 72 h of stable running instead of 24 h.
     intermittent_fault: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Lifecycle times.
+    # Lifecycle times (the SPEC §4 events, as columns for the SLA timers).
     opened_at: Mapped[datetime] = mapped_column()
     accepted_at: Mapped[datetime | None] = mapped_column()
     remote_login_at: Mapped[datetime | None] = mapped_column()
@@ -206,13 +285,14 @@ class Ticket(Base):
     escalated_at: Mapped[datetime | None] = mapped_column()
     resolved_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
+    # Script-line bookkeeping (SCR003, SCR006) and the knowledge-base archive.
     backup_warning_sent_at: Mapped[datetime | None] = mapped_column()
     backup_confirmed_at: Mapped[datetime | None] = mapped_column()
     suggestion_requested_at: Mapped[datetime | None] = mapped_column()
     suggestion_declined_at: Mapped[datetime | None] = mapped_column()
     archived_at: Mapped[datetime | None] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    version_id: Mapped[int] = mapped_column(Integer, default=1)
+    version_id: Mapped[int] = mapped_column(Integer)
 
     __mapper_args__ = {"version_id_col": version_id}
 
@@ -227,8 +307,15 @@ class Ticket(Base):
 
 
 class Message(Base):
+    """One line of a conversation: a customer's message, an engineer's reply, an event.
+
+    Stored before a ticket exists when need be (`ticket_id` NULL).  The
+    channel's own message id (`external_id`) is unique per channel, so a
+    redelivered webhook cannot store the same message twice; lines that have
+    no channel id (NULL) never collide.
+    """
+
     __tablename__ = "messages"
-    # Redelivery of the same channel message is refused by this constraint.
     __table_args__ = (
         UniqueConstraint("channel", "external_id"),
         Index(None, "ticket_id", "sent_at"),
@@ -240,15 +327,18 @@ class Message(Base):
     external_id: Mapped[str | None] = mapped_column(String(128))
     direction: Mapped[Direction] = mapped_column(_enum(Direction, "direction"))
     role: Mapped[MessageRole] = mapped_column(_enum(MessageRole, "message_role"))
+    # 工号 for an agent line, the channel identity for a customer line.
     sender: Mapped[str | None] = mapped_column(String(128))
     sender_name: Mapped[str | None] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text, default="")
+    # text, image, voice, event …: what the channel delivered.
     kind: Mapped[str] = mapped_column(String(16), default="text")
     sent_at: Mapped[datetime] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivery_status: Mapped[DeliveryStatus | None] = mapped_column(
         _enum(DeliveryStatus, "delivery_status")
     )
+    # Why delivery failed (the channel's errcode and message), for the console.
     delivery_error: Mapped[str | None] = mapped_column(Text)
     delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
     # An engineer who sends despite a pre-send warning records why.
@@ -260,13 +350,15 @@ class Message(Base):
 
 
 class TicketEvent(Base):
+    """Something that happened to a ticket, with who did it and any detail (`data`)."""
+
     __tablename__ = "ticket_events"
     __table_args__ = (Index(None, "ticket_id", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
     event: Mapped[EventKind] = mapped_column(_enum(EventKind, "event_kind"))
-    actor: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str | None] = mapped_column(String(64))  # 工号, "bot" or "system"
     at: Mapped[datetime] = mapped_column()
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
@@ -274,12 +366,14 @@ class TicketEvent(Base):
 
 
 class CheckRun(Base):
+    """One run of the compliance checker: what it read, under which policy, how much it found."""
+
     __tablename__ = "check_runs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
-    source: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)  # the files read, or the database range
     policy_name: Mapped[str] = mapped_column(String(128))
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     sessions_checked: Mapped[int] = mapped_column(Integer, default=0)
@@ -289,13 +383,20 @@ class CheckRun(Base):
 
 
 class Finding(Base):
+    """A rule violation the checker reported (the SPEC §3 JSON finding, plus evidence)."""
+
     __tablename__ = "findings"
-    __table_args__ = (Index(None, "session"), Index(None, "rule"), Index(None, "agent"))
+    __table_args__ = (
+        Index(None, "session"),
+        Index(None, "rule"),
+        Index(None, "agent"),
+        Index(None, "check_run_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     check_run_id: Mapped[int] = mapped_column(ForeignKey("check_runs.id"))
-    session: Mapped[str] = mapped_column(String(128))
-    rule: Mapped[str] = mapped_column(String(16))
+    session: Mapped[str] = mapped_column(String(128))  # ticket number or transcript session id
+    rule: Mapped[str] = mapped_column(String(16))  # SCR001 …
     severity: Mapped[Severity] = mapped_column(_enum(Severity, "severity"))
     ts: Mapped[datetime | None] = mapped_column()
     index: Mapped[int | None] = mapped_column(Integer)
@@ -303,7 +404,8 @@ class Finding(Base):
     message: Mapped[str] = mapped_column(Text)
     evidence: Mapped[str | None] = mapped_column(Text)
     suggestion: Mapped[str | None] = mapped_column(Text)
-    source: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str | None] = mapped_column(String(64))  # the transcript file, if any
+    # True when the rule had no event to go on and read it from the text (SPEC §4).
     inferred: Mapped[bool] = mapped_column(Boolean, default=False)
     score: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -313,7 +415,10 @@ class Finding(Base):
 
 
 class QaReview(Base):
+    """A QA reviewer's verdict on a finding (a false positive is kept, not deleted)."""
+
     __tablename__ = "qa_reviews"
+    __table_args__ = (Index(None, "finding_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     finding_id: Mapped[int] = mapped_column(ForeignKey("findings.id"))
@@ -326,12 +431,19 @@ class QaReview(Base):
 
 
 class Timer(Base):
+    """A durable SLA timer: due at a time, claimed by one worker, fired at most once.
+
+    A worker claims due timers by setting `locked_by` / `locked_until` (a
+    lease, so a crashed worker's timers come free again); `attempts` counts
+    firings that failed.
+    """
+
     __tablename__ = "timers"
-    __table_args__ = (Index(None, "status", "due_at"),)
+    __table_args__ = (Index(None, "status", "due_at"), Index(None, "ticket_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))  # accept_reminder, solution_deadline …
     due_at: Mapped[datetime] = mapped_column()
     status: Mapped[TimerStatus] = mapped_column(
         _enum(TimerStatus, "timer_status"), default=TimerStatus.PENDING
@@ -343,9 +455,15 @@ class Timer(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    ticket: Mapped[Ticket] = relationship()
+
 
 class ChannelToken(Base):
-    """An API access token shared by every worker (one refresher at a time)."""
+    """A channel API access token shared by every worker (WeChat allows one live token).
+
+    One worker at a time refreshes it: it sets `refreshing_by` / `refreshing_until`
+    (a lease), the others keep using the old token until the new one is stored.
+    """
 
     __tablename__ = "channel_tokens"
     __table_args__ = (UniqueConstraint("channel", "app_id"),)
@@ -361,9 +479,9 @@ class ChannelToken(Base):
 
 
 class TicketCounter(Base):
-    """Last ticket sequence number of a local day (PS-YYYYMMDD-NNNN)."""
+    """Last ticket sequence number of a local day (PS-YYYYMMDD-NNNN); see `storage.tickets`."""
 
     __tablename__ = "ticket_counters"
 
-    day: Mapped[str] = mapped_column(String(8), primary_key=True)
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)  # YYYYMMDD, Asia/Shanghai
     last_seq: Mapped[int] = mapped_column(Integer, default=0)

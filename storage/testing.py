@@ -1,20 +1,24 @@
-"""Helpers for tests that need a real PostgreSQL database, isolated per test run.
+"""Helpers for tests that need a database: an isolated PostgreSQL schema, a rolled-back session.
 
-`pg_test_url()` reads `AFTERSALES_TEST_PG_URL` (CI sets it); tests skip with a
-reason when it is unset.  `temporary_pg_schema(url)` creates a fresh schema and
-yields a URL whose connections use it (search_path), then drops it, so test
-runs and test packages never see each other's rows.
+`pg_test_url()` reads `AFTERSALES_TEST_PG_URL` (CI sets it); tests skip with
+`PG_SKIP_REASON` when it is unset.  `temporary_pg_schema(url)` creates a fresh
+schema and yields a URL whose connections use it (search_path), then drops it,
+so parallel test runs and test packages never see each other's tables.
+`rolled_back_session(engine)` gives a test a session whose work, commits
+included, is undone at the end.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from storage.db import make_engine, normalise_url
 
@@ -25,26 +29,62 @@ PG_SKIP_REASON = (
 
 
 def pg_test_url() -> str | None:
-    return os.environ.get(PG_URL_ENV) or None
+    """The PostgreSQL URL for tests, or None when `AFTERSALES_TEST_PG_URL` is unset or empty."""
+    return os.environ.get(PG_URL_ENV, "").strip() or None
 
 
 @contextmanager
 def temporary_pg_schema(base_url: str) -> Iterator[str]:
-    """Yield a URL on a new, empty schema of `base_url`'s database; drop it afterwards."""
+    """Yield a URL on a new, empty schema `t_<random>` of `base_url`'s database; drop it after.
+
+    Every connection made from the yielded URL (sync or async engine) has
+    `search_path` set to the schema, so migrations and tables land there.
+    """
+    url = normalise_url(base_url)
+    if url.get_backend_name() != "postgresql":
+        raise ValueError(f"temporary_pg_schema needs a PostgreSQL URL, got {base_url!r}")
     schema = f"t_{secrets.token_hex(6)}"
-    admin = make_engine(base_url)
+    admin = make_engine(url)
     try:
         with admin.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = normalise_url(base_url)
-        query = dict(url.query)
-        query["options"] = f"-csearch_path={schema}"
-        scoped = url.set(query=query)
+        scoped = url.update_query_dict({"options": f"-csearch_path={schema}"})
         yield scoped.render_as_string(hide_password=False)
     finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+        try:
+            with admin.begin() as conn:
+                # A connection left open in a transaction would block the drop forever.
+                conn.execute(text("SET LOCAL lock_timeout = '10s'"))
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        except DBAPIError as exc:
+            warnings.warn(f"could not drop test schema {schema}: {exc}", stacklevel=2)
+        finally:
+            admin.dispose()
 
 
-__all__ = ["PG_SKIP_REASON", "PG_URL_ENV", "make_url", "pg_test_url", "temporary_pg_schema"]
+@contextmanager
+def rolled_back_session(engine: Engine) -> Iterator[Session]:
+    """A session in an outer transaction that is rolled back at the end, commits included.
+
+    The session's `commit()` only releases a savepoint, so code under test may
+    commit as usual; nothing it writes outlives the block.
+    """
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        session = Session(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        try:
+            yield session
+        finally:
+            session.close()
+            transaction.rollback()
+
+
+__all__ = [
+    "PG_SKIP_REASON",
+    "PG_URL_ENV",
+    "pg_test_url",
+    "rolled_back_session",
+    "temporary_pg_schema",
+]

@@ -20,13 +20,16 @@ class AwareDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__} {value!r}")
         if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
             raise ValueError(f"naive datetime {value!r}: store aware datetimes only")
         value = value.astimezone(UTC)
         if dialect.name == "sqlite":
+            # SQLite keeps the text; a fixed zone (UTC, no suffix) keeps it sortable.
             return value.replace(tzinfo=None)
         return value
 

@@ -1,9 +1,15 @@
-"""Alembic environment: runs on the connection or URL `storage.migrate` hands over."""
+"""Alembic environment: migrates over the connection `storage.migrate` hands over.
+
+Without one (the `alembic` command line with `-x url=…` or `sqlalchemy.url`)
+it opens an engine through `storage.db`, so SQLite gets the same pragmas.
+"""
 
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import Connection
 
+import storage.account_models  # noqa: F401  (registers the console tables on Base.metadata)
 from storage.db import make_engine
 from storage.models import Base
 
@@ -11,39 +17,45 @@ config = context.config
 target_metadata = Base.metadata
 
 
+def _url() -> str:
+    url = context.get_x_argument(as_dictionary=True).get("url")
+    url = url or config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise SystemExit("no database: pass -x url=… or set sqlalchemy.url")
+    return url
+
+
 def run_migrations_offline() -> None:
+    # Batch mode: SQLite cannot ALTER most things, Alembic rebuilds the table instead.
     context.configure(
-        url=config.get_main_option("sqlalchemy.url"),
-        target_metadata=target_metadata,
-        literal_binds=True,
-        render_as_batch=True,
+        url=_url(), target_metadata=target_metadata, literal_binds=True, render_as_batch=True
     )
     with context.begin_transaction():
         context.run_migrations()
 
 
-def run_migrations_online() -> None:
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        _run(connection)
-        return
-    engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
-    try:
-        with engine.connect() as conn:
-            _run(conn)
-    finally:
-        engine.dispose()
-
-
-def _run(connection: object) -> None:
+def _run(connection: Connection) -> None:
     context.configure(
-        connection=connection,  # type: ignore[arg-type]
+        connection=connection,
         target_metadata=target_metadata,
         render_as_batch=True,
         compare_type=True,
     )
     with context.begin_transaction():
         context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection: Connection | None = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    engine = make_engine(_url())
+    try:
+        with engine.begin() as conn:
+            _run(conn)
+    finally:
+        engine.dispose()
 
 
 if context.is_offline_mode():

@@ -1,5 +1,8 @@
 """Initial schema: engineers, customers, tickets, messages, events, findings, timers, tokens.
 
+Written out in full (not generated at run time); `tests/storage` checks that it
+and `storage.models` describe the same schema on SQLite and PostgreSQL.
+
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-22 13:42:36.993733
@@ -17,7 +20,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-
     op.create_table(
         "channel_tokens",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -103,10 +105,10 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_findings")),
     )
-    with op.batch_alter_table("findings", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_findings_agent"), ["agent"], unique=False)
-        batch_op.create_index(batch_op.f("ix_findings_rule"), ["rule"], unique=False)
-        batch_op.create_index(batch_op.f("ix_findings_session"), ["session"], unique=False)
+    op.create_index(op.f("ix_findings_session"), "findings", ["session"])
+    op.create_index(op.f("ix_findings_rule"), "findings", ["rule"])
+    op.create_index(op.f("ix_findings_agent"), "findings", ["agent"])
+    op.create_index(op.f("ix_findings_check_run_id"), "findings", ["check_run_id"])
 
     op.create_table(
         "tickets",
@@ -164,9 +166,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tickets")),
         sa.UniqueConstraint("number", name=op.f("uq_tickets_number")),
     )
-    with op.batch_alter_table("tickets", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_tickets_opened_at"), ["opened_at"], unique=False)
-        batch_op.create_index(batch_op.f("ix_tickets_status"), ["status"], unique=False)
+    op.create_index(op.f("ix_tickets_status"), "tickets", ["status"])
+    op.create_index(op.f("ix_tickets_opened_at"), "tickets", ["opened_at"])
+    op.create_index(op.f("ix_tickets_customer_id"), "tickets", ["customer_id"])
+    op.create_index(op.f("ix_tickets_assigned_engineer_id"), "tickets", ["assigned_engineer_id"])
 
     op.create_table(
         "messages",
@@ -222,10 +225,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_messages")),
         sa.UniqueConstraint("channel", "external_id", name=op.f("uq_messages_channel_external_id")),
     )
-    with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_messages_ticket_id"), ["ticket_id", "sent_at"], unique=False
-        )
+    op.create_index(op.f("ix_messages_ticket_id_sent_at"), "messages", ["ticket_id", "sent_at"])
 
     op.create_table(
         "qa_reviews",
@@ -244,6 +244,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_qa_reviews")),
     )
+    op.create_index(op.f("ix_qa_reviews_finding_id"), "qa_reviews", ["finding_id"])
     op.create_table(
         "ticket_events",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -282,10 +283,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ticket_events")),
     )
-    with op.batch_alter_table("ticket_events", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_ticket_events_ticket_id"), ["ticket_id", "at"], unique=False
-        )
+    op.create_index(op.f("ix_ticket_events_ticket_id_at"), "ticket_events", ["ticket_id", "at"])
 
     op.create_table(
         "timers",
@@ -311,38 +309,23 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_timers")),
     )
-    with op.batch_alter_table("timers", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_timers_status"), ["status", "due_at"], unique=False)
+    op.create_index(op.f("ix_timers_status_due_at"), "timers", ["status", "due_at"])
+    op.create_index(op.f("ix_timers_ticket_id"), "timers", ["ticket_id"])
 
 
 def downgrade() -> None:
-
-    with op.batch_alter_table("timers", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_timers_status"))
-
-    op.drop_table("timers")
-    with op.batch_alter_table("ticket_events", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_ticket_events_ticket_id"))
-
-    op.drop_table("ticket_events")
-    op.drop_table("qa_reviews")
-    with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_messages_ticket_id"))
-
-    op.drop_table("messages")
-    with op.batch_alter_table("tickets", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_tickets_status"))
-        batch_op.drop_index(batch_op.f("ix_tickets_opened_at"))
-
-    op.drop_table("tickets")
-    with op.batch_alter_table("findings", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_findings_session"))
-        batch_op.drop_index(batch_op.f("ix_findings_rule"))
-        batch_op.drop_index(batch_op.f("ix_findings_agent"))
-
-    op.drop_table("findings")
-    op.drop_table("ticket_counters")
-    op.drop_table("engineers")
-    op.drop_table("customers")
-    op.drop_table("check_runs")
-    op.drop_table("channel_tokens")
+    # Dropping a table drops its indexes; children before parents.
+    for table in (
+        "timers",
+        "ticket_events",
+        "qa_reviews",
+        "messages",
+        "tickets",
+        "findings",
+        "ticket_counters",
+        "engineers",
+        "customers",
+        "check_runs",
+        "channel_tokens",
+    ):
+        op.drop_table(table)
