@@ -42,6 +42,7 @@ from bot.tickets import (
     ActionResult,
     TicketError,
 )
+from compliance.reports.summary import RULE_TITLES
 from storage.models import Engineer, Message, Ticket, TicketStatus, Timer
 
 OPENED = TicketStatus.OPENED.value
@@ -150,7 +151,7 @@ def sla_badges(
     elif times.get("escalated_at"):
         solution = countdown("方案", solution_due, now, done=True, done_text="已升级技术部")
     elif accepted_at is None:
-        solution = countdown("方案", None, now, done=False)
+        solution = SlaBadge("方案", "none", "受理后计时")
     else:
         solution = countdown("方案", solution_due, now)
 
@@ -223,8 +224,9 @@ async def queue_rows(services: Services, user: ConsoleUser) -> list[dict[str, An
     return rows
 
 
-def _labels() -> dict[str, Any]:
+def _labels(services: Services) -> dict[str, Any]:
     return {
+        "fault_labels": {level.code: level.name for level in services.policy.fault_levels},
         "status_labels": STATUS_LABELS,
         "channel_labels": CHANNEL_LABELS,
         "event_labels": EVENT_LABELS,
@@ -235,7 +237,8 @@ def _labels() -> dict[str, Any]:
 async def queue_page(request: web.Request) -> web.StreamResponse:
     """The queue: the engineer's own active tickets (a manager's: everyone's)."""
     user = current_user(request)
-    rows = await queue_rows(services_of(request), user)
+    services = services_of(request)
+    rows = await queue_rows(services, user)
     return await render(
         request,
         "queue.html",
@@ -243,20 +246,21 @@ async def queue_page(request: web.Request) -> web.StreamResponse:
         rows=rows,
         show_engineer=user.sees_all_tickets,
         no_staff=user.staff_no is None and not user.sees_all_tickets,
-        **_labels(),
+        **_labels(services),
     )
 
 
 async def queue_api(request: web.Request) -> web.StreamResponse:
     """The queue for live refresh: the rendered rows and the ticket numbers in it."""
     user = current_user(request)
-    rows = await queue_rows(services_of(request), user)
+    services = services_of(request)
+    rows = await queue_rows(services, user)
     state = state_of(request)
     html = state.templates.get_template("_queue_rows.html").render(
         rows=rows,
         show_engineer=user.sees_all_tickets,
         prefix=state.prefix,
-        **_labels(),
+        **_labels(services),
     )
     return _json(
         {
@@ -303,8 +307,10 @@ def actions_of(detail: Mapping[str, Any], user: ConsoleUser, max_extensions: int
     accepted = status in WORKING
     working = status == OPENED or accepted
     remote_hint = None
-    if not accepted:
+    if status == OPENED:
         remote_hint = "受理后才能开始远程"
+    elif not accepted or state.get("remote_login"):
+        remote_hint = None
     elif not state["backup_warning_sent"]:
         remote_hint = "须先发送数据备份确认，并等客户确认已备份"
     elif not state["backup_confirmed"]:
@@ -325,7 +331,13 @@ def actions_of(detail: Mapping[str, Any], user: ConsoleUser, max_extensions: int
             and state["backup_warning_sent"]
             and not state["backup_confirmed"]
         },
-        "remote": {"enabled": can_act and remote_hint is None, "hint": remote_hint},
+        "remote": {
+            "enabled": can_act
+            and accepted
+            and remote_hint is None
+            and not state.get("remote_login"),
+            "hint": remote_hint,
+        },
         "solution": {"enabled": can_act and accepted and not state["solution_given"]},
         "extension": {
             "enabled": can_act and extension_ok,
@@ -388,7 +400,7 @@ async def ticket_page(request: web.Request) -> web.StreamResponse:
         last_id=last_id,
         max_chars=services.settings.max_text_chars,
         **context,
-        **_labels(),
+        **_labels(services),
     )
 
 
@@ -587,7 +599,8 @@ async def presend(request: web.Request) -> web.StreamResponse:
     if not text:
         return _json({"verdict": "ok", "text": "", "hits": [], "suggestion": None, "notes": []})
     result = await services.tickets.check_draft(number, text)
-    return _json({**result.to_dict(), "notes": list(result.notes)})
+    hits = [{**hit.to_dict(), "title": RULE_TITLES.get(hit.rule, "")} for hit in result.hits]
+    return _json({**result.to_dict(), "hits": hits, "notes": list(result.notes)})
 
 
 ROUTES: tuple[Route, ...] = (

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import tempfile
+from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from bot.console.app import render, services_of, state_of
 from bot.console.auth import QA_ROLES, Route, current_user
-from bot.console.charts import Bar, bar_chart
+from bot.console.charts import Bar, bar_chart, column_chart
 from bot.console.engineer import CHANNEL_LABELS
 from bot.console.qa_data import (
     Filters,
@@ -36,6 +37,7 @@ from bot.console.qa_data import (
 )
 from compliance.calendar import SHANGHAI
 from compliance.codes import RULE_CODES
+from compliance.reports.html import EVENT_LABELS
 from compliance.reports.summary import (
     RULE_TITLES,
     SEVERITY_LABELS,
@@ -124,11 +126,26 @@ def _names(engine: Engine) -> dict[str, str]:
 
 def _common() -> dict[str, Any]:
     return {
+        "event_labels": EVENT_LABELS,
         "rule_titles": RULE_TITLES,
         "rule_codes": RULE_CODES,
         "severity_labels": SEVERITY_LABELS,
         "channel_labels": CHANNEL_LABELS,
     }
+
+
+def _every_day(
+    counts: Sequence[tuple[date, int]], since: date, until: date
+) -> list[tuple[date, int]]:
+    """The period's days with their counts, zeros included, so the chart's axis is the
+    period; a period longer than a quarter keeps only the days with findings."""
+    if (until - since).days > 92:
+        return list(counts)
+    found = dict(counts)
+    return [
+        (since + timedelta(days=n), found.get(since + timedelta(days=n), 0))
+        for n in range((until - since).days + 1)
+    ]
 
 
 # -- dashboard --------------------------------------------------------------------------------
@@ -148,7 +165,9 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
         Bar(f"{names.get(e.engineer, e.name or '')} {e.engineer}".strip(), e.findings)
         for e in sorted(summary.engineers, key=lambda e: -e.findings)
     ]
-    by_day = [Bar(day.strftime("%m-%d"), count) for day, count in summary.by_day]
+    by_day = [
+        Bar(day.strftime("%m-%d"), count) for day, count in _every_day(summary.by_day, since, until)
+    ]
     runs = await asyncio.to_thread(recent_runs, await _engine(request))
     return await render(
         request,
@@ -164,7 +183,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
         query=_query_of(since, until),
         chart_code=bar_chart("按规则统计的问题数", by_code, empty="本期没有问题"),
         chart_engineer=bar_chart("按工程师统计的问题数", by_engineer, empty="本期没有问题"),
-        chart_day=bar_chart("按日期统计的问题数", by_day, empty="本期没有问题"),
+        chart_day=column_chart("按日期统计的问题数", by_day, empty="本期没有问题"),
         **_common(),
     )
 
@@ -178,13 +197,15 @@ async def run(request: web.Request) -> web.StreamResponse:
     if until < since:
         since, until = until, since
     engine = await _engine(request)
+    services = services_of(request)
     result = await asyncio.to_thread(
         run_check,
         engine,
-        services_of(request).policy,
+        services.policy,
         since,
         until,
-        by=current_user(request).username,
+        by=f"{current_user(request).display_name}（{current_user(request).username}）",
+        now=services.now(),
     )
     prefix = state_of(request).prefix
     query = _query_of(since, until)
@@ -303,6 +324,7 @@ async def review(request: web.Request) -> web.StreamResponse:
         verdict,
         reason or "撤销误报标记",
         f"{user.display_name}（{user.username}）",
+        services_of(request).now(),
     )
     if session_id is None:
         raise web.HTTPNotFound(text=f"问题 {finding_id} 不存在")

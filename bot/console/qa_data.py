@@ -317,9 +317,13 @@ class RunResult:
     errors: tuple[str, ...]
 
 
-def run_check(engine: Engine, policy: Policy, since: date, until: date, *, by: str) -> RunResult:
-    """Check every stored session of the period and save the run (QA's "run check")."""
-    started = datetime.now(UTC)
+def run_check(
+    engine: Engine, policy: Policy, since: date, until: date, *, by: str, now: datetime
+) -> RunResult:
+    """Check every stored session of the period and save the run (QA's "run check");
+    `now` is the app's clock, stamped on the run."""
+    started = now
+    wall_start = datetime.now(UTC)
     stored = load_sessions(engine, since=since, until=until)
     checker = Checker(policy)
     findings = list(checker.check_all(stored.sessions))
@@ -337,6 +341,7 @@ def run_check(engine: Engine, policy: Policy, since: date, until: date, *, by: s
         },
         sessions_checked=len(stored.sessions),
         started_at=started,
+        finished_at=started + (datetime.now(UTC) - wall_start),
     )
     return RunResult(
         run_id=run_id,
@@ -347,9 +352,10 @@ def run_check(engine: Engine, policy: Policy, since: date, until: date, *, by: s
 
 
 def record_review(
-    engine: Engine, finding_id: int, verdict: str, reason: str, reviewer: str
+    engine: Engine, finding_id: int, verdict: str, reason: str, reviewer: str, now: datetime
 ) -> str | None:
-    """Store QA's verdict on a finding; returns its session id, None if no such finding."""
+    """Store QA's verdict on a finding (at `now`, the app's clock); returns its session
+    id, None if there is no such finding."""
     with DbSession(engine) as db, db.begin():
         row = db.get(FindingRow, finding_id)
         if row is None:
@@ -360,7 +366,7 @@ def record_review(
                 reviewer=reviewer,
                 verdict=Verdict(verdict),
                 reason=reason,
-                created_at=datetime.now(UTC),
+                created_at=now,
             )
         )
         return row.session

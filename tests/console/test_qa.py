@@ -75,7 +75,7 @@ async def test_run_check_then_dashboard_and_findings(console: Console) -> None:
         run = await db.scalar(select(CheckRun).order_by(CheckRun.id.desc()))
         assert run is not None
         assert sorted(run.parameters["sessions"]) == ["PS-20261121-0001", "PS-20261121-0002"]
-        assert run.parameters["by"] == "qa"
+        assert run.parameters["by"] == "赵质检（qa）"
         rows = (await db.scalars(select(FindingRow))).all()
     assert [(r.session, r.rule, r.evidence) for r in rows] == [
         ("PS-20261121-0002", "LNG002", "垃圾")

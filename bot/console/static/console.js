@@ -31,10 +31,13 @@
     });
   }
 
+  // Times read as the service centre reads them (Asia/Shanghai), whatever the
+  // browser's own zone, so the page and the server-rendered lines agree.
+  var TIME = new Intl.DateTimeFormat("zh-CN", {
+    timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit", hour12: false
+  });
   function localTime(iso) {
-    if (!iso) { return ""; }
-    var d = new Date(iso);
-    return ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2);
+    return iso ? TIME.format(new Date(iso)) : "";
   }
 
   // -- queue ----------------------------------------------------------------------------
@@ -77,6 +80,7 @@
   var promptedBy = null;
   var suggestion = null;
   var lastChecked = null;
+  var scriptLabels = JSON.parse(page.getAttribute("data-script-labels") || "{}");
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -103,7 +107,8 @@
       li = el("li", "msg msg--" + (customer ? "customer" : "agent"));
       li.setAttribute("data-message-id", item.id);
       var who = customer ? "客户" : (item.name || "客服") + (item.sender ? " · " + item.sender : "");
-      li.appendChild(el("span", "msg__who", who + " · " + localTime(item.ts)));
+      var script = item.prompted_by ? " · " + (scriptLabels[item.prompted_by] || item.prompted_by) : "";
+      li.appendChild(el("span", "msg__who", who + " · " + localTime(item.ts) + script));
       li.appendChild(el("span", "msg__text", item.text));
     }
     log.appendChild(li);
@@ -163,7 +168,7 @@
     suggestion = null;
     if (!result || result.verdict === "ok") {
       if (result && result.notes && result.notes.indexOf("backup_confirmation_required") >= 0) {
-        precheck.appendChild(el("span", "notice notice--warn",
+        precheck.appendChild(el("div", "notice notice--warn",
           "涉及远程操作：须先发送数据备份确认并等客户确认，发送时系统会先发出备份确认。"));
       } else if (draft.value.trim()) {
         precheck.appendChild(el("span", "muted", "✓ 未发现禁用语"));
@@ -187,7 +192,8 @@
     box.appendChild(shown);
     var list = el("ul", "small");
     result.hits.forEach(function (hit) {
-      list.appendChild(el("li", "", hit.rule + "：“" + hit.evidence + "”（词表 " + hit.source + "）"));
+      var level = hit.severity === "error" ? "禁止" : "提醒";
+      list.appendChild(el("li", "", level + " · " + hit.rule + " " + (hit.title || "") + "：“" + hit.evidence + "”"));
     });
     box.appendChild(list);
     if (result.suggestion) {
