@@ -227,9 +227,30 @@ def _read_db(engine: Engine, options: CheckOptions) -> _Input:
 
 
 def _open_engine(url: str) -> Engine:
-    from storage.db import make_engine
+    from storage.db import DatabaseURLError, make_engine
 
-    return make_engine(url)
+    try:
+        return make_engine(url)
+    except DatabaseURLError as exc:
+        raise UsageError(f"database error: {exc}") from None
+
+
+def _load(options: CheckOptions, engine: Engine | None) -> tuple[_Input, frozenset[FindingKey]]:
+    """The sessions to check, and the findings QA marked false positive in the database."""
+    if engine is None:
+        return _read_files(options.paths), frozenset()
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from compliance.dbsource import has_schema, load_false_positives
+
+    try:
+        data = _read_db(engine, options) if options.db else _read_files(options.paths)
+        # A --save-db database may be new (no tables, so no verdicts yet).
+        if data.sessions and (options.db or has_schema(engine)):
+            return data, load_false_positives(engine, {s.id for s in data.sessions})
+        return data, frozenset()
+    except SQLAlchemyError as exc:
+        raise UsageError(f"database error: {_first_line(exc)}") from None
 
 
 def _stdout_utf8() -> TextIO:
@@ -338,12 +359,20 @@ def _check_all(
         assigned=data.assigned,
         keep_raw=options.save,
     )
-    progress = _progress(options, len(data.sessions))
+    # Each session is let go once reported (no writer keeps Session objects), so a
+    # large run's memory shrinks while the summary and the report's tail are built.
+    pending = data.sessions
+    data.sessions = []
+    pending.reverse()
+    progress = _progress(options, len(pending))
     check = checker.check
+    done = 0
     writer.begin(run)
     try:
-        for done, session in enumerate(data.sessions, 1):
+        while pending:
+            session = pending.pop()
             reporter.add(session, check(session))
+            done += 1
             progress.update(done)
     finally:
         progress.close()
@@ -426,26 +455,8 @@ def run_check(args: argparse.Namespace) -> int:
     engine: Engine | None = None
     try:
         if options.database:
-            from sqlalchemy.exc import SQLAlchemyError
-
-            from storage.db import DatabaseURLError
-
-            try:
-                engine = _open_engine(options.database)
-                data = _read_db(engine, options) if options.db else _read_files(options.paths)
-                false_positives: frozenset[FindingKey] = frozenset()
-                if data.sessions:
-                    from compliance.dbsource import has_schema, load_false_positives
-
-                    if options.db or has_schema(engine):
-                        false_positives = load_false_positives(
-                            engine, {s.id for s in data.sessions}
-                        )
-            except (SQLAlchemyError, DatabaseURLError) as exc:
-                raise UsageError(f"database error: {_first_line(exc)}") from None
-        else:
-            data = _read_files(options.paths)
-            false_positives = frozenset()
+            engine = _open_engine(options.database)
+        data, false_positives = _load(options, engine)
         for error in data.errors:
             _err(str(error))
         run = RunInfo(

@@ -23,7 +23,8 @@ class JsonReport:
     def __init__(self, stream: TextIO) -> None:
         self._out = stream
         self._first = True
-        self._encode = json.JSONEncoder(ensure_ascii=False).encode
+        # No circular check: the records are flat dicts built here.
+        self._encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 
     def begin(self, run: RunInfo) -> None:
         self._out.write('{"findings": [')
@@ -32,10 +33,13 @@ class JsonReport:
         if not reported.findings:
             return
         encode = self._encode
+        names = RULE_CODES
         parts: list[str] = []
-        for finding, false_positive in zip(reported.findings, reported.false_positive, strict=True):
+        for finding, false_positive in zip(
+            reported.findings, reported.false_positive, strict=True
+        ):
             record = finding.to_dict()
-            record["rule_name"] = RULE_CODES.get(finding.rule, finding.rule)
+            record["rule_name"] = names.get(finding.rule, finding.rule)
             record["false_positive"] = false_positive
             parts.append(encode(record))
         lead = "\n" if self._first else ",\n"

@@ -270,7 +270,7 @@ class SummaryBuilder:
         score = reported.score
         self._scores.append(score)
         self._score_sum += score.points
-        standing = reported.standing
+        standing = reported.standing if True in reported.false_positive else reported.findings
         self._false_positives += len(reported.findings) - len(standing)
         if standing:
             self._flagged += 1
