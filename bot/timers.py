@@ -12,11 +12,12 @@ a `due_at` and a `payload`.  Any number of `serve` processes run a
    never wait on each other's rows; everywhere each row is then claimed by a
    conditional ``UPDATE … WHERE <still claimable>`` whose row count says who
    won (that is the whole claim on SQLite, which has one writer).
-2. *Fire* (one transaction per row): the row is marked ``fired`` — only if
-   this process still holds it — and the handler for its kind does its work
-   in the same transaction, so the work and the mark commit together or not
-   at all.  Handlers re-check the ticket (a reminder for a ticket accepted
-   meanwhile does nothing).
+2. *Fire* (one transaction per row): the timer's ticket is locked (on
+   PostgreSQL; lock order ticket → timer, as in the engineer actions), the
+   row is marked ``fired`` — only if this process still holds it — and the
+   handler for its kind does its work in the same transaction, so the work
+   and the mark commit together or not at all.  Handlers re-check the
+   ticket (a reminder for a ticket accepted meanwhile does nothing).
 3. A handler that raises rolls its work back; the row stays pending with a
    growing back-off and is cancelled (and logged) after `MAX_ATTEMPTS`.
 
@@ -37,7 +38,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Timer, TimerStatus
+from storage.models import Ticket, Timer, TimerStatus
 
 log = logging.getLogger("bot.timers")
 
@@ -204,6 +205,13 @@ class Scheduler:
             if handler is None:
                 raise LookupError(f"no handler for timer kind {timer.kind!r}")
             async with self.transaction() as session:
+                if self.skip_locked:
+                    # Ticket first, then the timer: the order engineer actions
+                    # take them in (they cancel timers under the ticket's lock),
+                    # so the two never wait on each other in a cycle.
+                    await session.execute(
+                        select(Ticket.id).where(Ticket.id == timer.ticket_id).with_for_update()
+                    )
                 mark = await session.execute(
                     update(Timer)
                     .where(

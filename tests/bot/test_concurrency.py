@@ -79,3 +79,28 @@ async def test_concurrent_first_messages_get_distinct_ticket_numbers(
     # Work spread over both engineers (fewest open tickets first).
     engineers = [(await first.ticket(n))["engineer"]["staff_no"] for n in numbers]
     assert sorted(engineers) == ["1818"] * 4 + ["2046"] * 4
+
+
+async def test_timers_and_actions_on_one_ticket_never_deadlock(
+    aiohttp_client: Any, policy: Policy, pg_url: str
+) -> None:
+    first, second = await two_bots(aiohttp_client, policy, pg_url)
+    numbers = []
+    for _ in range(6):
+        visitor = await first.visitor()
+        numbers.append((await first.say(visitor, "服务器宕机了"))["ticket"])
+    first.clock.advance(minutes=20)  # both accept reminders are due for every ticket
+    scheduler = second.services.scheduler
+    scheduler.batch = 1  # fire ticket by ticket while the accepts run
+    accepts = asyncio.gather(
+        *(
+            first.client.post(f"/api/tickets/{n}/accept", headers={"X-Staff-No": "9001"})
+            for n in numbers
+        )
+    )
+    fired, responses = await asyncio.gather(scheduler.run_due(), accepts)
+    assert [r.status for r in responses] == [200] * 6
+    # A timer cancelled by the accept after it was claimed is skipped, never failed.
+    assert {f.status for f in fired} <= {"fired", "skipped"}
+    for number in numbers:
+        assert (await first.ticket(number))["status"] == "accepted"
