@@ -66,6 +66,14 @@ NAV: tuple[NavItem, ...] = (
     NavItem("账号", f"{PREFIX}/admin/users", frozenset({"admin"})),
 )
 
+# Only the console's own script and styles run; a customer's text that slipped
+# past escaping could not load or run anything.  Inline style attributes stay
+# allowed (templates use a few); charts are inline SVG.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+
 # Short notices a redirect may carry (``?notice=key``): fixed texts, so a link
 # cannot put words of its own on the page.
 NOTICES: Mapping[str, tuple[str, str]] = {
@@ -73,7 +81,7 @@ NOTICES: Mapping[str, tuple[str, str]] = {
     "fp_saved": ("ok", "已标记为误报，原因已记录；该问题不再计入评分。"),
     "fp_removed": ("ok", "已撤销误报标记。"),
     "reassigned": ("ok", "工单已改派，新工程师的问候语已发送给客户。"),
-    "extension_granted": ("ok", "已批准延期；请按话术致电客户说明。"),
+    "extension_granted": ("ok", "已批准延期，方案时限已延长。"),
     "user_created": ("ok", "账号已创建。"),
     "user_updated": ("ok", "账号已更新。"),
     "check_done": ("ok", "质检已完成。"),
@@ -224,6 +232,7 @@ async def render(
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     return response
 
 

@@ -34,7 +34,7 @@ from multidict import MultiDictProxy
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.console.security import SessionData, Signer
+from bot.console.security import SessionData
 from storage.account_models import User
 from storage.models import Engineer
 
@@ -119,10 +119,6 @@ def now_s() -> float:
 def current_user(request: web.Request) -> ConsoleUser:
     """The signed-in account (the guard guarantees one on every non-public route)."""
     return request[CONSOLE_USER]
-
-
-def csrf_token_of(request: web.Request, signer: Signer) -> str:
-    return signer.csrf_token(request[CONSOLE_SESSION].nonce)
 
 
 def safe_next(target: str | None, prefix: str) -> str:

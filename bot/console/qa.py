@@ -37,12 +37,15 @@ from bot.console.qa_data import (
 )
 from compliance.calendar import SHANGHAI
 from compliance.codes import RULE_CODES
+from compliance.dbsource import describe_url
+from compliance.reports import BINARY_FORMATS, make_writer
 from compliance.reports.html import EVENT_LABELS
 from compliance.reports.summary import (
     RULE_TITLES,
     SEVERITY_LABELS,
     ReportedSession,
     RunInfo,
+    SummaryBuilder,
 )
 from storage.models import Engineer, Ticket
 
@@ -362,32 +365,20 @@ def _export_items(view: QaView, filters: Filters) -> list[ReportedSession]:
 
 
 def _write_report(fmt: str, run: RunInfo, items: list[ReportedSession]) -> bytes:
-    from compliance.reports.summary import SummaryBuilder
-
+    """The report of `items` in `fmt` (html or xlsx), by the checker's own writers."""
     builder = SummaryBuilder(run)
-    for item in items:
-        builder.add(item)
-    summary = builder.build()
-    if fmt == "html":
-        from compliance.reports.html import HtmlReport
-
-        stream = io.StringIO()
-        writer_html = HtmlReport(stream)
-        writer_html.begin(run)
-        for item in items:
-            writer_html.session(item)
-        writer_html.finish(summary)
-        return stream.getvalue().encode("utf-8")
-    from compliance.reports.xlsx import XlsxReport
-
+    stream = io.StringIO()
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "report.xlsx"
-        writer_xlsx = XlsxReport(path)
-        writer_xlsx.begin(run)
+        path = Path(folder) / f"report.{fmt}"
+        writer = make_writer(fmt, stream=stream, path=path)
+        writer.begin(run)
         for item in items:
-            writer_xlsx.session(item)
-        writer_xlsx.finish(summary)
-        return path.read_bytes()
+            writer.session(item)
+            builder.add(item)
+        writer.finish(builder.build())
+        if fmt in BINARY_FORMATS:
+            return path.read_bytes()
+    return stream.getvalue().encode("utf-8")
 
 
 async def export(request: web.Request) -> web.StreamResponse:
@@ -398,8 +389,6 @@ async def export(request: web.Request) -> web.StreamResponse:
     view = await _view(request, since, until)
     items = _export_items(view, filters)
     engine = await _engine(request)
-    from compliance.dbsource import describe_url
-
     description = f"{describe_url(str(engine.url))} {since.isoformat()}..{until.isoformat()}"
     described = [description]
     for label, value in (

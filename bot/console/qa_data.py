@@ -19,7 +19,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session as DbSession
@@ -302,13 +301,6 @@ def build_view(engine: Engine, policy: Policy, since: date, until: date) -> QaVi
     )
 
 
-def summarise(policy: Policy, engine_url: str, items: Iterable[ReportedSession]) -> Summary:
-    builder = SummaryBuilder(RunInfo(policy=policy, sources=(describe_url(engine_url),)))
-    for reported in items:
-        builder.add(reported)
-    return builder.build()
-
-
 @dataclass(frozen=True, slots=True)
 class RunResult:
     run_id: int
@@ -447,10 +439,6 @@ def group_by_index(findings: Iterable[ShownFinding]) -> Mapping[int | None, list
     for shown in findings:
         out[shown.finding.index].append(shown)
     return out
-
-
-def as_dict(shown: ShownFinding) -> dict[str, Any]:
-    return {"id": shown.id, **shown.finding.to_dict(), "false_positive": shown.false_positive}
 
 
 @dataclass(frozen=True, slots=True)

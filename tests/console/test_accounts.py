@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, select
 
 from bot.accounts import (
     NewAccount,
@@ -24,7 +26,8 @@ from bot.context import SERVICES
 from compliance.policy import Policy
 from storage.account_models import ConsoleSecret, User, UserRole
 from storage.db import make_engine, make_sessionmaker
-from storage.models import Engineer
+from storage.migrate import current, downgrade, heads, upgrade
+from storage.models import Base, Engineer
 from tests.console.conftest import (
     Console,
     FakeClock,
@@ -231,3 +234,27 @@ async def test_the_environment_secret_wins(
     other.session.cookie_jar.update_cookies({SESSION_COOKIE: cookie})
     # Without the variable the other process signs with the database's key: no session.
     assert (await other.get("/console/qa", allow_redirects=False)).status == 303
+
+
+def test_console_tables_match_their_migration(tmp_path: Path) -> None:
+    """The migrated schema has exactly the columns of `User` and `ConsoleSecret`, and one
+    head; down to the initial schema removes them, up brings them back."""
+    url = f"sqlite:///{tmp_path / 'schema.sqlite3'}"
+    upgrade(url)
+    assert len(heads()) == 1
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            differences = [
+                d for d in compare_metadata(context, Base.metadata) if "console_" in str(d)
+            ]
+        assert differences == []
+        head = current(url)
+        downgrade(url, "0001")
+        assert not inspect(engine).has_table(User.__tablename__)
+        upgrade(url)
+        assert current(url) == head
+        assert inspect(engine).has_table(ConsoleSecret.__tablename__)
+    finally:
+        engine.dispose()

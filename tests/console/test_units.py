@@ -112,3 +112,44 @@ def test_bar_chart_escapes_labels_and_states_values() -> None:
 )
 def test_safe_next_never_leaves_the_console(target: str | None, expected: str) -> None:
     assert safe_next(target, "/console") == expected
+
+
+def test_sla_badges_of_a_ticket() -> None:
+    from bot.console.engineer import sla_badges
+    from bot.tickets import T_ACCEPT_ENGINEER, T_PROGRESS, T_SOLUTION_DUE
+
+    opened = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+    accept_due = opened + timedelta(minutes=5)
+    solution_due = opened + timedelta(hours=4, minutes=1)
+    day4 = opened + timedelta(days=3)
+    timers = [
+        (T_ACCEPT_ENGINEER, accept_due, "fired"),
+        (T_SOLUTION_DUE, solution_due, "pending"),
+        (T_PROGRESS, day4, "pending"),
+        (T_PROGRESS, opened + timedelta(days=6), "pending"),
+    ]
+    waiting = {"status": "opened", "times": {"opened_at": opened.isoformat()}}
+    accept, solution, progress = sla_badges(waiting, timers, opened + timedelta(minutes=9), None)
+    assert (accept.state, accept.text) == ("breached", "已超时 4分钟")
+    assert (solution.state, solution.text) == ("none", "受理后计时")
+    assert progress.state == "ok" and progress.deadline == day4
+
+    accepted_at = opened + timedelta(minutes=3)
+    times = {"opened_at": opened.isoformat(), "accepted_at": accepted_at.isoformat()}
+    working = {"status": "accepted", "times": times}
+    late = solution_due + timedelta(minutes=30)
+    accept, solution, _ = sla_badges(working, timers, late, accepted_at)
+    assert (accept.state, accept.text) == ("done", "已受理")
+    assert (solution.state, solution.text) == ("breached", "已超时 30分钟")
+
+    # Day 4 came and went with no engineer line since: the update is overdue.
+    fired = [*timers[:2], (T_PROGRESS, day4, "fired"), timers[3]]
+    after_day4 = day4 + timedelta(hours=2)
+    *_, progress = sla_badges(working, fired, after_day4, accepted_at)
+    assert (progress.state, progress.deadline) == ("breached", day4)
+    *_, progress = sla_badges(working, fired, after_day4, day4 + timedelta(minutes=10))
+    assert (progress.state, progress.deadline) == ("ok", opened + timedelta(days=6))
+
+    escalated = {"status": "accepted", "times": {**times, "escalated_at": late.isoformat()}}
+    _, solution, _ = sla_badges(escalated, timers, late, accepted_at)
+    assert (solution.state, solution.text) == ("done", "已升级技术部")
