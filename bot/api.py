@@ -106,14 +106,13 @@ def _translate(exc: TicketError) -> ApiError:
 ActionCall = Callable[[Services, str, Actor, dict[str, Any]], Awaitable[ActionResult]]
 
 
-def _action(
-    call: ActionCall, *, body: bool = True
-) -> Callable[[web.Request], Awaitable[web.Response]]:
+def _action(call: ActionCall) -> Callable[[web.Request], Awaitable[web.Response]]:
     """Wrap a service call as a handler: actor, JSON body, error translation."""
 
     async def handler(request: web.Request) -> web.Response:
         actor = await _actor(request)
-        data = await read_json(request) if body and request.can_read_body else {}
+        # An action without options may come without a body.
+        data = await read_json(request) if request.can_read_body else {}
         services = request.app[SERVICES]
         try:
             result = await call(services, request.match_info["number"], actor, data)
