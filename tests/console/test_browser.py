@@ -159,6 +159,20 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+UNLABELLED_CONTROLS = """
+() => Array.from(document.querySelectorAll('input, select, textarea, button'))
+  .filter((el) => el.type !== 'hidden' && el.offsetParent !== null)
+  .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                  && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+  .map((el) => el.outerHTML.slice(0, 80))
+"""
+
+
+def assert_labelled(page: Any) -> None:
+    """Every visible form control has a label a screen reader can announce."""
+    assert page.evaluate(UNLABELLED_CONTROLS) == []
+
+
 def sign_in(context: Any, base: str, username: str, password: str) -> Any:
     page = context.new_page()
     page.goto(f"{base}/console/")
@@ -252,6 +266,7 @@ def test_customer_engineer_and_qa_in_a_real_browser(
     expect(precheck.locator("mark", has_text="傻逼")).to_be_visible()
     expect(precheck).to_contain_text("合规建议")
     shot(engineer, "07-forbidden-phrase-refused")
+    assert_labelled(engineer)
     engineer.get_by_role("button", name="发送", exact=True).click()
     expect(engineer.locator("#action-status")).to_contain_text("禁用语")
     expect(engineer.locator("#log")).not_to_contain_text("傻逼")
@@ -294,6 +309,7 @@ def test_customer_engineer_and_qa_in_a_real_browser(
     qa.get_by_role("link", name="问题列表").click()
     expect(qa.locator("#findings")).to_contain_text(SEEDED)
     shot(qa, "13-qa-findings")
+    assert_labelled(qa)
     qa.locator("#findings").get_by_role("link", name=SEEDED).click()
     expect(qa.locator("mark", has_text="垃圾")).to_be_visible()
     qa.get_by_label("误报原因").fill("说的是散热设计，不是客户")
@@ -326,3 +342,7 @@ def test_customer_engineer_and_qa_in_a_real_browser(
     manager = sign_in(manager_context, base, "manager", "demo9001")
     expect(manager.locator("#engineer-months")).to_contain_text("李四")
     shot(manager, "16-manager")
+    assert_labelled(manager)
+    # Keyboard only: Tab from the top reaches the skip link first, then the navigation.
+    manager.keyboard.press("Tab")
+    assert manager.evaluate("document.activeElement.textContent") == "跳到正文"
