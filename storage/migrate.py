@@ -14,6 +14,8 @@ matters because Alembic keeps its migration context in module globals.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,12 +24,20 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import OperationalError
 
 from storage.db import immediate_transactions, make_engine
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # First key of the advisory lock that serialises migrations (the second is the schema).
 _PG_LOCK_CLASS = 0x0AF7E5A1
+# Alembic keeps its migration context in module globals: threads of one process
+# take turns here before they queue on the database's own lock.
+_PROCESS_LOCK = threading.Lock()
+# SQLite can answer "database is locked" at once, without waiting out the busy
+# timeout (a new file switching to WAL while another process migrates it): retry
+# a bounded number of times; the later attempt finds the schema current.
+_SQLITE_RETRY_DELAYS_S = (0.1, 0.3, 1.0, 2.0)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -45,16 +55,29 @@ def alembic_config(connection: Connection | None = None) -> Config:
 def _in_transaction(url_or_engine: str | Engine, action: Callable[[Connection], None]) -> None:
     engine = url_or_engine if isinstance(url_or_engine, Engine) else make_engine(url_or_engine)
     try:
-        with immediate_transactions(engine).begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:lock_class, hashtext(current_schema()))"),
-                    {"lock_class": _PG_LOCK_CLASS},
-                )
-            action(connection)
+        with _PROCESS_LOCK:
+            for delay in (*_SQLITE_RETRY_DELAYS_S, None):
+                try:
+                    _run_locked(engine, action)
+                    return
+                except OperationalError as exc:
+                    locked = engine.dialect.name == "sqlite" and "locked" in str(exc.orig)
+                    if not locked or delay is None:
+                        raise
+                    time.sleep(delay)
     finally:
         if not isinstance(url_or_engine, Engine):
             engine.dispose()
+
+
+def _run_locked(engine: Engine, action: Callable[[Connection], None]) -> None:
+    with immediate_transactions(engine).begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:lock_class, hashtext(current_schema()))"),
+                {"lock_class": _PG_LOCK_CLASS},
+            )
+        action(connection)
 
 
 def upgrade(url_or_engine: str | Engine, revision: str = "head") -> None:
