@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -31,7 +33,7 @@ from typing import Literal
 import ahocorasick
 from rapidfuzz import fuzz
 
-from compliance.normalize import Normalized, TextFolder
+from compliance.normalize import SEPARATOR, Normalized, TextFolder
 from compliance.policy import Policy, PolicyError
 from scripts_library import ScriptInputError, ScriptKey, canonical_text, greeting_parts
 from scripts_library import render_greeting as _render_greeting
@@ -53,9 +55,22 @@ __all__ = [
 ]
 
 
+# Bound of the per-run caches of parsed greetings and scored script lines.
+_CACHE_SIZE = 4096
+
 # Clause punctuation: a forbidden phrase is not read across it (屏蔽。你 is no 屏蔽你)
 # unless the pieces are single characters (傻，逼).
 _CLAUSE_PUNCTUATION = frozenset("。，,.!！?？；;、：:…")
+
+
+def _starts(joined: str) -> list[int]:
+    """Where each text begins in texts joined with the separator."""
+    starts = [0]
+    position = joined.find(SEPARATOR)
+    while position >= 0:
+        starts.append(position + 1)
+        position = joined.find(SEPARATOR, position + 1)
+    return starts
 
 
 def folder_for(policy: Policy) -> TextFolder:
@@ -294,6 +309,30 @@ class ForbiddenMatcher:
         pieces = [piece for piece in self._filler_split.split(original) if piece]
         return all(len(piece) == 1 for piece in pieces)
 
+    def find_many(
+        self, texts: list[str], folded: list[str] | None = None
+    ) -> list[list[ForbiddenHit]]:
+        """`find` for many texts (a session's messages): one automaton pass over them
+        all says which texts have a candidate at all; only those are looked at closely."""
+        result: list[list[ForbiddenHit]] = [[] for _ in texts]
+        if self._empty or not texts:
+            return result
+        if folded is None:
+            folded = self.folder.fold_many(texts)
+        joined = self.folder.strip(SEPARATOR.join(folded))
+        candidates: Iterable[int]
+        if joined.count(SEPARATOR) != len(texts) - 1:
+            candidates = range(len(texts))  # a text holds the separator: one by one
+        else:
+            starts = _starts(joined)
+            candidates = sorted(
+                {bisect_right(starts, end) - 1 for end, _found in self._automaton.iter(joined)}
+            )
+        for number in candidates:
+            if texts[number]:
+                result[number] = self.find(texts[number], folded[number])
+        return result
+
     @staticmethod
     def _excepted(entry: _Entry, normalised: str, start: int) -> bool:
         for exception in entry.exceptions:
@@ -382,7 +421,7 @@ class CueHit:
     matched: str
 
 
-_QUESTION_AFTER = re.compile(r"\s*(?:[吗么嘛没?]|了吗|了没|了么)")
+_QUESTION_AFTER = re.compile(r"\s*(?:[吗么嘛没?？]|了吗|了没|了么)")
 
 
 class CueBook:
@@ -443,6 +482,29 @@ class CueBook:
             found[list_name] = CueHit(list_name, phrase, (start, end), text[start:end])
         return found
 
+    def find_many(
+        self, texts: list[str], folded: list[str] | None = None
+    ) -> list[dict[str, CueHit]]:
+        """`find` for many texts, with one automaton pass to pick the texts to look at."""
+        result: list[dict[str, CueHit]] = [{} for _ in texts]
+        if self._empty or not texts:
+            return result
+        if folded is None:
+            folded = self.folder.fold_many(texts)
+        joined = SEPARATOR.join(folded)
+        candidates: Iterable[int]
+        if joined.count(SEPARATOR) != len(texts) - 1:
+            candidates = range(len(texts))  # a text holds the separator: one by one
+        else:
+            starts = _starts(joined)
+            candidates = sorted(
+                {bisect_right(starts, end) - 1 for end, _found in self._automaton.iter(joined)}
+            )
+        for number in candidates:
+            if texts[number]:
+                result[number] = self.find(texts[number], folded[number])
+        return result
+
     @staticmethod
     def _whole_word(folded: str, start: int, end: int) -> bool:
         # Latin cues (rdp, ok, todesk) must not match inside other Latin words.
@@ -474,12 +536,12 @@ class CueMatcher:
         cue_list = CueList("cues", tuple(cues), tuple(negations), negation_scope, skip_questions)
         self._book = CueBook([cue_list], folder or TextFolder())
 
-    def find(self, text: str) -> CueHit | None:
+    def find(self, text: str, folded: str | None = None) -> CueHit | None:
         """The first cue in `text` that counts, or None."""
-        return self._book.find(text).get("cues")
+        return self._book.find(text, folded).get("cues")
 
-    def matches(self, text: str) -> bool:
-        return self.find(text) is not None
+    def matches(self, text: str, folded: str | None = None) -> bool:
+        return self.find(text, folded) is not None
 
 
 # ------------------------------------------------------------------ acks --
@@ -487,12 +549,43 @@ class CueMatcher:
 # WeChat emoji codes ([握手], [OK]); JD's placeholders ([订单x]) are not emoji.
 _EMOJI_CODE = re.compile(r"\[(?:[\u4e00-\u9fff]{1,6}|ok)\]")
 # Sentence particles that colour an acknowledgement without adding content (好的呢).
-_ACK_PARTICLES = frozenset("呢啊哈呀啦哒嘞噢哦吖嗷")
+_ACK_PARTICLES = "呢啊哈呀啦哒嘞噢哦吖嗷"
 
 
-def _is_symbol_or_punctuation(char: str) -> bool:
-    category = unicodedata.category(char)
-    return category[0] in "PSZC" or char in "\u200d\ufe0f"
+@lru_cache(maxsize=4)
+def _symbols_pattern(extra: str) -> re.Pattern[str]:
+    """Runs of punctuation, symbols (emoji), separators, control and format characters,
+    plus the characters of `extra`.  A regular expression is ~20 times faster than
+    asking `unicodedata` character by character."""
+    chars = [
+        chr(code)
+        for code in range(0x10000)
+        if not 0xD800 <= code <= 0xDFFF
+        and (
+            unicodedata.category(chr(code))[0] in "PSZ"
+            or unicodedata.category(chr(code)) in ("Cc", "Cf")
+        )
+    ]
+    bmp = "".join(re.escape(c) for c in chars) + "".join(re.escape(c) for c in extra)
+    # Emoji and pictographs beyond the BMP in a separate branch keeps the BMP class a
+    # fast bitmap.
+    return re.compile(f"[{bmp}]+|[\U0001f000-\U0001faff]+")
+
+
+def _cjk_excluding(chars: set[str]) -> str:
+    """Every CJK ideograph except `chars`, as regex class ranges."""
+    ranges: list[str] = []
+    start: int | None = None
+    for code in range(0x4E00, 0xA000):
+        inside = chr(code) not in chars
+        if inside and start is None:
+            start = code
+        elif not inside and start is not None:
+            ranges.append(f"{chr(start)}-{chr(code - 1)}")
+            start = None
+    if start is not None:
+        ranges.append(f"{chr(start)}-{chr(0x9FFF)}")
+    return "".join(ranges)
 
 
 class AckMatcher:
@@ -500,38 +593,46 @@ class AckMatcher:
 
     def __init__(self, phrases: Iterable[str], folder: TextFolder) -> None:
         self.folder = folder
+        self._drop = _symbols_pattern(_ACK_PARTICLES)
         acks: set[str] = set()
-        emoji: set[str] = set()
         for phrase in phrases:
-            folded = folder.fold(phrase)
-            if _EMOJI_CODE.fullmatch(folded) or all(_is_symbol_or_punctuation(c) for c in folded):
-                emoji.add(folded)
-                continue
-            core = self._core(folded)
+            core = self._core(folder.fold(phrase))
             if core:
                 acks.add(core)
         self._acks = frozenset(acks)
         self._longest = max((len(a) for a in acks), default=0)
+        # A CJK character that no acknowledgement uses means there is more to the
+        # message: one search rules out most messages without building their core.
+        alphabet = set("".join(acks)) | set(_ACK_PARTICLES)
+        self._other_word = re.compile(f"[{_cjk_excluding(alphabet)}]")
 
-    @staticmethod
-    def _core(folded: str) -> str:
-        without_codes = _EMOJI_CODE.sub("", folded)
-        return "".join(c for c in without_codes if not _is_symbol_or_punctuation(c))
+    def _core(self, folded: str) -> str:
+        return self._drop.sub("", _EMOJI_CODE.sub("", folded))
 
-    def is_ack_only(self, text: str | None) -> bool:
-        """True when `text` says nothing but 好的 / 收到 / 谢谢 / an emoji and the like."""
-        if not text or not text.strip():
+    def is_ack_only(self, text: str | None, folded: str | None = None) -> bool:
+        """True when `text` says nothing but 好的 / 收到 / 谢谢 / an emoji and the like.
+
+        `folded` may pass ``folder.fold(text)`` when the caller has it already.
+        """
+        if not text or text.isspace():
             return False
-        folded = self.folder.fold(text)
-        if "?" in folded:
+        if folded is None:
+            folded = self.folder.fold(text)
+        if "?" in folded or "？" in folded:
             return False
-        core = "".join(c for c in self._core(folded) if c not in _ACK_PARTICLES)
+        if self._other_word.search(_EMOJI_CODE.sub("", folded) if "[" in folded else folded):
+            return False
+        core = self._core(folded)
         if not core:
             return True  # emoji, punctuation and particles only (👍, 哈哈)
+        if core in self._acks:
+            return True
         return self._segments(core)
 
     def _segments(self, core: str) -> bool:
         # Can `core` be cut entirely into acknowledgement phrases (好的谢谢, 嗯嗯好)?
+        if len(core) > 4 * self._longest:
+            return False  # longer than any run of acknowledgements anyone types
         reachable = [False] * (len(core) + 1)
         reachable[0] = True
         for i in range(len(core)):
@@ -546,11 +647,6 @@ class AckMatcher:
 # ------------------------------------------------------- required lines --
 
 _BRACKET_CODE = re.compile(r"\[[^\[\]]{1,10}\]")
-_PARTICLES = frozenset("的了")
-
-
-def _drop_for_fuzzy(char: str) -> bool:
-    return char in _PARTICLES or _is_symbol_or_punctuation(char)
 
 
 class RequiredLineMatcher:
@@ -576,24 +672,52 @@ class RequiredLineMatcher:
     def __init__(self, policy: Policy, folder: TextFolder | None = None) -> None:
         self.folder = folder or folder_for(policy)
         self.cutoff = policy.matching.fuzzy_cutoff
+        self._drop = _symbols_pattern("的了")
         self._cores = {key: self.core(canonical_text(key)) for key in self.FIXED_LINES}
+        self._counts: dict[str, dict[str, int]] = {}
+        self._scored: dict[tuple[str, str], float] = {}
 
-    def core(self, text: str) -> str:
+    def core(self, text: str, folded: str | None = None) -> str:
         """The words of `text` that fuzzy matching compares."""
-        folded = _BRACKET_CODE.sub("", self.folder.fold(text))
-        return "".join(c for c in folded if not _drop_for_fuzzy(c))
+        if folded is None:
+            folded = self.folder.fold(text)
+        return self._drop.sub("", _BRACKET_CODE.sub("", folded))
 
     def canonical(self, key: ScriptKey, channel: str = "wechat") -> str:
         """The line as the bot would say it on `channel` (a finding's suggestion)."""
         return canonical_text(key, channel if channel != "phone" else "wechat")
 
-    def score(self, key: ScriptKey, text: str | None) -> float:
+    def score(self, key: ScriptKey, text: str | None, folded: str | None = None) -> float:
         """How closely `text` says the fixed line `key` (0–100)."""
-        return self.score_core(self._cores[key], self.core(text or ""))
+        return self._score(self._cores[key], text or "", folded)
 
-    def score_against(self, canonical: str, text: str | None) -> float:
+    def score_against(self, canonical: str, text: str | None, folded: str | None = None) -> float:
         """How closely `text` says `canonical` (any rendered line)."""
-        return self.score_core(self.core(canonical), self.core(text or ""))
+        return self._score(self.core(canonical), text or "", folded)
+
+    def _score(self, canonical_core: str, text: str, folded: str | None) -> float:
+        # Two cheap bounds skip most chat messages before their core is built.  Both
+        # scores are 2·LCS / (sum of lengths) (`partial_ratio` over a window as long
+        # as the line), and the LCS can use no more characters than the two share.
+        if not text or 2 * len(text) * 100 < self.cutoff * (len(text) + len(canonical_core)):
+            return 0.0  # the core is at most as long as the text: too short
+        if folded is None:
+            folded = self.folder.fold(text)
+        counts = self._counts.get(canonical_core)
+        if counts is None:
+            counts = self._counts[canonical_core] = dict(Counter(canonical_core))
+        present = set(folded)
+        shared = sum(n for char, n in counts.items() if char in present)
+        if shared * 100 < self.cutoff * len(canonical_core) / 2:
+            return 0.0
+        # Script lines repeat word for word (the bot speaks them): score each once.
+        key = (canonical_core, text)
+        score = self._scored.get(key)
+        if score is None:
+            if len(self._scored) >= _CACHE_SIZE:
+                self._scored.clear()
+            score = self._scored[key] = self.score_core(canonical_core, self.core(text, folded))
+        return score
 
     @staticmethod
     def score_core(canonical_core: str, text_core: str) -> float:
@@ -603,8 +727,8 @@ class RequiredLineMatcher:
             return float(fuzz.ratio(canonical_core, text_core))
         return float(fuzz.partial_ratio(canonical_core, text_core))
 
-    def matches(self, key: ScriptKey, text: str | None) -> bool:
-        return self.score(key, text) >= self.cutoff
+    def matches(self, key: ScriptKey, text: str | None, folded: str | None = None) -> bool:
+        return self.score(key, text, folded) >= self.cutoff
 
 
 # -------------------------------------------------------------- greeting --
@@ -650,30 +774,17 @@ class GreetingParser:
         self._after_intro = re.compile(rf"我是\s*(?:{centre})?\s*(?:{title})?\s*{name}{ahead}")
         label = re.escape(self.folder.fold(self.parts.staff_no_label))
         self._staff = re.compile(rf"{label}\s*[：:]?\s*(?:是|为)?\s*(?P<staff>[a-z0-9]{{1,32}})")
-        self._cue = (self.folder.fold(self.parts.staff_no_label), title, centre, "我是")
-
-    def looks_like_greeting(self, text: str | None) -> bool:
-        """Cheap test: does `text` try to introduce the engineer at all?"""
-        if not text:
-            return False
-        folded = self.folder.fold(text)
-        return any(cue in folded for cue in self._cue)
-
-    def parse(self, text: str | None) -> GreetingMatch | None:
-        """The self-introduction in `text`, or None when it does not attempt one."""
-        if not self.looks_like_greeting(text):
-            return None
-        assert text is not None
-        folded = self.folder.fold(text)
-        name_match = self._after_title.search(folded) or self._after_intro.search(folded)
-        staff_match = self._staff.search(folded)
-        name_span = name_match.span("name") if name_match else None
-        staff_span = staff_match.span("staff") if staff_match else None
-        name = text[name_span[0] : name_span[1]] if name_span else None
-        staff_no = text[staff_span[0] : staff_span[1]] if staff_span else None
-        core = self._required.core(text)
-        missing = tuple(
-            part
+        self.staff_label = self.folder.fold(self.parts.staff_no_label)
+        self._rendered: dict[tuple[str, str], str] = {}
+        self._parsed: dict[str, GreetingMatch | None] = {}
+        self._cues = (
+            self.staff_label,
+            self.folder.fold(self.parts.title),
+            self.folder.fold(self.parts.centre),
+            "我是",
+        )
+        self._part_cores = tuple(
+            (part, self._required.core(part))
             for part in (
                 self.parts.opening,
                 self.parts.centre,
@@ -681,17 +792,66 @@ class GreetingParser:
                 self.parts.staff_no_label,
                 self.parts.closing,
             )
-            if self._required.core(part) not in core
         )
-        score = 0.0
-        if name and staff_no:
+
+    def _canonical_core(self, name: str, staff_no: str) -> str:
+        # Rendering a template costs more than matching it; engineers are few.
+        key = (name, staff_no)
+        core = self._rendered.get(key)
+        if core is None:
             try:
-                canonical = _render_greeting(
+                rendered = _render_greeting(
                     name, staff_no, centre=self.parts.centre, title=self.parts.title
                 )
             except ScriptInputError:
-                canonical = ""
-            score = self._required.score_against(canonical, text) if canonical else 0.0
+                rendered = ""
+            core = self._required.core(rendered) if rendered else ""
+            if len(self._rendered) < 10_000:
+                self._rendered[key] = core
+        return core
+
+    def looks_like_greeting(self, text: str | None, folded: str | None = None) -> bool:
+        """Cheap test: does `text` try to introduce the engineer at all?"""
+        if not text:
+            return False
+        if folded is None:
+            folded = self.folder.fold(text)
+        return any(cue in folded for cue in self._cues)
+
+    def parse(self, text: str | None, folded: str | None = None) -> GreetingMatch | None:
+        """The self-introduction in `text`, or None when it does not attempt one.
+
+        `folded` may pass ``folder.fold(text)`` when the caller has it already.
+        """
+        if not text:
+            return None
+        if folded is None:
+            folded = self.folder.fold(text)
+        if not self.looks_like_greeting(text, folded):
+            return None
+        # Greetings repeat word for word (the bot renders them): parse each text once.
+        if text in self._parsed:
+            return self._parsed[text]
+        match = self._parse(text, folded)
+        if len(self._parsed) >= _CACHE_SIZE:
+            self._parsed.clear()
+        self._parsed[text] = match
+        return match
+
+    def _parse(self, text: str, folded: str) -> GreetingMatch | None:
+        name_match = self._after_title.search(folded) or self._after_intro.search(folded)
+        staff_match = self._staff.search(folded)
+        name_span = name_match.span("name") if name_match else None
+        staff_span = staff_match.span("staff") if staff_match else None
+        name = text[name_span[0] : name_span[1]] if name_span else None
+        staff_no = text[staff_span[0] : staff_span[1]] if staff_span else None
+        core = self._required.core(text, folded)
+        missing = tuple(part for part, part_core in self._part_cores if part_core not in core)
+        score = 0.0
+        if name and staff_no:
+            canonical_core = self._canonical_core(name, staff_no)
+            if canonical_core:
+                score = self._required.score_core(canonical_core, core)
         complete = bool(name and staff_no) and score >= self.cutoff
         return GreetingMatch(
             name=name,

@@ -2,8 +2,9 @@
 
 Two forms of a text are used by the matchers:
 
-- **folded**: NFKC (full-width ``Ａ１！`` become ``A1!``), lower case, and, when the
-  policy says so, traditional characters turned simplified (``傻逼`` / ``賤`` → ``贱``).
+- **folded**: NFKC for letters and digits (full-width ``Ａ１`` become ``A1``;
+  punctuation keeps its width), lower case, and, when the policy says so,
+  traditional characters turned simplified (``他媽的`` → ``他妈的``, ``賤`` → ``贱``).
   Every step maps one character to one character, so a folded text has the same length
   as the original and a span in one is the same span in the other.  Cue lists are
   matched on this form, because their punctuation (``！！！``, ``ssh 登录``) means
@@ -31,9 +32,37 @@ from functools import lru_cache
 
 # CJK unified ideographs (with extension A) and the compatibility block.
 CJK_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_CJK_DIGITS = re.compile(f"(?<=[{CJK_CLASS}])[0-9]+(?=[{CJK_CLASS}])")
-# Searching for a plain digit first is three times faster than the look-around search.
-_DIGIT = re.compile("[0-9]")
+# Runs of digits; those between two CJK characters are dropped (傻1逼).  Checking the
+# neighbours of each run is far faster than a look-behind tried at every position.
+_DIGITS = re.compile("[0-9]+")
+_CJK = re.compile(f"[{CJK_CLASS}]")
+
+
+def _cjk_digit_runs(text: str) -> list[tuple[int, int]]:
+    """Spans of the digit runs of `text` that sit between two CJK characters."""
+    runs: list[tuple[int, int]] = []
+    last = len(text)
+    for match in _DIGITS.finditer(text):
+        start, end = match.span()
+        if start > 0 and end < last and _CJK.match(text, start - 1) and _CJK.match(text, end):
+            runs.append((start, end))
+    return runs
+
+
+def _without(text: str, runs: list[tuple[int, int]]) -> str:
+    pieces: list[str] = []
+    cursor = 0
+    for start, end in runs:
+        pieces.append(text[cursor:start])
+        cursor = end
+    pieces.append(text[cursor:])
+    return "".join(pieces)
+
+
+# Joins the messages of a session for one pass of the matchers: folding and
+# stripping leave it alone (not a letter, not white space, not filler), and no
+# phrase contains it, so no match runs from one message into the next.
+SEPARATOR = "\x00"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +100,10 @@ def _fold_table(traditional_to_simplified: bool) -> dict[int, str]:
             continue
         char = chr(code)
         folded = unicodedata.normalize("NFKC", char)
-        if len(folded) != 1:
+        if len(folded) != 1 or unicodedata.category(folded)[0] in "PSZ":
+            # Punctuation, symbols and spaces keep their width: most Chinese lines are
+            # then left as they are (，！？ would otherwise send every one through
+            # str.translate), and the lists name both widths where it matters.
             continue
         folded = t2s.get(folded, folded)
         lowered = folded.lower()
@@ -118,12 +150,20 @@ class TextFolder:
             return lowered
         return lowered.translate(self._table)
 
+    def fold_many(self, texts: list[str]) -> list[str]:
+        """`fold` of every text, in one pass over them joined (a session at a time)."""
+        if not texts:
+            return []
+        joined = SEPARATOR.join(texts)
+        if joined.count(SEPARATOR) != len(texts) - 1:
+            return [self.fold(text) for text in texts]  # a text holds the separator
+        return self.fold(joined).split(SEPARATOR)
+
     def strip(self, folded: str) -> str:
         """Drop filler characters and digits between CJK characters from a folded text."""
         text = self._filler_run.sub("", folded)
-        if _DIGIT.search(text) is None:
-            return text
-        return _CJK_DIGITS.sub("", text)
+        runs = _cjk_digit_runs(text)
+        return _without(text, runs) if runs else text
 
     def normalize(self, text: str) -> str:
         """The normalised form of `text` (see the module docstring)."""
@@ -139,12 +179,11 @@ class TextFolder:
             folded = self.fold(text)
         positions = [i for i, char in enumerate(folded) if char not in self.filler]
         kept = self._filler_run.sub("", folded)
-        if _CJK_DIGITS.search(kept) is not None:
-            dropped: set[int] = set()
-            for match in _CJK_DIGITS.finditer(kept):
-                dropped.update(range(match.start(), match.end()))
+        runs = _cjk_digit_runs(kept)
+        if runs:
+            dropped = {i for start, end in runs for i in range(start, end)}
             positions = [p for i, p in enumerate(positions) if i not in dropped]
-            kept = _CJK_DIGITS.sub("", kept)
+            kept = _without(kept, runs)
         return Normalized(kept, tuple(positions))
 
 

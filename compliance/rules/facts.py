@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from compliance.matchers import CueHit, ForbiddenHit
+from compliance.matchers import CueHit, ForbiddenHit, GreetingMatch
 from compliance.model import Line, Session
 from scripts_library import ScriptKey
 
@@ -58,36 +58,72 @@ class Occurrence:
         return None
 
 
+# The cues of a message without any (shared, never changed).
+_NO_CUES: dict[str, CueHit] = {}
+
+
 class SessionFacts:
-    """Lazily computed, cached facts about one session for one check run."""
+    """Facts about one session for one check run, computed in one pass and cached.
+
+    Every message is folded once and looked up in the cue automaton once, here;
+    forbidden phrases, fuzzy scores, acknowledgements and greetings are computed
+    when a rule first asks, and kept.
+    """
 
     def __init__(self, session: Session, ctx: CheckContext) -> None:
         self.session = session
         self.ctx = ctx
-        self.lines = session.lines
-        self.has_events = session.has_events
-        self.speech: tuple[Line, ...] = tuple(
-            line for line in session.lines if line.role != "event"
-        )
+        lines = self.lines = session.lines
+        speech: list[Line] = []
+        texts: list[str] = []
+        agents: list[int] = []
+        customers: list[int] = []
         blocks: list[Block] = []
+        block_of = [-1] * len(lines)
         current: list[Line] = []
-        for line in self.speech:
-            if current and current[0].role != line.role:
-                blocks.append(Block(current[0].role, tuple(current)))
+        current_role = ""
+        for line in lines:
+            role = line.role
+            if role == "event":
+                continue
+            (agents if role == "agent" else customers).append(len(speech))
+            speech.append(line)
+            texts.append(line.text or "")
+            if role != current_role:
+                if current:
+                    blocks.append(Block(current_role, tuple(current)))
                 current = []
+                current_role = role
             current.append(line)
+            block_of[line.index] = len(blocks)
         if current:
-            blocks.append(Block(current[0].role, tuple(current)))
+            blocks.append(Block(current_role, tuple(current)))
+        speech_folded = ctx.folder.fold_many(texts)
+        folded = [""] * len(lines)
+        for line, line_folded in zip(speech, speech_folded, strict=True):
+            folded[line.index] = line_folded
+        cues: list[dict[str, CueHit]] = [_NO_CUES] * len(lines)
+        for book, members in ((ctx.agent_cues, agents), (ctx.customer_cues, customers)):
+            if not members:
+                continue
+            found = book.find_many([texts[i] for i in members], [speech_folded[i] for i in members])
+            for i, hits in zip(members, found, strict=True):
+                if hits:
+                    cues[speech[i].index] = hits
+        has_events = len(speech) != len(lines)
+        self.has_events = has_events
+        self.speech: tuple[Line, ...] = tuple(speech)
         self.blocks: tuple[Block, ...] = tuple(blocks)
-        self._block_of: dict[int, int] = {
-            line.index: number for number, block in enumerate(blocks) for line in block.lines
-        }
-        self._folded: dict[int, str] = {}
-        self._cues: dict[int, dict[str, CueHit]] = {}
+        self._block_of = block_of
+        self._folded = folded
+        self._cues = cues
         self._scores: dict[tuple[int, ScriptKey], float] = {}
+        self._acks: dict[int, bool] = {}
+        self._greetings: dict[int, GreetingMatch | None] = {}
         self._forbidden: dict[str, list[tuple[Line, ForbiddenHit]]] | None = None
         self._remote: list[Occurrence] | None = None
         self._resolutions: list[Occurrence] | None = None
+        self._block_cues: list[tuple[int, dict[str, tuple[Line, CueHit]]]] | None = None
 
     # -- positions -----------------------------------------------------------
 
@@ -100,7 +136,8 @@ class SessionFacts:
         return next((line for line in self.speech if line.role == "customer"), None)
 
     def block_number(self, line: Line) -> int | None:
-        return self._block_of.get(line.index)
+        number = self._block_of[line.index]
+        return number if number >= 0 else None
 
     def next_turn(self, after: Line) -> Block | None:
         """The first agent block that starts after `after`."""
@@ -110,10 +147,12 @@ class SessionFacts:
         return None
 
     def turn_containing(self, line: Line) -> Block | None:
-        number = self._block_of.get(line.index)
-        return self.blocks[number] if number is not None else None
+        number = self._block_of[line.index]
+        return self.blocks[number] if number >= 0 else None
 
     def events(self, *names: str) -> list[Line]:
+        if not self.has_events:
+            return []
         return [line for line in self.lines if line.role == "event" and line.event in names]
 
     def responsible_agent(self, at: Line | None = None) -> str | None:
@@ -136,32 +175,54 @@ class SessionFacts:
     # -- text ------------------------------------------------------------------
 
     def folded(self, line: Line) -> str:
-        folded = self._folded.get(line.index)
-        if folded is None:
-            folded = self._folded[line.index] = self.ctx.folder.fold(line.text or "")
-        return folded
+        """The message folded for matching (`TextFolder.fold`); "" for events."""
+        return self._folded[line.index]
 
     def cues(self, line: Line) -> dict[str, CueHit]:
         """The cue lists (of the line's role) with a cue in this line."""
-        found = self._cues.get(line.index)
-        if found is None:
-            if not line.text or line.role == "event":
-                found = {}
-            else:
-                book = self.ctx.agent_cues if line.role == "agent" else self.ctx.customer_cues
-                found = book.find(line.text, self.folded(line))
-            self._cues[line.index] = found
-        return found
+        return self._cues[line.index]
+
+    def customer_block_cues(self) -> list[tuple[int, dict[str, tuple[Line, CueHit]]]]:
+        """Customer blocks with cues: (block number, cue list -> first line and hit)."""
+        if self._block_cues is None:
+            found: list[tuple[int, dict[str, tuple[Line, CueHit]]]] = []
+            for number, block in enumerate(self.blocks):
+                if block.role != "customer":
+                    continue
+                first: dict[str, tuple[Line, CueHit]] = {}
+                for line in block.lines:
+                    for name, hit in self._cues[line.index].items():
+                        first.setdefault(name, (line, hit))
+                if first:
+                    found.append((number, first))
+            self._block_cues = found
+        return self._block_cues
 
     def is_ack_only(self, line: Line) -> bool:
-        return self.ctx.acks.is_ack_only(line.text)
+        """The message is only an acknowledgement (好的, 收到, an emoji …)."""
+        ack = self._acks.get(line.index)
+        if ack is None:
+            ack = self._acks[line.index] = self.ctx.acks.is_ack_only(
+                line.text, self._folded[line.index]
+            )
+        return ack
+
+    def greeting(self, line: Line) -> GreetingMatch | None:
+        """The self-introduction in an agent message, if it attempts one (cached)."""
+        if line.index not in self._greetings:
+            self._greetings[line.index] = (
+                self.ctx.greeting.parse(line.text, self._folded[line.index]) if line.text else None
+            )
+        return self._greetings[line.index]
 
     def score(self, line: Line, key: ScriptKey) -> float:
         """Fuzzy score (0–100) of the line against a fixed script line."""
         cache_key = (line.index, key)
         score = self._scores.get(cache_key)
         if score is None:
-            score = self._scores[cache_key] = self.ctx.required.score(key, line.text)
+            score = self._scores[cache_key] = self.ctx.required.score(
+                key, line.text, self._folded[line.index]
+            )
         return score
 
     def says(self, line: Line, key: ScriptKey) -> bool:
@@ -171,11 +232,12 @@ class SessionFacts:
         """Forbidden-phrase hits of `rule` in agent messages (customers are never blamed)."""
         if self._forbidden is None:
             by_rule: dict[str, list[tuple[Line, ForbiddenHit]]] = {}
-            matcher = self.ctx.forbidden
-            for line in self.speech:
-                if line.role != "agent" or not line.text:
-                    continue
-                for hit in matcher.find(line.text, self.folded(line)):
+            agents = [line for line in self.speech if line.role == "agent"]
+            found = self.ctx.forbidden.find_many(
+                [line.text or "" for line in agents], [self._folded[line.index] for line in agents]
+            )
+            for line, hits in zip(agents, found, strict=True):
+                for hit in hits:
                     by_rule.setdefault(hit.rule, []).append((line, hit))
             self._forbidden = by_rule
         return self._forbidden.get(rule, [])

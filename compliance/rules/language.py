@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from compliance.matchers import CueHit, ForbiddenHit
+from compliance.matchers import ForbiddenHit
 from compliance.model import Finding, Line, Session
 from compliance.rules.base import Rule
 from scripts_library import ScriptKey
@@ -269,16 +269,9 @@ class _Unacknowledged(Rule):
     def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
         facts = ctx.facts(session)
         blocks = facts.blocks
-        for number, block in enumerate(blocks):
-            if block.role != "customer" or number + 1 >= len(blocks):
-                continue
-            cue: tuple[Line, CueHit] | None = None
-            for line in block.lines:
-                hit = facts.cues(line).get(self.cue_list)
-                if hit is not None:
-                    cue = (line, hit)
-                    break
-            if cue is None:
+        for number, cues in facts.customer_block_cues():
+            cue = cues.get(self.cue_list)
+            if cue is None or number + 1 >= len(blocks):
                 continue
             turn = blocks[number + 1]
             if any(

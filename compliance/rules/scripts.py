@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import date
+from typing import TYPE_CHECKING, Any
 
+from compliance.matchers import CueMatcher
 from compliance.model import Finding, Line, Session
+from compliance.normalize import TextFolder
+from compliance.policy import Severity
 from compliance.rules.base import Rule
 from compliance.rules.facts import Occurrence, SessionFacts
 from scripts_library import (
@@ -110,7 +114,7 @@ class GreetingMissing(Rule):
             if not self.options.each_engineer:
                 break
         for line in firsts:
-            greeting = ctx.greeting.parse(line.text)
+            greeting = facts.greeting(line)
             if greeting is not None and greeting.is_self_introduction:
                 continue
             missing: list[str] = []
@@ -167,9 +171,10 @@ class GreetingIdentity(Rule):
     def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
         facts = ctx.facts(session)
         for line in facts.speech:
-            if line.role != "agent" or not ctx.greeting.looks_like_greeting(line.text):
+            # A self-introduction names the 工号; most messages are out at this test.
+            if line.role != "agent" or ctx.greeting.staff_label not in facts.folded(line):
                 continue
-            greeting = ctx.greeting.parse(line.text)
+            greeting = facts.greeting(line)
             if greeting is None or greeting.name is None or greeting.staff_no is None:
                 continue
             if greeting.score < ctx.greeting.cutoff:
@@ -384,44 +389,47 @@ class SuggestionPressed(Rule):
     code = "SCR006"
     name = "suggestion-pressed"
     Options = SuggestionOptions
+    # The request cues as a matcher on the run's folder (built on first use).
+    _cues: tuple[TextFolder, CueMatcher] | None = None
 
     def _is_request(self, facts: SessionFacts, line: Line, ctx: CheckContext) -> bool:
         if line.role != "agent" or not line.text:
             return False
-        folded = facts.folded(line)
-        if any(ctx.folder.fold(cue) in folded for cue in self.options.request_cues):
+        if self._cues is None or self._cues[0] is not ctx.folder:
+            matcher = CueMatcher(self.options.request_cues, folder=ctx.folder)
+            self._cues = (ctx.folder, matcher)
+        if self._cues[1].matches(line.text, facts.folded(line)):
             return True
         return facts.says(line, ScriptKey.SUGGESTION_REQUEST)
 
     def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
         facts = ctx.facts(session)
-        declined: Line | None = None
         blocks = facts.blocks
-        for number, block in enumerate(blocks):
-            if block.role != "agent":
+        # Only a decline makes a request a finding, and declines are rare: start from
+        # the customer blocks that decline, right after an agent turn that asked.
+        for number, cues in facts.customer_block_cues():
+            cue = cues.get("suggestion_declined")
+            if cue is None or number == 0:
                 continue
-            for line in block.lines:
-                if not self._is_request(facts, line, ctx):
+            asked = blocks[number - 1]
+            if not any(self._is_request(facts, line, ctx) for line in asked.lines):
+                continue
+            declined, decline = cue
+            for block in blocks[number + 1 :]:
+                if block.role != "agent":
                     continue
-                if declined is not None:
-                    decline = facts.cues(declined)["suggestion_declined"]
-                    yield self.finding(
-                        session,
-                        f"客户已在{_where(declined)}表示不提建议（“{decline.matched}”），"
-                        "客服不应再追问建议或意见",
-                        line=line,
-                        agent=line.sender,
-                        evidence=line.text,
-                        source="phrases.suggestion_declined",
-                    )
-                    continue
-                reply = blocks[number + 1] if number + 1 < len(blocks) else None
-                if reply is None:
-                    continue
-                for answer in reply.lines:
-                    if "suggestion_declined" in facts.cues(answer):
-                        declined = answer
-                        break
+                for line in block.lines:
+                    if self._is_request(facts, line, ctx):
+                        yield self.finding(
+                            session,
+                            f"客户已在{_where(declined)}表示不提建议（“{decline.matched}”），"
+                            "客服不应再追问建议或意见",
+                            line=line,
+                            agent=line.sender,
+                            evidence=line.text,
+                            source="phrases.suggestion_declined",
+                        )
+            return
 
 
 class RestDayNoticeMissing(Rule):
@@ -454,6 +462,17 @@ class RestDayNoticeMissing(Rule):
     code = "SCR007"
     name = "rest-day-notice-missing"
 
+    def __init__(self, severity: Severity, options: Any = None) -> None:
+        super().__init__(severity, options)
+        self._notices: dict[tuple[date, str], str] = {}
+
+    def _notice(self, day: date, channel: str) -> str:
+        # Rendering a template costs more than the check; rest days are few.
+        notice = self._notices.get((day, channel))
+        if notice is None:
+            notice = self._notices[(day, channel)] = render_rest_day_notice(day, channel=channel)
+        return notice
+
     def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
         facts = ctx.facts(session)
         turn = next((block for block in facts.blocks if block.role == "agent"), None)
@@ -468,9 +487,9 @@ class RestDayNoticeMissing(Rule):
         missing = [cue for cue in cues if cue not in said]
         if not missing:
             return
-        notice = render_rest_day_notice(next_day, channel=session.channel)
+        notice = self._notice(next_day, session.channel)
         if any(
-            ctx.required.score_against(notice, line.text) >= ctx.required.cutoff
+            ctx.required.score_against(notice, line.text, facts.folded(line)) >= ctx.required.cutoff
             for line in turn.lines
         ):
             return

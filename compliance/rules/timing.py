@@ -47,6 +47,11 @@ def _clock(ctx: CheckContext, ts: datetime, channel: str) -> tuple[datetime, boo
     return start, ctx.calendar.is_working_day(start.date())
 
 
+def _shortest_response_limit(ctx: CheckContext, channel: str) -> int:
+    limits = ctx.policy.channels[channel]
+    return min(limits.response_working_s, limits.response_rest_s)
+
+
 def _late_reply(
     rule: Rule,
     session: Session,
@@ -57,6 +62,9 @@ def _late_reply(
     what: str,
 ) -> Finding | None:
     channel = waiting.channel
+    end = reply.ts if reply is not None else facts.lines[-1].ts
+    if (end - waiting.ts).total_seconds() <= _shortest_response_limit(ctx, channel):
+        return None  # attended time never exceeds wall-clock time: in time either way
     start, working = _clock(ctx, waiting.ts, channel)
     limit = ctx.policy.response_limit_s(channel, working)
     if reply is not None:
@@ -155,10 +163,11 @@ class ReplyTimeout(Rule):
     def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
         facts = ctx.facts(session)
         first = facts.first_customer_line
+        first_index = first.index if first is not None else -1
         blocks = facts.blocks
         for number, block in enumerate(blocks):
-            if block.role != "customer" or (first is not None and first in block.lines):
-                continue
+            if block.role != "customer" or block.first.index <= first_index <= block.last.index:
+                continue  # the block of the first customer message is SLA001's
             waiting = next((line for line in block.lines if not facts.is_ack_only(line)), None)
             if waiting is None:
                 continue
@@ -223,9 +232,12 @@ class AcceptTimeout(Rule):
                 continue
             accepted = _first(cycle, "ticket_accepted", opened)
             channel = opened.channel
+            end = accepted.ts if accepted is not None else facts.lines[-1].ts
+            shortest = min(ctx.policy.accept_limit_s(True), ctx.policy.accept_limit_s(False))
+            if (end - opened.ts).total_seconds() <= shortest:
+                continue  # attended time never exceeds wall-clock time
             _start, working = _clock(ctx, opened.ts, channel)
             limit = ctx.policy.accept_limit_s(working)
-            end = accepted.ts if accepted is not None else facts.lines[-1].ts
             waited = ctx.clock.attended_seconds_between(opened.ts, end, channel)
             if waited <= limit:
                 continue
@@ -378,9 +390,12 @@ class ProgressUpdateMissing(Rule):
         if opened_line is None:
             return
         opened_day = facts.local_date(opened_line.ts)
+        last_day = facts.local_date(facts.lines[-1].ts)
+        first_update = min(ctx.policy.sla.progress_update_days, default=0)
+        if first_update < 1 or (last_day - opened_day).days < first_update - 1:
+            return  # the transcript cannot reach working day N (most sessions)
         day_one = calendar.next_working_day(opened_day)
         end_day = facts.local_date(ends[0].ts) if ends else None
-        last_day = facts.local_date(facts.lines[-1].ts)
         agent_days = {facts.local_date(line.ts) for line in facts.speech if line.role == "agent"}
         for number in ctx.policy.sla.progress_update_days:
             day = calendar.add_working_days(day_one, number - 1)

@@ -44,7 +44,7 @@ def folder() -> TextFolder:
         ("ＳＢ你好", "sb你好"),
         ("USB接口", "usb接口"),
         ("傻逼 你們 賤", "傻逼 你们 贱"),
-        ("！？１２３", "!?123"),
+        ("！？１２３", "！？123"),  # punctuation keeps its width
         ("İ", "İ"),  # lowers to two characters: left as it is, so spans stay exact
     ],
 )

@@ -157,6 +157,7 @@ BAD_LINES = [
     ("not json", "not valid JSON (Expecting value at column 1)"),
     ('{"session": "S1",', "not valid JSON"),
     ("[1, 2]", "a line must be a JSON object, got an array"),
+    (line() + ' {"x": 1}', "not valid JSON (Extra data at column"),
     (line(session=None), "missing field 'session'"),
     (line(session=""), "field 'session' is empty"),
     (line(ts=None), "missing field 'ts'"),
@@ -223,6 +224,13 @@ def test_good_event_lines_carry_event_and_rating() -> None:
     assert agent.sender == "1818"  # a numeric 工号 is read as text
 
 
+def test_white_space_around_a_line_is_fine(tmp_path: Path) -> None:
+    path = write(tmp_path / "t.jsonl", "  " + line() + "  \t", "\t" + line(text="b"))
+    read = read_transcripts([path])
+    assert read.errors == []
+    assert [ln.text for ln in read.sessions[0].lines] == ["服务器开不了机了", "b"]
+
+
 def test_invalid_utf8_and_bom(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
     path.write_bytes(
@@ -278,3 +286,49 @@ def test_builder_takes_an_origin_per_record() -> None:
     read = builder.finish()
     assert read.sessions[0].lines[0].origin == "db:message:17"
     assert [str(e) for e in read.errors] == ["db:message:18: missing field 'ts'"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("role", ["agent"], "field 'role': unknown role ['agent']"),
+        ("channel", {"x": 1}, "field 'channel': unknown channel {'x': 1}"),
+        ("session", 1.5, "field 'session' must be a string, got a number"),
+        ("sender", ["1818"], "field 'sender' must be a string, got an array"),
+    ],
+)
+def test_unhashable_or_odd_values_are_errors_not_crashes(
+    field: str, value: Any, problem: str
+) -> None:
+    record = {
+        "session": "S",
+        "channel": "web",
+        "ts": "2026-11-23T09:00:00",
+        "role": "customer",
+        "text": "a",
+        field: value,
+    }
+    read = sessions_from_records([record], "mem")
+    (error,) = read.errors
+    assert str(error).startswith(f"mem:1: {problem}"), str(error)
+
+
+def test_lines_with_one_offset_share_its_time_zone() -> None:
+    read = sessions_from_records(
+        [
+            {
+                "session": "S",
+                "channel": "web",
+                "ts": f"2026-11-23T09:0{i}:00+08:00",
+                "role": "customer",
+                "text": "a",
+            }
+            for i in range(3)
+        ]
+        + [{"session": "S", "ts": "2026-11-23T01:03:00Z", "role": "customer", "text": "z"}],
+        "mem",
+    )
+    first, second, third, utc = read.sessions[0].lines
+    assert first.ts.tzinfo is second.ts.tzinfo is third.ts.tzinfo
+    assert utc.ts.utcoffset() == timedelta(0)
+    assert utc.index == 3
