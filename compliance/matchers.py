@@ -685,7 +685,7 @@ class RequiredLineMatcher:
 
     def canonical(self, key: ScriptKey, channel: str = "wechat") -> str:
         """The line as the bot would say it on `channel` (a finding's suggestion)."""
-        return canonical_text(key, channel if channel != "phone" else "wechat")
+        return canonical_text(key, channel)
 
     def score(self, key: ScriptKey, text: str | None, folded: str | None = None) -> float:
         """How closely `text` says the fixed line `key` (0–100)."""
