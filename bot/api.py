@@ -99,6 +99,28 @@ async def _actor(request: web.Request) -> Actor:
     return actor
 
 
+# Roles that read every ticket (SPEC §1: QA reads all transcripts, a manager
+# everything); an engineer reads only the tickets assigned to them.
+_READS_ALL = frozenset({"manager", "qa", "admin"})
+
+
+def _reads_all(actor: Actor) -> bool:
+    return bool(_READS_ALL.intersection(actor.roles))
+
+
+async def _visible_ticket(request: web.Request, actor: Actor) -> dict[str, Any]:
+    """The ticket view, or 404 when the actor may not read it (no existence leak)."""
+    number = request.match_info["number"]
+    try:
+        detail = await request.app[SERVICES].views.ticket(number)
+    except TicketError as exc:
+        raise _translate(exc) from None
+    engineer = detail.get("engineer") or {}
+    if not _reads_all(actor) and engineer.get("staff_no") != actor.staff_no:
+        raise ApiError(404, "ticket_not_found", f"没有工单 {number}")
+    return detail
+
+
 def _translate(exc: TicketError) -> ApiError:
     return ApiError(_STATUS_OF_ERROR[exc.kind], exc.code, exc.message, **exc.details)
 
@@ -139,28 +161,26 @@ async def staff(request: web.Request) -> web.Response:
 
 
 async def list_tickets(request: web.Request) -> web.Response:
-    await _actor(request)
+    actor = await _actor(request)
     status = request.query.get("status")
     if status is not None and status not in TICKET_STATUSES:
         raise ApiError(
             400, "bad_query", f"status must be one of {', '.join(TICKET_STATUSES)}", field="status"
         )
     engineer = request.query.get("engineer") or None
+    if not _reads_all(actor):
+        engineer = actor.staff_no
     tickets = await request.app[SERVICES].views.list_tickets(status=status, staff_no=engineer)
     return json_response({"tickets": tickets})
 
 
 async def ticket_detail(request: web.Request) -> web.Response:
-    await _actor(request)
-    try:
-        detail = await request.app[SERVICES].views.ticket(request.match_info["number"])
-    except TicketError as exc:
-        raise _translate(exc) from None
-    return json_response(detail)
+    actor = await _actor(request)
+    return json_response(await _visible_ticket(request, actor))
 
 
 async def ticket_scripts(request: web.Request) -> web.Response:
-    await _actor(request)
+    await _visible_ticket(request, await _actor(request))
     try:
         lines = await request.app[SERVICES].views.script_lines(request.match_info["number"])
     except TicketError as exc:
@@ -169,7 +189,7 @@ async def ticket_scripts(request: web.Request) -> web.Response:
 
 
 async def presend(request: web.Request) -> web.Response:
-    await _actor(request)
+    await _visible_ticket(request, await _actor(request))
     data = await read_json(request)
     text = required_str(data, "text", max_len=request.app[SERVICES].settings.max_text_chars)
     try:

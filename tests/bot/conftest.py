@@ -166,8 +166,9 @@ class Bot:
             "POST", f"/api/tickets/{number}/{verb}", staff_no, json=body, status=status
         )
 
-    async def ticket(self, number: str) -> dict[str, Any]:
-        return await self.api("GET", f"/api/tickets/{number}")
+    async def ticket(self, number: str, staff_no: str = "9001") -> dict[str, Any]:
+        """The ticket as the API shows it; read as the manager (who may read every ticket)."""
+        return await self.api("GET", f"/api/tickets/{number}", staff_no)
 
 
 async def start_bot(

@@ -164,6 +164,24 @@ async def test_who_may_do_what(sqlite_bot: Bot) -> None:
     assert limit["error"] == "extension_limit"
 
 
+async def test_an_engineer_reads_only_their_own_tickets(sqlite_bot: Bot) -> None:
+    _v1, first = await open_ticket(sqlite_bot, accept=False)
+    _v2, second = await open_ticket(sqlite_bot, "硬盘告警", accept=False)
+    assert (await sqlite_bot.ticket(first, staff_no="1818"))["number"] == first
+    # 2046 holds the second ticket: the first one does not exist for them.
+    hidden = await sqlite_bot.api("GET", f"/api/tickets/{first}", "2046", status=404)
+    assert hidden["error"] == "ticket_not_found"
+    await sqlite_bot.api("GET", f"/api/tickets/{first}/scripts", "2046", status=404)
+    await sqlite_bot.api(
+        "POST", f"/api/tickets/{first}/presend", "2046", json={"text": "您好"}, status=404
+    )
+    # Asking for someone else's queue still lists only one's own tickets.
+    mine = await sqlite_bot.api("GET", "/api/tickets?engineer=1818", "2046")
+    assert [t["number"] for t in mine["tickets"]] == [second]
+    everything = await sqlite_bot.api("GET", "/api/tickets", "9001")
+    assert sorted(t["number"] for t in everything["tickets"]) == sorted([first, second])
+
+
 async def test_least_loaded_engineer_and_reassignment(sqlite_bot: Bot) -> None:
     _v1, first = await open_ticket(sqlite_bot, accept=False)
     _v2, second = await open_ticket(sqlite_bot, "硬盘告警", accept=False)
@@ -174,7 +192,7 @@ async def test_least_loaded_engineer_and_reassignment(sqlite_bot: Bot) -> None:
     moved = await sqlite_bot.act(first, "reassign", staff_no="9001", to="2046")
     assert moved["sent"][0]["text"].startswith("您好，我是朴赛售后服务中心运维工程师李四，工号2046")
     assert (await sqlite_bot.ticket(first))["engineer"]["staff_no"] == "2046"
-    queue = await sqlite_bot.api("GET", "/api/tickets?status=active&engineer=2046")
+    queue = await sqlite_bot.api("GET", "/api/tickets?status=active&engineer=2046", staff_no="9001")
     assert sorted(t["number"] for t in queue["tickets"]) == sorted([first, second])
     bad = await sqlite_bot.api("GET", "/api/tickets?status=lost", status=400)
     assert bad["field"] == "status"
