@@ -128,23 +128,8 @@ class SessionFacts:
     # -- positions -----------------------------------------------------------
 
     @property
-    def first_agent_line(self) -> Line | None:
-        return next((line for line in self.speech if line.role == "agent"), None)
-
-    @property
     def first_customer_line(self) -> Line | None:
         return next((line for line in self.speech if line.role == "customer"), None)
-
-    def block_number(self, line: Line) -> int | None:
-        number = self._block_of[line.index]
-        return number if number >= 0 else None
-
-    def next_turn(self, after: Line) -> Block | None:
-        """The first agent block that starts after `after`."""
-        for block in self.blocks:
-            if block.role == "agent" and block.first.index > after.index:
-                return block
-        return None
 
     def turn_containing(self, line: Line) -> Block | None:
         number = self._block_of[line.index]
