@@ -398,12 +398,11 @@ async def test_redelivery_makes_one_message_one_ticket_and_the_same_reply(
 
 @pytest.mark.postgres
 async def test_two_app_instances_share_one_database_and_one_ticket_per_message(
-    make_bot: BotFactory, db_url: str
+    make_bot: BotFactory, pg_url: str
 ) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("several serve processes share PostgreSQL; SQLite serves one process")
-    one = await make_bot(db_url)
-    two = await make_bot(db_url, clock=one.clock)
+    # PostgreSQL only: several serve processes share PostgreSQL; SQLite serves one process.
+    one = await make_bot(pg_url)
+    two = await make_bot(pg_url, clock=one.clock)
     xml = one.wechat.text_xml(OPENID, "RAID 掉盘", 8100, one.clock.unix)
     results = await asyncio.gather(one.post(xml), two.post(xml), one.post(xml), two.post(xml))
     assert {status for status, _ in results} == {200}
