@@ -1,10 +1,8 @@
 """How the bot reads a customer's short answers: backup confirmation, satisfaction.
 
-The policy's phrase lists cover what the checker needs; these two are the
-bot's own (the checker never has to judge them): whether a reply to the
-data-backup warning confirms it, and which satisfaction label a reply picks.
-They are data kept in one place so that moving them into the policy file
-later changes no logic.
+Whether a reply to the data-backup warning confirms it, and which satisfaction
+label a reply picks.  The phrase lists are policy data
+(`[phrases] backup_confirmed / backup_confirmed_despite_negation / backup_denied`).
 """
 
 from __future__ import annotations
@@ -13,56 +11,7 @@ import re
 from collections.abc import Iterable
 from typing import Literal
 
-# Replies that confirm although they contain a negation: no backup is needed.
-BACKUP_CONFIRMED_DESPITE_NEGATION: tuple[str, ...] = (
-    "不需要备份",
-    "不用备份",
-    "无需备份",
-    "不必备份",
-    "数据不重要",
-    "没有重要数据",
-    "没什么重要",
-    "没啥重要",
-    "无所谓",
-    "不怕丢",
-)
-# Replies that say the data is not (yet) backed up or the customer needs time.
-BACKUP_DENIED: tuple[str, ...] = (
-    "没有备份",
-    "没备份",
-    "未备份",
-    "还没",
-    "没有",
-    "不确定",
-    "不知道",
-    "不清楚",
-    "稍等",
-    "等一下",
-    "等等",
-    "先别",
-    "不要远程",
-    "不行",
-    "不可以",
-)
-# Replies that confirm the backup or accept the stated risk.
-BACKUP_CONFIRMED: tuple[str, ...] = (
-    "备份",
-    "确认",
-    "确定",
-    "没问题",
-    "知道了",
-    "明白",
-    "可以",
-    "好的",
-    "好",
-    "行",
-    "嗯",
-    "ok",
-    "是的",
-    "对",
-    "有的",
-    "都有",
-)
+from compliance.policy import Phrases
 
 BackupAnswer = Literal["confirmed", "denied", "unclear"]
 
@@ -79,7 +28,7 @@ def _contains_any(text: str, phrases: Iterable[str]) -> bool:
     return any(phrase in text for phrase in phrases)
 
 
-def backup_answer(text: str) -> BackupAnswer:
+def backup_answer(text: str, phrases: Phrases) -> BackupAnswer:
     """Whether a reply to the data-backup warning confirms it.
 
     Explicit "no backup needed" wins, then any denial or request to wait,
@@ -88,11 +37,11 @@ def backup_answer(text: str) -> BackupAnswer:
     norm = squeeze(text)
     if not norm:
         return "unclear"
-    if _contains_any(norm, BACKUP_CONFIRMED_DESPITE_NEGATION):
+    if _contains_any(norm, phrases.backup_confirmed_despite_negation):
         return "confirmed"
-    if _contains_any(norm, BACKUP_DENIED):
+    if _contains_any(norm, phrases.backup_denied):
         return "denied"
-    if _contains_any(norm, BACKUP_CONFIRMED):
+    if _contains_any(norm, phrases.backup_confirmed):
         return "confirmed"
     return "unclear"
 

@@ -633,7 +633,7 @@ class TicketService:
         replies: list[OutboundMessage] = []
         answered = False  # the line was an answer the bot took care of
         if state.backup_warning_sent and not state.backup_confirmed:
-            answer = backup_answer(text)
+            answer = backup_answer(text, self.policy.phrases)
             if answer == "confirmed":
                 self.record(
                     session,

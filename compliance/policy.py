@@ -203,6 +203,9 @@ class Phrases:
     doubt_ack: tuple[str, ...] = ()
     emotion_cues: tuple[str, ...] = ()
     emotion_ack: tuple[str, ...] = ()
+    backup_confirmed: tuple[str, ...] = ()
+    backup_confirmed_despite_negation: tuple[str, ...] = ()
+    backup_denied: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,9 @@ def test_default_policy_is_the_pusai_standard() -> None:
         ("不满意", 0),
     ]
     assert set(policy.rules) == set(RULE_CODES)
+    assert "不需要备份" in policy.phrases.backup_confirmed_despite_negation
+    assert "没备份" in policy.phrases.backup_denied
+    assert "确认" in policy.phrases.backup_confirmed
     assert policy.severity("SCR006") == "warning"
     assert policy.engineer("1818") is not None
     assert policy.engineer("1818").name == "张三"  # type: ignore[union-attr]
