@@ -1,0 +1,46 @@
+"""The channel tables: one migration after the single previous head, up/down on both
+databases, and a migrated schema equal to `storage.channel_models`."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+
+import storage.account_models  # the console tables are part of the schema too
+import storage.channel_models  # noqa: F401  (registers the channel tables)
+from storage.db import make_engine
+from storage.migrate import alembic_config, current, downgrade, heads, upgrade
+from storage.models import Base
+
+CHANNEL_TABLES = {"kf_cursors", "bridge_keys", "bridge_nonces", "bridge_events", "bridge_commands"}
+
+
+def test_history_has_one_head_and_0010_follows_one_revision() -> None:
+    script = ScriptDirectory.from_config(alembic_config())
+    assert len(heads()) == 1
+    revision = script.get_revision("0010")
+    assert revision is not None and isinstance(revision.down_revision, str)
+    assert "0010" in {rev.revision for rev in script.walk_revisions("base", "heads")}
+
+
+def test_channel_tables_migrate_up_and_down_and_match_the_models(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        assert current(engine) == heads()[0]
+        assert set(inspect(engine).get_table_names()) >= CHANNEL_TABLES
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+        script = ScriptDirectory.from_config(alembic_config())
+        previous = script.get_revision("0010").down_revision
+        assert isinstance(previous, str)
+        downgrade(db_url, previous)  # (with any later revisions first)
+        assert not CHANNEL_TABLES & set(inspect(engine).get_table_names())
+        upgrade(db_url)
+        assert current(engine) == heads()[0]
+        uniques = {uq["name"] for uq in inspect(engine).get_unique_constraints("bridge_events")}
+        assert uniques == {"uq_bridge_events_channel_event_id"}
+    finally:
+        engine.dispose()
