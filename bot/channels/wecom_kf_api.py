@@ -1,0 +1,222 @@
+"""The WeCom 微信客服 (kf) server API, asynchronously (aiohttp).
+
+wechatpy 1.8.18 has no kf support, so the endpoints are called here:
+`cgi-bin/gettoken`, `cgi-bin/kf/sync_msg`, `cgi-bin/kf/send_msg` and
+`cgi-bin/kf/service_state/get|trans`.  WeCom's server API is the same family
+as WeChat's (JSON in and out, ``errcode``/``errmsg``, -1 for 系统繁忙), so
+`WeComKfApi` extends `WeChatApi` and keeps its timeouts, bounded retries and
+the rule of which failures are worth another attempt.
+
+`stable_token` is overridden with `gettoken`: within its validity WeCom
+returns the same token to every caller, exactly the contract the shared
+token refresher (`wechat_token.SharedAccessToken`) relies on, so the kf
+access token is shared through the database by that same code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from bot.channels.wechat_api import (
+    ERRCODE_OK,
+    ERRCODE_SYSTEM_BUSY,
+    ApiAnswer,
+    ApiUnavailable,
+    StableToken,
+    WeChatApi,
+)
+
+log = logging.getLogger("bot.channels.wecom_kf")
+
+DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
+
+# 40014 不合法的access_token, 42001 access_token已过期: refresh once.
+ERRCODES_TOKEN_INVALID = frozenset({40014, 42001})
+# 95007 不合法的msgtoken: the callback's Token (valid about 10 minutes) was
+# refused.  sync_msg also works without a token, under a strict rate limit.
+ERRCODE_MSG_TOKEN_INVALID = 95007
+# 95018: send_msg while the session is not 0 (未处理) or 1 (由智能助手接待).
+ERRCODE_SESSION_STATE = 95018
+# The channel's own sending rules (48 h / 5 lines after the customer's last message).
+ERRCODES_BLOCKED_BY_CHANNEL: Mapping[int, str] = {
+    95001: "more than 5 lines since the customer's last message (95001)",
+    95002: "outside the 48 h after the customer's last message (95002)",
+    95013: "the session has ended (95013)",
+}
+
+# Session states (会话状态) of `service_state/get`.
+STATE_NEW = 0  # 未处理: the customer wrote, nobody took it yet
+STATE_API = 1  # 由智能助手接待: handled through the API (this bot and its engineers)
+STATE_POOL = 2  # 待接入池排队中: queued for a WeCom servicer
+STATE_SERVICER = 3  # 由人工接待: a servicer answers in the WeCom client
+STATE_ENDED = 4  # 已结束/未开始
+STATE_NAMES: Mapping[int, str] = {
+    STATE_NEW: "未处理",
+    STATE_API: "由智能助手接待",
+    STATE_POOL: "待接入池排队中",
+    STATE_SERVICER: "由人工接待",
+    STATE_ENDED: "已结束",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPage:
+    """One `sync_msg` answer: the messages, the cursor after them, whether more follow."""
+
+    messages: Sequence[Mapping[str, Any]]
+    next_cursor: str
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRefused:
+    """`sync_msg` answered with an errcode (the caller decides what it means)."""
+
+    errcode: int
+    errmsg: str
+    body: Mapping[str, Any] = field(default_factory=dict)
+
+
+class WeComKfApi(WeChatApi):
+    """Async client for the WeCom kf endpoints at `base_url` (configurable for tests)."""
+
+    async def stable_token(self, app_id: str, secret: str) -> StableToken:
+        """The access token from `gettoken` (corp id + the kf secret).
+
+        Named for the `SharedAccessToken` contract: within its validity WeCom
+        hands every caller the same token, as `stable_token` does for WeChat.
+        """
+        answer = await self._get("/cgi-bin/gettoken", {"corpid": app_id, "corpsecret": secret})
+        if not answer.ok:
+            raise ApiUnavailable(f"gettoken refused: errcode {answer.errcode} {answer.errmsg}")
+        token = answer.body.get("access_token")
+        expires_in = answer.body.get("expires_in")
+        if not isinstance(token, str) or not token or not isinstance(expires_in, int):
+            raise ApiUnavailable(f"gettoken answer without access_token/expires_in: {answer}")
+        return StableToken(access_token=token, expires_in=expires_in)
+
+    async def sync_msg(
+        self,
+        access_token: str,
+        open_kfid: str,
+        *,
+        cursor: str | None,
+        token: str | None,
+        limit: int = 1000,
+    ) -> SyncPage | SyncRefused:
+        """One page of messages and events of `open_kfid` after `cursor`."""
+        payload: dict[str, Any] = {"open_kfid": open_kfid, "limit": limit}
+        if cursor:
+            payload["cursor"] = cursor
+        if token:
+            payload["token"] = token
+        answer = await self._post(
+            "/cgi-bin/kf/sync_msg", params={"access_token": access_token}, payload=payload
+        )
+        if not answer.ok:
+            return SyncRefused(answer.errcode, answer.errmsg, answer.body)
+        messages = answer.body.get("msg_list", [])
+        next_cursor = answer.body.get("next_cursor", "")
+        has_more = answer.body.get("has_more", 0)
+        if not isinstance(messages, list) or not isinstance(next_cursor, str):
+            raise ApiUnavailable(f"sync_msg answer without msg_list/next_cursor: {answer.body}")
+        return SyncPage(
+            messages=[m for m in messages if isinstance(m, dict)],
+            next_cursor=next_cursor,
+            has_more=has_more in (1, True, "1"),
+        )
+
+    async def send_msg(
+        self, access_token: str, open_kfid: str, external_userid: str, text: str, msgid: str
+    ) -> ApiAnswer:
+        """Send `text` to the customer; `msgid` (ours, ≤ 32 [0-9a-zA-Z_-]) comes back in
+        a later ``msg_send_fail`` event if WeCom cannot deliver it."""
+        return await self._post(
+            "/cgi-bin/kf/send_msg",
+            params={"access_token": access_token},
+            payload={
+                "touser": external_userid,
+                "open_kfid": open_kfid,
+                "msgid": msgid,
+                "msgtype": "text",
+                "text": {"content": text},
+            },
+        )
+
+    async def service_state(
+        self, access_token: str, open_kfid: str, external_userid: str
+    ) -> ApiAnswer:
+        """The session state (`service_state` in the body) of a customer with the account."""
+        return await self._post(
+            "/cgi-bin/kf/service_state/get",
+            params={"access_token": access_token},
+            payload={"open_kfid": open_kfid, "external_userid": external_userid},
+        )
+
+    async def trans_state(
+        self, access_token: str, open_kfid: str, external_userid: str, state: int
+    ) -> ApiAnswer:
+        """Move the session to `state` (`service_state/trans`)."""
+        return await self._post(
+            "/cgi-bin/kf/service_state/trans",
+            params={"access_token": access_token},
+            payload={
+                "open_kfid": open_kfid,
+                "external_userid": external_userid,
+                "service_state": state,
+            },
+        )
+
+    async def _get(self, path: str, params: Mapping[str, str]) -> ApiAnswer:
+        """A GET with the same attempts, timeouts and retry rules as `_post`."""
+        url = self._base_url + path
+        last_error = ""
+        for attempt in range(1, self._retry.attempts + 1):
+            try:
+                return await self._get_once(url, params)
+            except _RetryableGet as exc:
+                last_error = str(exc)
+                log.warning(
+                    "wecom api %s attempt %d/%d failed: %s",
+                    path,
+                    attempt,
+                    self._retry.attempts,
+                    last_error,
+                )
+            if attempt < self._retry.attempts:
+                await self._sleep(self._retry.delay(attempt))
+        raise ApiUnavailable(f"{path}: {self._retry.attempts} attempts failed, last: {last_error}")
+
+    async def _get_once(self, url: str, params: Mapping[str, str]) -> ApiAnswer:
+        timeout = aiohttp.ClientTimeout(total=self._retry.timeout_s)
+        try:
+            async with self._session.get(url, params=params, timeout=timeout) as response:
+                if response.status >= 500:
+                    raise _RetryableGet(f"HTTP {response.status}")
+                raw = await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _RetryableGet(f"{type(exc).__name__}: {exc}") from None
+        if response.status != 200:
+            return ApiAnswer(errcode=-response.status, errmsg=f"HTTP {response.status}")
+        try:
+            body = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise _RetryableGet(f"answer is not JSON: {raw[:80]!r}") from None
+        if not isinstance(body, dict) or not isinstance(body.get("errcode", 0), int):
+            raise _RetryableGet(
+                f"answer is not a JSON object with an integer errcode: {raw[:80]!r}"
+            )
+        errcode = int(body.get("errcode", ERRCODE_OK))
+        if errcode == ERRCODE_SYSTEM_BUSY:
+            raise _RetryableGet("errcode -1 (system busy)")
+        return ApiAnswer(errcode=errcode, errmsg=str(body.get("errmsg", "")), body=body)
+
+
+class _RetryableGet(Exception):
+    """One GET attempt failed in a way worth another attempt."""

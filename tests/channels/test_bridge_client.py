@@ -1,0 +1,208 @@
+"""The reference bridge client, run as `python -m bot.channels.bridge_client`, against the
+app listening on a real port: events in, the bot's lines out, each acted on once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import create_app
+from bot.channels import bridge
+from bot.channels.bridge_auth import sign as server_sign
+from bot.channels.bridge_client import BridgeClient, BridgeHttp, FileAdapter, Journal, sign
+from bot.settings import Settings, utc_now
+from compliance.policy import Policy
+from storage.channel_models import BridgeCommand, BridgeCommandStatus
+from storage.db import make_async_engine, make_async_sessionmaker
+
+REPO = Path(__file__).resolve().parents[2]
+KEY_ID = "shop-pc-9"
+SECRET = secrets.token_hex(24)
+
+
+def test_client_and_server_sign_alike() -> None:
+    args = ("secret-" * 6, "POST", "/bridge/v1/events?x=1", "1700000000", "n" * 20, "体".encode())
+    assert sign(*args) == server_sign(*args)
+
+
+async def _run_client(base: str, tmp: Path, *extra: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.channels.bridge_client",
+        "--url",
+        base,
+        "--key-id",
+        KEY_ID,
+        "--inbox",
+        str(tmp / "inbox.jsonl"),
+        "--outbox",
+        str(tmp / "outbox.jsonl"),
+        "--journal",
+        str(tmp / "journal.jsonl"),
+        "--once",
+        *extra,
+        cwd=REPO,
+        env={**os.environ, "AFTERSALES_BRIDGE_SECRET": SECRET},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, stderr.decode()
+
+
+def _event(event_id: str, text: str) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "platform": "tmall",
+        "shop_id": "tm-shop-1",
+        "conversation_id": "conv-88",
+        "buyer_uid": "tm_buyer_88",
+        "sender_role": "buyer",
+        "msg_type": "text",
+        "text": text,
+        "platform_time": utc_now().isoformat(),
+    }
+
+
+def _outbox(tmp: Path) -> list[dict[str, Any]]:
+    path = tmp / "outbox.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+async def test_reference_client_against_the_app(
+    aiohttp_client: Any, policy: Policy, sqlite_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(
+        policy=policy,
+        db_url=sqlite_url,
+        migrate_on_start=False,
+        scheduler_enabled=False,
+        environ={"AFTERSALES_BRIDGE_KEYS": f"{KEY_ID}={SECRET}"},
+    )
+    client = await aiohttp_client(create_app(settings, channel_modules=[bridge], page_modules=[]))
+    base = str(client.server.make_url("")).rstrip("/")
+    inbox = tmp_path / "inbox.jsonl"
+    inbox.write_text(
+        json.dumps(_event("tm-ev-1", "服务器开不了机了"), ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
+
+    status, stderr = await _run_client(base, tmp_path)
+    assert status == 0, stderr
+    # The greeting (and, on a rest day, the rest-day notice: the clock is the real one).
+    first_turn = _outbox(tmp_path)
+    assert first_turn[0]["text"].startswith("您好，我是朴赛售后服务中心运维工程师")
+    assert {line["conversation_id"] for line in first_turn} == {"conv-88"}
+
+    # The engineer writes; the next round types it, the round after has nothing new.
+    headers = {"X-Staff-No": "9001"}
+    tickets = await (await client.get("/api/tickets", headers=headers)).json()
+    number = tickets["tickets"][0]["number"]
+    response = await client.post(
+        f"/api/tickets/{number}/messages",
+        json={"text": "您好，请问指示灯是什么颜色？"},
+        headers={"X-Staff-No": tickets["tickets"][0]["engineer"]["staff_no"]},
+    )
+    assert response.status == 200, await response.text()
+    assert (await _run_client(base, tmp_path))[0] == 0
+    assert (await _run_client(base, tmp_path))[0] == 0
+    later = [line["text"] for line in _outbox(tmp_path)][len(first_turn) :]
+    assert later == ["您好，请问指示灯是什么颜色？"]
+
+    engine = make_async_engine(sqlite_url)
+    try:
+        async with make_async_sessionmaker(engine)() as session:
+            rows = (await session.execute(select(BridgeCommand))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert [row.status for row in rows] == [BridgeCommandStatus.SUBMITTED] * (len(first_turn) + 1)
+    journal = Journal.open(tmp_path / "journal.jsonl")
+    assert set(journal.posted) == {"tm-ev-1"}
+    assert journal.reported == {row.id for row in rows}
+
+
+class _CrashingAdapter(FileAdapter):
+    def send(self, command: dict[str, Any]) -> tuple[str, str | None]:
+        raise RuntimeError("千牛窗口无响应")
+
+
+async def test_a_command_offered_again_is_answered_from_the_journal(
+    aiohttp_client: Any, policy: Policy, sqlite_url: str, tmp_path: Path
+) -> None:
+    """A bridge that died while typing answers ``unknown`` and never types it again."""
+    settings = Settings(
+        policy=policy,
+        db_url=sqlite_url,
+        migrate_on_start=False,
+        scheduler_enabled=False,
+        now=utc_now,
+        environ={"AFTERSALES_BRIDGE_KEYS": f"{KEY_ID}={SECRET}"},
+    )
+    client = await aiohttp_client(create_app(settings, channel_modules=[bridge], page_modules=[]))
+    base = str(client.server.make_url("")).rstrip("/")
+    (tmp_path / "inbox.jsonl").write_text(
+        json.dumps(_event("tm-ev-2", "硬盘亮红灯"), ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    journal = Journal.open(tmp_path / "journal.jsonl")
+    http = BridgeHttp(base, KEY_ID, SECRET)
+    # Blocking urllib calls: run the client in a thread while the app serves.
+    adapter = _CrashingAdapter(tmp_path / "inbox.jsonl", tmp_path / "outbox.jsonl")
+    bridge_client = BridgeClient(http, adapter, journal)
+    await asyncio.to_thread(bridge_client.post_events)
+    # Simulate the crash between "started" and "done": journal the start only.
+    _, answer = await asyncio.to_thread(http.request, "GET", "/bridge/v1/commands")
+    crashed, *others = answer["commands"]
+    journal.record({"started": crashed["id"]})
+    outcome = bridge_client._act(crashed)
+    assert outcome[0] == "unknown" and "not typed again" in (outcome[1] or "")
+    await asyncio.to_thread(bridge_client._report, crashed["id"], *outcome)
+    # An adapter that fails while typing: unknown as well, never a retry.
+    for command in others:
+        outcome = bridge_client._act(command)
+        assert outcome == ("unknown", "RuntimeError: 千牛窗口无响应")
+        await asyncio.to_thread(bridge_client._report, command["id"], *outcome)
+    assert await asyncio.to_thread(bridge_client.handle_commands, 0) == 0
+    assert _outbox(tmp_path) == []
+    engine = make_async_engine(sqlite_url)
+    try:
+        async with make_async_sessionmaker(engine)() as session:
+            rows = (await session.execute(select(BridgeCommand))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert [row.status for row in rows] == [BridgeCommandStatus.UNKNOWN] * (1 + len(others))
+    assert journal.reported == {row.id for row in rows}
+
+
+def test_the_client_refuses_to_start_without_its_secret(tmp_path: Path) -> None:
+    from bot.channels.bridge_client import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(
+            [
+                "--url",
+                "http://127.0.0.1:9",
+                "--key-id",
+                "k",
+                "--secret-env",
+                "NO_SUCH_VAR_X",
+                "--inbox",
+                str(tmp_path / "i"),
+                "--outbox",
+                str(tmp_path / "o"),
+                "--journal",
+                str(tmp_path / "j"),
+            ]
+        )
+    assert stopped.value.code == 2

@@ -1,0 +1,592 @@
+"""WeCom 微信客服 through the real app: callback crypto (official vectors), sync_msg paging,
+expired callback tokens, two workers racing for one cursor, send rules, the whole flow."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.app import create_app
+from bot.channels import bridge, wecom_kf
+from bot.channels.wechat_crypto import MessageCrypto
+from bot.context import SERVICES
+from bot.settings import Settings, SettingsError
+from compliance.policy import Policy
+from storage.channel_models import KfCursor
+from storage.db import make_async_engine, make_async_sessionmaker
+from storage.models import Customer, DeliveryStatus, Message, MessageRole, Ticket
+from tests.channels.conftest import FakeClock, findings_of
+from tests.channels.fakes_wecom import (
+    CORP_ID,
+    KF_AES_KEY,
+    KF_TOKEN,
+    OPEN_KFID,
+    FakeKfApi,
+    KfCallbacks,
+)
+
+VECTORS = Path(__file__).resolve().parents[3] / "shared" / "realdata" / "wechat"
+VECTORS_FILE = VECTORS / "wxbizmsgcrypt_vectors.json"
+CUSTOMER = "wmCustomer0001"
+
+
+def kf_env(api_base: str, **extra: str) -> dict[str, str]:
+    return {
+        "AFTERSALES_WECOM_CORP_ID": CORP_ID,
+        "AFTERSALES_WECOM_KF_SECRET": "kf-secret",
+        "AFTERSALES_WECOM_KF_TOKEN": KF_TOKEN,
+        "AFTERSALES_WECOM_KF_AES_KEY": KF_AES_KEY,
+        "AFTERSALES_WECOM_API_BASE": api_base,
+        "AFTERSALES_WECOM_API_ATTEMPTS": "2",
+        "AFTERSALES_WECOM_KF_SWEEP_S": "0",
+        **extra,
+    }
+
+
+@dataclass
+class KfBot:
+    client: TestClient[Any, Any]
+    fake: FakeKfApi
+    clock: FakeClock
+    engine: AsyncEngine
+    callbacks: KfCallbacks
+
+    async def notify(self, sync_token: str | None = None) -> int:
+        """WeCom calls the callback; returns the HTTP status."""
+        token = sync_token or self.fake.new_callback_token()
+        signed = self.callbacks.request(self.callbacks.notice_xml(token), self.clock.unix)
+        response = await self.client.post(wecom_kf.PATH, params=signed.params, data=signed.body)
+        assert (await response.text()) in ("success", "") or response.status >= 400
+        return response.status
+
+    async def say(self, text: str, user: str = CUSTOMER) -> str:
+        msgid = self.fake.customer_says(user, text, self.clock.unix)
+        assert await self.notify() == 200
+        return msgid
+
+    async def api(
+        self, method: str, path: str, staff_no: str, status: int = 200, **body: Any
+    ) -> dict[str, Any]:
+        response = await self.client.request(
+            method, path, json=body if method == "POST" else None, headers={"X-Staff-No": staff_no}
+        )
+        data = await response.json()
+        assert response.status == status, data
+        return dict(data)
+
+    async def count(self, model: type[Any], *where: Any) -> int:
+        async with make_async_sessionmaker(self.engine)() as session:
+            counted = await session.scalar(select(func.count()).select_from(model).where(*where))
+            return int(counted or 0)
+
+    async def customer_lines(self) -> list[Message]:
+        async with make_async_sessionmaker(self.engine)() as session:
+            query = select(Message).where(Message.role == MessageRole.CUSTOMER).order_by(Message.id)
+            return list((await session.execute(query)).scalars())
+
+    async def line(self, text: str) -> Message:
+        async with make_async_sessionmaker(self.engine)() as session:
+            query = select(Message).where(Message.text == text).order_by(Message.id.desc())
+            return (await session.execute(query)).scalars().first()  # type: ignore[return-value]
+
+    async def cursor(self) -> KfCursor:
+        async with make_async_sessionmaker(self.engine)() as session:
+            row = await session.get(KfCursor, OPEN_KFID)
+            assert row is not None
+            return row
+
+    async def only_ticket(self) -> tuple[str, str]:
+        async with make_async_sessionmaker(self.engine)() as session:
+            ticket = (await session.execute(select(Ticket))).scalar_one()
+        detail = await self.api("GET", f"/api/tickets/{ticket.number}", "9001")
+        return ticket.number, str(detail["engineer"]["staff_no"])
+
+
+BotFactory = Callable[..., Awaitable[KfBot]]
+
+
+@pytest.fixture
+async def make_bot(
+    aiohttp_client: Any, aiohttp_server: Any, policy: Policy
+) -> AsyncIterator[BotFactory]:
+    fake = FakeKfApi()
+    server = await aiohttp_server(fake.app())
+    base = str(server.make_url("")).rstrip("/")
+    engines: list[AsyncEngine] = []
+
+    async def factory(
+        db_url: str,
+        *,
+        clock: FakeClock | None = None,
+        env: Mapping[str, str] | None = None,
+        instance: str = "kf-a",
+    ) -> KfBot:
+        clock = clock or FakeClock()
+        settings = Settings(
+            policy=policy,
+            db_url=db_url,
+            migrate_on_start=False,
+            scheduler_enabled=False,
+            now=clock,
+            instance_id=instance,
+            environ=kf_env(base) if env is None else dict(env),
+        )
+        app = create_app(settings, channel_modules=[wecom_kf, bridge], page_modules=[])
+        client = await aiohttp_client(app)
+        engine = make_async_engine(db_url)
+        engines.append(engine)
+        return KfBot(client, fake, clock, engine, KfCallbacks())
+
+    yield factory
+    for engine in engines:
+        await engine.dispose()
+
+
+def _vectors() -> list[dict[str, Any]]:
+    if not VECTORS_FILE.exists():
+        pytest.skip(f"WeCom crypto vectors not found at {VECTORS_FILE} (shared/realdata absent)")
+    return list(json.loads(VECTORS_FILE.read_text(encoding="utf-8")))
+
+
+# ----------------------------------------------------------------- crypto --
+
+
+@pytest.mark.realdata
+async def test_url_verification_with_the_official_wecom_vectors(
+    make_bot: BotFactory, sqlite_url: str
+) -> None:
+    verify = [v for v in _vectors() if "echostr" in v and "WeCom" in v["platform"]]
+    assert len(verify) >= 2
+    for vector in verify:
+        clock = FakeClock(datetime.fromtimestamp(int(vector["timestamp"]), UTC))
+        env = kf_env(
+            "http://127.0.0.1:9",
+            AFTERSALES_WECOM_CORP_ID=vector["receive_id"],
+            AFTERSALES_WECOM_KF_TOKEN=vector["token"],
+            AFTERSALES_WECOM_KF_AES_KEY=vector["encoding_aes_key"],
+        )
+        bot = await make_bot(sqlite_url, clock=clock, env=env)
+        params = {
+            "msg_signature": vector["msg_signature"],
+            "timestamp": vector["timestamp"],
+            "nonce": vector["nonce"],
+            "echostr": vector["echostr"],
+        }
+        response = await bot.client.get(wecom_kf.PATH, params=params)
+        assert response.status == 200, vector["name"]
+        assert await response.text() == vector["decrypted_plaintext"]
+        if "negative_case" in vector:
+            # The vector's own must-fail case: another nonce under the same signature.
+            negative = {**params, "nonce": vector["negative_case"]["nonce"]}
+            assert (await bot.client.get(wecom_kf.PATH, params=negative)).status == 403
+        # One flipped signature digit is refused.
+        flipped = vector["msg_signature"][:-1] + (
+            "0" if vector["msg_signature"][-1] != "0" else "1"
+        )
+        refused = await bot.client.get(wecom_kf.PATH, params={**params, "msg_signature": flipped})
+        assert refused.status == 403
+
+
+@pytest.mark.realdata
+async def test_official_wecom_message_vectors_decrypt_and_are_acknowledged_unstored(
+    make_bot: BotFactory, sqlite_url: str
+) -> None:
+    decrypt = [v for v in _vectors() if "post_body" in v and "WeCom" in v["platform"]]
+    assert decrypt
+    for vector in decrypt:
+        crypto = MessageCrypto(vector["token"], [vector["encoding_aes_key"]], vector["receive_id"])
+        encrypted = vector["post_body"].split("<Encrypt><![CDATA[")[1].split("]]>")[0]
+        opened = crypto.decrypt(
+            encrypted, vector["msg_signature"], vector["timestamp"], vector["nonce"]
+        )
+        assert opened.plaintext == vector["decrypted_plaintext"]
+        # Through the app: an ordinary app message, not a kf notice — 200, nothing stored.
+        clock = FakeClock(datetime.fromtimestamp(int(vector["timestamp"]), UTC))
+        env = kf_env(
+            "http://127.0.0.1:9",
+            AFTERSALES_WECOM_CORP_ID=vector["receive_id"],
+            AFTERSALES_WECOM_KF_TOKEN=vector["token"],
+            AFTERSALES_WECOM_KF_AES_KEY=vector["encoding_aes_key"],
+        )
+        bot = await make_bot(sqlite_url, clock=clock, env=env)
+        params = {k: vector[k] for k in ("msg_signature", "timestamp", "nonce")}
+        response = await bot.client.post(wecom_kf.PATH, params=params, data=vector["post_body"])
+        assert (response.status, await response.text()) == (200, "success"), vector["name"]
+        assert await bot.count(KfCursor) == 0
+        assert await bot.count(Message) == 0
+
+
+# ---------------------------------------------------------------- reading --
+
+
+async def test_customer_message_opens_a_ticket_and_gets_the_greeting_by_send_msg(
+    make_bot: BotFactory, db_url: str
+) -> None:
+    bot = await make_bot(db_url)
+    msgid = await bot.say("服务器开不了机了")
+    number, staff_no = await bot.only_ticket()
+    lines = await bot.customer_lines()
+    assert [(m.external_id, m.text, m.channel, m.sender) for m in lines] == [
+        (msgid, "服务器开不了机了", "wecom", f"{OPEN_KFID}:{CUSTOMER}")
+    ]
+    [greeting] = bot.fake.sent(CUSTOMER)
+    assert greeting.startswith("您好，我是朴赛售后服务中心运维工程师") and staff_no in greeting
+    send = bot.fake.calls_to("/cgi-bin/kf/send_msg")[0]
+    assert send.body["open_kfid"] == OPEN_KFID
+    stored = await bot.line(greeting)
+    assert send.body["msgid"] == f"as{stored.id}"
+    assert stored.delivery_status is DeliveryStatus.SENT
+    # The new session (0) was taken over for the API (1), never handed to a servicer (3).
+    assert [
+        c.body["service_state"] for c in bot.fake.calls_to("/cgi-bin/kf/service_state/trans")
+    ] == [1]
+    assert bot.fake.states[(OPEN_KFID, CUSTOMER)] == 1
+    cursor = await bot.cursor()
+    assert (cursor.cursor, cursor.pending_seq, cursor.synced_seq, cursor.leased_by) == (
+        "c1",
+        1,
+        1,
+        None,
+    )
+    assert number.startswith("PS-")
+    # One access token for all of it (gettoken once).
+    assert len(bot.fake.calls_to("/cgi-bin/gettoken")) == 1
+
+
+async def test_has_more_pages_are_followed_and_the_cursor_stored_after_each_page(
+    make_bot: BotFactory, sqlite_url: str
+) -> None:
+    bot = await make_bot(sqlite_url)
+    ids = [
+        bot.fake.customer_says(f"wmUser{i % 2}", f"第{i}条：硬盘报警", bot.clock.unix)
+        for i in range(5)
+    ]
+    assert await bot.notify() == 200
+    syncs = bot.fake.calls_to("/cgi-bin/kf/sync_msg")
+    assert [call.body.get("cursor") for call in syncs] == [None, "c2", "c4"]
+    assert [call.answer["has_more"] for call in syncs] == [1, 1, 0]
+    assert [m.external_id for m in await bot.customer_lines()] == ids
+    assert (await bot.cursor()).cursor == "c5"
+    assert await bot.count(Ticket) == 2
+    # The next notice reads on from the stored cursor: nothing twice.
+    later = bot.fake.customer_says("wmUser0", "还在吗", bot.clock.unix)
+    assert await bot.notify() == 200
+    assert bot.fake.calls_to("/cgi-bin/kf/sync_msg")[-1].body["cursor"] == "c5"
+    assert [m.external_id for m in await bot.customer_lines()] == [*ids, later]
+
+
+async def test_only_origin_3_is_customer_input_and_send_failures_are_recorded(
+    make_bot: BotFactory, sqlite_url: str
+) -> None:
+    bot = await make_bot(sqlite_url)
+    await bot.say("服务器开不了机了")
+    [greeting] = bot.fake.sent(CUSTOMER)
+    stored = await bot.line(greeting)
+    bot.fake.add(
+        {
+            "origin": 5,
+            "servicer_userid": "zhangsan",
+            "external_userid": CUSTOMER,
+            "send_time": bot.clock.unix,
+            "msgtype": "text",
+            "text": {"content": "我是企业微信里的接待人员"},
+        }
+    )
+    bot.fake.add(
+        {
+            "origin": 4,
+            "send_time": bot.clock.unix,
+            "msgtype": "event",
+            "event": {"event_type": "enter_session", "external_userid": CUSTOMER},
+        }
+    )
+    bot.fake.add(
+        {
+            "origin": 4,
+            "send_time": bot.clock.unix,
+            "msgtype": "event",
+            "event": {
+                "event_type": "msg_send_fail",
+                "fail_msgid": f"as{stored.id}",
+                "fail_type": 10,
+            },
+        }
+    )
+    assert await bot.notify() == 200
+    assert [m.text for m in await bot.customer_lines()] == ["服务器开不了机了"]
+    assert await bot.count(Message, Message.text == "我是企业微信里的接待人员") == 0
+    refused = await bot.line(greeting)
+    assert refused.delivery_status is DeliveryStatus.BLOCKED_BY_CHANNEL
+    assert "fail_type 10" in (refused.delivery_error or "")
+
+
+async def test_an_expired_callback_token_is_read_without_it_and_nothing_is_lost(
+    make_bot: BotFactory, sqlite_url: str
+) -> None:
+    bot = await make_bot(sqlite_url)
+    first = bot.fake.customer_says(CUSTOMER, "服务器开不了机了", bot.clock.unix)
+    token = bot.fake.new_callback_token()
+    bot.fake.expire_callback_tokens()  # WeCom's 10 minutes passed before we read
+    assert await bot.notify(token) == 200
+    syncs = bot.fake.calls_to("/cgi-bin/kf/sync_msg")
+    assert [(c.body.get("token"), c.answer["errcode"]) for c in syncs] == [
+        (token, 95007),
+        (None, 0),
+    ]
+    assert [m.external_id for m in await bot.customer_lines()] == [first]
+
+    # Expired again and reading without a token is rate-limited: the notice stays
+    # pending, the cursor stays put, and the next notice reads everything.
+    second = bot.fake.customer_says(CUSTOMER, "还是不行", bot.clock.unix)
+    stale = bot.fake.new_callback_token()
+    bot.fake.expire_callback_tokens()
+    bot.fake.refuse_tokenless = True
+    assert await bot.notify(stale) == 200
+    cursor = await bot.cursor()
+    assert (cursor.cursor, cursor.pending_seq, cursor.synced_seq, cursor.leased_by) == (
+        "c1",
+        2,
+        1,
+        None,
+    )
+    assert [m.external_id for m in await bot.customer_lines()] == [first]
+    bot.fake.refuse_tokenless = False
+    third = bot.fake.customer_says(CUSTOMER, "在吗", bot.clock.unix)
+    assert await bot.notify() == 200
+    assert [m.external_id for m in await bot.customer_lines()] == [first, second, third]
+    cursor = await bot.cursor()
+    assert (cursor.cursor, cursor.synced_seq) == ("c3", cursor.pending_seq)
+
+
+async def test_the_sweep_reads_a_notice_left_pending(make_bot: BotFactory, sqlite_url: str) -> None:
+    bot = await make_bot(sqlite_url)
+    msgid = bot.fake.customer_says(CUSTOMER, "服务器开不了机了", bot.clock.unix)
+    bot.fake.refuse_tokenless = True
+    token = bot.fake.new_callback_token()
+    bot.fake.expire_callback_tokens()
+    assert await bot.notify(token) == 200
+    assert await bot.customer_lines() == []
+    bot.fake.refuse_tokenless = False
+    app = bot.client.app
+    assert app is not None
+    syncer = app[wecom_kf.WECOM_KF].syncer
+    assert syncer is not None
+    results = await syncer.sweep()
+    assert [(r.claimed, r.stored, r.error) for r in results] == [(True, 1, None)]
+    assert [m.external_id for m in await bot.customer_lines()] == [msgid]
+
+
+async def test_a_redelivered_callback_and_a_reread_store_nothing_twice(
+    make_bot: BotFactory, sqlite_url: str
+) -> None:
+    bot = await make_bot(sqlite_url)
+    token = bot.fake.new_callback_token()
+    bot.fake.customer_says(CUSTOMER, "服务器开不了机了", bot.clock.unix)
+    assert await bot.notify(token) == 200
+    assert await bot.notify(token) == 200  # WeCom retries a callback it heard nothing from
+    # The cursor lost (restored from an old backup): everything is read again.
+    async with make_async_sessionmaker(bot.engine).begin() as session:
+        row = await session.get(KfCursor, OPEN_KFID)
+        assert row is not None
+        row.cursor = None
+    assert await bot.notify() == 200
+    assert len(await bot.customer_lines()) == 1
+    assert await bot.count(Ticket) == 1
+    assert len(bot.fake.sent(CUSTOMER)) == 1
+
+
+async def test_two_workers_racing_for_one_cursor_read_each_message_once(
+    make_bot: BotFactory, db_url: str
+) -> None:
+    clock = FakeClock()
+    one = await make_bot(db_url, clock=clock, instance="kf-one")
+    two = await make_bot(db_url, clock=clock, instance="kf-two")
+    fake = one.fake
+    fake.sync_delay_s = 0.05
+    expected: list[str] = []
+    for round_number in range(3):
+        expected += [
+            fake.customer_says(f"wmRacer{i}", f"第{round_number}轮 第{i}条 服务器宕机", clock.unix)
+            for i in range(3)
+        ]
+        statuses = await asyncio.gather(one.notify(), two.notify(), one.notify(), two.notify())
+        assert statuses == [200, 200, 200, 200]
+        # A sync still running in the background finishes before we look.
+        for _ in range(100):
+            cursor = await one.cursor()
+            if cursor.leased_by is None and cursor.synced_seq == cursor.pending_seq:
+                break
+            await asyncio.sleep(0.05)
+        assert fake.max_in_flight[OPEN_KFID] == 1
+        stored = [m.external_id for m in await one.customer_lines()]
+        assert sorted(s or "" for s in stored) == sorted(expected)  # none lost, none twice
+    assert await one.count(Ticket) == 3
+    greetings = [text for text in fake.sent() if text.startswith("您好，我是")]
+    assert len(greetings) == 3
+    assert (await one.cursor()).cursor == f"c{len(expected)}"
+
+
+# ---------------------------------------------------------------- sending --
+
+
+async def _send(bot: KfBot, number: str, staff_no: str, text: str) -> dict[str, Any]:
+    answer = await bot.api("POST", f"/api/tickets/{number}/messages", staff_no, text=text)
+    return dict(answer["sent"][0]["delivery"])
+
+
+async def test_send_follows_the_session_state_and_window_rules(
+    make_bot: BotFactory, sqlite_url: str
+) -> None:
+    bot = await make_bot(sqlite_url)
+    await bot.say("服务器开不了机了")
+    number, staff_no = await bot.only_ticket()
+    await bot.api("POST", f"/api/tickets/{number}/accept", staff_no)
+
+    # Someone took the conversation in the WeCom client (3): the API may not send.
+    bot.fake.states[(OPEN_KFID, CUSTOMER)] = 3
+    delivery = await _send(bot, number, staff_no, "您好，请问指示灯是什么颜色？")
+    assert delivery["status"] == "blocked_by_channel"
+    assert "session state 3" in delivery["detail"]
+
+    # The session ended (4): refused and named, nothing moved.
+    bot.fake.states[(OPEN_KFID, CUSTOMER)] = 4
+    delivery = await _send(bot, number, staff_no, "您好，还在吗？")
+    assert delivery["status"] == "blocked_by_channel" and "已结束" in delivery["detail"]
+
+    # The customer wrote again: a new session (0), in which the API may send.
+    bot.clock.advance(minutes=1)
+    await bot.say("橙色灯")
+    assert bot.fake.states[(OPEN_KFID, CUSTOMER)] == 0
+    delivery = await _send(bot, number, staff_no, "好的，请您稍等，我查一下。")
+    assert delivery["status"] == "sent"
+
+    # WeCom's own refusal of a sixth line is the channel's, not a failure.
+    bot.fake.send_errcodes = [95001]
+    delivery = await _send(bot, number, staff_no, "请您再确认一下型号。")
+    assert delivery["status"] == "blocked_by_channel" and "95001" in delivery["detail"]
+
+    # Past 48 h after the customer's last message nothing is even tried.
+    calls = len(bot.fake.calls_to("/cgi-bin/kf/send_msg"))
+    bot.clock.advance(hours=49)
+    delivery = await _send(bot, number, staff_no, "您好，请问问题解决了吗？")
+    assert delivery["status"] == "blocked_by_channel" and "48 h" in delivery["detail"]
+    assert len(bot.fake.calls_to("/cgi-bin/kf/send_msg")) == calls
+
+
+# ------------------------------------------------------------- bad input --
+
+
+async def test_bad_callbacks_get_4xx_and_write_nothing(
+    make_bot: BotFactory, sqlite_url: str
+) -> None:
+    bot = await make_bot(sqlite_url)
+    token = bot.fake.new_callback_token()
+    good = bot.callbacks.request(bot.callbacks.notice_xml(token), bot.clock.unix)
+
+    async def post(params: Mapping[str, str], body: bytes) -> int:
+        response = await bot.client.post(wecom_kf.PATH, params=params, data=body)
+        return response.status
+
+    bad_signature = {**good.params, "msg_signature": "0" * 40}
+    assert await post(bad_signature, good.body) == 403
+    stale = bot.callbacks.request(bot.callbacks.notice_xml(token), bot.clock.unix - 3600)
+    assert await post(stale.params, stale.body) == 403
+    assert await post(good.params, b"<xml><Encrypt>") == 400
+    assert await post(good.params, b"<!DOCTYPE x [<!ENTITY a 'b'>]><xml/>") == 400
+    assert await post({**good.params, "timestamp": "soon"}, good.body) == 400
+    other_corp = KfCallbacks(corp_id="wwSomeoneElse00001").request(
+        KfCallbacks(corp_id="wwSomeoneElse00001").notice_xml(token), bot.clock.unix
+    )
+    assert await post(other_corp.params, other_corp.body) == 403
+    no_token = bot.callbacks.request(
+        bot.callbacks.notice_xml(token).replace(f"<Token><![CDATA[{token}]]></Token>", ""),
+        bot.clock.unix,
+    )
+    assert await post(no_token.params, no_token.body) == 400
+    bad_kfid = bot.callbacks.request(
+        bot.callbacks.notice_xml(token, open_kfid="wk bad id"), bot.clock.unix
+    )
+    assert await post(bad_kfid.params, bad_kfid.body) == 400
+    assert await bot.count(KfCursor) == 0
+    assert bot.fake.calls_to("/cgi-bin/kf/sync_msg") == []
+
+
+async def test_unconfigured_channel_answers_503_naming_the_variables(
+    make_bot: BotFactory, sqlite_url: str
+) -> None:
+    bot = await make_bot(sqlite_url, env={})
+    response = await bot.client.get(wecom_kf.PATH, params={"echostr": "x"})
+    assert response.status == 503
+    assert "AFTERSALES_WECOM_KF_SECRET" in (await response.json())["message"]
+    app = bot.client.app
+    assert app is not None
+    assert "wecom" not in app[SERVICES].senders.channels
+
+
+def test_bad_settings_stop_the_app_naming_the_variable(policy: Policy, sqlite_url: str) -> None:
+    settings = Settings(
+        policy=policy,
+        db_url=sqlite_url,
+        environ=kf_env("http://x", AFTERSALES_WECOM_KF_AES_KEY="tooshort"),
+    )
+    with pytest.raises(SettingsError, match="AFTERSALES_WECOM_KF_AES_KEY"):
+        create_app(settings, channel_modules=[wecom_kf], page_modules=[])
+
+
+# ------------------------------------------------------------------ flow --
+
+
+async def test_whole_lifecycle_through_wecom_kf(
+    make_bot: BotFactory, db_url: str, policy: Policy
+) -> None:
+    """Greeting, accept, backup warning forced before remote, resolve with thanks and
+    responsibility, rating — all through sync_msg and send_msg — and no finding."""
+    bot = await make_bot(db_url)
+    await bot.say("服务器开不了机了，麻烦看一下")
+    number, staff_no = await bot.only_ticket()
+    path = f"/api/tickets/{number}"
+    [greeting] = bot.fake.sent(CUSTOMER)
+    assert f"工号{staff_no}" in greeting
+
+    bot.clock.advance(minutes=2)
+    await bot.api("POST", f"{path}/accept", staff_no)
+    bot.clock.advance(seconds=30)
+    refused = await bot.api("POST", f"{path}/remote", staff_no, status=409, tool="向日葵")
+    assert refused["error"] == "backup_confirmation_required"
+    warning = bot.fake.sent(CUSTOMER)[-1]
+    assert "备份" in warning and "数据丢失" in warning
+
+    bot.clock.advance(seconds=40)
+    await bot.say("数据都已经备份好了，可以远程")
+    bot.clock.advance(seconds=30)
+    await bot.api("POST", f"{path}/remote", staff_no, tool="向日葵")
+    assert (await _send(bot, number, staff_no, "好的，我现在通过向日葵远程为您处理，请稍候。"))[
+        "status"
+    ] == "sent"
+    bot.clock.advance(minutes=20)
+    resolved = await bot.api("POST", f"{path}/resolve", staff_no, ask_suggestion=False)
+    sent = [line["text"] for line in resolved["sent"]]
+    assert all(line["delivery"]["status"] == "sent" for line in resolved["sent"])
+    assert bot.fake.sent(CUSTOMER)[-len(sent) :] == sent
+    assert any("感谢您对我们本次服务的理解和支持" in text for text in sent)
+    assert any("随时联络我们" in text for text in sent)
+
+    bot.clock.advance(minutes=1)
+    await bot.say("很满意")
+    detail = await bot.api("GET", path, staff_no)
+    events = [event["event"] for event in detail["events"]]
+    assert events.index("backup_warning_sent") < events.index("remote_login")
+    for expected in ("ticket_opened", "ticket_accepted", "resolved", "satisfaction_rated"):
+        assert expected in events
+    assert await bot.count(Customer, Customer.channel == "wecom") == 1
+    assert findings_of(db_url, policy) == []
