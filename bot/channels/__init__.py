@@ -37,7 +37,12 @@ log = logging.getLogger("bot.channels")
 # Every channel module the app mounts, in mounting order.  The web chat is the
 # embedded default that needs no credentials; WeChat mounts its routes always
 # and answers 503 until its settings are given.
-CHANNEL_MODULES: tuple[str, ...] = ("bot.channels.web", "bot.channels.wechat")
+CHANNEL_MODULES: tuple[str, ...] = (
+    "bot.channels.web",
+    "bot.channels.wechat",
+    "bot.channels.wecom_kf",
+    "bot.channels.bridge",
+)
 
 
 class ChannelModule(Protocol):

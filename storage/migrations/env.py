@@ -9,7 +9,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-import storage.account_models  # noqa: F401  (registers the console tables on Base.metadata)
+# Imported for their side effect: they register the console and kf / bridge tables
+# on Base.metadata.
+import storage.account_models
+import storage.channel_models  # noqa: F401
 from storage.db import make_engine
 from storage.models import Base
 

@@ -13,7 +13,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect
 
-import storage.account_models  # noqa: F401  (its tables are part of the schema too)
+# The console and channel tables are part of the schema too.
+import storage.account_models
+import storage.channel_models  # noqa: F401
 from storage.db import make_engine
 from storage.migrate import alembic_config, current, downgrade, heads, upgrade
 from storage.models import Base
@@ -33,6 +35,8 @@ TABLES_0001 = {
     "ticket_counters",
 }
 TABLES_0002 = {"console_users", "console_secrets"}
+TABLES_0010 = {"kf_cursors", "bridge_keys", "bridge_nonces", "bridge_events", "bridge_commands"}
+ALL_TABLES = TABLES_0001 | TABLES_0002 | TABLES_0010
 
 
 def _tables(engine: Engine) -> set[str]:
@@ -42,8 +46,8 @@ def _tables(engine: Engine) -> set[str]:
 def test_history_is_linear_from_0001() -> None:
     script = ScriptDirectory.from_config(alembic_config())
     revisions = [rev.revision for rev in script.walk_revisions("base", "heads")]
-    assert heads() == ("0002",)
-    assert list(reversed(revisions)) == ["0001", "0002"]
+    assert heads() == ("0010",)
+    assert list(reversed(revisions)) == ["0001", "0002", "0010"]
 
 
 def test_up_down_up(db_url: str) -> None:
@@ -51,8 +55,8 @@ def test_up_down_up(db_url: str) -> None:
     try:
         assert current(engine) is None
         upgrade(db_url)
-        assert _tables(engine) == TABLES_0001 | TABLES_0002
-        assert current(engine) == "0002"
+        assert _tables(engine) == ALL_TABLES
+        assert current(engine) == "0010"
 
         downgrade(db_url, "0001")
         assert _tables(engine) == TABLES_0001
@@ -63,8 +67,8 @@ def test_up_down_up(db_url: str) -> None:
         assert current(engine) is None
 
         upgrade(db_url)
-        assert _tables(engine) == TABLES_0001 | TABLES_0002
-        assert current(engine) == "0002"
+        assert _tables(engine) == ALL_TABLES
+        assert current(engine) == "0010"
     finally:
         engine.dispose()
 
@@ -74,7 +78,7 @@ def test_migrated_schema_matches_the_models(engine: Engine) -> None:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diff = compare_metadata(context, Base.metadata)
     assert diff == []
-    assert set(Base.metadata.tables) == TABLES_0001 | TABLES_0002
+    assert set(Base.metadata.tables) == ALL_TABLES
 
 
 def test_index_and_constraint_names_follow_the_convention(engine: Engine) -> None:
@@ -95,7 +99,7 @@ def test_index_and_constraint_names_follow_the_convention(engine: Engine) -> Non
 
 def test_upgrade_twice_is_a_no_op(engine: Engine) -> None:
     upgrade(engine)
-    assert current(engine) == "0002"
+    assert current(engine) == "0010"
 
 
 def test_concurrent_upgrades_in_one_process(db_url: str) -> None:
@@ -115,7 +119,7 @@ def test_concurrent_upgrades_in_one_process(db_url: str) -> None:
     for thread in threads:
         thread.join(timeout=60)
     assert errors == []
-    assert current(db_url) == "0002"
+    assert current(db_url) == "0010"
 
 
 def test_concurrent_upgrades_from_several_processes(db_url: str) -> None:
@@ -145,7 +149,7 @@ def test_concurrent_upgrades_from_several_processes(db_url: str) -> None:
         process.stdin.flush()
     outcomes = [(process.wait(timeout=60), process.communicate()[1]) for process in processes]
     assert outcomes == [(0, "")] * 3
-    assert current(db_url) == "0002"
+    assert current(db_url) == "0010"
 
 
 def test_a_failed_migration_leaves_the_schema_as_it_was(
