@@ -206,3 +206,61 @@ def test_the_client_refuses_to_start_without_its_secret(tmp_path: Path) -> None:
             ]
         )
     assert stopped.value.code == 2
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_reference_client_against_aftersales_serve(tmp_path: Path) -> None:
+    """The shop's side as shipped: `aftersales serve` in one process, the client in another."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "serve",
+        "--demo",
+        "--port",
+        str(port),
+        "--db",
+        f"sqlite:///{tmp_path / 'serve.sqlite3'}",
+        cwd=tmp_path,
+        env={**os.environ, "AFTERSALES_BRIDGE_KEYS": f"{KEY_ID}={SECRET}", "PYTHONPATH": str(REPO)},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        for _ in range(150):  # up to 30 s for migrations and start-up
+            try:
+                _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                if server.returncode is not None:
+                    break
+                await asyncio.sleep(0.2)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            break
+        assert server.returncode is None, "aftersales serve exited during start-up"
+        (tmp_path / "inbox.jsonl").write_text(
+            json.dumps(_event("tm-serve-1", "服务器开不了机了"), ensure_ascii=False) + "\n",
+            encoding="utf-8",
+        )
+        status, stderr = await _run_client(base, tmp_path)
+        assert status == 0, stderr
+        first_turn = _outbox(tmp_path)
+        assert first_turn[0]["text"].startswith("您好，我是朴赛售后服务中心运维工程师")
+        assert {line["conversation_id"] for line in first_turn} == {"conv-88"}
+        # A second round brings nothing new: every line is typed once.
+        assert (await _run_client(base, tmp_path))[0] == 0
+        assert len(_outbox(tmp_path)) == len(first_turn)
+    finally:
+        if server.returncode is None:
+            server.terminate()
+            await asyncio.wait_for(server.wait(), timeout=30)
