@@ -1,0 +1,402 @@
+"""Benchmark: ``aftersales check --format json`` on a 1,000,000-message transcript.
+
+The transcript is built from the real JD.com customer-service turns of
+``../shared/realdata/jddc/dialogues.jsonl`` (JDDC; evaluation use only, so it
+is read here and written to a temporary directory, never into the project):
+the 994 sessions are replicated until the wanted number of lines is reached,
+each copy with its own session id, channel ``jd``, an engineer from a small
+roster, synthetic timestamps on November 2026 days, and some violations put in
+on purpose (a missing greeting, late replies, a forbidden phrase, a remote login
+without the backup warning, a satisfaction rating), so the rules have work to do.
+
+In one run it then measures
+
+(a) the floor: reading the file with one ``json.loads`` per line plus one
+    Aho-Corasick pass over every text with an automaton of the policy's
+    forbidden phrases (the least any checker must do), in this process;
+(b) the full check, end to end, as a user runs it: ``aftersales check FILE
+    --format json --out FILE`` in a subprocess, with its peak RSS (``wait4``).
+
+and prints both times, their ratio (target: at most 2) and the peak RSS
+(target: under 1 GiB).  ``--profile`` additionally runs the check in this
+process under cProfile and prints where the time goes.
+
+    .venv/bin/python bench/bench_check.py                  # 1,000,000 messages
+    .venv/bin/python bench/bench_check.py --messages 100000 --profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(REPO))
+
+import ahocorasick  # noqa: E402
+
+from compliance.calendar import SHANGHAI  # noqa: E402
+from compliance.matchers import folder_for, load_wordlist  # noqa: E402
+from compliance.policy import Policy, load_policy  # noqa: E402
+
+DEFAULT_JDDC = REPO.parent / "shared" / "realdata" / "jddc" / "dialogues.jsonl"
+TARGET_RATIO = 2.0
+TARGET_RSS = 1 << 30
+
+ENGINEERS = [
+    ("1818", "张三"),
+    ("2046", "李四"),
+    ("3001", "王五"),
+    ("3002", "赵六"),
+    ("3003", "孙琳"),
+    ("3004", "周航"),
+    ("3005", "吴敏"),
+    ("3006", "郑磊"),
+    ("3007", "陈静"),
+    ("3008", "刘洋"),
+]
+GREETING = "您好，我是朴赛售后服务中心运维工程师{name}，工号{no}，很高兴为您服务[握手]"
+BACKUP = "请您确认下服务器内的数据是否均有备份，重点提示：运维和调试过程都有一定概率的数据丢失风险"
+# Violations put into a few agent turns (about 1 in 200 each).
+BAD_LINES = [
+    "你自己看着办吧，爱修不修",
+    "再这样就把你拉黑了",
+    "我先挂了，不聊了",
+    "麻烦您打开向日葵，把识别码发给我",
+]
+
+
+def load_dialogues(path: Path) -> list[list[tuple[str, str]]]:
+    """The JDDC sessions as lists of (role, text)."""
+    dialogues: list[list[tuple[str, str]]] = []
+    with path.open(encoding="utf-8") as fh:
+        for raw in fh:
+            record = json.loads(raw)
+            turns = [
+                (turn["role"], turn["text"])
+                for turn in record["turns"]
+                if turn.get("role") in ("customer", "agent") and turn.get("text")
+            ]
+            if turns:
+                dialogues.append(turns)
+    return dialogues
+
+
+def synthetic_lines(
+    dialogues: list[list[tuple[str, str]]], messages: int, seed: int = 20261123
+) -> Iterator[dict[str, Any]]:
+    """Exactly `messages` transcript records, session after session."""
+    rng = random.Random(seed)
+    base = datetime(2026, 11, 2, 9, 30, tzinfo=SHANGHAI)
+    written = 0
+    copy = 0
+    while True:
+        for number, turns in enumerate(dialogues):
+            session = f"JD{copy:03d}-{number:04d}"
+            staff_no, name = ENGINEERS[(copy * 7 + number) % len(ENGINEERS)]
+            customer = f"jd_{copy}_{number}"
+            # Sessions spread over 25 days, starting 09:30–16:30 (attended hours).
+            day = (copy * len(dialogues) + number) % 25
+            ts = base + timedelta(days=day, seconds=rng.randrange(0, 7 * 3600))
+            greet = rng.random() < 0.9  # else SCR001
+            warn_backup = rng.random() < 0.1
+            records: list[dict[str, Any]] = []
+            agent_spoke = False
+            for role, text in turns:
+                # Most replies within the minute; one in twenty is late (SLA001/SLA002).
+                late = rng.random() < 0.05
+                ts += timedelta(seconds=rng.randrange(90, 400) if late else rng.randrange(8, 50))
+                stamp = ts.isoformat()
+                if role == "customer":
+                    records.append(
+                        {
+                            "session": session,
+                            "ts": stamp,
+                            "role": role,
+                            "sender": customer,
+                            "text": text,
+                        }
+                    )
+                    continue
+                if not agent_spoke:
+                    agent_spoke = True
+                    if greet:
+                        records.append(
+                            {
+                                "session": session,
+                                "ts": stamp,
+                                "role": "agent",
+                                "sender": staff_no,
+                                "name": name,
+                                "text": GREETING.format(name=name, no=staff_no),
+                            }
+                        )
+                    if warn_backup:
+                        records.append(
+                            {
+                                "session": session,
+                                "ts": stamp,
+                                "role": "agent",
+                                "sender": staff_no,
+                                "text": BACKUP,
+                            }
+                        )
+                if rng.random() < 0.02:
+                    text = text + "，" + rng.choice(BAD_LINES)
+                records.append(
+                    {
+                        "session": session,
+                        "ts": stamp,
+                        "role": "agent",
+                        "sender": staff_no,
+                        "text": text,
+                    }
+                )
+            if rng.random() < 0.3:
+                ts += timedelta(seconds=30)
+                records.append(
+                    {
+                        "session": session,
+                        "ts": ts.isoformat(),
+                        "role": "event",
+                        "event": "satisfaction_rated",
+                        "rating": rng.choice(["很满意", "很满意", "满意", "一般", "不满意"]),
+                    }
+                )
+            records[0]["channel"] = "jd"
+            for record in records:
+                yield record
+                written += 1
+                if written >= messages:
+                    return
+        copy += 1
+
+
+def write_transcript(path: Path, dialogues: list[list[tuple[str, str]]], messages: int) -> int:
+    """Write the synthetic transcript; returns its size in bytes."""
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
+    with path.open("w", encoding="utf-8") as fh:
+        for record in synthetic_lines(dialogues, messages):
+            fh.write(dumps(record) + "\n")
+    return path.stat().st_size
+
+
+def forbidden_automaton(policy: Policy) -> tuple[ahocorasick.Automaton, int]:
+    """One automaton of every forbidden phrase of the policy (and its word lists), folded."""
+    folder = folder_for(policy)
+    automaton = ahocorasick.Automaton()
+    keys: set[str] = set()
+    for forbidden in policy.forbidden.values():
+        words = list(forbidden.phrases)
+        for name in forbidden.wordlists:
+            words.extend(w for w in load_wordlist(name) if len(w) > 1)
+        for word in words:
+            key = folder.normalize(word)
+            if key:
+                keys.add(key)
+    for key in keys:
+        automaton.add_word(key, key)
+    automaton.make_automaton()
+    return automaton, len(keys)
+
+
+def measure_floor(path: Path, automaton: ahocorasick.Automaton) -> tuple[float, int, int]:
+    """Seconds to parse every line and scan every text once; lines and hits seen."""
+    loads = json.loads
+    scan = automaton.iter
+    lines = hits = 0
+    started = time.perf_counter()
+    with path.open("rb") as fh:
+        for raw in fh:
+            record = loads(raw)
+            lines += 1
+            text = record.get("text")
+            if text:
+                for _hit in scan(text):
+                    hits += 1
+    return time.perf_counter() - started, lines, hits
+
+
+def check_command() -> list[str]:
+    """How a user runs the checker here: the installed script, else the module."""
+    script = shutil.which("aftersales")
+    venv_script = Path(sys.executable).with_name("aftersales")
+    if venv_script.exists():
+        return [str(venv_script)]
+    if script:
+        return [script]
+    return [sys.executable, "-m", "bot.cli"]
+
+
+def measure_check(path: Path, out: Path) -> tuple[float, int, int]:
+    """Seconds of the full check (subprocess), its peak RSS in bytes, and its exit status."""
+    command = [*check_command(), "check", str(path), "--format", "json", "--out", str(out)]
+    command.append("--no-progress")
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=REPO, env=env, stderr=subprocess.PIPE)
+    # wait4 gives this child's own resource usage (ru_maxrss in KiB on Linux).
+    _pid, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    stderr = process.stderr.read().decode("utf-8", "replace") if process.stderr else ""
+    if process.returncode not in (0, 1):
+        raise SystemExit(f"check failed with status {process.returncode}:\n{stderr[-2000:]}")
+    return elapsed, usage.ru_maxrss * 1024, process.returncode
+
+
+def profile_check(path: Path, out: Path, top: int) -> str:
+    """Run the check in this process under cProfile; the top functions by own and total time."""
+    from bot.cli import main
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    main(["check", str(path), "--format", "json", "--out", str(out), "--no-progress"])
+    profiler.disable()
+    buffer = io.StringIO()
+    stats = pstats.Stats(profiler, stream=buffer)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return buffer.getvalue()
+
+
+def breakdown(path: Path, policy: Policy) -> list[tuple[str, float]]:
+    """Seconds per stage of the check, in this process, without a profiler's distortion:
+    reading, the shared per-session facts, each rule, and the reporting (JSON to null)."""
+    from compliance.checker import Checker
+    from compliance.cli import SessionReporter
+    from compliance.reports import make_writer
+    from compliance.reports.summary import RunInfo, SummaryBuilder
+    from compliance.transcript import read_transcripts
+
+    clock = time.perf_counter
+    started = clock()
+    read = read_transcripts([path])
+    stages: dict[str, float] = {"read_transcripts": clock() - started, "facts": 0.0}
+    checker = Checker(policy)
+    context = checker.context
+    rules = [(rule, f"rule {rule.code}") for rule in checker.rules]
+    for _rule, label in rules:
+        stages[label] = 0.0
+    stages["report (mask, score, summary, json)"] = 0.0
+    report_label = "report (mask, score, summary, json)"
+    run = RunInfo(policy=policy, sources=(str(path),), rules=checker.codes)
+    with open(os.devnull, "w", encoding="utf-8") as sink:
+        writer = make_writer("json", stream=sink)
+        builder = SummaryBuilder(run)
+        reporter = SessionReporter(policy, writer, builder)
+        writer.begin(run)
+        for session in read.sessions:
+            start = clock()
+            context.facts(session)  # built once per session, shared by the rules
+            stages["facts"] += clock() - start
+            findings: list[Any] = []
+            for rule, label in rules:
+                start = clock()
+                findings.extend(rule.check(session, context))
+                stages[label] += clock() - start
+            start = clock()
+            reporter.add(session, findings)
+            stages[report_label] += clock() - start
+        start = clock()
+        writer.finish(builder.build())
+        stages[report_label] += clock() - start
+    return sorted(stages.items(), key=lambda item: -item[1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=1_000_000, help="transcript lines")
+    parser.add_argument("--jddc", type=Path, default=DEFAULT_JDDC, help="JDDC dialogues.jsonl")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run (b) this many times and keep the best"
+    )
+    parser.add_argument("--profile", action="store_true", help="also profile the check")
+    parser.add_argument("--top", type=int, default=30, help="functions shown by --profile")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also time each stage and rule in-process"
+    )
+    args = parser.parse_args(argv)
+    if args.messages <= 0:
+        parser.error("--messages must be positive")
+    if args.repeat <= 0:
+        parser.error("--repeat must be positive")
+    if not args.jddc.exists():
+        print(f"JDDC data not found at {args.jddc}: nothing to benchmark", file=sys.stderr)
+        return 2
+
+    workdir = Path(tempfile.mkdtemp(prefix="aftersales-bench-"))
+    try:
+        transcript = workdir / "transcript.jsonl"
+        report = workdir / "report.json"
+        started = time.perf_counter()
+        dialogues = load_dialogues(args.jddc)
+        size = write_transcript(transcript, dialogues, args.messages)
+        print(
+            f"transcript: {args.messages:,} lines, {size / 2**20:.1f} MiB from "
+            f"{len(dialogues)} JDDC sessions ({time.perf_counter() - started:.1f} s to build)"
+        )
+        policy = load_policy()
+        automaton, phrases = forbidden_automaton(policy)
+        # The best of three (the first also warms the page cache for both measurements):
+        # the machine is shared, and the floor is the divisor.
+        floors = [measure_floor(transcript, automaton) for _ in range(3)]
+        floor, lines, hits = min(floors)
+        print(
+            f"(a) floor, json.loads per line + one Aho-Corasick pass ({phrases} phrases): "
+            f"{floor:.2f} s, best of 3 ({lines:,} lines, {hits:,} raw hits)"
+        )
+        runs = [measure_check(transcript, report) for _ in range(args.repeat)]
+        check, rss, status = min(runs)
+        with report.open(encoding="utf-8") as fh:
+            summary = json.load(fh)["summary"]
+        best = f", best of {args.repeat}" if args.repeat > 1 else ""
+        print(
+            f"(b) aftersales check --format json: {check:.2f} s{best}, exit {status}, "
+            f"{summary['sessions']:,} sessions, {summary['findings']:,} findings, "
+            f"report {report.stat().st_size / 2**20:.1f} MiB"
+        )
+        ratio = check / floor
+        print(f"ratio (b)/(a): {ratio:.2f} (target ≤ {TARGET_RATIO:g})")
+        print(f"peak RSS of (b): {rss / 2**20:.0f} MiB (target < {TARGET_RSS / 2**20:.0f} MiB)")
+        by_rule = ", ".join(f"{r['code']} {r['count']:,}" for r in summary["by_rule"])
+        print(f"findings by rule: {by_rule}")
+        if args.breakdown:
+            stages = breakdown(transcript, policy)
+            total = sum(seconds for _label, seconds in stages)
+            print(f"in-process breakdown ({total:.2f} s in all):")
+            for label, seconds in stages:
+                print(
+                    f"  {label:<38} {seconds:7.2f} s  {seconds / total:6.1%}  "
+                    f"{seconds / floor:5.2f}× floor"
+                )
+        if args.profile:
+            print(profile_check(transcript, workdir / "profiled.json", args.top))
+        met = ratio <= TARGET_RATIO and rss < TARGET_RSS
+        print("targets met" if met else "TARGETS MISSED")
+        return 0 if met else 1
+    finally:
+        if args.keep:
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
