@@ -100,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--no-progress", action="store_true", help="no progress bar even on a terminal"
     )
+    check.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="processes that read and check transcript files (default 0: one per CPU "
+        "for 16 MiB of input or more, else 1)",
+    )
     _add_policy(check)
 
     cal = sub.add_parser(

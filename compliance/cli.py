@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from compliance.codes import expand_selection
 from compliance.masking import mask_finding
 from compliance.model import Finding, Session, TranscriptError
+from compliance.parallel import WorkerFailed
 from compliance.policy import Policy, PolicyError, load_policy
 from compliance.reports import FORMATS, ReportWriter, make_writer
 from compliance.reports.summary import ReportedSession, RunInfo, Summary, SummaryBuilder
@@ -40,6 +41,8 @@ from compliance.scoring import FindingKey, finding_key, score_session
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+    from compliance.checker import Checker
 
 __all__ = [
     "EXIT_FINDINGS",
@@ -78,6 +81,8 @@ class CheckOptions:
     save_db: str | None
     progress: bool
     policy: str | None
+    jobs: int = 1
+    """Processes that read and check files (the ``--jobs`` given, or `auto_jobs`' pick)."""
     raw_select: tuple[str, ...] = field(default=())
     raw_ignore: tuple[str, ...] = field(default=())
 
@@ -118,6 +123,13 @@ def parse_options(args: argparse.Namespace) -> CheckOptions:
         raise UsageError("--save-db URL needs --save")
     if save and not (db or save_db):
         raise UsageError("--save needs a database: --db URL, or --save-db URL for files")
+    jobs = getattr(args, "jobs", None)
+    if jobs is None:
+        jobs = 0
+    if type(jobs) is not int or jobs < 0:
+        raise UsageError(f"--jobs {jobs}: give a number of processes, or 0 to choose by input size")
+    if jobs > 1 and db:
+        raise UsageError("--jobs is for transcript files; a --db check runs in one process")
     raw_select = tuple(getattr(args, "select", None) or ())
     raw_ignore = tuple(getattr(args, "ignore", None) or ())
     try:
@@ -138,6 +150,7 @@ def parse_options(args: argparse.Namespace) -> CheckOptions:
         save_db=save_db,
         progress=not getattr(args, "no_progress", False),
         policy=getattr(args, "policy", None),
+        jobs=jobs,
         raw_select=raw_select,
         raw_ignore=raw_ignore,
     )
@@ -170,14 +183,20 @@ class Progress:
         if stream is None:
             return
         now = time.monotonic()
-        if now - self._last < 0.1 and done < self.total:
+        if now - self._last < 0.1 and (not self.total or done < self.total):
             return
         self._last = now
-        fraction = done / self.total if self.total else 1.0
-        filled = int(self._WIDTH * fraction)
-        bar = "#" * filled + "." * (self._WIDTH - filled)
         elapsed = now - self._started
-        stream.write(f"\r{self._label} {done}/{self.total} [{bar}] {fraction:4.0%} {elapsed:5.1f}s")
+        if not self.total:
+            # The total is not known yet (workers are still reading): count only.
+            stream.write(f"\r{self._label} {done} {elapsed:5.1f}s")
+        else:
+            fraction = done / self.total
+            filled = int(self._WIDTH * fraction)
+            bar = "#" * filled + "." * (self._WIDTH - filled)
+            stream.write(
+                f"\r{self._label} {done}/{self.total} [{bar}] {fraction:4.0%} {elapsed:5.1f}s"
+            )
         stream.flush()
         self._shown = True
 
@@ -197,6 +216,10 @@ class _Input:
     errors: list[TranscriptError]
     sources: tuple[str, ...]
     assigned: dict[str, str] = field(default_factory=dict)
+    reported: Iterator[ReportedSession] | None = None
+    """Sessions checked in worker processes, in order; None: check `sessions` here."""
+    total: int = 0
+    """How many sessions `reported` yields."""
 
 
 def _read_files(paths: Sequence[str]) -> _Input:
@@ -209,6 +232,33 @@ def _read_files(paths: Sequence[str]) -> _Input:
         raise UsageError("; ".join(str(problem) for problem in missing))
     read = read_transcripts(files)
     return _Input(read.sessions, read.errors, tuple(read.files or (str(f) for f in files)))
+
+
+def _check_files_in_parts(
+    options: CheckOptions, checker: Checker, stack: contextlib.ExitStack
+) -> _Input | None:
+    """Start reading and checking the files in worker processes when that pays
+    (None: it does not); the sessions arrive through `_Input.reported`."""
+    from compliance.parallel import PartsRun, auto_jobs, fork_available
+    from compliance.transcript import transcript_files
+
+    files, missing = transcript_files(options.paths)
+    if missing:
+        raise UsageError("; ".join(str(problem) for problem in missing))
+    jobs = options.jobs or auto_jobs(files)
+    if jobs < 2 or not fork_available():
+        return None
+    parts = stack.enter_context(
+        PartsRun(files, checker, jobs=jobs, keep_lines=options.format == "html")
+    )
+    parts.start()
+    return _Input(
+        [],
+        parts.errors,
+        tuple(str(f) for f in files),
+        reported=parts.reported(),
+        total=parts.sessions,
+    )
 
 
 def _read_db(engine: Engine, options: CheckOptions) -> _Input:
@@ -235,9 +285,15 @@ def _open_engine(url: str) -> Engine:
         raise UsageError(f"database error: {exc}") from None
 
 
-def _load(options: CheckOptions, engine: Engine | None) -> tuple[_Input, frozenset[FindingKey]]:
+def _load(
+    options: CheckOptions, engine: Engine | None, checker: Checker, stack: contextlib.ExitStack
+) -> tuple[_Input, frozenset[FindingKey]]:
     """The sessions to check, and the findings QA marked false positive in the database."""
     if engine is None:
+        if options.jobs != 1:
+            checked = _check_files_in_parts(options, checker, stack)
+            if checked is not None:
+                return checked, frozenset()
         return _read_files(options.paths), frozenset()
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -282,6 +338,31 @@ class _Target:
     path: Path | None
 
 
+def prepare_session(
+    policy: Policy,
+    session: Session,
+    findings: list[Finding],
+    *,
+    false_positives: frozenset[FindingKey] = frozenset(),
+    engineer: str | None = None,
+) -> ReportedSession:
+    """One checked session as reports take it: findings masked, false positives
+    marked, the session scored.  Pure, so worker processes run it too."""
+    if findings:
+        flags = (
+            tuple(finding_key(f) in false_positives for f in findings)
+            if false_positives
+            else (False,) * len(findings)
+        )
+        masked = tuple(mask_finding(f) for f in findings)
+    else:
+        flags, masked = (), ()
+    score = score_session(
+        session, findings, policy, false_positives=false_positives, engineer=engineer
+    )
+    return ReportedSession(session, masked, flags, score)
+
+
 class SessionReporter:
     """Everything after the rules for one session: mask, mark false positives, score,
     count, hand to the report writer (and keep the raw findings for ``--save``)."""
@@ -307,24 +388,20 @@ class SessionReporter:
         """Report one checked session."""
         if self.raw_findings is not None:
             self.raw_findings.extend(findings)
-        false_positives = self.false_positives
-        if findings:
-            flags = (
-                tuple(finding_key(f) in false_positives for f in findings)
-                if false_positives
-                else (False,) * len(findings)
-            )
-            masked = tuple(mask_finding(f) for f in findings)
-        else:
-            flags, masked = (), ()
-        score = score_session(
+        self.emit(self.prepare(session, findings))
+
+    def prepare(self, session: Session, findings: list[Finding]) -> ReportedSession:
+        """Mask, mark and score one checked session."""
+        return prepare_session(
+            self.policy,
             session,
             findings,
-            self.policy,
-            false_positives=false_positives,
+            false_positives=self.false_positives,
             engineer=self.assigned.get(session.id),
         )
-        reported = ReportedSession(session, masked, flags, score)
+
+    def emit(self, reported: ReportedSession) -> None:
+        """Count a prepared session and hand it to the report writer."""
         self.builder.add(reported)
         self.writer.session(reported)
 
@@ -336,16 +413,14 @@ class _Outcome:
 
 
 def _check_all(
-    policy: Policy,
+    checker: Checker,
     options: CheckOptions,
     data: _Input,
     run: RunInfo,
     false_positives: frozenset[FindingKey],
     target: _Target,
 ) -> _Outcome:
-    from compliance.checker import Checker
-
-    checker = Checker(policy, select=options.select, ignore=options.ignore)
+    policy = checker.policy
     run = dataclasses.replace(run, rules=checker.codes)
     writer = make_writer(
         options.format, stream=target.stream, path=target.path, color=_use_colour(options)
@@ -359,19 +434,19 @@ def _check_all(
         assigned=data.assigned,
         keep_raw=options.save,
     )
-    # Each session is let go once reported (no writer keeps Session objects), so a
-    # large run's memory shrinks while the summary and the report's tail are built.
-    pending = data.sessions
-    data.sessions = []
-    pending.reverse()
-    progress = _progress(options, len(pending))
-    check = checker.check
+    if data.reported is not None:
+        # Checked in worker processes; they arrive in reading order.
+        checked, total = data.reported, data.total
+        data.reported = None
+    else:
+        total = len(data.sessions)
+        checked = _check_here(data, checker, reporter)
+    progress = _progress(options, total)
     done = 0
     writer.begin(run)
     try:
-        while pending:
-            session = pending.pop()
-            reporter.add(session, check(session))
+        for reported in checked:
+            reporter.emit(reported)
             done += 1
             progress.update(done)
     finally:
@@ -379,6 +454,25 @@ def _check_all(
     summary = builder.build()
     writer.finish(summary)
     return _Outcome(summary, reporter.raw_findings or [])
+
+
+def _check_here(
+    data: _Input, checker: Checker, reporter: SessionReporter
+) -> Iterator[ReportedSession]:
+    """Check the sessions of `data` in this process, one at a time."""
+    # Each session is let go once reported (no writer keeps Session objects), so a
+    # large run's memory shrinks while the summary and the report's tail are built.
+    pending = data.sessions
+    data.sessions = []
+    pending.reverse()
+    check = checker.check
+    raw = reporter.raw_findings
+    while pending:
+        session = pending.pop()
+        findings = check(session)
+        if raw is not None:
+            raw.extend(findings)
+        yield reporter.prepare(session, findings)
 
 
 @contextlib.contextmanager
@@ -453,10 +547,15 @@ def run_check(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     started_at = datetime.now(UTC)
     engine: Engine | None = None
+    stack = contextlib.ExitStack()
     try:
+        from compliance.checker import Checker
+
+        # Built before any worker process starts, so the workers inherit it.
+        checker = Checker(policy, select=options.select, ignore=options.ignore)
         if options.database:
             engine = _open_engine(options.database)
-        data, false_positives = _load(options, engine)
+        data, false_positives = _load(options, engine, checker, stack)
         for error in data.errors:
             _err(str(error))
         run = RunInfo(
@@ -466,7 +565,7 @@ def run_check(args: argparse.Namespace) -> int:
             started_at=started_at,
         )
         with _output(options) as target:
-            outcome = _check_all(policy, options, data, run, false_positives, target)
+            outcome = _check_all(checker, options, data, run, false_positives, target)
         if options.save and engine is not None:
             from sqlalchemy.exc import SQLAlchemyError
 
@@ -485,6 +584,9 @@ def run_check(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         _err(f"{_PROG}: policy error: {exc}")
         return EXIT_USAGE
+    except WorkerFailed as exc:
+        _err(f"{_PROG}: {exc}")
+        return EXIT_USAGE
     except BrokenPipeError:
         # The reader went away (`| head`); nothing more to say to it.
         with contextlib.suppress(OSError):
@@ -494,6 +596,7 @@ def run_check(args: argparse.Namespace) -> int:
         _err(f"{_PROG}: cannot write the report: {exc}")
         return EXIT_USAGE
     finally:
+        stack.close()  # worker processes, if any
         if engine is not None:
             engine.dispose()
     if data.errors:

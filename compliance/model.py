@@ -126,3 +126,7 @@ class TranscriptError(ValueError):
         self.problem = problem
         where = f"{path}:{line_no}" if line_no is not None else path
         super().__init__(f"{where}: {problem}")
+
+    def __reduce__(self) -> tuple[type[TranscriptError], tuple[str, int | None, str]]:
+        # Sent between processes when files are checked on several cores.
+        return (TranscriptError, (self.path, self.line_no, self.problem))

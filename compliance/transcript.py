@@ -28,6 +28,8 @@ import codecs
 import gc
 import json
 import os
+import re
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -43,6 +45,7 @@ __all__ = [
     "TranscriptBuilder",
     "TranscriptRead",
     "read_transcripts",
+    "session_part",
     "sessions_from_records",
     "transcript_files",
 ]
@@ -69,6 +72,10 @@ class TranscriptRead:
     files: list[str] = field(default_factory=list)
     lines: int = 0
     """Lines (records) read, good and bad; blank lines are not counted."""
+    first_seen: list[int] = field(default_factory=list)
+    """Per session: the reading position of its first line (see `TranscriptBuilder.skip`)."""
+    error_keys: list[tuple[int, int]] = field(default_factory=list)
+    """Per error: a key that sorts errors of several partial reads into reading order."""
 
     @property
     def ok(self) -> bool:
@@ -93,6 +100,7 @@ class TranscriptBuilder:
     def __init__(self) -> None:
         self._rows: dict[str, list[tuple[Any, ...]]] = {}
         self._errors: list[TranscriptError] = []
+        self._error_keys: list[tuple[int, int]] = []
         self._seq = 0
         self._channels: dict[str, str] = {}
         self._strings: dict[str, str] = {}
@@ -102,7 +110,15 @@ class TranscriptBuilder:
 
     def error(self, path: str, line_no: int | None, problem: str) -> None:
         """Record an error that is not about one record (unreadable file ...)."""
+        self._seq += 1
         self._errors.append(TranscriptError(path, line_no, problem))
+        self._error_keys.append((0, self._seq))
+
+    def skip(self) -> None:
+        """Count a record that another reader takes (reading in parts, one per core):
+        reading positions, and so the order of sessions and errors, stay those of
+        one reader going through everything."""
+        self._seq += 1
 
     def add(self, record: Any, path: str, line_no: int | None, origin: str | None = None) -> bool:
         """Validate one record (a parsed JSON line); True when it was taken."""
@@ -110,7 +126,9 @@ class TranscriptBuilder:
         problem = self._take(record, origin or (f"{path}:{line_no}" if line_no else path))
         if problem is None:
             return True
+        self._seq += 1
         self._errors.append(TranscriptError(path, line_no, problem))
+        self._error_keys.append((0, self._seq))
         return False
 
     def _take(self, record: Any, origin: str) -> str | None:
@@ -228,12 +246,19 @@ class TranscriptBuilder:
     def finish(self) -> TranscriptRead:
         """Order every session and build its lines; the builder is spent afterwards."""
         sessions: list[Session] = []
+        first_seen: list[int] = []
         for session_id, rows in self._rows.items():
+            first = rows[0][_SEQ]
             session = self._session(session_id, rows)
             if session is not None:
                 sessions.append(session)
+                first_seen.append(first)
+            else:
+                self._error_keys.append((1, first))
         self._rows = {}
-        return TranscriptRead(sessions, self._errors, self.files, self.lines)
+        return TranscriptRead(
+            sessions, self._errors, self.files, self.lines, first_seen, self._error_keys
+        )
 
     def _session(self, session_id: str, rows: list[tuple[Any, ...]]) -> Session | None:
         if session_id not in self._channels:
@@ -297,25 +322,79 @@ def transcript_files(
     return files, errors
 
 
-def read_transcripts(paths: Iterable[str | os.PathLike[str]]) -> TranscriptRead:
-    """Read every transcript file of `paths` (files or directories of ``*.jsonl``)."""
+def read_transcripts(
+    paths: Iterable[str | os.PathLike[str]], *, part: tuple[int, int] | None = None
+) -> TranscriptRead:
+    """Read every transcript file of `paths` (files or directories of ``*.jsonl``).
+
+    ``part=(k, n)`` reads only the k-th of n disjoint parts (0-based), split by
+    session, for reading on several cores: every session, and every bad line, falls
+    in exactly one part; `TranscriptRead.first_seen` and `error_keys` give the
+    positions to merge the parts back into the order one whole read has.
+    """
+    if part is not None and not 0 <= part[0] < part[1]:
+        raise ValueError(f"part {part[0]} of {part[1]}: expected 0 <= k < n")
     # Reading creates millions of objects and no reference cycles; the cyclic
     # collector would walk them again and again for nothing (a quarter of the time).
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _read(paths)
+        return _read(paths, part)
     finally:
         if collecting:
             gc.enable()
 
 
-def _read(paths: Iterable[str | os.PathLike[str]]) -> TranscriptRead:
+# The session of a raw line, without parsing it: the one '"session": "…"' (no escape
+# in the value) or '"session": 123' on the line.  Anything else (no such key, two of
+# them, escapes, odd numbers) is parsed to find out; see `session_part`.
+_RAW_SESSION = re.compile(rb'"session"\s*:\s*(?:"([^"\\]*)"|(0|-?[1-9][0-9]*)\s*[,}])')
+
+
+def session_part(session: str, parts: int) -> int:
+    """The part (of `parts`) a session id belongs to; the same in every process."""
+    return zlib.crc32(session.encode("utf-8", "surrogatepass")) % parts
+
+
+def _raw_part(raw: bytes, parts: int) -> int | None:
+    # The part of the line's session read off the raw bytes, or None when unsure.
+    # An unescaped '"session"' followed by ':' can only be a key in valid JSON, and a
+    # value without escapes is its own UTF-8, so this agrees with `session_part`.
+    if raw.count(b'"session"') != 1:
+        return None
+    found = _RAW_SESSION.search(raw)
+    if found is None:
+        return None
+    value = found.group(1)
+    if value is None:
+        value = found.group(2)
+    return zlib.crc32(value) % parts
+
+
+def _record_part(record: Any, parts: int) -> int:
+    # The part of a parsed record; records without a usable session go to part 0,
+    # which reports them.
+    session = record.get("session") if type(record) is dict else None
+    if type(session) is int:
+        session = str(session)
+    if type(session) is not str or not session:
+        return 0
+    return session_part(session, parts)
+
+
+def _read(paths: Iterable[str | os.PathLike[str]], part: tuple[int, int] | None) -> TranscriptRead:
     files, problems = transcript_files(paths)
     builder = TranscriptBuilder()
+    mine, parts = part if part is not None else (0, 1)
+    whole = parts == 1
     for problem in problems:
-        builder.error(problem.path, problem.line_no, problem.problem)
+        if mine == 0:
+            builder.error(problem.path, problem.line_no, problem.problem)
+        else:
+            builder.skip()
     decode = json.JSONDecoder().raw_decode
+    raw_part = _raw_part
+    skip = builder.skip
     for path in files:
         name = str(path)
         builder.files.append(name)
@@ -327,6 +406,12 @@ def _read(paths: Iterable[str | os.PathLike[str]]) -> TranscriptRead:
                         raw = raw[len(codecs.BOM_UTF8) :]  # editors on Windows add one
                     if not raw.strip():
                         continue
+                    owner = None
+                    if not whole:
+                        owner = raw_part(raw, parts)
+                        if owner is not None and owner != mine:
+                            skip()
+                            continue
                     try:
                         text = raw.decode("utf-8")
                         if text[0].isspace():
@@ -337,18 +422,30 @@ def _read(paths: Iterable[str | os.PathLike[str]]) -> TranscriptRead:
                         if end < len(text) and not text[end:].isspace():
                             raise json.JSONDecodeError("Extra data", text, end)
                     except UnicodeDecodeError as exc:
+                        if owner is None and mine != 0:
+                            skip()
+                            continue
                         builder.lines += 1
                         builder.error(
                             name, line_no, f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
                         )
                         continue
                     except ValueError as exc:
+                        if owner is None and mine != 0:
+                            skip()
+                            continue
                         builder.lines += 1
                         builder.error(name, line_no, f"not valid JSON ({_json_problem(exc)})")
                         continue
+                    if owner is None and not whole and _record_part(record, parts) != mine:
+                        skip()
+                        continue
                     add(record, name, line_no)
         except OSError as exc:
-            builder.error(name, None, f"cannot read: {exc.strerror or exc}")
+            if mine == 0:
+                builder.error(name, None, f"cannot read: {exc.strerror or exc}")
+            else:
+                skip()
     return builder.finish()
 
 

@@ -109,6 +109,15 @@ class ReportedSession:
     false_positive: tuple[bool, ...]
     """Per finding: QA marked it a false positive (listed, not counted)."""
     score: SessionScore
+    line_count: int | None = None
+    """Lines in the session when `session` comes without them (checked in another
+    process, which sends back only what the reports need); None: ``len(session.lines)``."""
+
+    @property
+    def lines(self) -> int:
+        """How many lines the session has."""
+        count = self.line_count
+        return len(self.session.lines) if count is None else count
 
     @property
     def standing(self) -> tuple[Finding, ...]:
@@ -266,7 +275,7 @@ class SummaryBuilder:
         session = reported.session
         self.engineer_name.learn(session)
         self._sessions += 1
-        self._lines += len(session.lines)
+        self._lines += reported.lines
         score = reported.score
         self._scores.append(score)
         self._score_sum += score.points

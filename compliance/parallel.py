@@ -1,0 +1,228 @@
+"""Checking transcript files on several cores.
+
+A million-line check is CPU work in Python, so one process uses one core.  Here
+``jobs`` worker processes, forked after the policy, rules and matchers are built
+(they inherit them, nothing is pickled on the way in), each read every file but
+parse and keep only their own part of the sessions (`read_transcripts` with
+``part=``: split by session id, so every session is whole in one worker), check
+them, and mask and score the findings.  They first send what was wrong with the
+input (the report's header needs it), then the checked sessions in chunks, with
+only what the reports need: the findings, the score, and the session without
+its lines (with them for the HTML report, which shows flagged transcripts).  The
+parent merges the streams back into reading order and writes while the workers
+still check, so the report is the same, byte for byte, as one process would
+write.
+
+Only for transcript files and where ``fork`` exists (Linux, macOS with care):
+the database paths stay in one process (their loading is I/O, not CPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import heapq
+import multiprocessing
+import os
+import traceback
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from operator import itemgetter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from compliance.model import Session, TranscriptError
+
+if TYPE_CHECKING:
+    from compliance.checker import Checker
+    from compliance.reports.summary import ReportedSession
+
+__all__ = ["AUTO_MIN_BYTES", "MAX_JOBS", "PartsRun", "WorkerFailed", "auto_jobs", "fork_available"]
+
+AUTO_MIN_BYTES = 16 << 20
+"""Below this much input, starting workers costs more than it saves."""
+MAX_JOBS = 16
+
+
+class WorkerFailed(RuntimeError):
+    """A worker process died (killed, out of memory) before sending its part back."""
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def fork_available() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def auto_jobs(files: Sequence[Path]) -> int:
+    """How many processes ``--jobs 0`` (the default) uses for these files."""
+    if not fork_available():
+        return 1
+    size = 0
+    for path in files:
+        with contextlib.suppress(OSError):  # an unreadable file is reported when read
+            size += path.stat().st_size
+    if size < AUTO_MIN_BYTES:
+        return 1
+    return max(1, min(available_cpus(), MAX_JOBS))
+
+
+_CHUNK = 512
+"""Sessions per message from a worker: large enough to keep pickling cheap, small
+enough that the parent writes while the workers check."""
+
+
+@dataclass(slots=True)
+class _Job:
+    files: tuple[str, ...]
+    jobs: int
+    checker: Checker
+    keep_lines: bool
+
+
+def _slim(reported: ReportedSession, keep_lines: bool) -> ReportedSession:
+    session = reported.session
+    lines = session.lines if keep_lines and reported.findings else ()
+    return replace(
+        reported,
+        session=Session(id=session.id, channel=session.channel, lines=lines, names=session.names),
+        line_count=len(session.lines),
+    )
+
+
+def _work(job: _Job, part: int, conn: Connection) -> None:
+    """A worker: read its part, say what was wrong with the input, then stream the
+    checked sessions back in chunks.  Runs in the forked child."""
+    try:
+        _work_part(job, part, conn)
+    except BaseException:  # every failure, even an interrupt, must reach the parent
+        with contextlib.suppress(OSError):
+            conn.send(("failed", traceback.format_exc()))
+        raise
+    finally:
+        conn.close()
+
+
+def _work_part(job: _Job, part: int, conn: Connection) -> None:
+    from compliance.cli import prepare_session
+    from compliance.transcript import read_transcripts
+
+    read = read_transcripts(job.files, part=(part, job.jobs))
+    conn.send(("read", len(read.sessions), read.errors, read.error_keys, read.lines))
+    check = job.checker.check
+    policy = job.checker.policy
+    keep_lines = job.keep_lines
+    sessions = read.sessions
+    first_seen = read.first_seen
+    read.sessions = []
+    # Nothing here makes reference cycles; the collector would only walk the
+    # sessions (millions of objects) over and over.
+    gc.disable()
+    chunk: list[tuple[int, ReportedSession]] = []
+    for number in range(len(sessions)):
+        session = sessions[number]
+        sessions[number] = None  # type: ignore[call-overload]  # let it go once checked
+        reported = prepare_session(policy, session, check(session))
+        chunk.append((first_seen[number], _slim(reported, keep_lines)))
+        if len(chunk) == _CHUNK:
+            conn.send(("chunk", chunk))
+            chunk = []
+    if chunk:
+        conn.send(("chunk", chunk))
+    conn.send(("done",))
+
+
+class PartsRun:
+    """Workers reading and checking `files` in parts; use as a context manager.
+
+    `start` forks the workers and waits until every one has read its part; then
+    `errors`, `sessions` and `lines` are known.  `reported` yields the checked
+    sessions in reading order while the workers are still checking.
+    """
+
+    def __init__(self, files: Sequence[Path], checker: Checker, *, jobs: int, keep_lines: bool):
+        if jobs < 2:
+            raise ValueError("PartsRun is for two or more jobs")
+        self._job = _Job(tuple(str(f) for f in files), jobs, checker, keep_lines)
+        self._processes: list[BaseProcess] = []
+        self._conns: list[Connection] = []
+        self.errors: list[TranscriptError] = []
+        self.sessions = 0
+        self.lines = 0
+
+    def __enter__(self) -> PartsRun:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        context = multiprocessing.get_context("fork")
+        for part in range(self._job.jobs):
+            receiver, sender = context.Pipe(duplex=False)
+            process = context.Process(
+                target=_work, args=(self._job, part, sender), name=f"aftersales-check-{part}"
+            )
+            process.start()
+            sender.close()  # the child's end: EOF here when the child is gone
+            self._processes.append(process)
+            self._conns.append(receiver)
+        keyed: list[tuple[tuple[int, int], TranscriptError]] = []
+        for part in range(self._job.jobs):
+            _kind, sessions, errors, keys, lines = self._receive(part, "read")
+            self.sessions += sessions
+            self.lines += lines
+            keyed.extend(zip(keys, errors, strict=True))
+        keyed.sort(key=lambda item: item[0])
+        self.errors = [error for _key, error in keyed]
+
+    def reported(self) -> Iterator[ReportedSession]:
+        """The checked sessions of every part, merged back into reading order."""
+        streams = [self._stream(part) for part in range(self._job.jobs)]
+        for _seen, reported in heapq.merge(*streams, key=itemgetter(0)):
+            yield reported
+
+    def _stream(self, part: int) -> Iterator[tuple[int, ReportedSession]]:
+        while True:
+            message = self._receive(part, "chunk", "done")
+            if message[0] == "done":
+                return
+            yield from message[1]
+
+    def _receive(self, part: int, *expected: str) -> tuple[Any, ...]:
+        try:
+            message = self._conns[part].recv()
+        except (EOFError, OSError):
+            process = self._processes[part]
+            process.join(timeout=5)
+            raise WorkerFailed(
+                f"checking process {part + 1} of {self._job.jobs} died "
+                f"(exit status {process.exitcode}); try --jobs 1"
+            ) from None
+        if message[0] == "failed":
+            raise WorkerFailed(
+                f"checking process {part + 1} of {self._job.jobs} failed:\n{message[1]}"
+            )
+        if message[0] not in expected:
+            raise WorkerFailed(f"checking process {part + 1}: unexpected {message[0]!r}")
+        return cast(tuple[Any, ...], message)
+
+    def close(self) -> None:
+        """Stop the workers (those still running are terminated) and close the pipes."""
+        for conn in self._conns:
+            conn.close()
+        for process in self._processes:
+            process.join(timeout=0 if process.exitcode is None else 5)
+            if process.is_alive():
+                process.terminate()
+                process.join()
+        self._conns = []
+        self._processes = []

@@ -1,0 +1,234 @@
+"""Checking on several cores gives what one process gives, in every format.
+
+The corpus is every golden case of every rule (tests/compliance/cases), spread
+over three files with the lines of each session scattered between them, plus
+lines written to be awkward for splitting by session: numeric and escaped
+session ids, a "session" key inside another field, repeated keys, bad JSON, bad
+UTF-8, a byte-order mark, blank lines, a session that never names its channel.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+from bot.cli import main
+from compliance import cli as check_cli
+from compliance.cli import parse_options
+from compliance.parallel import AUTO_MIN_BYTES, auto_jobs, fork_available
+from compliance.transcript import read_transcripts, session_part
+from tests.compliance.test_rules import CASE_FILES
+
+pytestmark = pytest.mark.skipif(not fork_available(), reason="needs the fork start method")
+
+GREETING = "您好，我是朴赛售后服务中心运维工程师张三，工号1818，很高兴为您服务[握手]"
+
+
+def _case_records() -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    number = 0
+    for code, data in CASE_FILES.items():
+        for case in data["cases"]:
+            if case.get("policy") or case.get("select"):
+                continue  # those need their own policy or selection
+            number += 1
+            # Every third session has a numeric id (SPEC allows an integer).
+            session: str | int = 900000 + number if number % 3 == 0 else f"{code}-{number}"
+            for line in case["lines"]:
+                record = {key: value for key, value in line.items() if not key.startswith("x-")}
+                record["session"] = session
+                records.append(record)
+    return records
+
+
+def _awkward_lines() -> list[str]:
+    def line(**fields: Any) -> str:
+        return json.dumps(fields, ensure_ascii=False)
+
+    customer = {"channel": "web", "role": "customer", "sender": "c1", "text": "服务器坏了"}
+    agent = {"role": "agent", "sender": "1818", "name": "张三", "text": GREETING}
+    return [
+        # An escaped id on one line, the same id plain on the next: one session.
+        '{"session": "ESC\\u0041PE", "ts": "2026-11-23T09:00:00+08:00", "channel": "web", '
+        '"role": "customer", "sender": "c1", "text": "你们这什么破服务"}',
+        line(session="ESCAPE", ts="2026-11-23T09:00:30+08:00", **agent),
+        # "session" also inside another field, and as a value.
+        line(session="NEST", ts="2026-11-23T09:01:00+08:00", meta={"session": "OTHER"}, **customer),
+        line(session="NEST", ts="2026-11-23T09:01:10+08:00", note="session", **agent),
+        # The key twice: JSON takes the last one.
+        '{"session": "DUP-A", "session": "DUP-B", "ts": "2026-11-23T09:02:00+08:00", '
+        '"channel": "web", "role": "customer", "sender": "c1", "text": "在吗"}',
+        line(session="DUP-B", ts="2026-11-23T09:02:05+08:00", **agent),
+        # A "session" key spelled with an escape.
+        '{"sess\\u0069on": "KEYESC", "ts": "2026-11-23T09:03:00+08:00", "channel": "web", '
+        '"role": "customer", "sender": "c1", "text": "你好"}',
+        line(session="KEYESC", ts="2026-11-23T09:03:30+08:00", **agent),
+        # Bad lines: not JSON, not an object, missing/empty session, bad time, "-0".
+        '{"session": "BROKEN", "ts": ',
+        "[1, 2, 3]",
+        line(ts="2026-11-23T09:04:00+08:00", **customer),
+        line(session="", ts="2026-11-23T09:04:00+08:00", **customer),
+        line(session="BADTS", ts="yesterday", **customer),
+        '{"session": -0, "ts": "2026-11-23T09:05:00+08:00", "channel": "web", '
+        '"role": "customer", "sender": "c1", "text": "负零"}',
+        line(session=0, ts="2026-11-23T09:05:30+08:00", **agent),  # the same session as -0
+        "",
+        "   ",
+        # A session that never names its channel.
+        line(session="NOCHAN", ts="2026-11-23T09:06:00+08:00", role="customer", text="喂"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("corpus")
+    lines = [json.dumps(r, ensure_ascii=False) for r in _case_records()] + _awkward_lines()
+    random.Random(20261122).shuffle(lines)  # sessions interleave across the files
+    files: list[list[bytes]] = [[], [], []]
+    for number, text in enumerate(lines):
+        files[number % 3].append(text.encode("utf-8"))
+    files[1].insert(0, b"\xef\xbb\xbf" + files[1].pop(0))  # a byte-order mark
+    files[2].insert(5, b'{"session": "UTF", "text": "\xff\xfe"}')  # not UTF-8
+    for number, content in enumerate(files):
+        (folder / f"part{number}.jsonl").write_bytes(b"\n".join(content) + b"\n")
+    return folder
+
+
+@pytest.mark.parametrize("parts", [2, 3, 5])
+def test_parts_cover_the_whole_read_exactly_once(corpus: Path, parts: int) -> None:
+    whole = read_transcripts([corpus])
+    reads = [read_transcripts([corpus], part=(k, parts)) for k in range(parts)]
+
+    sessions = sorted(
+        (
+            (seen, session)
+            for r in reads
+            for seen, session in zip(r.first_seen, r.sessions, strict=True)
+        ),
+        key=lambda item: item[0],
+    )
+    assert [s for _seen, s in sessions] == whole.sessions  # same lines, same order
+    errors = sorted(
+        ((key, error) for r in reads for key, error in zip(r.error_keys, r.errors, strict=True)),
+        key=lambda item: item[0],
+    )
+    assert [str(e) for _key, e in errors] == [str(e) for e in whole.errors]
+    assert sum(r.lines for r in reads) == whole.lines
+    # Each session lives in the part its id hashes to.
+    for k, read in enumerate(reads):
+        assert all(session_part(s.id, parts) == k for s in read.sessions)
+
+
+def test_corpus_has_the_awkward_cases(corpus: Path) -> None:
+    whole = read_transcripts([corpus])
+    ids = {s.id for s in whole.sessions}
+    assert {"ESCAPE", "NEST", "DUP-B", "KEYESC"} <= ids
+    assert len(next(s for s in whole.sessions if s.id == "ESCAPE").lines) == 2
+    assert "OTHER" not in ids and "DUP-A" not in ids
+    assert any(s.id.isdigit() for s in whole.sessions)
+    assert len(next(s for s in whole.sessions if s.id == "0").lines) == 2  # -0 and 0
+    problems = "\n".join(str(e) for e in whole.errors)
+    for expected in (
+        "not valid JSON",
+        "must be a JSON object",
+        "missing field 'session'",
+        "field 'session' is empty",
+        "bad time 'yesterday'",
+        "not valid UTF-8",
+        "names no 'channel'",
+    ):
+        assert expected in problems
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    status = main(["check", *argv, "--no-progress"])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.mark.parametrize("fmt", ["json", "text", "csv", "html"])
+def test_reports_match_one_process_byte_for_byte(
+    corpus: Path, tmp_path: Path, fmt: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one = tmp_path / f"one.{fmt}"
+    many = tmp_path / f"many.{fmt}"
+    status_one, _out, err_one = _run(
+        [str(corpus), "--format", fmt, "--out", str(one), "--jobs", "1"], capsys
+    )
+    status_many, _out, err_many = _run(
+        [str(corpus), "--format", fmt, "--out", str(many), "--jobs", "3"], capsys
+    )
+    assert status_one == status_many == 2  # the corpus has bad lines
+    assert err_many == err_one
+    assert "not valid UTF-8" in err_many
+    assert many.read_bytes() == one.read_bytes()
+    if fmt == "json":
+        report = json.loads(many.read_text(encoding="utf-8"))
+        assert report["summary"]["complete"] is False
+        codes = {f["rule"] for f in report["findings"]}
+        assert {"SCR001", "SCR003", "LNG002", "SLA002"} <= codes
+
+
+def test_xlsx_matches_one_process(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    books = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"report-{jobs}.xlsx"
+        status, _out, _err = _run(
+            [str(corpus), "--format", "xlsx", "--out", str(out), "--jobs", jobs], capsys
+        )
+        assert status == 2
+        workbook = openpyxl.load_workbook(out, read_only=True)
+        books.append(
+            {
+                sheet.title: [tuple(row) for row in sheet.iter_rows(values_only=True)]
+                for sheet in workbook.worksheets
+            }
+        )
+        workbook.close()
+    assert books[0] == books[1]
+    assert sum(len(rows) for rows in books[0].values()) > 20
+
+
+def test_a_failing_worker_fails_the_run(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("rule exploded")
+
+    # Forked workers inherit the patched module.
+    monkeypatch.setattr(check_cli, "prepare_session", broken)
+    status, out, err = _run([str(corpus), "--format", "json", "--jobs", "2"], capsys)
+    assert status == 2
+    assert "checking process" in err and "rule exploded" in err
+    assert '"summary"' not in out  # no report passed off as complete
+
+
+def test_auto_jobs_keeps_small_input_in_one_process(tmp_path: Path) -> None:
+    small = tmp_path / "small.jsonl"
+    small.write_text("{}\n", encoding="utf-8")
+    assert auto_jobs([small]) == 1
+    big = tmp_path / "big.jsonl"
+    with big.open("wb") as fh:
+        fh.truncate(AUTO_MIN_BYTES)
+    assert auto_jobs([big]) >= 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "problem"),
+    [
+        ({"paths": ["x.jsonl"], "jobs": -1}, "--jobs -1"),
+        ({"db": "sqlite:///x.db", "jobs": 2}, "--jobs is for transcript files"),
+    ],
+)
+def test_jobs_usage_errors(argv: dict[str, Any], problem: str) -> None:
+    import argparse
+
+    with pytest.raises(check_cli.UsageError, match=problem):
+        parse_options(argparse.Namespace(**argv))
