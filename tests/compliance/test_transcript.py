@@ -313,7 +313,7 @@ def test_unhashable_or_odd_values_are_errors_not_crashes(
     assert str(error).startswith(f"mem:1: {problem}"), str(error)
 
 
-def test_lines_with_one_offset_share_its_time_zone() -> None:
+def test_aware_times_keep_their_offset_and_order_by_instant() -> None:
     read = sessions_from_records(
         [
             {
@@ -329,6 +329,6 @@ def test_lines_with_one_offset_share_its_time_zone() -> None:
         "mem",
     )
     first, second, third, utc = read.sessions[0].lines
-    assert first.ts.tzinfo is second.ts.tzinfo is third.ts.tzinfo
-    assert utc.ts.utcoffset() == timedelta(0)
+    assert [line.ts.utcoffset() for line in (first, second, third)] == [timedelta(hours=8)] * 3
+    assert utc.ts.utcoffset() == timedelta(0)  # 09:03+08:00, after 09:02+08:00
     assert utc.index == 3
