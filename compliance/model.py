@@ -7,10 +7,36 @@ Files (SPEC §4 JSON Lines) and stored tickets both turn into `Session`s of
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, Literal
+from operator import attrgetter
+from typing import Any, Literal, TypeVar
+
+_T = TypeVar("_T")
+
+
+def pickled_by_fields(cls: type[_T]) -> type[_T]:
+    """Class decorator for slots dataclasses: pickle as ``(cls, field values)``.
+
+    The default pickling of a slots dataclass goes through a state dict built and
+    applied in Python; this is about twice as fast both ways, which counts when
+    worker processes send tens of thousands of checked sessions to the parent.
+    Every field must be an ``__init__`` argument, in order.
+    """
+    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    if any(not f.init for f in fields(cls)):  # type: ignore[arg-type]
+        raise TypeError(f"{cls.__name__}: a field outside __init__ cannot be pickled by fields")
+    values: Callable[[Any], tuple[Any, ...]] = (
+        attrgetter(*names) if len(names) > 1 else lambda obj: (getattr(obj, names[0]),)
+    )
+
+    def __reduce__(self: Any) -> tuple[type[_T], tuple[Any, ...]]:
+        return (cls, values(self))
+
+    cls.__reduce__ = __reduce__  # type: ignore[method-assign]
+    return cls
+
 
 Role = Literal["customer", "agent", "event"]
 ROLES: frozenset[str] = frozenset({"customer", "agent", "event"})
@@ -36,6 +62,7 @@ SATISFACTION_LABELS: tuple[str, ...] = ("很满意", "满意", "一般", "不满
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, which
 # made building a million lines cost 1.7 µs each (the benchmark reads that many).
 # Lines are still treated as immutable by convention, and hash by value.
+@pickled_by_fields
 @dataclass(slots=True, unsafe_hash=True)
 class Line:
     """One transcript line, in session order (`index` is its 0-based position)."""
@@ -54,6 +81,7 @@ class Line:
     origin: str | None = None
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Session:
     """All lines of one conversation (a ticket), ordered by ts then file order."""
@@ -77,6 +105,7 @@ class Session:
         return tuple(seen)
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One rule violation, with the evidence a reviewer needs (SPEC §3)."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from compliance.calendar import SHANGHAI
-from compliance.model import Finding, Session
+from compliance.model import Finding, Session, pickled_by_fields
 from compliance.policy import Policy, ScoringPolicy, Severity
 
 __all__ = [
@@ -50,6 +50,7 @@ def finding_key(finding: Finding) -> FindingKey:
     return (finding.session, finding.rule, finding.index, finding.evidence)
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Score:
     """The score of one set of findings."""
@@ -83,6 +84,7 @@ def score_findings(findings: Iterable[Finding], scoring: ScoringPolicy) -> Score
     return Score(points=points, deducted=deducted, fatal=tuple(sorted(fatal)))
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class SessionScore:
     """The score and attribution of one session."""

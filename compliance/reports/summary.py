@@ -17,7 +17,7 @@ from typing import Any
 
 from compliance.calendar import SHANGHAI
 from compliance.codes import RULE_CODES
-from compliance.model import Finding, Session
+from compliance.model import Finding, Session, pickled_by_fields
 from compliance.policy import Policy
 from compliance.scoring import EngineerMonth, EngineerTally, EngineerTotal, SessionScore
 
@@ -99,6 +99,7 @@ class RunInfo:
         return self.policy.meta.name
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class ReportedSession:
     """One checked session as reports see it."""

@@ -232,3 +232,23 @@ def test_jobs_usage_errors(argv: dict[str, Any], problem: str) -> None:
 
     with pytest.raises(check_cli.UsageError, match=problem):
         parse_options(argparse.Namespace(**argv))
+
+
+def test_checked_sessions_survive_pickling_between_processes(corpus: Path) -> None:
+    import pickle
+
+    from compliance.checker import Checker
+    from compliance.cli import prepare_session
+    from compliance.policy import load_policy
+
+    policy = load_policy()
+    checker = Checker(policy)
+    read = read_transcripts([corpus])
+    flagged = 0
+    for session in read.sessions:
+        reported = prepare_session(policy, session, checker.check(session))
+        copy = pickle.loads(pickle.dumps(reported, protocol=pickle.HIGHEST_PROTOCOL))
+        assert copy == reported
+        assert copy.session.lines == session.lines
+        flagged += bool(reported.findings)
+    assert flagged > 10
