@@ -24,6 +24,7 @@ import gc
 import heapq
 import multiprocessing
 import os
+import signal
 import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -101,6 +102,9 @@ def _slim(reported: ReportedSession, keep_lines: bool) -> ReportedSession:
 def _work(job: _Job, part: int, conn: Connection) -> None:
     """A worker: read its part, say what was wrong with the input, then stream the
     checked sessions back in chunks.  Runs in the forked child."""
+    # Ctrl-C reaches the whole process group: the parent handles it and stops the
+    # workers, which would otherwise each print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         _work_part(job, part, conn)
     except BaseException:  # every failure, even an interrupt, must reach the parent
@@ -154,6 +158,7 @@ class PartsRun:
         self._job = _Job(tuple(str(f) for f in files), jobs, checker, keep_lines)
         self._processes: list[BaseProcess] = []
         self._conns: list[Connection] = []
+        self._finished = 0
         self.errors: list[TranscriptError] = []
         self.sessions = 0
         self.lines = 0
@@ -194,6 +199,7 @@ class PartsRun:
         while True:
             message = self._receive(part, "chunk", "done")
             if message[0] == "done":
+                self._finished += 1
                 return
             yield from message[1]
 
@@ -216,13 +222,15 @@ class PartsRun:
         return cast(tuple[Any, ...], message)
 
     def close(self) -> None:
-        """Stop the workers (those still running are terminated) and close the pipes."""
+        """Wait for workers that sent everything; stop the others; close the pipes."""
+        complete = self._finished == len(self._processes)
         for conn in self._conns:
             conn.close()
         for process in self._processes:
-            process.join(timeout=0 if process.exitcode is None else 5)
+            if complete:
+                process.join(timeout=10)  # done sending: exiting
             if process.is_alive():
-                process.terminate()
-                process.join()
+                process.terminate()  # interrupted, or the report could not be written
+            process.join()
         self._conns = []
         self._processes = []

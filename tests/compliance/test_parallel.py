@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -151,10 +152,23 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
     return status, captured.out, captured.err
 
 
+class _FixedNow(datetime):
+    """The run's start time, which the HTML report prints, the same for both runs."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> _FixedNow:
+        return cls(2026, 11, 23, 1, 2, 3, tzinfo=tz)
+
+
 @pytest.mark.parametrize("fmt", ["json", "text", "csv", "html"])
 def test_reports_match_one_process_byte_for_byte(
-    corpus: Path, tmp_path: Path, fmt: str, capsys: pytest.CaptureFixture[str]
+    corpus: Path,
+    tmp_path: Path,
+    fmt: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(check_cli, "datetime", _FixedNow)
     one = tmp_path / f"one.{fmt}"
     many = tmp_path / f"many.{fmt}"
     status_one, _out, err_one = _run(
@@ -175,8 +189,12 @@ def test_reports_match_one_process_byte_for_byte(
 
 
 def test_xlsx_matches_one_process(
-    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    corpus: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(check_cli, "datetime", _FixedNow)
     books = []
     for jobs in ("1", "2"):
         out = tmp_path / f"report-{jobs}.xlsx"
