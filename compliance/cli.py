@@ -178,6 +178,10 @@ class Progress:
     def disabled(cls) -> Progress:
         return cls(0, None)
 
+    @property
+    def enabled(self) -> bool:
+        return self._stream is not None
+
     def update(self, done: int) -> None:
         stream = self._stream
         if stream is None:
@@ -188,8 +192,8 @@ class Progress:
         self._last = now
         elapsed = now - self._started
         if not self.total:
-            # The total is not known yet (workers are still reading): count only.
-            stream.write(f"\r{self._label} {done} {elapsed:5.1f}s")
+            # Nothing to count yet (workers are still reading): say what is going on.
+            stream.write(f"\r{self._label} …")
         else:
             fraction = done / self.total
             filled = int(self._WIDTH * fraction)
@@ -251,7 +255,17 @@ def _check_files_in_parts(
     parts = stack.enter_context(
         PartsRun(files, checker, jobs=jobs, keep_lines=options.format == "html")
     )
-    parts.start()
+    # Reading comes first in every worker; say so, the bar follows once it is done.
+    reading = (
+        Progress(0, sys.stderr, f"读取转录（{jobs} 个进程）")
+        if _progress(options, 0).enabled
+        else Progress.disabled()
+    )
+    reading.update(0)
+    try:
+        parts.start()
+    finally:
+        reading.close()
     return _Input(
         [],
         parts.errors,
