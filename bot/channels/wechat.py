@@ -71,6 +71,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.channels.signed_query import checked_timestamp_nonce
 from bot.channels.wechat_api import (
     DEFAULT_API_BASE,
     ERRCODES_BLOCKED_BY_CHANNEL,
@@ -241,20 +242,7 @@ class _Query:
 def _check_query(request: web.Request, config: WeChatConfig, now: datetime) -> _Query:
     """The signed query parameters, with the timestamp checked against our clock."""
     query = request.query
-    timestamp = query.get("timestamp", "")
-    nonce = query.get("nonce", "")
-    if not timestamp.isdigit() or len(timestamp) > 12:
-        raise ApiError(400, "bad_timestamp", "timestamp must be Unix seconds")
-    if not nonce or len(nonce) > 64:
-        raise ApiError(400, "bad_nonce", "nonce is missing or too long")
-    skew = abs(_unix_seconds(now) - int(timestamp))
-    if skew > config.max_skew_s:
-        # A captured request replayed later is refused even with a valid signature.
-        raise ApiError(
-            403,
-            "stale_timestamp",
-            f"timestamp is {skew}s away from our clock (allowed: {config.max_skew_s}s)",
-        )
+    timestamp, nonce = checked_timestamp_nonce(query, now, config.max_skew_s)
     encrypt_type = query.get("encrypt_type", "raw").lower()
     if encrypt_type not in ("raw", "aes"):
         raise ApiError(400, "bad_encrypt_type", f"encrypt_type {encrypt_type[:20]!r} is unknown")

@@ -81,6 +81,7 @@ from aiohttp import web
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bot.channels.signed_query import checked_timestamp_nonce
 from bot.channels.wechat_api import ApiAnswer, ApiUnavailable, RetryPolicy
 from bot.channels.wechat_crypto import (
     AesKeyError,
@@ -133,7 +134,6 @@ ORIGIN_SERVICER = 5
 _MSGID_PREFIX = "as"
 _MSGID = re.compile(r"as([0-9]{1,18})")
 _OPEN_KFID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_DIGITS = re.compile(r"[0-9]{1,20}")
 # msg_send_fail fail_type values that are the channel's refusal, not a fault:
 # 4 session over 48 h, 5 session closed, 6 over the 5-line limit, 10 the customer refuses.
 _FAIL_TYPES_BLOCKED = frozenset({4, 5, 6, 10})
@@ -810,21 +810,9 @@ class _Query:
 def _check_query(request: web.Request, config: WeComKfConfig, now: datetime) -> _Query:
     query = request.query
     signature = query.get("msg_signature", "")
-    timestamp = query.get("timestamp", "")
-    nonce = query.get("nonce", "")
     if not signature or len(signature) > 64:
         raise ApiError(403, "bad_signature", "msg_signature is missing or malformed")
-    if not _DIGITS.fullmatch(timestamp):
-        raise ApiError(400, "bad_timestamp", "timestamp must be unix seconds")
-    if not nonce or len(nonce) > 64:
-        raise ApiError(400, "bad_nonce", "nonce is missing or longer than 64 characters")
-    skew = abs(now.timestamp() - int(timestamp))
-    if config.max_skew_s and skew > config.max_skew_s:
-        raise ApiError(
-            403,
-            "stale_timestamp",
-            f"timestamp is {skew:.0f}s from our clock (allowed {config.max_skew_s:g}s)",
-        )
+    timestamp, nonce = checked_timestamp_nonce(query, now, config.max_skew_s)
     return _Query(msg_signature=signature, timestamp=timestamp, nonce=nonce)
 
 
