@@ -91,6 +91,8 @@ class _Transient(Exception):
 class WeChatApi:
     """Async client for the WeChat server API at `base_url` (configurable for tests)."""
 
+    _log_name = "wechat api"
+
     def __init__(
         self,
         session: aiohttp.ClientSession,
@@ -142,15 +144,25 @@ class WeChatApi:
     ) -> ApiAnswer:
         # WeChat expects UTF-8 JSON; \u escapes would count against length limits.
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        return await self._call("POST", path, params, data)
+
+    async def _get(self, path: str, params: Mapping[str, str]) -> ApiAnswer:
+        return await self._call("GET", path, params, None)
+
+    async def _call(
+        self, method: str, path: str, params: Mapping[str, str], data: bytes | None
+    ) -> ApiAnswer:
+        """One API call with the retry policy's attempts, timeouts and back-off."""
         url = self._base_url + path
         last_error = ""
         for attempt in range(1, self._retry.attempts + 1):
             try:
-                return await self._attempt(url, params, data)
+                return await self._attempt(method, url, params, data)
             except _Transient as exc:
                 last_error = str(exc)
                 log.warning(
-                    "wechat api %s attempt %d/%d failed: %s",
+                    "%s %s attempt %d/%d failed: %s",
+                    self._log_name,
                     path,
                     attempt,
                     self._retry.attempts,
@@ -160,15 +172,14 @@ class WeChatApi:
                 await self._sleep(self._retry.delay(attempt))
         raise ApiUnavailable(f"{path}: {self._retry.attempts} attempts failed, last: {last_error}")
 
-    async def _attempt(self, url: str, params: Mapping[str, str], data: bytes) -> ApiAnswer:
+    async def _attempt(
+        self, method: str, url: str, params: Mapping[str, str], data: bytes | None
+    ) -> ApiAnswer:
         timeout = aiohttp.ClientTimeout(total=self._retry.timeout_s)
+        headers = {"Content-Type": "application/json; charset=utf-8"} if data is not None else None
         try:
-            async with self._session.post(
-                url,
-                params=params,
-                data=data,
-                headers={"Content-Type": "application/json; charset=utf-8"},
-                timeout=timeout,
+            async with self._session.request(
+                method, url, params=params, data=data, headers=headers, timeout=timeout
             ) as response:
                 if response.status >= 500:
                     raise _Transient(f"HTTP {response.status}")

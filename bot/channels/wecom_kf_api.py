@@ -15,17 +15,12 @@ access token is shared through the database by that same code.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
 from bot.channels.wechat_api import (
-    ERRCODE_OK,
-    ERRCODE_SYSTEM_BUSY,
     ApiAnswer,
     ApiUnavailable,
     StableToken,
@@ -85,6 +80,8 @@ class SyncRefused:
 
 class WeComKfApi(WeChatApi):
     """Async client for the WeCom kf endpoints at `base_url` (configurable for tests)."""
+
+    _log_name = "wecom api"
 
     async def stable_token(self, app_id: str, secret: str) -> StableToken:
         """The access token from `gettoken` (corp id + the kf secret).
@@ -172,51 +169,3 @@ class WeComKfApi(WeChatApi):
                 "service_state": state,
             },
         )
-
-    async def _get(self, path: str, params: Mapping[str, str]) -> ApiAnswer:
-        """A GET with the same attempts, timeouts and retry rules as `_post`."""
-        url = self._base_url + path
-        last_error = ""
-        for attempt in range(1, self._retry.attempts + 1):
-            try:
-                return await self._get_once(url, params)
-            except _RetryableGet as exc:
-                last_error = str(exc)
-                log.warning(
-                    "wecom api %s attempt %d/%d failed: %s",
-                    path,
-                    attempt,
-                    self._retry.attempts,
-                    last_error,
-                )
-            if attempt < self._retry.attempts:
-                await self._sleep(self._retry.delay(attempt))
-        raise ApiUnavailable(f"{path}: {self._retry.attempts} attempts failed, last: {last_error}")
-
-    async def _get_once(self, url: str, params: Mapping[str, str]) -> ApiAnswer:
-        timeout = aiohttp.ClientTimeout(total=self._retry.timeout_s)
-        try:
-            async with self._session.get(url, params=params, timeout=timeout) as response:
-                if response.status >= 500:
-                    raise _RetryableGet(f"HTTP {response.status}")
-                raw = await response.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _RetryableGet(f"{type(exc).__name__}: {exc}") from None
-        if response.status != 200:
-            return ApiAnswer(errcode=-response.status, errmsg=f"HTTP {response.status}")
-        try:
-            body = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise _RetryableGet(f"answer is not JSON: {raw[:80]!r}") from None
-        if not isinstance(body, dict) or not isinstance(body.get("errcode", 0), int):
-            raise _RetryableGet(
-                f"answer is not a JSON object with an integer errcode: {raw[:80]!r}"
-            )
-        errcode = int(body.get("errcode", ERRCODE_OK))
-        if errcode == ERRCODE_SYSTEM_BUSY:
-            raise _RetryableGet("errcode -1 (system busy)")
-        return ApiAnswer(errcode=errcode, errmsg=str(body.get("errmsg", "")), body=body)
-
-
-class _RetryableGet(Exception):
-    """One GET attempt failed in a way worth another attempt."""
