@@ -1,15 +1,13 @@
-"""Fixtures for the bot's tests: a migrated database (SQLite, and PostgreSQL when
-`AFTERSALES_TEST_PG_URL` is set), a hand-moved clock, and the real app behind
-aiohttp's test client with helpers for the customer's and the engineer's side.
+"""Fixtures for the bot's tests: the real app behind aiohttp's test client with
+helpers for the customer's and the engineer's side (the database, policy and
+clock fixtures are the shared ones of ``tests/conftest.py``).
 """
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -20,85 +18,11 @@ from bot.channels import web as web_channel
 from bot.context import SERVICES, Services
 from bot.settings import Settings
 from compliance.calendar import SHANGHAI
-from compliance.policy import Policy, load_policy
-from storage.migrate import upgrade
-from storage.testing import PG_SKIP_REASON, pg_test_url, temporary_pg_schema
+from compliance.policy import Policy
+from tests.support import FakeClock
 
-# Monday 2026-11-23 10:00 in Shanghai: a working day, inside attended hours.
-MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
 # Sunday 2026-11-22: a rest day for 朴赛 (Saturday is a working day).
 SUNDAY_11 = datetime(2026, 11, 22, 11, 0, tzinfo=SHANGHAI)
-
-
-class FakeClock:
-    """The app's clock in tests: it moves only when told."""
-
-    def __init__(self, start: datetime = MONDAY_10) -> None:
-        self.current = start
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, **delta: float) -> datetime:
-        self.current += timedelta(**delta)
-        return self.current
-
-    def set(self, moment: datetime) -> None:
-        self.current = moment
-
-
-@pytest.fixture(scope="session")
-def policy() -> Policy:
-    return load_policy()
-
-
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated SQLite file, copied for each test (migrating is the slow part)."""
-    path = tmp_path_factory.mktemp("template") / "bot.sqlite3"
-    upgrade(f"sqlite:///{path}")
-    return path
-
-
-def _sqlite_url(template: Path, directory: Path) -> str:
-    target = directory / "bot.sqlite3"
-    shutil.copyfile(template, target)
-    return f"sqlite:///{target}"
-
-
-@pytest.fixture
-def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
-    return _sqlite_url(sqlite_template, tmp_path)
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A migrated, empty PostgreSQL schema of its own; skipped without a server URL."""
-    base = pg_test_url()
-    if base is None:
-        pytest.skip(PG_SKIP_REASON)
-    with temporary_pg_schema(base) as url:
-        upgrade(url)
-        yield url
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path) -> Iterator[str]:
-    """The test's database: a SQLite copy, then the same test on PostgreSQL."""
-    if request.param == "sqlite":
-        yield _sqlite_url(sqlite_template, tmp_path)
-        return
-    base = pg_test_url()
-    if base is None:
-        pytest.skip(PG_SKIP_REASON)
-    with temporary_pg_schema(base) as url:
-        upgrade(url)
-        yield url
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 def make_settings(policy: Policy, db_url: str, clock: FakeClock, **overrides: Any) -> Settings:
@@ -192,19 +116,3 @@ async def sqlite_bot(
 ) -> AsyncIterator[Bot]:
     """The app on SQLite only, for tests of behaviour that does not depend on the database."""
     yield await start_bot(aiohttp_client, policy, sqlite_url, clock)
-
-
-def findings_of(db_url: str, policy: Policy) -> list[Any]:
-    """Every compliance finding on the database's sessions, read the way
-    `aftersales check --db` reads them (`compliance.dbsource`)."""
-    from compliance.checker import check_sessions
-    from compliance.dbsource import load_sessions
-    from storage.db import make_engine
-
-    engine = make_engine(db_url)
-    try:
-        stored = load_sessions(engine)
-    finally:
-        engine.dispose()
-    assert stored.errors == [], [str(e) for e in stored.errors]
-    return list(check_sessions(stored.sessions, policy))

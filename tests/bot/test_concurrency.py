@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from compliance.policy import Policy
-from tests.bot.conftest import Bot, FakeClock, start_bot
+from tests.bot.conftest import Bot, start_bot
 from tests.bot.test_web import counts
+from tests.support import FakeClock
 
 pytestmark = pytest.mark.postgres
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from bot import cli
 from compliance.policy import Policy
-from tests.bot.conftest import SUNDAY_11, Bot, findings_of
+from tests.bot.conftest import SUNDAY_11, Bot
+from tests.support import findings_of
 
 REMOTE_DRAFT = "请您把向日葵的识别码和验证码发给我，我远程帮您看一下"
 

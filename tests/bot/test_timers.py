@@ -13,7 +13,8 @@ from bot.timers import FAILED, FIRED, MAX_ATTEMPTS, Scheduler, schedule
 from compliance.calendar import SHANGHAI
 from compliance.policy import Policy
 from storage.models import Timer, TimerStatus
-from tests.bot.conftest import SUNDAY_11, Bot, findings_of
+from tests.bot.conftest import SUNDAY_11, Bot
+from tests.support import findings_of
 
 
 def at(day: int, hour: int, minute: int = 0, second: int = 0, month: int = 11) -> datetime:

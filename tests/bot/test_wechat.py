@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,9 +29,7 @@ from bot.channels.wechat_crypto import compute_signature
 from bot.settings import Settings, SettingsError
 from compliance.policy import load_policy
 from storage.db import make_async_engine, make_async_sessionmaker
-from storage.migrate import upgrade
 from storage.models import Customer, DeliveryStatus, Message, MessageRole, Ticket
-from storage.testing import PG_SKIP_REASON, pg_test_url, temporary_pg_schema
 from tests.bot.fakes_wechat import FakeWeChatApi, Mode, Scripted, WeChatSender, message_xml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,36 +63,6 @@ class Clock:
 
 
 # ------------------------------------------------------------------ databases --
-
-
-@pytest.fixture(scope="session")
-def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated SQLite file, copied for each test (migrating per test is slow)."""
-    path = tmp_path_factory.mktemp("wechat-db") / "template.sqlite3"
-    upgrade(f"sqlite:///{path}")
-    return path
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path, migrated_sqlite: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        path = tmp_path / "bot.sqlite3"
-        shutil.copy(migrated_sqlite, path)
-        yield f"sqlite:///{path}"
-        return
-    base = pg_test_url()
-    if base is None:
-        pytest.skip(PG_SKIP_REASON)
-    with temporary_pg_schema(base) as url:
-        upgrade(url)
-        yield url
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path, migrated_sqlite: Path) -> str:
-    path = tmp_path / "bot.sqlite3"
-    shutil.copy(migrated_sqlite, path)
-    return f"sqlite:///{path}"
 
 
 # ------------------------------------------------------------------- the app --

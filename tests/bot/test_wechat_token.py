@@ -8,10 +8,9 @@ AFTERSALES_TEST_PG_URL is set, on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -22,9 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.channels.wechat_api import ApiUnavailable, RetryPolicy, WeChatApi
 from bot.channels.wechat_token import SharedAccessToken
 from storage.db import make_async_engine, make_async_sessionmaker
-from storage.migrate import upgrade
 from storage.models import ChannelToken
-from storage.testing import PG_SKIP_REASON, pg_test_url, temporary_pg_schema
 from tests.bot.fakes_wechat import FakeWeChatApi, Scripted
 
 START = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)
@@ -39,21 +36,6 @@ class Clock:
 
     def advance(self, **delta: float) -> None:
         self.at += timedelta(**delta)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'tokens.sqlite3'}"
-        upgrade(url)
-        yield url
-        return
-    base = pg_test_url()
-    if base is None:
-        pytest.skip(PG_SKIP_REASON)
-    with temporary_pg_schema(base) as url:
-        upgrade(url)
-        yield url
 
 
 @dataclass

@@ -26,7 +26,7 @@ from compliance.policy import Policy
 from storage.channel_models import BridgeCommand, BridgeCommandStatus, BridgeEvent, BridgeNonce
 from storage.db import make_async_engine, make_async_sessionmaker
 from storage.models import DeliveryStatus, Message, MessageRole, Ticket
-from tests.channels.conftest import FakeClock, findings_of
+from tests.support import FakeClock, findings_of
 
 KEY_ID = "shop-pc-1"
 SECRET = "s" * 16 + secrets.token_hex(16)

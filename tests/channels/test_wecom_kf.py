@@ -25,7 +25,6 @@ from compliance.policy import Policy
 from storage.channel_models import KfCursor
 from storage.db import make_async_engine, make_async_sessionmaker
 from storage.models import Customer, DeliveryStatus, Message, MessageRole, Ticket
-from tests.channels.conftest import FakeClock, findings_of
 from tests.channels.fakes_wecom import (
     CORP_ID,
     KF_AES_KEY,
@@ -34,6 +33,7 @@ from tests.channels.fakes_wecom import (
     FakeKfApi,
     KfCallbacks,
 )
+from tests.support import FakeClock, findings_of
 
 VECTORS = Path(__file__).resolve().parents[3] / "shared" / "realdata" / "wechat"
 VECTORS_FILE = VECTORS / "wxbizmsgcrypt_vectors.json"

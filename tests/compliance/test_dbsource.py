@@ -26,7 +26,6 @@ from compliance.dbsource import (
 )
 from compliance.model import Finding
 from storage.db import make_engine
-from storage.migrate import upgrade
 from storage.models import (
     CheckRun,
     Direction,
@@ -36,27 +35,11 @@ from storage.models import (
     Verdict,
 )
 from storage.models import Finding as FindingRow
-from storage.testing import PG_SKIP_REASON, pg_test_url, temporary_pg_schema
 from tests.storage import factories
 
 # 2026-11-23 09:30 in Shanghai (a Monday, a working day).
 OPENED = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)
 GREETING = "您好，我是朴赛售后服务中心运维工程师张三，工号1818，很高兴为您服务[握手]"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'check.sqlite3'}"
-        upgrade(url)
-        yield url
-        return
-    base = pg_test_url()
-    if base is None:
-        pytest.skip(PG_SKIP_REASON)
-    with temporary_pg_schema(base) as url:
-        upgrade(url)
-        yield url
 
 
 @pytest.fixture

@@ -24,8 +24,7 @@ from bot.channels import web as web_channel
 from bot.console import setup as console_setup
 from bot.context import SERVICES, Services
 from bot.settings import Settings
-from compliance.calendar import SHANGHAI
-from compliance.policy import Policy, load_policy
+from compliance.policy import Policy
 from storage.db import make_async_engine, make_async_sessionmaker
 from storage.migrate import upgrade
 from storage.models import (
@@ -39,31 +38,11 @@ from storage.models import (
     TicketEvent,
     TicketStatus,
 )
+from tests.support import MONDAY_10, FakeClock
 
-# Monday 2026-11-23 10:00 in Shanghai: a working day, inside attended hours.
-MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
 PASSWORDS = {"zhangsan": "demo1818", "lisi": "demo2046", "qa": "demo7001", "manager": "demo9001"}
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]*)"')
 FORM_TOKEN = re.compile(r'name="csrf_token" value="([^"]*)"')
-
-
-class FakeClock:
-    """The app's clock: it moves only when told."""
-
-    def __init__(self, start: datetime = MONDAY_10) -> None:
-        self.current = start
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, **delta: float) -> datetime:
-        self.current += timedelta(**delta)
-        return self.current
-
-
-@pytest.fixture(scope="session")
-def policy() -> Policy:
-    return load_policy()
 
 
 async def _seed_accounts(url: str) -> None:
@@ -89,11 +68,6 @@ def db_url(console_template: Path, tmp_path: Path) -> str:
     target = tmp_path / "console.sqlite3"
     shutil.copyfile(console_template, target)
     return f"sqlite:///{target}"
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 def make_settings(policy: Policy, db_url: str, clock: FakeClock, **overrides: Any) -> Settings:
