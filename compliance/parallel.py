@@ -13,8 +13,9 @@ parent merges the streams back into reading order and writes while the workers
 still check, so the report is the same, byte for byte, as one process would
 write.
 
-Only for transcript files and where ``fork`` exists (Linux, macOS with care):
-the database paths stay in one process (their loading is I/O, not CPU).
+Only for transcript files and where the ``fork`` start method exists (not on
+Windows, where checks run in one process); the database paths stay in one
+process (their loading is I/O, not CPU).
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ MAX_JOBS = 16
 
 
 class WorkerFailed(RuntimeError):
-    """A worker process died (killed, out of memory) before sending its part back."""
+    """A worker process failed (an exception, its traceback in the message) or died
+    (killed, out of memory) before sending all of its part back."""
 
 
 def available_cpus() -> int:
@@ -107,7 +109,9 @@ def _work(job: _Job, part: int, conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         _work_part(job, part, conn)
-    except BaseException:  # every failure, even an interrupt, must reach the parent
+    except BrokenPipeError:
+        return  # the parent stopped listening (it failed or was interrupted): nothing to say
+    except BaseException:  # every other failure must reach the parent
         with contextlib.suppress(OSError):
             conn.send(("failed", traceback.format_exc()))
         raise
@@ -223,14 +227,18 @@ class PartsRun:
 
     def close(self) -> None:
         """Wait for workers that sent everything; stop the others; close the pipes."""
-        complete = self._finished == len(self._processes)
+        if self._finished != len(self._processes):
+            # Interrupted, or the report could not be written: stop the workers first,
+            # so none of them finds its pipe closed half-way through a send.
+            for process in self._processes:
+                if process.is_alive():
+                    process.terminate()
+        for process in self._processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+                process.join()
         for conn in self._conns:
             conn.close()
-        for process in self._processes:
-            if complete:
-                process.join(timeout=10)  # done sending: exiting
-            if process.is_alive():
-                process.terminate()  # interrupted, or the report could not be written
-            process.join()
         self._conns = []
         self._processes = []

@@ -270,3 +270,32 @@ def test_checked_sessions_survive_pickling_between_processes(corpus: Path) -> No
         assert copy.session.lines == session.lines
         flagged += bool(reported.findings)
     assert flagged > 10
+
+
+def test_a_reader_that_goes_away_stops_the_workers_quietly(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    # Enough sessions that the report outgrows the pipe before the reader leaves.
+    records = _case_records()
+    lines = []
+    for copy in range(300):
+        for record in records:
+            lines.append(json.dumps({**record, "session": f"{record['session']}-{copy}"}))
+    big = tmp_path / "big.jsonl"
+    big.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    repo = Path(__file__).resolve().parents[2]
+    check = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "check", str(big), "--jobs", "2", "--no-progress"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert check.stdout is not None and check.stderr is not None
+    first = check.stdout.read(200)  # like `| head -c 200`
+    check.stdout.close()
+    stderr = check.stderr.read().decode("utf-8", "replace")
+    status = check.wait(timeout=60)
+    assert first
+    assert status == 2
+    assert "Traceback" not in stderr
