@@ -257,6 +257,8 @@ def _finding_rows(run_id: int, findings: Iterable[Finding]) -> Iterator[dict[str
             "agent": finding.agent,
             "message": finding.message,
             "evidence": finding.evidence,
+            "span_start": finding.span[0] if finding.span else None,
+            "span_end": finding.span[1] if finding.span else None,
             "suggestion": finding.suggestion,
             "source": finding.source[:_SOURCE_MAX] if finding.source else None,
             "inferred": finding.inferred,

@@ -403,6 +403,10 @@ class Finding(Base):
     agent: Mapped[str | None] = mapped_column(String(32))
     message: Mapped[str] = mapped_column(Text)
     evidence: Mapped[str | None] = mapped_column(Text)
+    # Where the evidence is in the line's text, [start, end); NULL for findings on no
+    # text and for rows saved before revision 0011.
+    span_start: Mapped[int | None] = mapped_column(Integer)
+    span_end: Mapped[int | None] = mapped_column(Integer)
     suggestion: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str | None] = mapped_column(String(64))  # the transcript file, if any
     # True when the rule had no event to go on and read it from the text (SPEC §4).

@@ -160,14 +160,20 @@ def _line_at(session: Session | None, index: int | None) -> Line | None:
 
 
 def _to_finding(row: FindingRow, session: Session | None = None) -> Finding:
-    """A stored finding as the checker made it; its span (not stored) is found again
-    by looking for the evidence in the line it points at."""
+    """A stored finding as the checker made it.  Its span is the stored one where it
+    still marks the evidence in the line; rows saved before spans were stored (or a
+    line edited since) get it by looking for the evidence in the line."""
     span = None
     line = _line_at(session, row.index)
     if line is not None and row.evidence:
-        start = (line.text or "").find(row.evidence)
-        if start >= 0:
-            span = (start, start + len(row.evidence))
+        text = line.text or ""
+        start, end = row.span_start, row.span_end
+        if start is not None and end is not None and text[start:end] == row.evidence:
+            span = (start, end)
+        else:
+            found = text.find(row.evidence)
+            if found >= 0:
+                span = (found, found + len(row.evidence))
     return Finding(
         session=row.session,
         rule=row.rule,

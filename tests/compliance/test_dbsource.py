@@ -6,6 +6,7 @@ and is skipped with the reason otherwise.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -234,7 +235,7 @@ def _finding(session: str, rule: str, index: int | None, evidence: str | None) -
 
 def test_save_run_and_false_positive_verdicts(engine: Engine) -> None:
     findings = [
-        _finding("S1", "LNG001", 2, "傻逼"),
+        dataclasses.replace(_finding("S1", "LNG001", 2, "傻逼"), span=(5, 7)),
         _finding("S1", "SCR001", 1, None),
         _finding("S2", "LNG002", 4, "滚"),
     ]
@@ -261,6 +262,7 @@ def test_save_run_and_false_positive_verdicts(engine: Engine) -> None:
             ("S2", "LNG002", 4, "滚", "error"),
         ]
         assert rows[0].ts == _at(2)
+        assert [(r.span_start, r.span_end) for r in rows] == [(5, 7), (None, None), (None, None)]
         assert rows[0].source is not None and len(rows[0].source) == 64
         # QA: LNG002 is a false positive; LNG001 was first marked so, then confirmed.
         db.add(

@@ -46,8 +46,8 @@ def _tables(engine: Engine) -> set[str]:
 def test_history_is_linear_from_0001() -> None:
     script = ScriptDirectory.from_config(alembic_config())
     revisions = [rev.revision for rev in script.walk_revisions("base", "heads")]
-    assert heads() == ("0010",)
-    assert list(reversed(revisions)) == ["0001", "0002", "0010"]
+    assert heads() == ("0011",)
+    assert list(reversed(revisions)) == ["0001", "0002", "0010", "0011"]
 
 
 def test_up_down_up(db_url: str) -> None:
@@ -56,7 +56,7 @@ def test_up_down_up(db_url: str) -> None:
         assert current(engine) is None
         upgrade(db_url)
         assert _tables(engine) == ALL_TABLES
-        assert current(engine) == "0010"
+        assert current(engine) == "0011"
 
         downgrade(db_url, "0001")
         assert _tables(engine) == TABLES_0001
@@ -68,7 +68,7 @@ def test_up_down_up(db_url: str) -> None:
 
         upgrade(db_url)
         assert _tables(engine) == ALL_TABLES
-        assert current(engine) == "0010"
+        assert current(engine) == "0011"
     finally:
         engine.dispose()
 
@@ -99,7 +99,7 @@ def test_index_and_constraint_names_follow_the_convention(engine: Engine) -> Non
 
 def test_upgrade_twice_is_a_no_op(engine: Engine) -> None:
     upgrade(engine)
-    assert current(engine) == "0010"
+    assert current(engine) == "0011"
 
 
 def test_concurrent_upgrades_in_one_process(db_url: str) -> None:
@@ -119,7 +119,7 @@ def test_concurrent_upgrades_in_one_process(db_url: str) -> None:
     for thread in threads:
         thread.join(timeout=60)
     assert errors == []
-    assert current(db_url) == "0010"
+    assert current(db_url) == heads()[0]
 
 
 def test_concurrent_upgrades_from_several_processes(db_url: str) -> None:
@@ -149,7 +149,7 @@ def test_concurrent_upgrades_from_several_processes(db_url: str) -> None:
         process.stdin.flush()
     outcomes = [(process.wait(timeout=60), process.communicate()[1]) for process in processes]
     assert outcomes == [(0, "")] * 3
-    assert current(db_url) == "0010"
+    assert current(db_url) == heads()[0]
 
 
 def test_a_failed_migration_leaves_the_schema_as_it_was(
@@ -172,5 +172,52 @@ def test_a_failed_migration_leaves_the_schema_as_it_was(
     try:
         assert current(engine) == "0001"
         assert _tables(engine) == TABLES_0001
+    finally:
+        engine.dispose()
+
+
+def test_0011_adds_finding_spans_and_keeps_the_rows_saved_before(db_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert, select
+
+    from storage.models import CheckRun, Finding, Severity
+
+    findings = Finding.__table__
+    upgrade(db_url, "0010")
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            run_id = conn.execute(
+                insert(CheckRun.__table__)
+                .values(source="t.jsonl", policy_name="朴赛", started_at=datetime.now(UTC))
+                .returning(CheckRun.__table__.c.id)
+            ).scalar_one()
+            # Only the columns revision 0010 has.
+            conn.execute(
+                insert(findings).values(
+                    check_run_id=run_id,
+                    session="S1",
+                    rule="LNG006",
+                    severity=Severity.WARNING,
+                    index=2,
+                    message="称呼客户“你”",
+                    evidence="你",
+                    inferred=False,
+                    created_at=datetime.now(UTC),
+                )
+            )
+        upgrade(db_url)
+        assert current(engine) == "0011"
+        with engine.connect() as conn:
+            row = conn.execute(
+                select(findings.c.evidence, findings.c.span_start, findings.c.span_end)
+            ).one()
+        assert tuple(row) == ("你", None, None)
+        downgrade(db_url, "0010")
+        columns = {column["name"] for column in inspect(engine).get_columns("findings")}
+        assert "span_start" not in columns and "evidence" in columns
+        with engine.connect() as conn:
+            assert conn.execute(select(findings.c.evidence)).scalar_one() == "你"
     finally:
         engine.dispose()
