@@ -88,10 +88,12 @@ class _Transient(Exception):
     """One attempt failed in a way worth another attempt."""
 
 
-class WeChatApi:
-    """Async client for the WeChat server API at `base_url` (configurable for tests)."""
+class TencentApi:
+    """What the WeChat and WeCom server APIs share: JSON over HTTPS at `base_url`
+    (configurable for tests), attempts with timeouts and back-off, the same retry
+    rules.  Subclasses add the endpoints and `fetch_token`."""
 
-    _log_name = "wechat api"
+    _log_name = "tencent api"
 
     def __init__(
         self,
@@ -106,45 +108,23 @@ class WeChatApi:
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
 
-    async def stable_token(self, app_id: str, secret: str) -> StableToken:
-        """A fresh access token from `cgi-bin/stable_token` (normal mode, never forced).
-
-        Normal mode returns the token WeChat holds while it is valid, so every
-        worker that asks gets the same one; forcing would invalidate the
-        token the other workers are using.
-        """
-        answer = await self._post(
-            "/cgi-bin/stable_token",
-            params={},
-            payload={
-                "grant_type": "client_credential",
-                "appid": app_id,
-                "secret": secret,
-                "force_refresh": False,
-            },
-        )
-        if not answer.ok:
-            raise ApiUnavailable(f"stable_token refused: errcode {answer.errcode} {answer.errmsg}")
-        token = answer.body.get("access_token")
-        expires_in = answer.body.get("expires_in")
-        if not isinstance(token, str) or not token or not isinstance(expires_in, int):
-            raise ApiUnavailable(f"stable_token answer without access_token/expires_in: {answer}")
-        return StableToken(access_token=token, expires_in=expires_in)
-
-    async def send_text(self, access_token: str, openid: str, text: str) -> ApiAnswer:
-        """Send `text` to `openid` through `message/custom/send`; the API's answer."""
-        return await self._post(
-            "/cgi-bin/message/custom/send",
-            params={"access_token": access_token},
-            payload={"touser": openid, "msgtype": "text", "text": {"content": text}},
-        )
-
     async def _post(
         self, path: str, *, params: Mapping[str, str], payload: Mapping[str, Any]
     ) -> ApiAnswer:
         # WeChat expects UTF-8 JSON; \u escapes would count against length limits.
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         return await self._call("POST", path, params, data)
+
+    @staticmethod
+    def _token_from(answer: ApiAnswer, endpoint: str) -> StableToken:
+        """The token in a token endpoint's answer; `ApiUnavailable` if there is none."""
+        if not answer.ok:
+            raise ApiUnavailable(f"{endpoint} refused: errcode {answer.errcode} {answer.errmsg}")
+        token = answer.body.get("access_token")
+        expires_in = answer.body.get("expires_in")
+        if not isinstance(token, str) or not token or not isinstance(expires_in, int):
+            raise ApiUnavailable(f"{endpoint} answer without access_token/expires_in: {answer}")
+        return StableToken(access_token=token, expires_in=expires_in)
 
     async def _get(self, path: str, params: Mapping[str, str]) -> ApiAnswer:
         return await self._call("GET", path, params, None)
@@ -201,3 +181,40 @@ class WeChatApi:
         if errcode == ERRCODE_SYSTEM_BUSY:
             raise _Transient("errcode -1 (system busy)")
         return ApiAnswer(errcode=errcode, errmsg=str(body.get("errmsg", "")), body=body)
+
+
+class WeChatApi(TencentApi):
+    """Async client for the WeChat (公众号) server API."""
+
+    _log_name = "wechat api"
+
+    async def stable_token(self, app_id: str, secret: str) -> StableToken:
+        """A fresh access token from `cgi-bin/stable_token` (normal mode, never forced).
+
+        Normal mode returns the token WeChat holds while it is valid, so every
+        worker that asks gets the same one; forcing would invalidate the
+        token the other workers are using.
+        """
+        answer = await self._post(
+            "/cgi-bin/stable_token",
+            params={},
+            payload={
+                "grant_type": "client_credential",
+                "appid": app_id,
+                "secret": secret,
+                "force_refresh": False,
+            },
+        )
+        return self._token_from(answer, "stable_token")
+
+    async def send_text(self, access_token: str, openid: str, text: str) -> ApiAnswer:
+        """Send `text` to `openid` through `message/custom/send`; the API's answer."""
+        return await self._post(
+            "/cgi-bin/message/custom/send",
+            params={"access_token": access_token},
+            payload={"touser": openid, "msgtype": "text", "text": {"content": text}},
+        )
+
+    async def fetch_token(self, app_id: str, secret: str) -> StableToken:
+        """The account's access token, for `SharedAccessToken`: `stable_token`."""
+        return await self.stable_token(app_id, secret)

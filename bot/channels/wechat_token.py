@@ -8,7 +8,8 @@ database row per (channel, app id) and is never fetched per request:
   row;
 - a token is *due* `lead` seconds before it expires; the first worker to see
   it due claims the refresh with one conditional UPDATE (the row is still due
-  and nobody holds an unexpired claim), calls `stable_token`, writes the new
+  and nobody holds an unexpired claim), calls `fetch_token` (WeChat's
+  `stable_token`, WeCom's `gettoken`), writes the new
   token and releases the claim.  Every other worker keeps using the old token
   while it lasts, or waits briefly for the new one.  A conditional UPDATE is
   atomic on SQLite and PostgreSQL alike, so no row lock is held across the
@@ -31,12 +32,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.channels.wechat_api import ApiUnavailable, WeChatApi
+from bot.channels.wechat_api import ApiUnavailable, StableToken
 from storage.models import ChannelToken
 
 log = logging.getLogger("bot.channels.wechat")
@@ -52,12 +54,18 @@ class _Held:
     expires_at: datetime
 
 
+class TokenSource(Protocol):
+    """Where a fresh access token comes from (`WeChatApi`, `WeComKfApi`)."""
+
+    async def fetch_token(self, app_id: str, secret: str) -> StableToken: ...
+
+
 class SharedAccessToken:
     """The access token of one Official Account, refreshed by one worker at a time."""
 
     def __init__(
         self,
-        api: WeChatApi,
+        api: TokenSource,
         sessionmaker: async_sessionmaker[AsyncSession],
         *,
         app_id: str,
@@ -196,7 +204,7 @@ class SharedAccessToken:
 
     async def _refresh(self, now: datetime) -> str:
         try:
-            fresh = await self._api.stable_token(self._app_id, self._secret)
+            fresh = await self._api.fetch_token(self._app_id, self._secret)
         except BaseException:
             await self._release()
             raise

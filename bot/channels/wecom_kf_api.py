@@ -4,11 +4,11 @@ wechatpy 1.8.18 has no kf support, so the endpoints are called here:
 `cgi-bin/gettoken`, `cgi-bin/kf/sync_msg`, `cgi-bin/kf/send_msg` and
 `cgi-bin/kf/service_state/get|trans`.  WeCom's server API is the same family
 as WeChat's (JSON in and out, ``errcode``/``errmsg``, -1 for 系统繁忙), so
-`WeComKfApi` extends `WeChatApi` and keeps its timeouts, bounded retries and
-the rule of which failures are worth another attempt.
+`WeComKfApi`, like `WeChatApi`, is a `TencentApi`: the same timeouts, bounded
+retries and rule of which failures are worth another attempt.
 
-`stable_token` is overridden with `gettoken`: within its validity WeCom
-returns the same token to every caller, exactly the contract the shared
+`fetch_token` is `gettoken`: within its validity WeCom returns the same
+token to every caller, exactly the contract the shared
 token refresher (`wechat_token.SharedAccessToken`) relies on, so the kf
 access token is shared through the database by that same code.
 """
@@ -24,7 +24,7 @@ from bot.channels.wechat_api import (
     ApiAnswer,
     ApiUnavailable,
     StableToken,
-    WeChatApi,
+    TencentApi,
 )
 
 log = logging.getLogger("bot.channels.wecom_kf")
@@ -78,25 +78,17 @@ class SyncRefused:
     body: Mapping[str, Any] = field(default_factory=dict)
 
 
-class WeComKfApi(WeChatApi):
+class WeComKfApi(TencentApi):
     """Async client for the WeCom kf endpoints at `base_url` (configurable for tests)."""
 
     _log_name = "wecom api"
 
-    async def stable_token(self, app_id: str, secret: str) -> StableToken:
-        """The access token from `gettoken` (corp id + the kf secret).
-
-        Named for the `SharedAccessToken` contract: within its validity WeCom
-        hands every caller the same token, as `stable_token` does for WeChat.
-        """
+    async def fetch_token(self, app_id: str, secret: str) -> StableToken:
+        """The access token from `gettoken` (corp id + the kf secret), for
+        `SharedAccessToken`: within its validity WeCom hands every caller the same
+        token, as `stable_token` does for WeChat."""
         answer = await self._get("/cgi-bin/gettoken", {"corpid": app_id, "corpsecret": secret})
-        if not answer.ok:
-            raise ApiUnavailable(f"gettoken refused: errcode {answer.errcode} {answer.errmsg}")
-        token = answer.body.get("access_token")
-        expires_in = answer.body.get("expires_in")
-        if not isinstance(token, str) or not token or not isinstance(expires_in, int):
-            raise ApiUnavailable(f"gettoken answer without access_token/expires_in: {answer}")
-        return StableToken(access_token=token, expires_in=expires_in)
+        return self._token_from(answer, "gettoken")
 
     async def sync_msg(
         self,
