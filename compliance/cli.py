@@ -178,10 +178,6 @@ class Progress:
     def disabled(cls) -> Progress:
         return cls(0, None)
 
-    @property
-    def enabled(self) -> bool:
-        return self._stream is not None
-
     def update(self, done: int) -> None:
         stream = self._stream
         if stream is None:
@@ -226,29 +222,32 @@ class _Input:
     """How many sessions `reported` yields."""
 
 
-def _read_files(paths: Sequence[str]) -> _Input:
-    from compliance.transcript import read_transcripts, transcript_files
+def _files(paths: Sequence[str]) -> list[Path]:
+    """The transcript files the command line names (a directory: its ``*.jsonl``)."""
+    from compliance.transcript import transcript_files
 
     files, missing = transcript_files(paths)
     if missing:
         # A path that is not there is a mistake on the command line, not a bad line:
         # say so and check nothing rather than report on a subset nobody asked for.
         raise UsageError("; ".join(str(problem) for problem in missing))
+    return files
+
+
+def _read_files(files: list[Path]) -> _Input:
+    from compliance.transcript import read_transcripts
+
     read = read_transcripts(files)
     return _Input(read.sessions, read.errors, tuple(read.files or (str(f) for f in files)))
 
 
 def _check_files_in_parts(
-    options: CheckOptions, checker: Checker, stack: contextlib.ExitStack
+    options: CheckOptions, files: list[Path], checker: Checker, stack: contextlib.ExitStack
 ) -> _Input | None:
     """Start reading and checking the files in worker processes when that pays
     (None: it does not); the sessions arrive through `_Input.reported`."""
     from compliance.parallel import PartsRun, auto_jobs, fork_available
-    from compliance.transcript import transcript_files
 
-    files, missing = transcript_files(options.paths)
-    if missing:
-        raise UsageError("; ".join(str(problem) for problem in missing))
     jobs = options.jobs or auto_jobs(files)
     if jobs < 2 or not fork_available():
         return None
@@ -256,11 +255,7 @@ def _check_files_in_parts(
         PartsRun(files, checker, jobs=jobs, keep_lines=options.format == "html")
     )
     # Reading comes first in every worker; say so, the bar follows once it is done.
-    reading = (
-        Progress(0, sys.stderr, f"读取转录（{jobs} 个进程）")
-        if _progress(options, 0).enabled
-        else Progress.disabled()
-    )
+    reading = _progress(options, 0, f"读取转录（{jobs} 个进程）")
     reading.update(0)
     try:
         parts.start()
@@ -304,17 +299,18 @@ def _load(
 ) -> tuple[_Input, frozenset[FindingKey]]:
     """The sessions to check, and the findings QA marked false positive in the database."""
     if engine is None:
+        files = _files(options.paths)
         if options.jobs != 1:
-            checked = _check_files_in_parts(options, checker, stack)
+            checked = _check_files_in_parts(options, files, checker, stack)
             if checked is not None:
                 return checked, frozenset()
-        return _read_files(options.paths), frozenset()
+        return _read_files(files), frozenset()
     from sqlalchemy.exc import SQLAlchemyError
 
     from compliance.dbsource import has_schema, load_false_positives
 
     try:
-        data = _read_db(engine, options) if options.db else _read_files(options.paths)
+        data = _read_db(engine, options) if options.db else _read_files(_files(options.paths))
         # A --save-db database may be new (no tables, so no verdicts yet).
         if data.sessions and (options.db or has_schema(engine)):
             return data, load_false_positives(engine, {s.id for s in data.sessions})
@@ -340,9 +336,9 @@ def _use_colour(options: CheckOptions) -> bool:
     return sys.stdout.isatty()
 
 
-def _progress(options: CheckOptions, total: int) -> Progress:
+def _progress(options: CheckOptions, total: int, label: str = "检查会话") -> Progress:
     if options.progress and sys.stderr.isatty():
-        return Progress(total, sys.stderr)
+        return Progress(total, sys.stderr, label)
     return Progress.disabled()
 
 
