@@ -108,7 +108,8 @@ class TranscriptBuilder:
         self.lines = 0
 
     def error(self, path: str, line_no: int | None, problem: str) -> None:
-        """Record an error that is not about one record (unreadable file ...)."""
+        """Record what is wrong with a line (or a whole file, `line_no` None); it
+        takes a reading position like a record does."""
         self._seq += 1
         self._errors.append(TranscriptError(path, line_no, problem))
         self._error_keys.append((0, self._seq))
@@ -125,9 +126,7 @@ class TranscriptBuilder:
         problem = self._take(record, origin or (f"{path}:{line_no}" if line_no else path))
         if problem is None:
             return True
-        self._seq += 1
-        self._errors.append(TranscriptError(path, line_no, problem))
-        self._error_keys.append((0, self._seq))
+        self.error(path, line_no, problem)
         return False
 
     def _take(self, record: Any, origin: str) -> str | None:
