@@ -96,11 +96,12 @@ from bot.channels.wechat_xml import (
     render_text_reply,
     to_inbound,
 )
+from bot.channels.window import WindowState, sends_since_last_message
 from bot.context import SERVICES, SETTINGS, Services
 from bot.http import ApiError
 from bot.messages import DeliveryResult, InboundMessage, OutboundMessage
 from bot.settings import SettingsError
-from storage.models import Customer, DeliveryStatus, Message, MessageRole, Ticket
+from storage.models import Message, MessageRole
 
 log = logging.getLogger("bot.channels.wechat")
 
@@ -432,14 +433,6 @@ async def replies_to(
 # ------------------------------------------------------------------- outbound --
 
 
-@dataclass(frozen=True, slots=True)
-class WindowState:
-    """Where a customer stands in WeChat's customer-service window."""
-
-    last_customer_at: datetime | None
-    sent_since: int
-
-
 async def window_state(
     sessionmaker: async_sessionmaker[AsyncSession], openid: str, *, excluding: int | None = None
 ) -> WindowState:
@@ -452,41 +445,12 @@ async def window_state(
     then answers 45047, recorded as blocked like this check — but never
     blocks a line WeChat would take.
     """
-    tickets_of_customer = (
-        select(Ticket.id)
-        .join(Customer, Ticket.customer_id == Customer.id)
-        .where(Customer.channel == CHANNEL, Customer.external_id == openid)
-    )
-    async with sessionmaker() as session:
-        last = (
-            await session.execute(
-                select(Message.id, Message.sent_at)
-                .where(
-                    Message.ticket_id.in_(tickets_of_customer),
-                    Message.role == MessageRole.CUSTOMER,
-                )
-                .order_by(Message.sent_at.desc(), Message.id.desc())
-                .limit(1)
-            )
-        ).first()
-        if last is None:
-            return WindowState(last_customer_at=None, sent_since=0)
-        last_id, last_at = last
-        sent = set(
-            (
-                await session.execute(
-                    select(Message.id).where(
-                        Message.ticket_id.in_(tickets_of_customer),
-                        Message.role == MessageRole.AGENT,
-                        Message.id > last_id,
-                        Message.delivery_status == DeliveryStatus.SENT,
-                    )
-                )
-            ).scalars()
-        )
-    passive = {reply.message_id for reply in await replies_to(sessionmaker, last_id)}
-    sent -= passive | {excluding}
-    return WindowState(last_customer_at=last_at, sent_since=len(sent))
+    last = await sends_since_last_message(sessionmaker, CHANNEL, openid)
+    if last is None:
+        return WindowState(last_customer_at=None, sent_since=0)
+    passive = {reply.message_id for reply in await replies_to(sessionmaker, last.message_id)}
+    sent = last.sent_since - (passive | {excluding})
+    return WindowState(last_customer_at=last.at, sent_since=len(sent))
 
 
 # A WeChat openid never has this shape: it is what `Customer.anonymise` leaves

@@ -104,13 +104,13 @@ from bot.channels.wecom_kf_api import (
     SyncRefused,
     WeComKfApi,
 )
+from bot.channels.window import WindowState, sends_since_last_message
 from bot.context import SERVICES, SETTINGS, Services
 from bot.http import ApiError
 from bot.messages import DeliveryResult, InboundKind, InboundMessage, OutboundMessage
 from bot.messages import DeliveryStatus as DeliveryStatusName
 from bot.settings import SettingsError
 from storage.channel_models import KfCursor
-from storage.models import Customer, DeliveryStatus, Message, MessageRole, Ticket
 
 log = logging.getLogger("bot.channels.wecom_kf")
 
@@ -660,48 +660,13 @@ class KfSyncer:
 # ------------------------------------------------------------------- sending --
 
 
-@dataclass(frozen=True, slots=True)
-class KfWindow:
-    """The customer's last message time and the lines sent to them since."""
-
-    last_customer_at: datetime | None
-    sent_since: int
-
-
-async def kf_window(services: Services, key: str, *, excluding: int | None) -> KfWindow:
+async def kf_window(services: Services, key: str, *, excluding: int | None) -> WindowState:
     """Where a customer stands in the 48 h / 5-line window (sent lines counted as WeCom
     counts them: every send_msg after the customer's last message)."""
-    tickets_of_customer = (
-        select(Ticket.id)
-        .join(Customer, Ticket.customer_id == Customer.id)
-        .where(Customer.channel == CHANNEL, Customer.external_id == key)
-    )
-    async with services.sessionmaker() as session:
-        last = (
-            await session.execute(
-                select(Message.id, Message.sent_at)
-                .where(
-                    Message.ticket_id.in_(tickets_of_customer),
-                    Message.role == MessageRole.CUSTOMER,
-                )
-                .order_by(Message.sent_at.desc(), Message.id.desc())
-                .limit(1)
-            )
-        ).first()
-        if last is None:
-            return KfWindow(last_customer_at=None, sent_since=0)
-        sent = (
-            await session.execute(
-                select(Message.id).where(
-                    Message.ticket_id.in_(tickets_of_customer),
-                    Message.role == MessageRole.AGENT,
-                    Message.id > last.id,
-                    Message.delivery_status == DeliveryStatus.SENT,
-                )
-            )
-        ).scalars()
-        count = sum(1 for message_id in sent if message_id != excluding)
-    return KfWindow(last_customer_at=last.sent_at, sent_since=count)
+    last = await sends_since_last_message(services.sessionmaker, CHANNEL, key)
+    if last is None:
+        return WindowState(last_customer_at=None, sent_since=0)
+    return WindowState(last_customer_at=last.at, sent_since=len(last.sent_since - {excluding}))
 
 
 class WeComKfSender:
