@@ -21,7 +21,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp.plugin import AiohttpClient, AiohttpServer
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import create_app
@@ -31,6 +31,7 @@ from compliance.policy import load_policy
 from storage.db import make_async_engine, make_async_sessionmaker
 from storage.models import Customer, DeliveryStatus, Message, MessageRole, Ticket
 from tests.bot.fakes_wechat import FakeWeChatApi, Mode, Scripted, WeChatSender, message_xml
+from tests.support import AppCalls
 
 REPO = Path(__file__).resolve().parents[2]
 REALDATA = Path(os.environ.get("AFTERSALES_REALDATA") or REPO / "../shared/realdata").resolve()
@@ -69,7 +70,7 @@ class Clock:
 
 
 @dataclass
-class Bot:
+class Bot(AppCalls):
     """One running app instance, its WeChat counterpart and the fake API."""
 
     client: TestClient[Any, Any]
@@ -111,11 +112,6 @@ class Bot:
         data = await response.json()
         assert response.status < 300, data
         return dict(data)
-
-    async def count(self, model: type[Any], *where: Any) -> int:
-        async with make_async_sessionmaker(self.engine)() as session:
-            counted = await session.scalar(select(func.count()).select_from(model).where(*where))
-            return int(counted or 0)
 
     async def messages(self, role: MessageRole | None = None) -> list[Message]:
         async with make_async_sessionmaker(self.engine)() as session:

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import create_app
@@ -26,7 +26,7 @@ from compliance.policy import Policy
 from storage.channel_models import BridgeCommand, BridgeCommandStatus, BridgeEvent, BridgeNonce
 from storage.db import make_async_engine, make_async_sessionmaker
 from storage.models import DeliveryStatus, Message, MessageRole, Ticket
-from tests.support import FakeClock, findings_of
+from tests.support import AppCalls, FakeClock, findings_of
 
 KEY_ID = "shop-pc-1"
 SECRET = "s" * 16 + secrets.token_hex(16)
@@ -35,7 +35,7 @@ BUYER = "tb_buyer_张"
 
 
 @dataclass
-class BridgeBot:
+class BridgeBot(AppCalls):
     client: TestClient[Any, Any]
     clock: FakeClock
     engine: AsyncEngine
@@ -111,21 +111,6 @@ class BridgeBot:
         )
         assert code == expect, answer
         return answer
-
-    async def api(
-        self, method: str, path: str, staff_no: str, status: int = 200, **body: Any
-    ) -> dict[str, Any]:
-        response = await self.client.request(
-            method, path, json=body if method == "POST" else None, headers={"X-Staff-No": staff_no}
-        )
-        data = await response.json()
-        assert response.status == status, data
-        return dict(data)
-
-    async def count(self, model: type[Any], *where: Any) -> int:
-        async with make_async_sessionmaker(self.engine)() as session:
-            counted = await session.scalar(select(func.count()).select_from(model).where(*where))
-            return int(counted or 0)
 
     async def message(self, message_id: int) -> Message:
         async with make_async_sessionmaker(self.engine)() as session:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import create_app
@@ -33,7 +33,7 @@ from tests.channels.fakes_wecom import (
     FakeKfApi,
     KfCallbacks,
 )
-from tests.support import FakeClock, findings_of
+from tests.support import AppCalls, FakeClock, findings_of
 
 VECTORS = Path(__file__).resolve().parents[3] / "shared" / "realdata" / "wechat"
 VECTORS_FILE = VECTORS / "wxbizmsgcrypt_vectors.json"
@@ -54,7 +54,7 @@ def kf_env(api_base: str, **extra: str) -> dict[str, str]:
 
 
 @dataclass
-class KfBot:
+class KfBot(AppCalls):
     client: TestClient[Any, Any]
     fake: FakeKfApi
     clock: FakeClock
@@ -73,21 +73,6 @@ class KfBot:
         msgid = self.fake.customer_says(user, text, self.clock.unix)
         assert await self.notify() == 200
         return msgid
-
-    async def api(
-        self, method: str, path: str, staff_no: str, status: int = 200, **body: Any
-    ) -> dict[str, Any]:
-        response = await self.client.request(
-            method, path, json=body if method == "POST" else None, headers={"X-Staff-No": staff_no}
-        )
-        data = await response.json()
-        assert response.status == status, data
-        return dict(data)
-
-    async def count(self, model: type[Any], *where: Any) -> int:
-        async with make_async_sessionmaker(self.engine)() as session:
-            counted = await session.scalar(select(func.count()).select_from(model).where(*where))
-            return int(counted or 0)
 
     async def customer_lines(self) -> list[Message]:
         async with make_async_sessionmaker(self.engine)() as session:
