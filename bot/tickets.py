@@ -398,16 +398,7 @@ class TicketService:
 
     async def _duplicate_receipt(self, inbound: InboundMessage) -> Receipt | None:
         async with self.sessionmaker() as session:
-            row = (
-                await session.execute(
-                    select(Message.id, Ticket.id, Ticket.number)
-                    .join(Ticket, Message.ticket_id == Ticket.id)
-                    .where(
-                        Message.channel == inbound.channel,
-                        Message.external_id == inbound.external_id,
-                    )
-                )
-            ).first()
+            row = await _stored_delivery(session, inbound)
         if row is None:
             return None
         message_id, ticket_id, number = row
@@ -448,16 +439,7 @@ class TicketService:
             # one open ticket per customer, one answer per message.
             query = query.with_for_update()
         customer = (await session.execute(query)).scalar_one()
-        existing = (
-            await session.execute(
-                select(Message.id, Ticket.id, Ticket.number)
-                .join(Ticket, Message.ticket_id == Ticket.id)
-                .where(
-                    Message.channel == inbound.channel,
-                    Message.external_id == inbound.external_id,
-                )
-            )
-        ).first()
+        existing = await _stored_delivery(session, inbound)
         if existing is not None:
             message_id, ticket_id, number = existing
             return Receipt(number, ticket_id, message_id, duplicate=True, opened=False)
@@ -1695,6 +1677,24 @@ class TicketService:
 
 
 _TICK = timedelta(milliseconds=1)
+
+
+async def _stored_delivery(
+    session: AsyncSession, inbound: InboundMessage
+) -> tuple[int, int, str] | None:
+    """(message id, ticket id, ticket number) of a message already stored under the
+    channel's id for it: the same delivery seen before."""
+    row = (
+        await session.execute(
+            select(Message.id, Ticket.id, Ticket.number)
+            .join(Ticket, Message.ticket_id == Ticket.id)
+            .where(
+                Message.channel == inbound.channel,
+                Message.external_id == inbound.external_id,
+            )
+        )
+    ).first()
+    return None if row is None else (row[0], row[1], row[2])
 
 
 async def seed_stamp(session: AsyncSession, ticket_id: int) -> None:
