@@ -20,10 +20,15 @@ In one run it then measures
     the largest process (``wait4``) and all its processes added up (sampled).
 
 and prints both times, their ratio (target: at most 2) and the peak RSS of all
-the check's processes together (target: under 1 GiB).  ``--profile`` additionally
-runs the check in this process under cProfile and prints where the time goes.
+the check's processes together (target: under 1 GiB).  With ``--repeat N`` the
+floor is measured again right before each check and every pair's ratio is shown
+too (a shared machine's speed drifts).  ``--select CODES`` runs only those rules,
+which shows what reading, the shared facts and the report cost on their own.
+``--profile`` additionally runs the check in this process under cProfile and
+prints where the time goes.
 
     .venv/bin/python bench/bench_check.py                  # 1,000,000 messages
+    .venv/bin/python bench/bench_check.py --repeat 3 --select SLA004
     .venv/bin/python bench/bench_check.py --messages 100000 --profile
 """
 
@@ -279,12 +284,14 @@ def _tree_rss(root: int) -> int:
     return total
 
 
-def measure_check(path: Path, out: Path, jobs: int | None) -> CheckRun:
+def measure_check(path: Path, out: Path, jobs: int | None, select: str | None = None) -> CheckRun:
     """The full check in a subprocess: time, CPU time, peak memory, exit status."""
     command = [*check_command(), "check", str(path), "--format", "json", "--out", str(out)]
     command.append("--no-progress")
     if jobs is not None:
         command += ["--jobs", str(jobs)]
+    if select is not None:
+        command += ["--select", select]
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=REPO, env=env, stderr=subprocess.PIPE)
@@ -393,6 +400,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="--jobs for the check (default: the check's own choice, one per CPU)",
     )
+    parser.add_argument(
+        "--select",
+        metavar="CODES",
+        help="--select for the check: run only these rules (measures what reading, "
+        "the shared facts and the report cost without the other rules)",
+    )
     parser.add_argument("--profile", action="store_true", help="also profile the check")
     parser.add_argument("--top", type=int, default=30, help="functions shown by --profile")
     parser.add_argument(
@@ -420,27 +433,36 @@ def main(argv: list[str] | None = None) -> int:
         )
         policy = load_policy()
         automaton, phrases = forbidden_automaton(policy)
-        # The best of three (the first also warms the page cache for both measurements):
-        # the machine is shared, and the floor is the divisor.
-        floors = [measure_floor(transcript, automaton) for _ in range(3)]
-        floor, lines, hits = min(floors)
+        # The floor is measured right before each check, so that a pair shares the
+        # machine's mood: on a shared host speed drifts by a third over minutes.  One
+        # extra floor first warms the page cache for both.
+        measure_floor(transcript, automaton)
+        pairs: list[tuple[float, CheckRun]] = []
+        for _ in range(args.repeat):
+            floor_seconds, lines, hits = measure_floor(transcript, automaton)
+            pairs.append((floor_seconds, measure_check(transcript, report, args.jobs, args.select)))
+        floor = min(f for f, _run in pairs)
+        runs = [run for _f, run in pairs]
         print(
             f"(a) floor, json.loads per line + one Aho-Corasick pass ({phrases} phrases): "
-            f"{floor:.2f} s, best of 3 ({lines:,} lines, {hits:,} raw hits)"
+            f"{floor:.2f} s, best of {args.repeat} ({lines:,} lines, {hits:,} raw hits)"
         )
-        runs = [measure_check(transcript, report, args.jobs) for _ in range(args.repeat)]
         best_run = min(runs)
         check, status = best_run.seconds, best_run.status
         rss = max(run.tree_rss for run in runs)
         with report.open(encoding="utf-8") as fh:
             summary = json.load(fh)["summary"]
         best = f", best of {args.repeat}" if args.repeat > 1 else ""
-        jobs = "" if args.jobs is None else f" --jobs {args.jobs}"
+        options = "" if args.jobs is None else f" --jobs {args.jobs}"
+        options += "" if args.select is None else f" --select {args.select}"
         print(
-            f"(b) aftersales check --format json{jobs}: {check:.2f} s{best}, exit {status}, "
+            f"(b) aftersales check --format json{options}: {check:.2f} s{best}, exit {status}, "
             f"{summary['sessions']:,} sessions, {summary['findings']:,} findings, "
             f"report {report.stat().st_size / 2**20:.1f} MiB"
         )
+        if args.repeat > 1:
+            paired = ", ".join(f"{run.seconds / f:.2f}" for f, run in pairs)
+            print(f"ratio of each pair (floor measured just before its check): {paired}")
         ratio = check / floor
         print(f"ratio (b)/(a): {ratio:.2f} (target ≤ {TARGET_RATIO:g})")
         print(
