@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from compliance.policy import load_policy
 from storage.db import make_async_engine, make_async_sessionmaker
 from storage.models import Customer, DeliveryStatus, Message, MessageRole, Ticket
 from tests.bot.fakes_wechat import FakeWeChatApi, Mode, Scripted, WeChatSender, message_xml
-from tests.support import AppCalls
+from tests.support import AppCalls, FakeClock
 
 REPO = Path(__file__).resolve().parents[2]
 REALDATA = Path(os.environ.get("AFTERSALES_REALDATA") or REPO / "../shared/realdata").resolve()
@@ -43,24 +43,7 @@ AES_KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
 OLD_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 APP_ID = "wx49f0ab532d5d035a"
 OPENID = "oCust_2N3kd8sKe0Pq"
-# Monday 2026-11-23 10:00 in Shanghai: a working day, inside attended hours.
-MONDAY_10AM = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 POLICY = load_policy(None)
-
-
-@dataclass
-class Clock:
-    at: datetime = MONDAY_10AM
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, **delta: float) -> None:
-        self.at += timedelta(**delta)
-
-    @property
-    def unix(self) -> int:
-        return int(self.at.timestamp())
 
 
 # ------------------------------------------------------------------ databases --
@@ -76,7 +59,7 @@ class Bot(AppCalls):
     client: TestClient[Any, Any]
     wechat: WeChatSender
     fake: FakeWeChatApi
-    clock: Clock
+    clock: FakeClock
     engine: AsyncEngine
     msg_ids: Iterator[int] = field(default_factory=lambda: iter(range(7_000_000_001, 8 << 40)))
 
@@ -158,12 +141,12 @@ async def make_bot(
         db_url: str,
         *,
         env: Mapping[str, str] | None = None,
-        clock: Clock | None = None,
+        clock: FakeClock | None = None,
         aes_key: str | None = AES_KEY,
         app_id: str = APP_ID,
         token: str = TOKEN,
     ) -> Bot:
-        clock = clock or Clock()
+        clock = clock or FakeClock()
         settings = Settings(
             policy=POLICY,
             db_url=db_url,
@@ -238,7 +221,7 @@ async def test_encrypted_url_verification_with_official_vectors(
     fake_api: tuple[FakeWeChatApi, str],
     vector: dict[str, Any],
 ) -> None:
-    clock = Clock(datetime.fromtimestamp(int(vector["timestamp"]), UTC))
+    clock = FakeClock(datetime.fromtimestamp(int(vector["timestamp"]), UTC))
     bot = await make_bot(sqlite_url, env=_vector_env(vector, fake_api[1]), clock=clock)
     params = {
         "msg_signature": vector["msg_signature"],
@@ -264,7 +247,7 @@ async def test_official_account_sample_message_through_the_app(
     vector: dict[str, Any],
 ) -> None:
     """Tencent's own compatible-mode POST body, signed by Tencent, opens a ticket."""
-    clock = Clock(datetime.fromtimestamp(int(vector["timestamp"]), UTC))
+    clock = FakeClock(datetime.fromtimestamp(int(vector["timestamp"]), UTC))
     bot = await make_bot(
         sqlite_url,
         env=_vector_env(vector, fake_api[1]),

@@ -23,25 +23,15 @@ from bot.channels.wechat_token import SharedAccessToken
 from storage.db import make_async_engine, make_async_sessionmaker
 from storage.models import ChannelToken
 from tests.bot.fakes_wechat import FakeWeChatApi, Scripted
+from tests.support import FakeClock
 
 START = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)
 
 
 @dataclass
-class Clock:
-    at: datetime = START
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, **delta: float) -> None:
-        self.at += timedelta(**delta)
-
-
-@dataclass
 class Workers:
     fake: FakeWeChatApi
-    clock: Clock
+    clock: FakeClock
     url: str
     base: str
     http: aiohttp.ClientSession
@@ -73,7 +63,7 @@ async def workers(db_url: str, aiohttp_server: AiohttpServer) -> AsyncIterator[W
     fake = FakeWeChatApi()
     server = await aiohttp_server(fake.app())
     async with aiohttp.ClientSession() as http:
-        w = Workers(fake, Clock(), db_url, str(server.make_url("")).rstrip("/"), http)
+        w = Workers(fake, FakeClock(START), db_url, str(server.make_url("")).rstrip("/"), http)
         yield w
         for engine in w.engines:
             await engine.dispose()
@@ -108,7 +98,7 @@ async def test_refresh_ahead_of_expiry_by_one_worker(workers: Workers) -> None:
     assert await b.get() == "TOKEN-2"
     assert await a.get() == "TOKEN-2"  # from the database, not a second call
     assert len(workers.fake.token_calls) == 2
-    assert (await workers.row()).expires_at == workers.clock.at + timedelta(seconds=7200)
+    assert (await workers.row()).expires_at == workers.clock.current + timedelta(seconds=7200)
 
 
 async def test_invalidated_token_is_replaced_once(workers: Workers) -> None:
@@ -139,9 +129,9 @@ async def test_claim_of_a_dead_worker_expires(workers: Workers) -> None:
     assert await a.get() == "TOKEN-1"
     async with make_async_sessionmaker(workers.engines[0]).begin() as session:
         row = (await session.execute(select(ChannelToken))).scalar_one()
-        row.expires_at = workers.clock.at  # due now
+        row.expires_at = workers.clock.current  # due now
         row.refreshing_by = "dead-worker"
-        row.refreshing_until = workers.clock.at + timedelta(seconds=30)
+        row.refreshing_until = workers.clock.current + timedelta(seconds=30)
     b = workers.worker("b", poll_s=0.01)
     blocked = asyncio.create_task(b.get())
     await asyncio.sleep(0.05)
