@@ -6,6 +6,9 @@
 reports every bad line and the caller decides what to do (the ``check`` command
 exits 2 and presents no report as complete).  Nothing is dropped silently: a line
 is either in a session or in the errors (blank lines carry nothing and are skipped).
+Files are UTF-8 (a UTF-8 byte-order mark is skipped); a file that starts with a
+UTF-16 or UTF-32 byte-order mark (Windows Notepad's "Unicode") is one error for
+the whole file, saying how to convert it, rather than one per line.
 
 Lines are grouped by ``session``; within a session they are ordered by ``ts``, then
 by the order they were read (file order, files in the order given); ``index`` is the
@@ -379,8 +382,23 @@ def _read(paths: Iterable[str | os.PathLike[str]], part: tuple[int, int] | None)
         try:
             with path.open("rb") as fh:
                 for line_no, raw in enumerate(fh, 1):
-                    if line_no == 1 and raw.startswith(codecs.BOM_UTF8):
-                        raw = raw[len(codecs.BOM_UTF8) :]  # editors on Windows add one
+                    if line_no == 1:
+                        if raw.startswith(codecs.BOM_UTF8):
+                            raw = raw[len(codecs.BOM_UTF8) :]  # editors on Windows add one
+                        elif (encoding := _wide_encoding(raw)) is not None:
+                            # Notepad's "Unicode" and Excel's "Unicode text": say so once,
+                            # not once per line as undecodable UTF-8.
+                            if mine == 0:
+                                builder.error(
+                                    name,
+                                    None,
+                                    f"encoded as {encoding} (it starts with that byte-order "
+                                    "mark); transcripts must be UTF-8: convert it, e.g. "
+                                    f"iconv -f {encoding} -t UTF-8",
+                                )
+                            else:
+                                skip()
+                            break
                     if not raw.strip():
                         continue
                     owner = None
@@ -430,6 +448,23 @@ def _read(paths: Iterable[str | os.PathLike[str]], part: tuple[int, int] | None)
             else:
                 skip()
     return builder.finish()
+
+
+# Longest first: the UTF-32-LE mark begins with the UTF-16-LE one.
+_WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32LE"),
+    (codecs.BOM_UTF32_BE, "UTF-32BE"),
+    (codecs.BOM_UTF16_LE, "UTF-16LE"),
+    (codecs.BOM_UTF16_BE, "UTF-16BE"),
+)
+
+
+def _wide_encoding(first: bytes) -> str | None:
+    """The UTF-16 or UTF-32 encoding whose byte-order mark `first` starts with."""
+    for bom, encoding in _WIDE_BOMS:
+        if first.startswith(bom):
+            return encoding
+    return None
 
 
 def _json_problem(exc: ValueError) -> str:

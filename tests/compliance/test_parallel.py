@@ -97,6 +97,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     files[2].insert(5, b'{"session": "UTF", "text": "\xff\xfe"}')  # not UTF-8
     for number, content in enumerate(files):
         (folder / f"part{number}.jsonl").write_bytes(b"\n".join(content) + b"\n")
+    # Saved as "Unicode" by Notepad: one error for the whole file, between the others.
+    (folder / "part1w.jsonl").write_bytes(("\n".join(lines[:3]) + "\n").encode("utf-16"))
     return folder
 
 
@@ -142,6 +144,7 @@ def test_corpus_has_the_awkward_cases(corpus: Path) -> None:
         "bad time 'yesterday'",
         "not valid UTF-8",
         "names no 'channel'",
+        "part1w.jsonl: encoded as UTF-16LE",
     ):
         assert expected in problems
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -246,6 +247,33 @@ def test_invalid_utf8_and_bom(tmp_path: Path) -> None:
         f"{path}:2: not valid UTF-8 (invalid start byte at byte 10)"
     ]
     assert len(read.sessions[0].lines) == 2
+
+
+@pytest.mark.parametrize(
+    ("codec", "named"),
+    [("utf-16", "UTF-16LE"), ("utf-16-be", "UTF-16BE"), ("utf-32", "UTF-32LE")],
+)
+def test_a_utf16_or_utf32_file_is_one_clear_error(tmp_path: Path, codec: str, named: str) -> None:
+    wide = tmp_path / "a_notepad.jsonl"
+    text = line() + "\n" + line(ts="2026-11-23T09:32:00+08:00") + "\n"
+    # utf-16-be writes no mark of its own: add it as an editor would.
+    data = text.encode(codec)
+    if codec == "utf-16-be":
+        data = codecs.BOM_UTF16_BE + data
+    wide.write_bytes(data)
+    write(tmp_path / "b_good.jsonl", line(session="S2"))
+    message = (
+        f"{wide}: encoded as {named} (it starts with that byte-order mark); "
+        f"transcripts must be UTF-8: convert it, e.g. iconv -f {named} -t UTF-8"
+    )
+    whole = read_transcripts([tmp_path])
+    assert [str(e) for e in whole.errors] == [message]
+    assert [s.id for s in whole.sessions] == ["S2"]  # the next file is still read
+    # Reading in parts: the first part reports it, the other stays silent.
+    first, second = (read_transcripts([tmp_path], part=(k, 2)) for k in range(2))
+    assert [str(e) for e in first.errors] == [message]
+    assert second.errors == []
+    assert sorted(s.id for s in first.sessions + second.sessions) == ["S2"]
 
 
 def test_missing_paths_and_empty_directories(tmp_path: Path) -> None:
