@@ -192,7 +192,7 @@ def load_sessions(
             number, _channel = numbers[message.ticket_id]
             record = _message_record(number, message)
             if record is not None:
-                builder.add(record, "db:messages", message.id, f"db:messages:{message.id}")
+                builder.add(record, "db:messages", message.id)
         events = db.scalars(
             select(TicketEvent)
             .join(Ticket, TicketEvent.ticket_id == Ticket.id)
@@ -206,7 +206,7 @@ def load_sessions(
             number, channel = numbers[event.ticket_id]
             record = _event_record(number, channel, event)
             if record is not None:
-                builder.add(record, "db:ticket_events", event.id, f"db:ticket_events:{event.id}")
+                builder.add(record, "db:ticket_events", event.id)
     read = builder.finish()
     return StoredSessions(read.sessions, read.errors, assigned, tickets)
 

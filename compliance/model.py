@@ -77,8 +77,18 @@ class Line:
     text: str | None = None
     event: str | None = None
     rating: str | None = None
-    # Where the line came from, "FILE:LINE" or "db:message:ID", for messages.
-    origin: str | None = None
+    source: str | None = None
+    """The file the line came from, or the stored table ("db:messages")."""
+    line_no: int | None = None
+    """Its line in that file (1-based), or its row id in that table."""
+
+    @property
+    def origin(self) -> str | None:
+        """Where the line came from, ``FILE:LINE`` or ``db:messages:ID``.  Built when
+        asked: a million-line run would otherwise hold a million such strings."""
+        if self.line_no is None:
+            return self.source
+        return f"{self.source}:{self.line_no}"
 
 
 @pickled_by_fields

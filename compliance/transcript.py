@@ -63,7 +63,7 @@ _KNOWN_EVENTS = ", ".join(sorted(EVENTS))
 _KNOWN_RATINGS = " / ".join(SATISFACTION_LABELS)
 
 # Fields of a pending row, before the session is ordered and Lines are built.
-_TS, _SEQ, _ROLE, _CHANNEL, _SENDER, _NAME, _TEXT, _EVENT, _RATING, _ORIGIN = range(10)
+_TS, _SEQ, _ROLE, _CHANNEL, _SENDER, _NAME, _TEXT, _EVENT, _RATING, _SOURCE, _LINE_NO = range(11)
 
 
 @dataclass(slots=True)
@@ -124,15 +124,20 @@ class TranscriptBuilder:
         self._seq += 1
 
     def add(self, record: Any, path: str, line_no: int | None, origin: str | None = None) -> bool:
-        """Validate one record (a parsed JSON line); True when it was taken."""
+        """Validate one record (a parsed JSON line); True when it was taken.
+
+        Its lines' `Line.origin` is ``path:line_no``, or `origin` when given."""
         self.lines += 1
-        problem = self._take(record, origin or (f"{path}:{line_no}" if line_no else path))
+        if origin is None:
+            problem = self._take(record, path, line_no or None)
+        else:
+            problem = self._take(record, origin, None)
         if problem is None:
             return True
         self.error(path, line_no, problem)
         return False
 
-    def _take(self, record: Any, origin: str) -> str | None:
+    def _take(self, record: Any, source: str, line_no: int | None) -> str | None:
         # Returns what is wrong with the record, or None after storing it.
         if type(record) is not dict:
             return f"a line must be a JSON object, got {_describe(record)}"
@@ -216,7 +221,7 @@ class TranscriptBuilder:
         else:
             self._channels[session] = channel
         self._seq += 1
-        row = (ts, self._seq, role, channel, sender, name, text, event, rating, origin)
+        row = (ts, self._seq, role, channel, sender, name, text, event, rating, source, line_no)
         rows = self._rows.get(session)
         if rows is None:
             self._rows[session] = [row]
@@ -256,12 +261,11 @@ class TranscriptBuilder:
 
     def _session(self, session_id: str, rows: list[tuple[Any, ...]]) -> Session | None:
         if session_id not in self._channels:
-            first = rows[0][_ORIGIN]
-            path, _, line_no = first.rpartition(":")
+            first = rows[0]
             self._errors.append(
                 TranscriptError(
-                    path or first,
-                    int(line_no) if line_no.isdigit() else None,
+                    first[_SOURCE],
+                    first[_LINE_NO],
                     f"session {session_id!r} names no 'channel' on any line "
                     "(give it at least on the session's first line)",
                 )
@@ -279,12 +283,23 @@ class TranscriptBuilder:
         lines: list[Line] = []
         append = lines.append
         for index, row in enumerate(rows):
-            ts, _seq, role, channel, sender, name, text, event, rating, origin = row
+            ts, _seq, role, channel, sender, name, text, event, rating, source, line_no = row
             if name is not None and role == "agent":
                 names.setdefault(sender, name)
             append(
                 Line(
-                    session_id, index, ts, role, channel, sender, name, text, event, rating, origin
+                    session_id,
+                    index,
+                    ts,
+                    role,
+                    channel,
+                    sender,
+                    name,
+                    text,
+                    event,
+                    rating,
+                    source,
+                    line_no,
                 )
             )
         return Session(id=session_id, channel=session_channel, lines=tuple(lines), names=names)
