@@ -246,7 +246,12 @@ class TranscriptBuilder:
         """Order every session and build its lines; the builder is spent afterwards."""
         sessions: list[Session] = []
         first_seen: list[int] = []
-        for session_id, rows in self._rows.items():
+        pending = self._rows
+        self._rows = {}
+        # Each session's rows are let go once its lines are built, so rows and lines
+        # of a million-line read are not all held at once.
+        for session_id in list(pending):
+            rows = pending.pop(session_id)
             first = rows[0][_SEQ]
             session = self._session(session_id, rows)
             if session is not None:
@@ -254,7 +259,6 @@ class TranscriptBuilder:
                 first_seen.append(first)
             else:
                 self._error_keys.append((1, first))
-        self._rows = {}
         return TranscriptRead(
             sessions, self._errors, self.files, self.lines, first_seen, self._error_keys
         )
