@@ -63,7 +63,7 @@ _KNOWN_EVENTS = ", ".join(sorted(EVENTS))
 _KNOWN_RATINGS = " / ".join(SATISFACTION_LABELS)
 
 # Fields of a pending row, before the session is ordered and Lines are built.
-_TS, _SEQ, _ROLE, _CHANNEL, _SENDER, _NAME, _TEXT, _EVENT, _RATING, _SOURCE, _LINE_NO = range(11)
+_TS, _ROLE, _CHANNEL, _SENDER, _NAME, _TEXT, _EVENT, _RATING, _SOURCE, _LINE_NO = range(10)
 
 
 @dataclass(slots=True)
@@ -102,6 +102,9 @@ class TranscriptBuilder:
 
     def __init__(self) -> None:
         self._rows: dict[str, list[tuple[Any, ...]]] = {}
+        # Per session, the reading position of its first line (rows keep reading
+        # order until `finish` sorts them, so only the first one needs one).
+        self._first_seq: dict[str, int] = {}
         self._errors: list[TranscriptError] = []
         self._error_keys: list[tuple[int, int]] = []
         self._seq = 0
@@ -221,10 +224,11 @@ class TranscriptBuilder:
         else:
             self._channels[session] = channel
         self._seq += 1
-        row = (ts, self._seq, role, channel, sender, name, text, event, rating, source, line_no)
+        row = (ts, role, channel, sender, name, text, event, rating, source, line_no)
         rows = self._rows.get(session)
         if rows is None:
             self._rows[session] = [row]
+            self._first_seq[session] = self._seq
         else:
             rows.append(row)
         return None
@@ -247,12 +251,14 @@ class TranscriptBuilder:
         sessions: list[Session] = []
         first_seen: list[int] = []
         pending = self._rows
+        first_seqs = self._first_seq
         self._rows = {}
+        self._first_seq = {}
         # Each session's rows are let go once its lines are built, so rows and lines
         # of a million-line read are not all held at once.
         for session_id in list(pending):
             rows = pending.pop(session_id)
-            first = rows[0][_SEQ]
+            first = first_seqs[session_id]
             session = self._session(session_id, rows)
             if session is not None:
                 sessions.append(session)
@@ -287,7 +293,7 @@ class TranscriptBuilder:
         lines: list[Line] = []
         append = lines.append
         for index, row in enumerate(rows):
-            ts, _seq, role, channel, sender, name, text, event, rating, source, line_no = row
+            ts, role, channel, sender, name, text, event, rating, source, line_no = row
             if name is not None and role == "agent":
                 names.setdefault(sender, name)
             append(
