@@ -126,15 +126,12 @@ class TranscriptBuilder:
         one reader going through everything."""
         self._seq += 1
 
-    def add(self, record: Any, path: str, line_no: int | None, origin: str | None = None) -> bool:
+    def add(self, record: Any, path: str, line_no: int | None) -> bool:
         """Validate one record (a parsed JSON line); True when it was taken.
 
-        Its lines' `Line.origin` is ``path:line_no``, or `origin` when given."""
+        Its line's `Line.origin` is ``path:line_no`` (``path`` alone without one)."""
         self.lines += 1
-        if origin is None:
-            problem = self._take(record, path, line_no or None)
-        else:
-            problem = self._take(record, origin, None)
+        problem = self._take(record, path, line_no or None)
         if problem is None:
             return True
         self.error(path, line_no, problem)
@@ -392,10 +389,7 @@ def _read(paths: Iterable[str | os.PathLike[str]], part: tuple[int, int] | None)
     mine, parts = part if part is not None else (0, 1)
     whole = parts == 1
     for problem in problems:
-        if mine == 0:
-            builder.error(problem.path, problem.line_no, problem.problem)
-        else:
-            builder.skip()
+        _whole_file(builder, mine, problem.path, problem.problem)
     decode = json.JSONDecoder().raw_decode
     search = _RAW_SESSION.search
     crc32 = zlib.crc32
@@ -413,16 +407,14 @@ def _read(paths: Iterable[str | os.PathLike[str]], part: tuple[int, int] | None)
                         elif (encoding := _wide_encoding(raw)) is not None:
                             # Notepad's "Unicode" and Excel's "Unicode text": say so once,
                             # not once per line as undecodable UTF-8.
-                            if mine == 0:
-                                builder.error(
-                                    name,
-                                    None,
-                                    f"encoded as {encoding} (it starts with that byte-order "
-                                    "mark); transcripts must be UTF-8: convert it, e.g. "
-                                    f"iconv -f {encoding} -t UTF-8",
-                                )
-                            else:
-                                skip()
+                            _whole_file(
+                                builder,
+                                mine,
+                                name,
+                                f"encoded as {encoding} (it starts with that byte-order mark); "
+                                "transcripts must be UTF-8: convert it, e.g. "
+                                f"iconv -f {encoding} -t UTF-8",
+                            )
                             break
                     if not raw.strip():
                         continue
@@ -468,11 +460,17 @@ def _read(paths: Iterable[str | os.PathLike[str]], part: tuple[int, int] | None)
                         continue
                     add(record, name, line_no)
         except OSError as exc:
-            if mine == 0:
-                builder.error(name, None, f"cannot read: {exc.strerror or exc}")
-            else:
-                skip()
+            _whole_file(builder, mine, name, f"cannot read: {exc.strerror or exc}")
     return builder.finish()
+
+
+def _whole_file(builder: TranscriptBuilder, mine: int, path: str, problem: str) -> None:
+    """A problem with a whole file: the first part reports it, the others only count
+    its reading position (so every part keeps the same positions)."""
+    if mine == 0:
+        builder.error(path, None, problem)
+    else:
+        builder.skip()
 
 
 # Longest first: the UTF-32-LE mark begins with the UTF-16-LE one.

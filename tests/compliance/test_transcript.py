@@ -305,9 +305,8 @@ def test_builder_takes_an_origin_per_record() -> None:
             "role": "customer",
             "text": "a",
         },
-        "db",
-        None,
-        origin="db:message:17",
+        "db:message",
+        17,
     )
     assert ok
     assert not builder.add({"session": "S"}, "db:message:18", None)
