@@ -394,6 +394,8 @@ def _read(paths: Iterable[str | os.PathLike[str]], part: tuple[int, int] | None)
     search = _RAW_SESSION.search
     crc32 = zlib.crc32
     skip = builder.skip
+    same_start: bytes | None = None  # see below
+    same_owner = 0
     for path in files:
         name = str(path)
         builder.files.append(name)
@@ -424,12 +426,20 @@ def _read(paths: Iterable[str | os.PathLike[str]], part: tuple[int, int] | None)
                     # in valid JSON, and a value without escapes is its own UTF-8, so
                     # this agrees with `session_part`.  Otherwise parse to find out.
                     if not whole and raw.count(b'"session"') == 1:
-                        found = search(raw)
-                        if found is not None:
-                            owner = crc32(found[found.lastindex or 1]) % parts
-                            if owner != mine:
-                                skip()
-                                continue
+                        if same_start is not None and raw.startswith(same_start):
+                            # The opening of the line before, up to the end of its
+                            # session value, and still one '"session"' on the line:
+                            # the same session (lines of one usually come together).
+                            owner = same_owner
+                        else:
+                            found = search(raw)
+                            if found is not None:
+                                owner = crc32(found[found.lastindex or 1]) % parts
+                                same_start = raw[: found.end()] if found.start() == 1 else None
+                                same_owner = owner
+                        if owner is not None and owner != mine:
+                            skip()
+                            continue
                     try:
                         text = raw.decode("utf-8")
                         if text[0].isspace():

@@ -127,6 +127,49 @@ def test_parts_cover_the_whole_read_exactly_once(corpus: Path, parts: int) -> No
         assert all(session_part(s.id, parts) == k for s in read.sessions)
 
 
+def test_lines_of_one_session_in_a_row_and_look_alikes(tmp_path: Path) -> None:
+    # A reader in parts takes the session of a line from the one before when the
+    # line opens the same way; these follow each other to catch a wrong shortcut.
+    def raw(session: str, text: str, tail: str = "") -> str:
+        ts = f"2026-11-23T09:0{len(text)}:00+08:00"
+        return (
+            f'{{"session": {session}, "channel": "web", "ts": "{ts}", '
+            f'"role": "customer", "text": "{text}"{tail}}}'
+        )
+
+    lines = [
+        raw('"A"', "a"),
+        raw('"A"', "aa"),
+        raw('"A"', "aaa", ', "session": "B"'),  # the last key wins: session B
+        raw('"AB"', "ab"),  # opens like "A" up to the quote
+        raw("1", "n"),
+        raw("12", "nn"),  # opens like 1 up to the digit
+        raw("1", "nnn"),
+        raw('"A\\"x"', "esc"),  # an escape: parsed to find out
+        raw('"A"', "aaaa"),
+    ]
+    path = tmp_path / "grouped.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    whole = read_transcripts([path])
+    assert whole.errors == []
+    assert {s.id: len(s.lines) for s in whole.sessions} == {
+        "A": 3,
+        "B": 1,
+        "AB": 1,
+        "1": 2,
+        "12": 1,
+        'A"x': 1,
+    }
+    for parts in (2, 3, 5):
+        reads = [read_transcripts([path], part=(k, parts)) for k in range(parts)]
+        for k, read in enumerate(reads):
+            assert all(session_part(s.id, parts) == k for s in read.sessions)
+        merged = sorted(
+            (seen, s) for r in reads for seen, s in zip(r.first_seen, r.sessions, strict=True)
+        )
+        assert [s for _seen, s in merged] == whole.sessions
+
+
 def test_corpus_has_the_awkward_cases(corpus: Path) -> None:
     whole = read_transcripts([corpus])
     ids = {s.id for s in whole.sessions}
