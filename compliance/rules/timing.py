@@ -168,10 +168,18 @@ class ReplyTimeout(Rule):
         for number, block in enumerate(blocks):
             if block.role != "customer" or block.first.index <= first_index <= block.last.index:
                 continue  # the block of the first customer message is SLA001's
+            reply = blocks[number + 1].first if number + 1 < len(blocks) else None
+            opening = block.lines[0]
+            channel = opening.channel
+            end = reply.ts if reply is not None else facts.lines[-1].ts
+            in_time = (end - opening.ts).total_seconds() <= _shortest_response_limit(ctx, channel)
+            if in_time and all(line.channel == channel for line in block.lines):
+                # Answered in time counting from the block's first message, so from
+                # any of them: which one needs an answer does not matter.
+                continue
             waiting = next((line for line in block.lines if not facts.is_ack_only(line)), None)
             if waiting is None:
                 continue
-            reply = blocks[number + 1].first if number + 1 < len(blocks) else None
             finding = _late_reply(
                 self, session, ctx, facts, waiting, reply, f"客户第{waiting.index + 1}条消息"
             )
