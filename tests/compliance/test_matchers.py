@@ -264,3 +264,57 @@ def test_greeting_parts_missing_are_listed() -> None:
 
 def test_no_greeting_attempt() -> None:
     assert GreetingParser(policy()).parse("请问服务器什么型号？") is None
+
+
+# ------------------------------------------------------------- many texts --
+
+# Texts that meet at the separator in awkward ways: digits next to CJK at a text's
+# edge (a digit run between CJK characters is dropped, but not across texts), texts
+# that are all filler or empty, Latin word boundaries at the edges, full width and
+# traditional characters, cues and their negations.
+EDGE_TEXTS = [
+    "傻1",
+    "2逼",
+    "你这个傻 逼",
+    "   ",
+    "",
+    "sb",
+    "USB口坏了",
+    "ＳＢ",
+    "他媽的",
+    "远程解决不了",
+    "我远程帮您看一下",
+    "好了吗",
+    "好了",
+    "滚动条",
+    "你给我滚",
+    "把你拉黑",
+    "1",
+    "垃圾文件清理一下",
+    "我要投诉你们",
+    "什么破服务！！！",
+]
+
+
+def _many_equals_one_by_one(texts: list[str]) -> None:
+    ctx = context()
+    fold = ctx.folder.fold_many(texts)
+    assert ctx.forbidden.find_many(texts, fold) == [
+        ctx.forbidden.find(t, f) for t, f in zip(texts, fold, strict=True)
+    ]
+    for book in (ctx.agent_cues, ctx.customer_cues):
+        assert book.find_many(texts, fold) == [
+            book.find(t, f) for t, f in zip(texts, fold, strict=True)
+        ]
+
+
+@pytest.mark.parametrize("shift", range(len(EDGE_TEXTS)))
+def test_find_many_is_find_per_text(shift: int) -> None:
+    # Every text next to every other one, in one pass or one by one.
+    texts = EDGE_TEXTS[shift:] + EDGE_TEXTS[:shift]
+    _many_equals_one_by_one(texts)
+    assert any(context().forbidden.find_many(texts))  # the edge cases do hit something
+
+
+def test_find_many_with_a_separator_inside_a_text() -> None:
+    _many_equals_one_by_one(["傻\x00逼", "你给我滚", "好了"])

@@ -207,3 +207,27 @@ def test_normalised_spans_map_back_on_real_text() -> None:
         assert len(folded) == len(text)
         for i, position in enumerate(mapped.positions):
             assert folded[position] == mapped.text[i]
+
+
+@needs_realdata
+def test_one_pass_over_a_session_finds_what_text_by_text_finds() -> None:
+    # The matchers scan a session's messages joined in one automaton pass; on every
+    # real session that gives, text by text, what scanning each text alone gives.
+    assert REALDATA is not None
+    ctx = checker().context
+    sessions = [
+        [turn["text"] or "" for turn in row["turns"]]
+        for row in read_jsonl(REALDATA / "jddc" / "dialogues.jsonl")
+    ]
+    assert len(sessions) > 900
+    hits = 0
+    for texts in sessions:
+        folded = ctx.folder.fold_many(texts)
+        found = ctx.forbidden.find_many(texts, folded)
+        assert found == [ctx.forbidden.find(t, f) for t, f in zip(texts, folded, strict=True)]
+        hits += sum(map(len, found))
+        for book in (ctx.agent_cues, ctx.customer_cues):
+            assert book.find_many(texts, folded) == [
+                book.find(t, f) for t, f in zip(texts, folded, strict=True)
+            ]
+    assert hits > 0
