@@ -169,7 +169,7 @@ class ReplyTimeout(Rule):
             if block.role != "customer" or block.first.index <= first_index <= block.last.index:
                 continue  # the block of the first customer message is SLA001's
             reply = blocks[number + 1].first if number + 1 < len(blocks) else None
-            opening = block.lines[0]
+            opening = block.first
             channel = opening.channel
             end = reply.ts if reply is not None else facts.lines[-1].ts
             in_time = (end - opening.ts).total_seconds() <= _shortest_response_limit(ctx, channel)
