@@ -295,7 +295,7 @@ def test_records_errors_name_origin_and_position() -> None:
     ]
 
 
-def test_builder_takes_an_origin_per_record() -> None:
+def test_builder_records_where_each_line_came_from() -> None:
     builder = TranscriptBuilder()
     ok = builder.add(
         {
