@@ -22,16 +22,15 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import heapq
 import multiprocessing
 import os
 import signal
 import traceback
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -81,6 +80,8 @@ def auto_jobs(files: Sequence[Path]) -> int:
 _CHUNK = 512
 """Sessions per message from a worker: large enough to keep pickling cheap, small
 enough that the parent writes while the workers check."""
+_POLL_EVERY = 64
+"""Sessions the parent writes between looks at the pipes for chunks that arrived."""
 
 
 @dataclass(slots=True)
@@ -194,18 +195,44 @@ class PartsRun:
         self.errors = [error for _key, error in keyed]
 
     def reported(self) -> Iterator[ReportedSession]:
-        """The checked sessions of every part, merged back into reading order."""
-        streams = [self._stream(part) for part in range(self._job.jobs)]
-        for _seen, reported in heapq.merge(*streams, key=itemgetter(0)):
-            yield reported
+        """The checked sessions of every part, merged back into reading order.
 
-    def _stream(self, part: int) -> Iterator[tuple[int, ReportedSession]]:
+        Every chunk is taken off its pipe as soon as it arrives, whether or not the
+        merge needs it yet: a worker whose next chunk waited in its pipe until the
+        merge reached it would block on its send (a chunk is larger than a pipe's
+        buffer) until the other workers caught up, and the workers would move in
+        lockstep, each idle whenever another was slower on a chunk.
+        """
+        parts = self._job.jobs
+        pending: list[deque[tuple[int, ReportedSession]]] = [deque() for _ in range(parts)]
+        open_parts = set(range(parts))
+        by_conn = {id(self._conns[part]): part for part in range(parts)}
+
+        def take(block: bool) -> None:
+            ready = wait([self._conns[part] for part in open_parts], None if block else 0)
+            for conn in ready:
+                part = by_conn[id(conn)]
+                message = self._receive(part, "chunk", "done")
+                if message[0] == "done":
+                    self._finished += 1
+                    open_parts.discard(part)
+                else:
+                    pending[part].extend(message[1])
+
+        taken = 0
         while True:
-            message = self._receive(part, "chunk", "done")
-            if message[0] == "done":
-                self._finished += 1
+            # The next session in reading order is known once every part that may
+            # still send has something waiting here.
+            while any(not pending[part] for part in open_parts):
+                take(block=True)
+            heads = [part for part in range(parts) if pending[part]]
+            if not heads:
                 return
-            yield from message[1]
+            part = min(heads, key=lambda p: pending[p][0][0])
+            yield pending[part].popleft()[1]
+            taken += 1
+            if taken % _POLL_EVERY == 0 and open_parts:
+                take(block=False)
 
     def _receive(self, part: int, *expected: str) -> tuple[Any, ...]:
         try:
