@@ -4,6 +4,10 @@ Findings are written as their sessions are checked, one per line inside the
 array, so the report of a million-line run is never built in memory; the
 summary follows at the end.  Each finding is `Finding.to_dict()` plus
 ``rule_name`` and ``false_positive``.
+
+The summary's per-session ``scores`` (one entry per session, the largest part of
+the summary) are encoded as the sessions go by, too, and spliced into the summary
+at the end, where encoding them all at once would hold up the end of the run.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import json
 from typing import TextIO
 
 from compliance.codes import RULE_CODES
-from compliance.reports.summary import ReportedSession, RunInfo, Summary
+from compliance.reports.summary import ReportedSession, RunInfo, Summary, score_record
 
 __all__ = ["JsonReport"]
 
@@ -25,11 +29,13 @@ class JsonReport:
         self._first = True
         # No circular check: the records are flat dicts built here.
         self._encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+        self._scores: list[str] = []
 
     def begin(self, run: RunInfo) -> None:
         self._out.write('{"findings": [')
 
     def session(self, reported: ReportedSession) -> None:
+        self._scores.append(self._encode(score_record(reported.score)))
         if not reported.findings:
             return
         encode = self._encode
@@ -48,4 +54,17 @@ class JsonReport:
 
     def finish(self, summary: Summary) -> None:
         tail = "]" if self._first else "\n]"
-        self._out.write(f'{tail}, "summary": {self._encode(summary.to_dict())}}}\n')
+        self._out.write(f'{tail}, "summary": {self._summary(summary)}}}\n')
+
+    def _summary(self, summary: Summary) -> str:
+        """`summary.to_dict()` encoded, its ``scores`` those encoded on the way."""
+        if len(self._scores) != len(summary.scores):  # not the sessions written here
+            return self._encode(summary.to_dict())
+        fields = summary.to_dict(scores=False)
+        names = list(fields)
+        cut = names.index("scores")
+        head = self._encode({name: fields[name] for name in names[:cut]})
+        tail = self._encode({name: fields[name] for name in names[cut + 1 :]})
+        scores = ", ".join(self._scores)
+        return f'{head[:-1]}, "scores": [{scores}], {tail[1:]}'
+

@@ -30,6 +30,7 @@ __all__ = [
     "RunInfo",
     "Summary",
     "SummaryBuilder",
+    "score_record",
     "engineer_label",
     "local_time",
 ]
@@ -162,8 +163,9 @@ class Summary:
     def errors(self) -> int:
         return self.by_severity.get("error", 0)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON report's ``summary`` object."""
+    def to_dict(self, *, scores: bool = True) -> dict[str, Any]:
+        """The JSON report's ``summary`` object (its ``scores`` list left empty
+        without `scores`, for a writer that encoded them on the way)."""
         run = self.run
         return {
             "policy": run.policy_name,
@@ -197,22 +199,7 @@ class Summary:
                 for e in self.engineers
             ],
             "average_score": _round(self.average_score, 1),
-            "scores": [
-                {
-                    "session": s.session,
-                    "agent": s.engineer,
-                    "agents": list(s.engineers),
-                    "date": s.day.isoformat() if s.day else None,
-                    "score": s.points,
-                    "deducted": s.score.deducted,
-                    "fatal": list(s.score.fatal),
-                    "findings": s.findings,
-                    "false_positives": s.false_positives,
-                    "rating": s.rating,
-                    "rating_points": s.rating_points,
-                }
-                for s in self.scores
-            ],
+            "scores": [score_record(s) for s in self.scores] if scores else [],
             "engineer_months": [
                 {
                     "agent": m.engineer,
@@ -228,6 +215,25 @@ class Summary:
                 for m in self.engineer_months
             ],
         }
+
+
+def score_record(score: SessionScore) -> dict[str, Any]:
+    """One session's entry in the ``scores`` list of the JSON summary."""
+    day = score.day
+    engineers = score.engineers
+    return {
+        "session": score.session,
+        "agent": engineers[0] if engineers else None,
+        "agents": list(engineers),
+        "date": day.isoformat() if day else None,
+        "score": score.score.points,
+        "deducted": score.score.deducted,
+        "fatal": list(score.score.fatal),
+        "findings": score.findings,
+        "false_positives": score.false_positives,
+        "rating": score.rating,
+        "rating_points": score.rating_points,
+    }
 
 
 def _round(value: float | None, digits: int) -> float | None:

@@ -304,6 +304,16 @@ def test_json_incomplete_and_false_positives(policy: Policy) -> None:
     assert summary.errors == 1
 
 
+def test_json_summary_with_scores_encoded_on_the_way_is_the_summary_encoded_whole(
+    policy: Policy,
+) -> None:
+    text, summary = _render(policy, "json")
+    encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+    written = text[text.index('"summary": ') + len('"summary": ') : text.rindex("}")]
+    assert written == encode(summary.to_dict())
+    assert len(summary.to_dict()["scores"]) == 2
+
+
 def test_json_with_no_findings_is_valid(policy: Policy) -> None:
     run = RunInfo(policy=policy, sources=())
     stream = io.StringIO()
