@@ -24,19 +24,25 @@ import dataclasses
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from compliance.codes import expand_selection
 from compliance.masking import mask_finding
 from compliance.model import Finding, Session, TranscriptError
 from compliance.parallel import WorkerFailed
 from compliance.policy import Policy, PolicyError, load_policy
-from compliance.reports import FORMATS, ReportWriter, make_writer
-from compliance.reports.summary import ReportedSession, RunInfo, Summary, SummaryBuilder
+from compliance.reports import FORMATS, EncodedWriter, ReportWriter, make_writer, session_encoder
+from compliance.reports.summary import (
+    ReportedSession,
+    RunInfo,
+    Summary,
+    SummaryBuilder,
+    SummaryPart,
+)
 from compliance.scoring import FindingKey, finding_key, score_session
 
 if TYPE_CHECKING:
@@ -216,10 +222,14 @@ class _Input:
     errors: list[TranscriptError]
     sources: tuple[str, ...]
     assigned: dict[str, str] = field(default_factory=dict)
-    reported: Iterator[ReportedSession] | None = None
-    """Sessions checked in worker processes, in order; None: check `sessions` here."""
+    reported: Iterator[Any] | None = None
+    """Sessions checked in worker processes, in order; None: check `sessions` here.
+    `ReportedSession`s, or with `summary_parts` what the format's session encoder
+    made of them (the workers counted the summary too)."""
     total: int = 0
     """How many sessions `reported` yields."""
+    summary_parts: Callable[[], list[SummaryPart]] | None = None
+    """The workers' summary counts (read once `reported` is exhausted)."""
 
 
 def _files(paths: Sequence[str]) -> list[Path]:
@@ -251,8 +261,9 @@ def _check_files_in_parts(
     jobs = options.jobs or auto_jobs(files)
     if jobs < 2 or not fork_available():
         return None
+    encode = session_encoder(options.format)
     parts = stack.enter_context(
-        PartsRun(files, checker, jobs=jobs, keep_lines=options.format == "html")
+        PartsRun(files, checker, jobs=jobs, keep_lines=options.format == "html", encode=encode)
     )
     # Reading comes first in every worker; say so, the bar follows once it is done.
     reading = _progress(options, 0, f"读取转录（{jobs} 个进程）")
@@ -267,6 +278,7 @@ def _check_files_in_parts(
         tuple(str(f) for f in files),
         reported=parts.reported(),
         total=parts.sessions,
+        summary_parts=(lambda: parts.summary_parts) if encode is not None else None,
     )
 
 
@@ -444,6 +456,7 @@ def _check_all(
         assigned=data.assigned,
         keep_raw=options.save,
     )
+    summary_parts = data.summary_parts
     if data.reported is not None:
         # Checked in worker processes; they arrive in reading order.
         checked, total = data.reported, data.total
@@ -455,10 +468,20 @@ def _check_all(
     done = 0
     writer.begin(run)
     try:
-        for reported in checked:
-            reporter.emit(reported)
-            done += 1
-            progress.update(done)
+        if summary_parts is not None:
+            # Encoded and counted in the workers: only the writing is left here.
+            write = cast(EncodedWriter, writer).session_encoded
+            for encoded in checked:
+                write(encoded)
+                done += 1
+                progress.update(done)
+            for part in summary_parts():
+                builder.merge(part)
+        else:
+            for reported in checked:
+                reporter.emit(reported)
+                done += 1
+                progress.update(done)
     finally:
         progress.close()
     summary = builder.build()

@@ -27,7 +27,7 @@ import os
 import signal
 import traceback
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -38,7 +38,7 @@ from compliance.model import Session, TranscriptError
 
 if TYPE_CHECKING:
     from compliance.checker import Checker
-    from compliance.reports.summary import ReportedSession
+    from compliance.reports.summary import ReportedSession, SummaryPart
 
 __all__ = ["AUTO_MIN_BYTES", "MAX_JOBS", "PartsRun", "WorkerFailed", "auto_jobs", "fork_available"]
 
@@ -90,6 +90,7 @@ class _Job:
     jobs: int
     checker: Checker
     keep_lines: bool
+    encode: Callable[[ReportedSession], Any] | None
 
 
 def _slim(reported: ReportedSession, keep_lines: bool) -> ReportedSession:
@@ -122,6 +123,7 @@ def _work(job: _Job, part: int, conn: Connection) -> None:
 
 def _work_part(job: _Job, part: int, conn: Connection) -> None:
     from compliance.cli import prepare_session
+    from compliance.reports.summary import RunInfo, SummaryBuilder
     from compliance.transcript import read_transcripts
 
     read = read_transcripts(job.files, part=(part, job.jobs))
@@ -129,24 +131,34 @@ def _work_part(job: _Job, part: int, conn: Connection) -> None:
     check = job.checker.check
     policy = job.checker.policy
     keep_lines = job.keep_lines
+    encode = job.encode
+    # With an encoder the report's part of each session is made here, and the
+    # summary counted here too, so what goes through the pipe is text, cheap to
+    # send, and the parent only writes.
+    builder = SummaryBuilder(RunInfo(policy=policy, sources=())) if encode else None
     sessions = read.sessions
     first_seen = read.first_seen
     read.sessions = []
     # Nothing here makes reference cycles; the collector would only walk the
     # sessions (millions of objects) over and over.
     gc.disable()
-    chunk: list[tuple[int, ReportedSession]] = []
+    chunk: list[tuple[int, Any]] = []
     for number in range(len(sessions)):
         session = sessions[number]
         sessions[number] = None  # type: ignore[call-overload]  # let it go once checked
         reported = prepare_session(policy, session, check(session))
-        chunk.append((first_seen[number], _slim(reported, keep_lines)))
+        position = first_seen[number]
+        if builder is not None and encode is not None:
+            builder.add(reported, position)
+            chunk.append((position, encode(reported)))
+        else:
+            chunk.append((position, _slim(reported, keep_lines)))
         if len(chunk) == _CHUNK:
             conn.send(("chunk", chunk))
             chunk = []
     if chunk:
         conn.send(("chunk", chunk))
-    conn.send(("done",))
+    conn.send(("done", builder.part() if builder is not None else None))
 
 
 class PartsRun:
@@ -154,13 +166,25 @@ class PartsRun:
 
     `start` forks the workers and waits until every one has read its part; then
     `errors`, `sessions` and `lines` are known.  `reported` yields the checked
-    sessions in reading order while the workers are still checking.
+    sessions in reading order while the workers are still checking: as
+    `ReportedSession`s, or, given an `encode` function (`session_encoder`), as what
+    it made of each in the workers; then the workers also count the summary, and
+    `summary_parts` holds their counts once `reported` is exhausted.
     """
 
-    def __init__(self, files: Sequence[Path], checker: Checker, *, jobs: int, keep_lines: bool):
+    def __init__(
+        self,
+        files: Sequence[Path],
+        checker: Checker,
+        *,
+        jobs: int,
+        keep_lines: bool,
+        encode: Callable[[ReportedSession], Any] | None = None,
+    ):
         if jobs < 2:
             raise ValueError("PartsRun is for two or more jobs")
-        self._job = _Job(tuple(str(f) for f in files), jobs, checker, keep_lines)
+        self._job = _Job(tuple(str(f) for f in files), jobs, checker, keep_lines, encode)
+        self.summary_parts: list[SummaryPart] = []
         self._processes: list[BaseProcess] = []
         self._conns: list[Connection] = []
         self._finished = 0
@@ -194,7 +218,7 @@ class PartsRun:
         keyed.sort(key=lambda item: item[0])
         self.errors = [error for _key, error in keyed]
 
-    def reported(self) -> Iterator[ReportedSession]:
+    def reported(self) -> Iterator[Any]:
         """The checked sessions of every part, merged back into reading order.
 
         Every chunk is taken off its pipe as soon as it arrives, whether or not the
@@ -204,7 +228,7 @@ class PartsRun:
         lockstep, each idle whenever another was slower on a chunk.
         """
         parts = self._job.jobs
-        pending: list[deque[tuple[int, ReportedSession]]] = [deque() for _ in range(parts)]
+        pending: list[deque[tuple[int, Any]]] = [deque() for _ in range(parts)]
         open_parts = set(range(parts))
         by_conn = {id(self._conns[part]): part for part in range(parts)}
 
@@ -216,6 +240,8 @@ class PartsRun:
                 if message[0] == "done":
                     self._finished += 1
                     open_parts.discard(part)
+                    if message[1] is not None:
+                        self.summary_parts.append(message[1])
                 else:
                     pending[part].extend(message[1])
 

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from compliance.calendar import SHANGHAI
 from compliance.model import Finding, Session, pickled_by_fields
@@ -239,6 +240,10 @@ class _Bucket:
 _NO_MONTH = ""
 
 
+def _no_names(staff_no: str) -> str | None:
+    return None
+
+
 class EngineerTally:
     """Accumulates session scores and findings into per-engineer figures.
 
@@ -276,6 +281,19 @@ class EngineerTally:
             bucket = self._bucket(charged, month)
             bucket.by_code[finding.rule] += 1
             bucket.by_severity[finding.severity] += 1
+
+    def merge(self, other: EngineerTally) -> None:
+        """Add the figures of a tally kept elsewhere (a worker process's part)."""
+        for (engineer, month), bucket in other._buckets.items():
+            self._bucket(engineer, month).merge(bucket)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Sent between processes without the name lookup (the receiver has its own).
+        return {"buckets": self._buckets}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._names = _no_names
+        self._buckets = state["buckets"]
 
     def months(self) -> list[EngineerMonth]:
         """Per engineer and month, sorted by engineer then month."""

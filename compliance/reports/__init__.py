@@ -9,19 +9,22 @@ writers mask transcript text themselves.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
 from compliance.reports.summary import ReportedSession, RunInfo, Summary, SummaryBuilder
 
 __all__ = [
     "FORMATS",
+    "EncodedWriter",
     "ReportWriter",
     "ReportedSession",
     "RunInfo",
     "Summary",
     "SummaryBuilder",
     "make_writer",
+    "session_encoder",
 ]
 
 FORMATS: tuple[str, ...] = ("text", "json", "csv", "html", "xlsx")
@@ -39,6 +42,24 @@ class ReportWriter(Protocol):
 
     def finish(self, summary: Summary) -> None:
         """Called once at the end; writes the summary and completes the output."""
+
+
+class EncodedWriter(ReportWriter, Protocol):
+    """A writer whose output for a session depends on that session alone: the
+    encoding (`session_encoder`) can run in a worker process, the writing here."""
+
+    def session_encoded(self, encoded: Any) -> None:
+        """Called instead of `session`, in input order, with what the encoder made."""
+
+
+def session_encoder(fmt: str) -> Callable[[ReportedSession], Any] | None:
+    """The function that turns a checked session into what `fmt`'s writer writes
+    (`EncodedWriter.session_encoded`), where the format has one; None otherwise."""
+    if fmt == "json":
+        from compliance.reports.json import encode_session
+
+        return encode_session
+    return None
 
 
 def make_writer(

@@ -18,7 +18,25 @@ from typing import TextIO
 from compliance.codes import RULE_CODES
 from compliance.reports.summary import ReportedSession, RunInfo, Summary, score_record
 
-__all__ = ["JsonReport"]
+__all__ = ["JsonReport", "encode_session"]
+
+
+# No circular check: the records are flat dicts built here.
+_encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+
+
+def encode_session(reported: ReportedSession) -> tuple[str, str]:
+    """A session's part of the report: its findings (one JSON object per line, ""
+    without findings) and its entry of the summary's ``scores``.  Depends on the
+    session alone, so worker processes run it and the parent only writes."""
+    parts: list[str] = []
+    names = RULE_CODES
+    for finding, false_positive in zip(reported.findings, reported.false_positive, strict=True):
+        record = finding.to_dict()
+        record["rule_name"] = names.get(finding.rule, finding.rule)
+        record["false_positive"] = false_positive
+        parts.append(_encode(record))
+    return ",\n".join(parts), _encode(score_record(reported.score))
 
 
 class JsonReport:
@@ -27,30 +45,23 @@ class JsonReport:
     def __init__(self, stream: TextIO) -> None:
         self._out = stream
         self._first = True
-        # No circular check: the records are flat dicts built here.
-        self._encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
         self._scores: list[str] = []
 
     def begin(self, run: RunInfo) -> None:
         self._out.write('{"findings": [')
 
     def session(self, reported: ReportedSession) -> None:
-        self._scores.append(self._encode(score_record(reported.score)))
-        if not reported.findings:
+        self.session_encoded(encode_session(reported))
+
+    def session_encoded(self, encoded: tuple[str, str]) -> None:
+        """Write a session that `encode_session` encoded (here or in a worker)."""
+        findings, score = encoded
+        self._scores.append(score)
+        if not findings:
             return
-        encode = self._encode
-        names = RULE_CODES
-        parts: list[str] = []
-        for finding, false_positive in zip(
-            reported.findings, reported.false_positive, strict=True
-        ):
-            record = finding.to_dict()
-            record["rule_name"] = names.get(finding.rule, finding.rule)
-            record["false_positive"] = false_positive
-            parts.append(encode(record))
         lead = "\n" if self._first else ",\n"
         self._first = False
-        self._out.write(lead + ",\n".join(parts))
+        self._out.write(lead + findings)
 
     def finish(self, summary: Summary) -> None:
         tail = "]" if self._first else "\n]"
@@ -59,12 +70,11 @@ class JsonReport:
     def _summary(self, summary: Summary) -> str:
         """`summary.to_dict()` encoded, its ``scores`` those encoded on the way."""
         if len(self._scores) != len(summary.scores):  # not the sessions written here
-            return self._encode(summary.to_dict())
+            return _encode(summary.to_dict())
         fields = summary.to_dict(scores=False)
         names = list(fields)
         cut = names.index("scores")
-        head = self._encode({name: fields[name] for name in names[:cut]})
-        tail = self._encode({name: fields[name] for name in names[cut + 1 :]})
+        head = _encode({name: fields[name] for name in names[:cut]})
+        tail = _encode({name: fields[name] for name in names[cut + 1 :]})
         scores = ", ".join(self._scores)
         return f'{head[:-1]}, "scores": [{scores}], {tail[1:]}'
-

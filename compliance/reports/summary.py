@@ -9,10 +9,12 @@ the JSON report (SPEC §3 plus scoring).
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Any
 
 from compliance.calendar import SHANGHAI
@@ -30,6 +32,7 @@ __all__ = [
     "RunInfo",
     "Summary",
     "SummaryBuilder",
+    "SummaryPart",
     "score_record",
     "engineer_label",
     "local_time",
@@ -245,19 +248,57 @@ class EngineerNames:
 
     def __init__(self, policy: Policy) -> None:
         self._policy = policy
-        self._names: dict[str, str] = {}
+        # 工号 -> (reading position of the session that gave it, name).
+        self._names: dict[str, tuple[int, str]] = {}
+        self._learnt = 0
 
-    def learn(self, session: Session) -> None:
-        """Remember the names a session gives (the first name seen for a 工号 wins)."""
+    def learn(self, session: Session, position: int | None = None) -> None:
+        """Remember the names a session gives: the first name seen for a 工号 wins,
+        by `position` (the session's place in reading order) when given, else by
+        the order of the calls."""
+        if position is None:
+            position = self._learnt
+        self._learnt += 1
         for staff_no, name in session.names.items():
-            self._names.setdefault(staff_no, name)
+            if staff_no not in self._names:
+                self._names[staff_no] = (position, name)
+
+    def merge(self, names: Mapping[str, tuple[int, str]]) -> None:
+        """Take names learnt elsewhere (`SummaryPart.names`): the earlier one wins."""
+        for staff_no, entry in names.items():
+            mine = self._names.get(staff_no)
+            if mine is None or entry[0] < mine[0]:
+                self._names[staff_no] = entry
+
+    @property
+    def learnt(self) -> dict[str, tuple[int, str]]:
+        return dict(self._names)
 
     def __call__(self, staff_no: str) -> str | None:
-        name = self._names.get(staff_no)
-        if name:
-            return name
+        entry = self._names.get(staff_no)
+        if entry and entry[1]:
+            return entry[1]
         engineer = self._policy.engineer(staff_no)
         return engineer.name if engineer else None
+
+
+@dataclass(slots=True)
+class SummaryPart:
+    """What a `SummaryBuilder` counted, to be added to another one: a worker process
+    checks part of the sessions and sends this back at the end."""
+
+    sessions: int
+    lines: int
+    flagged: int
+    false_positives: int
+    score_sum: int
+    by_severity: Counter[str]
+    by_rule: Counter[str]
+    by_day: Counter[date]
+    tally: EngineerTally
+    names: dict[str, tuple[int, str]]
+    scores: list[tuple[int, SessionScore]]
+    """Per session, in reading order: its reading position and its score."""
 
 
 class SummaryBuilder:
@@ -274,17 +315,20 @@ class SummaryBuilder:
         self._by_severity: Counter[str] = Counter()
         self._by_rule: Counter[str] = Counter()
         self._by_day: Counter[date] = Counter()
-        self._scores: list[SessionScore] = []
+        self._scores: list[tuple[int, SessionScore]] = []
         self._score_sum = 0
 
-    def add(self, reported: ReportedSession) -> None:
-        """Count one checked session."""
+    def add(self, reported: ReportedSession, position: int | None = None) -> None:
+        """Count one checked session; `position` is its place in reading order when
+        this builder sees only some of the sessions (default: the order of the calls)."""
         session = reported.session
-        self.engineer_name.learn(session)
+        if position is None:
+            position = self._sessions
+        self.engineer_name.learn(session, position)
         self._sessions += 1
         self._lines += reported.lines
         score = reported.score
-        self._scores.append(score)
+        self._scores.append((position, score))
         self._score_sum += score.points
         standing = reported.standing if True in reported.false_positive else reported.findings
         self._false_positives += len(reported.findings) - len(standing)
@@ -297,6 +341,36 @@ class SummaryBuilder:
             if day is not None:
                 self._by_day[day] += 1
         self._tally.add(score, standing)
+
+    def part(self) -> SummaryPart:
+        """Everything counted so far, for `merge` into another builder."""
+        return SummaryPart(
+            sessions=self._sessions,
+            lines=self._lines,
+            flagged=self._flagged,
+            false_positives=self._false_positives,
+            score_sum=self._score_sum,
+            by_severity=self._by_severity,
+            by_rule=self._by_rule,
+            by_day=self._by_day,
+            tally=self._tally,
+            names=self.engineer_name.learnt,
+            scores=self._scores,
+        )
+
+    def merge(self, part: SummaryPart) -> None:
+        """Add what another builder counted (`part`); sessions keep reading order."""
+        self._sessions += part.sessions
+        self._lines += part.lines
+        self._flagged += part.flagged
+        self._false_positives += part.false_positives
+        self._score_sum += part.score_sum
+        self._by_severity.update(part.by_severity)
+        self._by_rule.update(part.by_rule)
+        self._by_day.update(part.by_day)
+        self._tally.merge(part.tally)
+        self.engineer_name.merge(part.names)
+        self._scores = list(heapq.merge(self._scores, part.scores, key=itemgetter(0)))
 
     def build(self) -> Summary:
         """The summary of everything added so far."""
@@ -321,7 +395,7 @@ class SummaryBuilder:
             by_day=tuple(sorted(self._by_day.items())),
             engineers=tuple(self._tally.totals()),
             engineer_months=tuple(self._tally.months()),
-            scores=tuple(self._scores),
+            scores=tuple(score for _position, score in self._scores),
             false_positives=self._false_positives,
             average_score=self._score_sum / self._sessions if self._sessions else None,
         )

@@ -314,6 +314,56 @@ def test_json_summary_with_scores_encoded_on_the_way_is_the_summary_encoded_whol
     assert len(summary.to_dict()["scores"]) == 2
 
 
+def test_summary_parts_merged_give_the_summary_of_one_builder(policy: Policy) -> None:
+    # Worker processes count the summary of their own sessions; merged in the
+    # parent, the result is what one builder fed every session in order gives.
+    run = RunInfo(policy=policy, sources=("a.jsonl",))
+    findings = _findings()
+    s1, s2 = _sessions()
+    # The same 工号 named differently in a later session: the first name seen wins.
+    s3 = Session(
+        id="S3",
+        channel="web",
+        lines=(
+            _line("S3", 0, 90000, "customer", sender="v2", text="在吗"),
+            _line("S3", 1, 90010, "agent", sender="1818", name="张叁", text="您好"),
+        ),
+        names={"1818": "张叁"},
+    )
+    findings["S3"] = []
+    ordered = [s1, s2, s3]
+
+    def reported(session: Session) -> ReportedSession:
+        raw = findings[session.id]
+        return ReportedSession(
+            session=session,
+            findings=tuple(raw),
+            false_positive=(False,) * len(raw),
+            score=score_session(session, raw, policy),
+        )
+
+    whole = SummaryBuilder(run)
+    for session in ordered:
+        whole.add(reported(session))
+    # Part one has sessions 1 and 2 (reading positions 1, 2), part two session 0.
+    late, early = SummaryBuilder(run), SummaryBuilder(run)
+    late.add(reported(s2), 1)
+    late.add(reported(s3), 2)
+    early.add(reported(s1), 0)
+    expected = whole.build()
+    for parts in ((late, early), (early, late)):  # workers finish in any order
+        merged = SummaryBuilder(run)
+        for part in parts:
+            merged.merge(part.part())
+        got = merged.build()
+        assert got.to_dict() == expected.to_dict()
+        assert [s.session for s in got.scores] == ["S1", "S2", "S3"]
+        assert [(e.engineer, e.name) for e in got.engineers] == [
+            ("1818", "张三"),
+            ("2046", "李四"),
+        ]
+
+
 def test_json_with_no_findings_is_valid(policy: Policy) -> None:
     run = RunInfo(policy=policy, sources=())
     stream = io.StringIO()
