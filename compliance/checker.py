@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import cached_property
 
 from compliance.calendar import AttendedClock, WorkCalendar
 from compliance.matchers import (
@@ -83,6 +85,16 @@ class CheckContext:
     customer_cues: CueBook
     acks: AckMatcher
     _facts: SessionFacts | None = field(default=None, repr=False)
+
+    @cached_property
+    def shortest_response(self) -> dict[str, timedelta]:
+        """Per channel, the shorter of its working-day and rest-day response limits:
+        a reply within it, in wall-clock time, is in time whatever the calendar says
+        (attended time never exceeds wall-clock time)."""
+        return {
+            name: timedelta(seconds=min(limits.response_working_s, limits.response_rest_s))
+            for name, limits in self.policy.channels.items()
+        }
 
     @classmethod
     def build(

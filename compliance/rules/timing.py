@@ -47,11 +47,6 @@ def _clock(ctx: CheckContext, ts: datetime, channel: str) -> tuple[datetime, boo
     return start, ctx.calendar.is_working_day(start.date())
 
 
-def _shortest_response_limit(ctx: CheckContext, channel: str) -> int:
-    limits = ctx.policy.channels[channel]
-    return min(limits.response_working_s, limits.response_rest_s)
-
-
 def _late_reply(
     rule: Rule,
     session: Session,
@@ -63,7 +58,7 @@ def _late_reply(
 ) -> Finding | None:
     channel = waiting.channel
     end = reply.ts if reply is not None else facts.lines[-1].ts
-    if (end - waiting.ts).total_seconds() <= _shortest_response_limit(ctx, channel):
+    if end - waiting.ts <= ctx.shortest_response[channel]:
         return None  # attended time never exceeds wall-clock time: in time either way
     start, working = _clock(ctx, waiting.ts, channel)
     limit = ctx.policy.response_limit_s(channel, working)
@@ -165,19 +160,27 @@ class ReplyTimeout(Rule):
         first = facts.first_customer_line
         first_index = first.index if first is not None else -1
         blocks = facts.blocks
+        last = len(blocks) - 1
+        shortest = ctx.shortest_response
+        # Runs once per customer block of every session: the block's lines are
+        # read directly rather than through Block.first / Block.last.
         for number, block in enumerate(blocks):
-            if block.role != "customer" or block.first.index <= first_index <= block.last.index:
+            if block.role != "customer":
+                continue
+            lines = block.lines
+            opening = lines[0]
+            if opening.index <= first_index <= lines[-1].index:
                 continue  # the block of the first customer message is SLA001's
-            reply = blocks[number + 1].first if number + 1 < len(blocks) else None
-            opening = block.first
+            reply = blocks[number + 1].lines[0] if number < last else None
             channel = opening.channel
             end = reply.ts if reply is not None else facts.lines[-1].ts
-            in_time = (end - opening.ts).total_seconds() <= _shortest_response_limit(ctx, channel)
-            if in_time and all(line.channel == channel for line in block.lines):
+            if end - opening.ts <= shortest[channel] and (
+                len(lines) == 1 or all(line.channel == channel for line in lines)
+            ):
                 # Answered in time counting from the block's first message, so from
                 # any of them: which one needs an answer does not matter.
                 continue
-            waiting = next((line for line in block.lines if not facts.is_ack_only(line)), None)
+            waiting = next((line for line in lines if not facts.is_ack_only(line)), None)
             if waiting is None:
                 continue
             finding = _late_reply(
