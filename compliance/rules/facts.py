@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from compliance.matchers import CueHit, ForbiddenHit, GreetingMatch
@@ -60,6 +61,8 @@ class Occurrence:
             return self.line.text[self.span[0] : self.span[1]]
         return None
 
+
+_INDEX = attrgetter("index")
 
 # The cues of a message without any (shared, never changed).
 _NO_CUES: dict[str, CueHit] = {}
@@ -106,13 +109,18 @@ class SessionFacts:
         for line, line_folded in zip(speech, speech_folded, strict=True):
             folded[line.index] = line_folded
         cues: list[dict[str, CueHit]] = [_NO_CUES] * len(lines)
+        cue_lines: list[Line] = []
         for book, members in ((ctx.agent_cues, agents), (ctx.customer_cues, customers)):
             if not members:
                 continue
             found = book.find_many([texts[i] for i in members], [speech_folded[i] for i in members])
             for i, hits in zip(members, found, strict=True):
                 if hits:
-                    cues[speech[i].index] = hits
+                    line = speech[i]
+                    cues[line.index] = hits
+                    cue_lines.append(line)
+        if cue_lines:
+            cue_lines.sort(key=_INDEX)
         has_events = len(speech) != len(lines)
         self.has_events = has_events
         self.speech: tuple[Line, ...] = tuple(speech)
@@ -120,6 +128,9 @@ class SessionFacts:
         self._block_of = block_of
         self._folded = folded
         self._cues = cues
+        # The messages with a cue, in order: most have none, and the questions
+        # below only look at these.
+        self._cue_lines = cue_lines
         self._scores: dict[tuple[int, ScriptKey], float] = {}
         self._acks: dict[int, bool] = {}
         self._greetings: dict[int, GreetingMatch | None] = {}
@@ -174,15 +185,16 @@ class SessionFacts:
         """Customer blocks with cues: (block number, cue list -> first line and hit)."""
         if self._block_cues is None:
             found: list[tuple[int, dict[str, tuple[Line, CueHit]]]] = []
-            for number, block in enumerate(self.blocks):
-                if block.role != "customer":
+            block_of = self._block_of
+            for line in self._cue_lines:
+                if line.role != "customer":
                     continue
-                first: dict[str, tuple[Line, CueHit]] = {}
-                for line in block.lines:
-                    for name, hit in self._cues[line.index].items():
-                        first.setdefault(name, (line, hit))
-                if first:
-                    found.append((number, first))
+                number = block_of[line.index]
+                if not found or found[-1][0] != number:
+                    found.append((number, {}))
+                first = found[-1][1]
+                for name, hit in self._cues[line.index].items():
+                    first.setdefault(name, (line, hit))
             self._block_cues = found
         return self._block_cues
 
@@ -240,10 +252,10 @@ class SessionFacts:
                 self._remote = [Occurrence(line, False) for line in self.events("remote_login")]
             else:
                 found: list[Occurrence] = []
-                for line in self.speech:
+                for line in self._cue_lines:
                     if line.role != "agent":
                         continue
-                    hit = self.cues(line).get("remote")
+                    hit = self._cues[line.index].get("remote")
                     if hit is not None:
                         found.append(Occurrence(line, True, hit.cue, hit.span))
                 self._remote = found
@@ -257,9 +269,9 @@ class SessionFacts:
                 self._resolutions = [Occurrence(line, False) for line in self.events("resolved")]
             else:
                 found: list[Occurrence] = []
-                for line in self.speech:
+                for line in self._cue_lines:
                     cue_list = "resolution_agent" if line.role == "agent" else "resolution_customer"
-                    hit = self.cues(line).get(cue_list)
+                    hit = self._cues[line.index].get(cue_list)
                     if hit is not None:
                         found.append(Occurrence(line, True, hit.cue, hit.span))
                 self._resolutions = found
