@@ -294,6 +294,10 @@ def _environment() -> jinja2.Environment:
         # Templates are .j2 chat text, so this escapes nothing unless html=True (below).
         autoescape=jinja2.select_autoescape(["html", "htm", "xml"]),
         keep_trailing_newline=False,
+        # The templates ship with the package and do not change while it runs: no
+        # stat() of the file on every render (a large compliance check renders
+        # suggestions thousands of times).
+        auto_reload=False,
     )
     env.filters["cn_date"] = cn_date
     env.filters["clause"] = _clause
