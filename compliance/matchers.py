@@ -676,6 +676,8 @@ class RequiredLineMatcher:
         self._cores = {key: self.core(canonical_text(key)) for key in self.FIXED_LINES}
         self._counts: dict[str, dict[str, int]] = {}
         self._scored: dict[tuple[str, str], float] = {}
+        # Rendered lines (a rest-day notice per date) recur session after session.
+        self._rendered_cores: dict[str, str] = {}
 
     def core(self, text: str, folded: str | None = None) -> str:
         """The words of `text` that fuzzy matching compares."""
@@ -693,7 +695,12 @@ class RequiredLineMatcher:
 
     def score_against(self, canonical: str, text: str | None, folded: str | None = None) -> float:
         """How closely `text` says `canonical` (any rendered line)."""
-        return self._score(self.core(canonical), text or "", folded)
+        core = self._rendered_cores.get(canonical)
+        if core is None:
+            if len(self._rendered_cores) >= _CACHE_SIZE:
+                self._rendered_cores.clear()
+            core = self._rendered_cores[canonical] = self.core(canonical)
+        return self._score(core, text or "", folded)
 
     def _score(self, canonical_core: str, text: str, folded: str | None) -> float:
         # Two cheap bounds skip most chat messages before their core is built.  Both
