@@ -115,8 +115,12 @@ class Session:
         return tuple(seen)
 
 
+# Not frozen, like `Line`: tens of thousands are built in a million-line check; a frozen
+# dataclass sets each field through object.__setattr__ (two to three times slower
+# to build).  Treated as immutable by convention (change one with
+# dataclasses.replace); hashes by value.
 @pickled_by_fields
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Finding:
     """One rule violation, with the evidence a reviewer needs (SPEC §3)."""
 

@@ -51,8 +51,12 @@ def finding_key(finding: Finding) -> FindingKey:
     return (finding.session, finding.rule, finding.index, finding.evidence)
 
 
+# Not frozen, like `Line`: one is built per session of a million-line check; a frozen
+# dataclass sets each field through object.__setattr__ (two to three times slower
+# to build).  Treated as immutable by convention (change one with
+# dataclasses.replace); hashes by value.
 @pickled_by_fields
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Score:
     """The score of one set of findings."""
 
@@ -85,8 +89,12 @@ def score_findings(findings: Iterable[Finding], scoring: ScoringPolicy) -> Score
     return Score(points=points, deducted=deducted, fatal=tuple(sorted(fatal)))
 
 
+# Not frozen, like `Line`: one is built per session of a million-line check; a frozen
+# dataclass sets each field through object.__setattr__ (two to three times slower
+# to build).  Treated as immutable by convention (change one with
+# dataclasses.replace); hashes by value.
 @pickled_by_fields
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class SessionScore:
     """The score and attribution of one session."""
 

@@ -103,8 +103,12 @@ class RunInfo:
         return self.policy.meta.name
 
 
+# Not frozen, like `Line`: one is built per session of a million-line check; a frozen
+# dataclass sets each field through object.__setattr__ (two to three times slower
+# to build).  Treated as immutable by convention (change one with
+# dataclasses.replace); hashes by value.
 @pickled_by_fields
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ReportedSession:
     """One checked session as reports see it."""
 
