@@ -24,7 +24,7 @@ import re
 import unicodedata
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -71,6 +71,18 @@ def _starts(joined: str) -> list[int]:
         starts.append(position + 1)
         position = joined.find(SEPARATOR, position + 1)
     return starts
+
+
+def _candidates(automaton: ahocorasick.Automaton, joined: str, texts: int) -> Sequence[int]:
+    """Which of `texts` texts, joined with the separator into `joined`, have a match
+    of `automaton` (in order): one pass over them all instead of one per text."""
+    if joined.count(SEPARATOR) != texts - 1:
+        return range(texts)  # a text holds the separator: look at each one
+    ends = [end for end, _found in automaton.iter(joined)]
+    if not ends:
+        return ()  # the common case: where the text starts is not needed
+    starts = _starts(joined)
+    return sorted({bisect_right(starts, end) - 1 for end in ends})
 
 
 def folder_for(policy: Policy) -> TextFolder:
@@ -320,15 +332,7 @@ class ForbiddenMatcher:
         if folded is None:
             folded = self.folder.fold_many(texts)
         joined = self.folder.strip(SEPARATOR.join(folded))
-        candidates: Iterable[int]
-        if joined.count(SEPARATOR) != len(texts) - 1:
-            candidates = range(len(texts))  # a text holds the separator: one by one
-        else:
-            starts = _starts(joined)
-            candidates = sorted(
-                {bisect_right(starts, end) - 1 for end, _found in self._automaton.iter(joined)}
-            )
-        for number in candidates:
+        for number in _candidates(self._automaton, joined, len(texts)):
             if texts[number]:
                 result[number] = self.find(texts[number], folded[number])
         return result
@@ -491,16 +495,7 @@ class CueBook:
             return result
         if folded is None:
             folded = self.folder.fold_many(texts)
-        joined = SEPARATOR.join(folded)
-        candidates: Iterable[int]
-        if joined.count(SEPARATOR) != len(texts) - 1:
-            candidates = range(len(texts))  # a text holds the separator: one by one
-        else:
-            starts = _starts(joined)
-            candidates = sorted(
-                {bisect_right(starts, end) - 1 for end, _found in self._automaton.iter(joined)}
-            )
-        for number in candidates:
+        for number in _candidates(self._automaton, SEPARATOR.join(folded), len(texts)):
             if texts[number]:
                 result[number] = self.find(texts[number], folded[number])
         return result
