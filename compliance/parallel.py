@@ -245,17 +245,25 @@ class PartsRun:
                 else:
                     pending[part].extend(message[1])
 
+        # The next session in reading order is known once every part that may
+        # still send has something waiting here; after that only the part just
+        # taken from can run dry, and it is refilled before the next choice.
+        while any(not pending[part] for part in open_parts):
+            take(block=True)
         taken = 0
         while True:
-            # The next session in reading order is known once every part that may
-            # still send has something waiting here.
-            while any(not pending[part] for part in open_parts):
-                take(block=True)
-            heads = [part for part in range(parts) if pending[part]]
-            if not heads:
+            best = -1
+            best_key = 0
+            for part in range(parts):
+                queue = pending[part]
+                if queue and (best < 0 or queue[0][0] < best_key):
+                    best, best_key = part, queue[0][0]
+            if best < 0:
                 return
-            part = min(heads, key=lambda p: pending[p][0][0])
-            yield pending[part].popleft()[1]
+            queue = pending[best]
+            yield queue.popleft()[1]
+            while not queue and best in open_parts:
+                take(block=True)
             taken += 1
             if taken % _POLL_EVERY == 0 and open_parts:
                 take(block=False)
