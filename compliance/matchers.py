@@ -547,21 +547,24 @@ _EMOJI_CODE = re.compile(r"\[(?:[\u4e00-\u9fff]{1,6}|ok)\]")
 _ACK_PARTICLES = "呢啊哈呀啦哒嘞噢哦吖嗷"
 
 
+@lru_cache(maxsize=1)
+def _symbols_class() -> str:
+    """Every punctuation, symbol, separator, control and format character of the
+    BMP, escaped for a regex character class (a scan of 65,536 characters, once)."""
+    category = unicodedata.category
+    return "".join(
+        re.escape(char)
+        for char in map(chr, range(0x10000))
+        if category(char)[0] in "PSZ" or category(char) in ("Cc", "Cf")
+    )
+
+
 @lru_cache(maxsize=4)
 def _symbols_pattern(extra: str) -> re.Pattern[str]:
     """Runs of punctuation, symbols (emoji), separators, control and format characters,
     plus the characters of `extra`.  A regular expression is ~20 times faster than
     asking `unicodedata` character by character."""
-    chars = [
-        chr(code)
-        for code in range(0x10000)
-        if not 0xD800 <= code <= 0xDFFF
-        and (
-            unicodedata.category(chr(code))[0] in "PSZ"
-            or unicodedata.category(chr(code)) in ("Cc", "Cf")
-        )
-    ]
-    bmp = "".join(re.escape(c) for c in chars) + "".join(re.escape(c) for c in extra)
+    bmp = _symbols_class() + "".join(re.escape(c) for c in extra)
     # Emoji and pictographs beyond the BMP in a separate branch keeps the BMP class a
     # fast bitmap.
     return re.compile(f"[{bmp}]+|[\U0001f000-\U0001faff]+")
