@@ -8,10 +8,14 @@ parse and keep only their own part of the sessions (`read_transcripts` with
 them, and mask and score the findings.  They first send what was wrong with the
 input (the report's header needs it), then the checked sessions in chunks, with
 only what the reports need: the findings, the score, and the session without
-its lines (with them for the HTML report, which shows flagged transcripts).  The
-parent merges the streams back into reading order and writes while the workers
-still check, so the report is the same, byte for byte, as one process would
-write.
+its lines (with them for the HTML report, which shows flagged transcripts).  For
+a format whose output for a session depends on that session alone (JSON, see
+`compliance.reports.session_encoder`) the workers go further: they encode each
+session's part of the report and count the summary themselves, send text, and at
+the end their counts (`SummaryPart`), so the parent only writes.  The parent
+takes chunks off the pipes as they come, merges them back into reading order and
+writes while the workers still check, so the report is the same, byte for byte,
+as one process would write.
 
 Only for transcript files and where the ``fork`` start method exists (not on
 Windows, where checks run in one process); the database paths stay in one
