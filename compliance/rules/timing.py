@@ -192,6 +192,8 @@ class ReplyTimeout(Rule):
 
 def _cycles(facts: SessionFacts) -> list[list[Line]]:
     """Events split into ticket cycles, each starting at a ``ticket_opened``."""
+    if not facts.has_events:
+        return []  # most chat transcripts: nothing to walk
     cycles: list[list[Line]] = [[]]
     for line in facts.lines:
         if line.role != "event":
