@@ -3,8 +3,11 @@
 The ``check`` command feeds a `SummaryBuilder` one `ReportedSession` at a time (a
 session, its findings, which of them QA marked false positive, its score) and
 hands the same objects to the report writer, so a million-line run never holds
-more than the writer itself needs.  `Summary.to_dict` is the ``summary`` object of
-the JSON report (SPEC §3 plus scoring).
+more than the writer itself needs.  Worker processes that check part of the
+sessions keep builders of their own and send back what they counted
+(`SummaryBuilder.part`), which the parent merges in reading order.
+`Summary.to_dict` is the ``summary`` object of the JSON report (SPEC §3 plus
+scoring).
 """
 
 from __future__ import annotations
