@@ -87,6 +87,11 @@ class CheckContext:
     _facts: SessionFacts | None = field(default=None, repr=False)
 
     @cached_property
+    def rest_day_cues(self) -> tuple[str, ...]:
+        """The policy's ``phrases.rest_day_notice`` cues, folded (SCR007)."""
+        return tuple(self.folder.fold(cue) for cue in self.policy.phrases.rest_day_notice)
+
+    @cached_property
     def shortest_response(self) -> dict[str, timedelta]:
         """Per channel, the shorter of its working-day and rest-day response limits:
         a reply within it, in wall-clock time, is in time whatever the calendar says

@@ -465,7 +465,6 @@ class RestDayNoticeMissing(Rule):
     def __init__(self, severity: Severity, options: Any = None) -> None:
         super().__init__(severity, options)
         self._notices: dict[tuple[date, str], str] = {}
-        self._cues: dict[tuple[str, ...], list[str]] = {}  # the policy's cues, folded
 
     def _notice(self, day: date, channel: str) -> str:
         # Rendering a template costs more than the check; rest days are few.
@@ -483,13 +482,8 @@ class RestDayNoticeMissing(Rule):
         if ctx.calendar.is_working_day(day):
             return
         next_day = ctx.calendar.next_working_day(day)
-        cues = self._cues.get(ctx.policy.phrases.rest_day_notice)
-        if cues is None:
-            cues = self._cues[ctx.policy.phrases.rest_day_notice] = [
-                ctx.folder.fold(cue) for cue in ctx.policy.phrases.rest_day_notice
-            ]
         said = "".join(facts.folded(line) for line in turn.lines)
-        missing = [cue for cue in cues if cue not in said]
+        missing = [cue for cue in ctx.rest_day_cues if cue not in said]
         if not missing:
             return
         notice = self._notice(next_day, session.channel)
