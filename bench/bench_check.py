@@ -25,12 +25,15 @@ floor is measured again right before each check, every pair's ratio is shown,
 and the ratio judged is their median (a shared machine's speed drifts).
 ``--select CODES`` runs only those rules, which shows what reading, the shared
 facts and the report cost on their own.
-``--profile`` additionally runs the check in this process under cProfile and
-prints where the time goes.
+``--against REV`` also runs the check of another git revision after each floor
+(the two in alternating order) and prints both, to measure a change on a host
+whose speed drifts.  ``--profile`` additionally runs the check in this process
+under cProfile and prints where the time goes.
 
     .venv/bin/python bench/bench_check.py                  # 1,000,000 messages
     .venv/bin/python bench/bench_check.py --repeat 3 --select SLA004
     .venv/bin/python bench/bench_check.py --messages 100000 --profile
+    .venv/bin/python bench/bench_check.py --repeat 6 --against 02e4239
 """
 
 from __future__ import annotations
@@ -286,17 +289,24 @@ def _tree_rss(root: int) -> int:
     return total
 
 
-def measure_check(path: Path, out: Path, jobs: int | None, select: str | None = None) -> CheckRun:
-    """The full check in a subprocess: time, CPU time, peak memory, exit status."""
-    command = [*check_command(), "check", str(path), "--format", "json", "--out", str(out)]
+def measure_check(
+    path: Path, out: Path, jobs: int | None, select: str | None = None, tree: Path | None = None
+) -> CheckRun:
+    """The full check in a subprocess: time, CPU time, peak memory, exit status.
+
+    `tree`: run the code of that source tree (``python -m bot.cli`` with it first on
+    the path) instead of this checkout as installed."""
+    program = check_command() if tree is None else [sys.executable, "-m", "bot.cli"]
+    command = [*program, "check", str(path), "--format", "json", "--out", str(out)]
     command.append("--no-progress")
     if jobs is not None:
         command += ["--jobs", str(jobs)]
     if select is not None:
         command += ["--select", select]
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    source = tree or REPO
+    env = dict(os.environ, PYTHONPATH=str(source) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=REPO, env=env, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, cwd=source, env=env, stderr=subprocess.PIPE)
     tree_peak = 0
     stop = threading.Event()
 
@@ -388,6 +398,41 @@ def breakdown(path: Path, policy: Policy) -> list[tuple[str, float]]:
     return sorted(stages.items(), key=lambda item: -item[1])
 
 
+def _worktree(revision: str, where: Path) -> Path:
+    """A detached worktree of this repository at `revision` (removed by the caller)."""
+    done = subprocess.run(
+        ["git", "-C", str(REPO), "worktree", "add", "--detach", str(where), revision],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"--against {revision}: {done.stderr.strip() or 'git worktree failed'}")
+    return where
+
+
+def _compare(revision: str, pairs: list[tuple[float, CheckRun]], other: list[CheckRun]) -> None:
+    """Each row: the floor, then this checkout's check and REV's, with their ratios."""
+    print(f"this checkout against {revision}, each row after the same floor:")
+    changes: list[float] = []
+    for (floor, this), then in zip(pairs, other, strict=True):
+        change = this.seconds / then.seconds - 1
+        changes.append(change)
+        print(
+            f"  floor {floor:.2f} s | this {this.seconds:.2f} s ({this.seconds / floor:.2f}×, "
+            f"CPU {this.cpu_seconds / floor:.2f}×) | {revision} {then.seconds:.2f} s "
+            f"({then.seconds / floor:.2f}×, CPU {then.cpu_seconds / floor:.2f}×) | {change:+.0%}"
+        )
+    this_ratio = statistics.median(run.seconds / f for f, run in pairs)
+    then_ratio = statistics.median(
+        run.seconds / f for (f, _), run in zip(pairs, other, strict=True)
+    )
+    print(
+        f"  wall time {min(changes):+.0%} to {max(changes):+.0%} (median "
+        f"{statistics.median(changes):+.0%}); median ratio {this_ratio:.2f} against "
+        f"{then_ratio:.2f}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=1_000_000, help="transcript lines")
@@ -407,6 +452,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="CODES",
         help="--select for the check: run only these rules (measures what reading, "
         "the shared facts and the report cost without the other rules)",
+    )
+    parser.add_argument(
+        "--against",
+        metavar="REV",
+        help="also run the check of git revision REV (a temporary worktree) after each "
+        "floor, the two checks in alternating order, and compare: on a shared host only "
+        "runs that share the machine's state can be compared",
     )
     parser.add_argument("--profile", action="store_true", help="also profile the check")
     parser.add_argument("--top", type=int, default=30, help="functions shown by --profile")
@@ -439,10 +491,27 @@ def main(argv: list[str] | None = None) -> int:
         # machine's mood: on a shared host speed drifts by a third over minutes.  One
         # extra floor first warms the page cache for both.
         measure_floor(transcript, automaton)
+        against = _worktree(args.against, workdir / "against") if args.against else None
         pairs: list[tuple[float, CheckRun]] = []
-        for _ in range(args.repeat):
+        other: list[CheckRun] = []
+        for number in range(args.repeat):
             floor_seconds, lines, hits = measure_floor(transcript, automaton)
-            pairs.append((floor_seconds, measure_check(transcript, report, args.jobs, args.select)))
+            if against is None:
+                pairs.append(
+                    (floor_seconds, measure_check(transcript, report, args.jobs, args.select))
+                )
+                continue
+            # This checkout and REV after the same floor, the order swapped every row.
+            both: dict[str, CheckRun] = {}
+            for side in ("this", "against") if number % 2 == 0 else ("against", "this"):
+                # Both started the same way: python -m bot.cli from their own tree.
+                tree = against if side == "against" else REPO
+                out = report if side == "this" else workdir / "against.json"
+                both[side] = measure_check(transcript, out, args.jobs, args.select, tree)
+            pairs.append((floor_seconds, both["this"]))
+            other.append(both["against"])
+        if against is not None:
+            _compare(args.against, pairs, other)
         floor = min(f for f, _run in pairs)
         runs = [run for _f, run in pairs]
         print(
@@ -501,6 +570,12 @@ def main(argv: list[str] | None = None) -> int:
         print("targets met" if met else "TARGETS MISSED")
         return 0 if met else 1
     finally:
+        if args.against and (workdir / "against").exists():
+            subprocess.run(
+                ["git", "-C", str(REPO), "worktree", "remove", "--force", str(workdir / "against")],
+                check=False,
+                capture_output=True,
+            )
         if args.keep:
             print(f"kept {workdir}")
         else:
