@@ -25,7 +25,8 @@ floor is measured again right before each check, every pair's ratio is shown,
 and the ratio judged is their median (a shared machine's speed drifts).
 ``--select CODES`` runs only those rules, which shows what reading, the shared
 facts and the report cost on their own.
-``--against REV`` also runs the check of another git revision after each floor
+``--timeline`` shows how busy each process of the check was, half a second at a
+time.  ``--against REV`` also runs the check of another git revision after each floor
 (the two in alternating order) and prints both, to measure a change on a host
 whose speed drifts.  ``--profile`` additionally runs the check in this process
 under cProfile and prints where the time goes.
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import json
 import os
@@ -53,7 +55,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -270,23 +272,58 @@ class CheckRun:
     tree_rss: int
     """Peak of the RSS of the check and its workers added up (sampled every 50 ms)."""
     status: int
+    samples: tuple[tuple[float, dict[int, float]], ...] = field(default=(), compare=False)
+    """Seconds from the start and the CPU seconds used so far by each process of the
+    check (the first pid is the check itself), every 50 ms (Linux /proc)."""
 
 
-def _tree_rss(root: int) -> int:
-    """RSS in bytes of `root` and its descendants (Linux /proc; 0 when unreadable)."""
+def _tree_sample(root: int) -> tuple[int, dict[int, float]]:
+    """RSS in bytes of `root` and its descendants added up, and each one's CPU
+    seconds so far (Linux /proc; nothing for a process that is gone)."""
     page = os.sysconf("SC_PAGE_SIZE")
+    ticks = os.sysconf("SC_CLK_TCK")
     total = 0
+    cpu: dict[int, float] = {}
     pending = [root]
     while pending:
         pid = pending.pop()
         try:
             with open(f"/proc/{pid}/statm", "rb") as fh:
                 total += int(fh.read().split()[1]) * page
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+            cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
             with open(f"/proc/{pid}/task/{pid}/children", "rb") as fh:
                 pending.extend(int(child) for child in fh.read().split())
         except (OSError, ValueError, IndexError):
             continue  # gone meanwhile
-    return total
+    return total, cpu
+
+
+def timeline(run: CheckRun, step: float = 0.5) -> list[str]:
+    """How busy each process of the check was, `step` seconds at a time: the check
+    itself first, then its workers in the order they appeared."""
+    if not run.samples:
+        return ["(no samples: /proc is not readable here)"]
+    order: list[int] = []
+    for _at, cpu in run.samples:
+        order.extend(pid for pid in cpu if pid not in order)
+    names = {pid: "check" if n == 0 else f"worker {n}" for n, pid in enumerate(order)}
+    rows: list[str] = []
+    previous_at, previous = 0.0, {pid: 0.0 for pid in order}
+    for at, cpu in run.samples:
+        if at - previous_at < step and (at, cpu) != run.samples[-1]:
+            continue
+        span = at - previous_at
+        busy = []
+        for pid in order:
+            if pid in cpu:
+                used = cpu[pid] - previous.get(pid, 0.0)
+                busy.append(f"{names[pid]} {min(100.0, 100 * used / span):3.0f}%")
+                previous[pid] = cpu[pid]
+        rows.append(f"  {previous_at:5.1f}–{at:5.1f} s  " + "  ".join(busy))
+        previous_at = at
+    return rows
 
 
 def measure_check(
@@ -308,12 +345,16 @@ def measure_check(
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=source, env=env, stderr=subprocess.PIPE)
     tree_peak = 0
+    samples: list[tuple[float, dict[int, float]]] = []
     stop = threading.Event()
 
     def sample() -> None:
         nonlocal tree_peak
         while not stop.wait(0.05):
-            tree_peak = max(tree_peak, _tree_rss(process.pid))
+            rss, cpu = _tree_sample(process.pid)
+            tree_peak = max(tree_peak, rss)
+            if cpu:
+                samples.append((time.perf_counter() - started, cpu))
 
     sampler = threading.Thread(target=sample, daemon=True)
     if sys.platform.startswith("linux"):
@@ -336,6 +377,7 @@ def measure_check(
         max_rss=max_rss,
         tree_rss=max(tree_peak, max_rss),
         status=process.returncode,
+        samples=tuple(samples),
     )
 
 
@@ -375,6 +417,7 @@ def breakdown(path: Path, policy: Policy) -> list[tuple[str, float]]:
     stages["report (mask, score, summary, json)"] = 0.0
     report_label = "report (mask, score, summary, json)"
     run = RunInfo(policy=policy, sources=(str(path),), rules=checker.codes)
+    gc.freeze()  # as the check does before checking what it read (compliance.cli)
     with open(os.devnull, "w", encoding="utf-8") as sink:
         writer = make_writer("json", stream=sink)
         builder = SummaryBuilder(run)
@@ -395,6 +438,7 @@ def breakdown(path: Path, policy: Policy) -> list[tuple[str, float]]:
         start = clock()
         writer.finish(builder.build())
         stages[report_label] += clock() - start
+    gc.unfreeze()
     return sorted(stages.items(), key=lambda item: -item[1])
 
 
@@ -459,6 +503,12 @@ def main(argv: list[str] | None = None) -> int:
         help="also run the check of git revision REV (a temporary worktree) after each "
         "floor, the two checks in alternating order, and compare: on a shared host only "
         "runs that share the machine's state can be compared",
+    )
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="also show how busy each process of the fastest check was, half a second "
+        "at a time (sampled from /proc)",
     )
     parser.add_argument("--profile", action="store_true", help="also profile the check")
     parser.add_argument("--top", type=int, default=30, help="functions shown by --profile")
@@ -555,6 +605,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         by_rule = ", ".join(f"{r['code']} {r['count']:,}" for r in summary["by_rule"])
         print(f"findings by rule: {by_rule}")
+        if args.timeline:
+            print(f"timeline of the fastest check ({best_run.seconds:.2f} s):")
+            print("\n".join(timeline(best_run)))
         if args.breakdown:
             stages = breakdown(transcript, policy)
             total = sum(seconds for _label, seconds in stages)
