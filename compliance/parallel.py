@@ -153,8 +153,10 @@ def _work_part(job: _Job, part: int, conn: Connection) -> None:
         reported = prepare_session(policy, session, check(session))
         position = first_seen[number]
         if builder is not None and encode is not None:
-            builder.add(reported, position)
-            chunk.append((position, encode(reported)))
+            # The score goes with its session: unpickling tens of thousands of them
+            # at the end, with the workers done, held up the end of the run.
+            builder.add(reported, position, keep_score=False)
+            chunk.append((position, (encode(reported), position, reported.score)))
         else:
             chunk.append((position, _slim(reported, keep_lines)))
         if len(chunk) == _CHUNK:
@@ -171,9 +173,10 @@ class PartsRun:
     `start` forks the workers and waits until every one has read its part; then
     `errors`, `sessions` and `lines` are known.  `reported` yields the checked
     sessions in reading order while the workers are still checking: as
-    `ReportedSession`s, or, given an `encode` function (`session_encoder`), as what
-    it made of each in the workers; then the workers also count the summary, and
-    `summary_parts` holds their counts once `reported` is exhausted.
+    `ReportedSession`s, or, given an `encode` function (`session_encoder`), as
+    ``(what it made of the session, its reading position, its SessionScore)``; then
+    the workers also count the summary (all but the scores, which come with the
+    sessions), and `summary_parts` holds their counts once `reported` is exhausted.
     """
 
     def __init__(

@@ -325,9 +325,16 @@ class SummaryBuilder:
         self._scores: list[tuple[int, SessionScore]] = []
         self._score_sum = 0
 
-    def add(self, reported: ReportedSession, position: int | None = None) -> None:
+    def add(
+        self, reported: ReportedSession, position: int | None = None, *, keep_score: bool = True
+    ) -> None:
         """Count one checked session; `position` is its place in reading order when
-        this builder sees only some of the sessions (default: the order of the calls)."""
+        this builder sees only some of the sessions (default: the order of the calls).
+
+        Without `keep_score` the session is counted but its entry of `Summary.scores`
+        is left to whoever merges this builder's part (`add_score`): a worker process
+        sends each score along with its session, so that the parent takes them in
+        while the workers check rather than all at the end."""
         session = reported.session
         if position is None:
             position = self._sessions
@@ -335,7 +342,8 @@ class SummaryBuilder:
         self._sessions += 1
         self._lines += reported.lines
         score = reported.score
-        self._scores.append((position, score))
+        if keep_score:
+            self._scores.append((position, score))
         self._score_sum += score.points
         standing = reported.standing if True in reported.false_positive else reported.findings
         self._false_positives += len(reported.findings) - len(standing)
@@ -348,6 +356,12 @@ class SummaryBuilder:
             if day is not None:
                 self._by_day[day] += 1
         self._tally.add(score, standing)
+
+    def add_score(self, score: SessionScore, position: int) -> None:
+        """The `Summary.scores` entry of a session counted by another builder (one
+        that added it without `keep_score`); `position` is its place in reading order,
+        and scores must come in that order."""
+        self._scores.append((position, score))
 
     def part(self) -> SummaryPart:
         """Everything counted so far, for `merge` into another builder."""

@@ -363,6 +363,18 @@ def test_summary_parts_merged_give_the_summary_of_one_builder(policy: Policy) ->
             ("1818", "张三"),
             ("2046", "李四"),
         ]
+    # Workers that send each score with its session: counted without it, the
+    # scores taken one by one, in reading order, where the parts are merged.
+    late, early = SummaryBuilder(run), SummaryBuilder(run)
+    late.add(reported(s2), 1, keep_score=False)
+    late.add(reported(s3), 2, keep_score=False)
+    early.add(reported(s1), 0, keep_score=False)
+    merged = SummaryBuilder(run)
+    for position, session in enumerate(ordered):
+        merged.add_score(reported(session).score, position)
+    merged.merge(late.part())
+    merged.merge(early.part())
+    assert merged.build().to_dict() == expected.to_dict()
 
 
 def test_json_with_no_findings_is_valid(policy: Policy) -> None:
