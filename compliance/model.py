@@ -115,10 +115,8 @@ class Session:
         return tuple(seen)
 
 
-# Not frozen, like `Line`: tens of thousands are built in a million-line check; a frozen
-# dataclass sets each field through object.__setattr__ (two to three times slower
-# to build).  Treated as immutable by convention (change one with
-# dataclasses.replace); hashes by value.
+# Not frozen, for the reason given at `Line` (tens of thousands are built in a
+# million-line check); treated as immutable (change one with dataclasses.replace).
 @pickled_by_fields
 @dataclass(slots=True, unsafe_hash=True)
 class Finding:

@@ -51,10 +51,8 @@ def finding_key(finding: Finding) -> FindingKey:
     return (finding.session, finding.rule, finding.index, finding.evidence)
 
 
-# Not frozen, like `Line`: one is built per session of a million-line check; a frozen
-# dataclass sets each field through object.__setattr__ (two to three times slower
-# to build).  Treated as immutable by convention (change one with
-# dataclasses.replace); hashes by value.
+# Not frozen, for the reason given at `compliance.model.Line` (one is built per
+# session); treated as immutable (change one with dataclasses.replace).
 @pickled_by_fields
 @dataclass(slots=True, unsafe_hash=True)
 class Score:
@@ -89,10 +87,8 @@ def score_findings(findings: Iterable[Finding], scoring: ScoringPolicy) -> Score
     return Score(points=points, deducted=deducted, fatal=tuple(sorted(fatal)))
 
 
-# Not frozen, like `Line`: one is built per session of a million-line check; a frozen
-# dataclass sets each field through object.__setattr__ (two to three times slower
-# to build).  Treated as immutable by convention (change one with
-# dataclasses.replace); hashes by value.
+# Not frozen, for the reason given at `compliance.model.Line` (one is built per
+# session); treated as immutable (change one with dataclasses.replace).
 @pickled_by_fields
 @dataclass(slots=True, unsafe_hash=True)
 class SessionScore:
@@ -249,6 +245,7 @@ _NO_MONTH = ""
 
 
 def _no_names(staff_no: str) -> str | None:
+    """The name lookup of a tally given none (and of one sent between processes)."""
     return None
 
 
@@ -259,7 +256,7 @@ class EngineerTally:
     end.  Keeps one small bucket per engineer and month, not the sessions.
     """
 
-    def __init__(self, names: Callable[[str], str | None] = lambda staff_no: None) -> None:
+    def __init__(self, names: Callable[[str], str | None] = _no_names) -> None:
         self._names = names
         self._buckets: dict[tuple[str, str], _Bucket] = {}
 
@@ -351,7 +348,7 @@ def engineer_months(
     scored: Iterable[tuple[SessionScore, Sequence[Finding]]],
     *,
     false_positives: Collection[FindingKey] = (),
-    names: Callable[[str], str | None] = lambda staff_no: None,
+    names: Callable[[str], str | None] = _no_names,
 ) -> list[EngineerMonth]:
     """Per engineer per month: sessions, average score, findings by code, satisfaction."""
     tally = EngineerTally(names)

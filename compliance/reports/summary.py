@@ -106,10 +106,8 @@ class RunInfo:
         return self.policy.meta.name
 
 
-# Not frozen, like `Line`: one is built per session of a million-line check; a frozen
-# dataclass sets each field through object.__setattr__ (two to three times slower
-# to build).  Treated as immutable by convention (change one with
-# dataclasses.replace); hashes by value.
+# Not frozen, for the reason given at `compliance.model.Line` (one is built per
+# session); treated as immutable (change one with dataclasses.replace).
 @pickled_by_fields
 @dataclass(slots=True, unsafe_hash=True)
 class ReportedSession:
@@ -391,7 +389,8 @@ class SummaryBuilder:
         self._by_day.update(part.by_day)
         self._tally.merge(part.tally)
         self.engineer_name.merge(part.names)
-        self._scores = list(heapq.merge(self._scores, part.scores, key=itemgetter(0)))
+        if part.scores:  # empty when the scores came one by one (`add_score`)
+            self._scores = list(heapq.merge(self._scores, part.scores, key=itemgetter(0)))
 
     def build(self) -> Summary:
         """The summary of everything added so far."""
