@@ -2,20 +2,22 @@
 
 A million-line check is CPU work in Python, so one process uses one core.  Here
 ``jobs`` worker processes, forked after the policy, rules and matchers are built
-(they inherit them, nothing is pickled on the way in), each read every file but
-parse and keep only their own part of the sessions (`read_transcripts` with
-``part=``: split by session id, so every session is whole in one worker), check
-them, and mask and score the findings.  They first send what was wrong with the
-input (the report's header needs it), then the checked sessions in chunks, with
-only what the reports need: the findings, the score, and the session without
-its lines (with them for the HTML report, which shows flagged transcripts).  For
-a format whose output for a session depends on that session alone (JSON, see
-`compliance.reports.session_encoder`) the workers go further: they encode each
-session's part of the report and count the summary themselves, send text, and at
-the end their counts (`SummaryPart`), so the parent only writes.  The parent
-takes chunks off the pipes as they come, merges them back into reading order and
-writes while the workers still check, so the report is the same, byte for byte,
-as one process would write.
+(they inherit them, nothing is pickled on the way in), each read an equal share of
+the input's bytes (`ReadPlan.read_part`: the lines that begin in its range).  A
+session whose lines fall in several shares goes to the first of them: each worker
+says which sessions it read, the parent works out which ones it must hand over
+(`owners`), and passes their lines on, so every session is whole in one worker.
+The workers then check their sessions, and mask and score the findings.  They
+first send what was wrong with the input (the report's header needs it), then the
+checked sessions in chunks, with only what the reports need: the findings, the
+score, and the session without its lines (with them for the HTML report, which
+shows flagged transcripts).  For a format whose output for a session depends on
+that session alone (JSON, see `compliance.reports.session_encoder`) the workers go
+further: they encode each session's part of the report and count the summary
+themselves, send text, and at the end their counts (`SummaryPart`), so the parent
+only writes.  The parent takes chunks off the pipes as they come, merges them back
+into reading order and writes while the workers still check, so the report is the
+same, byte for byte, as one process would write.
 
 Only for transcript files and where the ``fork`` start method exists (not on
 Windows, where checks run in one process); the database paths stay in one
@@ -39,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from compliance.model import Session, TranscriptError
+from compliance.transcript import ReadPlan, owners
 
 if TYPE_CHECKING:
     from compliance.checker import Checker
@@ -90,7 +93,7 @@ _POLL_EVERY = 64
 
 @dataclass(slots=True)
 class _Job:
-    files: tuple[str, ...]
+    plan: ReadPlan
     jobs: int
     checker: Checker
     keep_lines: bool
@@ -107,15 +110,15 @@ def _slim(reported: ReportedSession, keep_lines: bool) -> ReportedSession:
     )
 
 
-def _work(job: _Job, part: int, conn: Connection) -> None:
+def _work(job: _Job, part: int, conn: Connection, control: Connection) -> None:
     """A worker: read its part, say what was wrong with the input, then stream the
     checked sessions back in chunks.  Runs in the forked child."""
     # Ctrl-C reaches the whole process group: the parent handles it and stops the
     # workers, which would otherwise each print a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        _work_part(job, part, conn)
-    except BrokenPipeError:
+        _work_part(job, part, conn, control)
+    except (BrokenPipeError, EOFError):
         return  # the parent stopped listening (it failed or was interrupted): nothing to say
     except BaseException:  # every other failure must reach the parent
         with contextlib.suppress(OSError):
@@ -123,14 +126,24 @@ def _work(job: _Job, part: int, conn: Connection) -> None:
         raise
     finally:
         conn.close()
+        control.close()
 
 
-def _work_part(job: _Job, part: int, conn: Connection) -> None:
+def _work_part(job: _Job, part: int, conn: Connection, control: Connection) -> None:
     from compliance.cli import prepare_session
     from compliance.reports.summary import RunInfo, SummaryBuilder
-    from compliance.transcript import read_transcripts
 
-    read = read_transcripts(job.files, part=(part, job.jobs))
+    # Nothing here makes reference cycles; the collector would only walk what was
+    # read (millions of objects) over and over.
+    gc.disable()
+    reading = job.plan.read_part(part, job.jobs)
+    # Sessions that began in an earlier part go there; those that go on in later
+    # parts come here (see `PartsRun.start`).
+    conn.send(("ids", reading.session_ids()))
+    conn.send(("handed", reading.hand_over(control.recv())))
+    for handed in control.recv():
+        reading.take_over(handed)
+    read = reading.finish()
     conn.send(("read", len(read.sessions), read.errors, read.error_keys, read.lines))
     check = job.checker.check
     policy = job.checker.policy
@@ -143,9 +156,6 @@ def _work_part(job: _Job, part: int, conn: Connection) -> None:
     sessions = read.sessions
     first_seen = read.first_seen
     read.sessions = []
-    # Nothing here makes reference cycles; the collector would only walk the
-    # sessions (millions of objects) over and over.
-    gc.disable()
     chunk: list[tuple[int, Any]] = []
     for number in range(len(sessions)):
         session = sessions[number]
@@ -190,10 +200,11 @@ class PartsRun:
     ):
         if jobs < 2:
             raise ValueError("PartsRun is for two or more jobs")
-        self._job = _Job(tuple(str(f) for f in files), jobs, checker, keep_lines, encode)
+        self._job = _Job(ReadPlan.of(files), jobs, checker, keep_lines, encode)
         self.summary_parts: list[SummaryPart] = []
         self._processes: list[BaseProcess] = []
         self._conns: list[Connection] = []
+        self._controls: list[Connection] = []
         self._finished = 0
         self.errors: list[TranscriptError] = []
         self.sessions = 0
@@ -207,17 +218,38 @@ class PartsRun:
 
     def start(self) -> None:
         context = multiprocessing.get_context("fork")
-        for part in range(self._job.jobs):
+        jobs = self._job.jobs
+        for part in range(jobs):
             receiver, sender = context.Pipe(duplex=False)
+            orders, control = context.Pipe(duplex=False)
             process = context.Process(
-                target=_work, args=(self._job, part, sender), name=f"aftersales-check-{part}"
+                target=_work,
+                args=(self._job, part, sender, orders),
+                name=f"aftersales-check-{part}",
             )
             process.start()
-            sender.close()  # the child's end: EOF here when the child is gone
+            sender.close()  # the child's ends: EOF here when the child is gone
+            orders.close()
             self._processes.append(process)
             self._conns.append(receiver)
+            self._controls.append(control)
+        # The parts hand over the sessions that began in an earlier part: every
+        # worker says what it read, is told what to give away, gives it, and takes
+        # what the later parts gave it.  Each step is one message per worker, and
+        # no worker waits on another, only on this process.
+        session_ids = [self._receive(part, "ids")[1] for part in range(jobs)]
+        for part, give in enumerate(owners(session_ids)):
+            self._send(part, give)
+        del session_ids
+        incoming: list[list[Any]] = [[] for _ in range(jobs)]
+        for part in range(jobs):
+            for owner, handed in sorted(self._receive(part, "handed")[1].items()):
+                incoming[owner].append(handed)
+        for part in range(jobs):
+            self._send(part, incoming[part])
+        del incoming
         keyed: list[tuple[tuple[int, int], TranscriptError]] = []
-        for part in range(self._job.jobs):
+        for part in range(jobs):
             _kind, sessions, errors, keys, lines = self._receive(part, "read")
             self.sessions += sessions
             self.lines += lines
@@ -275,16 +307,19 @@ class PartsRun:
             if taken % _POLL_EVERY == 0 and open_parts:
                 take(block=False)
 
+    def _send(self, part: int, message: Any) -> None:
+        try:
+            self._controls[part].send(message)
+        except OSError:
+            # It died, or failed and said why: that is the error to show.
+            self._receive(part)
+            raise self._died(part) from None
+
     def _receive(self, part: int, *expected: str) -> tuple[Any, ...]:
         try:
             message = self._conns[part].recv()
         except (EOFError, OSError):
-            process = self._processes[part]
-            process.join(timeout=5)
-            raise WorkerFailed(
-                f"checking process {part + 1} of {self._job.jobs} died "
-                f"(exit status {process.exitcode}); try --jobs 1"
-            ) from None
+            raise self._died(part) from None
         if message[0] == "failed":
             raise WorkerFailed(
                 f"checking process {part + 1} of {self._job.jobs} failed:\n{message[1]}"
@@ -292,6 +327,14 @@ class PartsRun:
         if message[0] not in expected:
             raise WorkerFailed(f"checking process {part + 1}: unexpected {message[0]!r}")
         return cast(tuple[Any, ...], message)
+
+    def _died(self, part: int) -> WorkerFailed:
+        process = self._processes[part]
+        process.join(timeout=5)
+        return WorkerFailed(
+            f"checking process {part + 1} of {self._job.jobs} died "
+            f"(exit status {process.exitcode}); try --jobs 1"
+        )
 
     def close(self) -> None:
         """Wait for workers that sent everything; stop the others; close the pipes."""
@@ -306,7 +349,8 @@ class PartsRun:
             if process.is_alive():
                 process.kill()
                 process.join()
-        for conn in self._conns:
+        for conn in self._conns + self._controls:
             conn.close()
         self._conns = []
+        self._controls = []
         self._processes = []

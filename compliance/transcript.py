@@ -16,6 +16,11 @@ by the order they were read (file order, files in the order given); ``index`` is
 ``channel`` may be left out after a session's first line: such a line inherits the
 channel of the line read before it in the same session.
 
+For several cores, `ReadPlan` splits the bytes of the files into equal ranges, one
+per worker process; each reads the lines that begin in its range, and a session
+with lines in several ranges is handed to the first of them (`read_parts` does the
+same in one process).
+
 `TranscriptBuilder` is the same validation for records that come from elsewhere
 (the database adapter feeds it stored messages and ticket events);
 `sessions_from_records` is the short way to use it.
@@ -28,27 +33,31 @@ session is complete.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import gc
 import json
 import os
-import re
-import zlib
-from collections.abc import Iterable, Mapping
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from compliance.calendar import SHANGHAI
 from compliance.model import EVENTS, ROLES, SATISFACTION_LABELS, Line, Session, TranscriptError
 from compliance.policy import CHANNELS
 
 __all__ = [
+    "HandOver",
+    "PartRead",
+    "ReadPlan",
     "TranscriptBuilder",
     "TranscriptRead",
+    "owners",
+    "read_parts",
     "read_transcripts",
-    "session_part",
     "sessions_from_records",
     "transcript_files",
 ]
@@ -61,6 +70,11 @@ _KNOWN_ROLES = ", ".join(sorted(ROLES))
 _KNOWN_CHANNELS = ", ".join(CHANNELS)
 _KNOWN_EVENTS = ", ".join(sorted(EVENTS))
 _KNOWN_RATINGS = " / ".join(SATISFACTION_LABELS)
+
+HandOver = dict[str, tuple[list[tuple[Any, ...]], str | None, bool]]
+"""Sessions one reader hands to another (`TranscriptBuilder.hand_over`): per session,
+its rows in reading order, the channel of its last line, and whether a line among
+them came before the session named a channel."""
 
 # Fields of a pending row, before the session is ordered and Lines are built.
 _TS, _ROLE, _CHANNEL, _SENDER, _NAME, _TEXT, _EVENT, _RATING, _SOURCE, _LINE_NO = range(10)
@@ -100,15 +114,20 @@ class TranscriptBuilder:
     False.  `finish` orders every session and returns the result.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, first_position: int = 0) -> None:
         self._rows: dict[str, list[tuple[Any, ...]]] = {}
         # Per session, the reading position of its first line (rows keep reading
         # order until `finish` sorts them, so only the first one needs one).
         self._first_seq: dict[str, int] = {}
         self._errors: list[TranscriptError] = []
         self._error_keys: list[tuple[int, int]] = []
-        self._seq = 0
+        self._seq = first_position
+        # Per session, the channel of its last line read so far (the next line
+        # without one inherits it).
         self._channels: dict[str, str] = {}
+        # Sessions with a line read before any of theirs named a channel: `finish`
+        # gives those lines the channel they inherit.
+        self._unresolved: set[str] = set()
         self._strings: dict[str, str] = {}
         self.files: list[str] = []
         self.lines = 0
@@ -120,11 +139,34 @@ class TranscriptBuilder:
         self._errors.append(TranscriptError(path, line_no, problem))
         self._error_keys.append((0, self._seq))
 
-    def skip(self) -> None:
-        """Count a record that another reader takes (reading in parts, one per core):
-        reading positions, and so the order of sessions and errors, stay those of
-        one reader going through everything."""
-        self._seq += 1
+    def session_ids(self) -> list[str]:
+        """The sessions read so far, in order of first appearance."""
+        return list(self._rows)
+
+    def hand_over(self, session_ids: Iterable[str]) -> HandOver:
+        """Take these sessions out, for the builder that read their first lines
+        (reading in parts: `read_parts`)."""
+        handed: HandOver = {}
+        for session_id in session_ids:
+            rows = self._rows.pop(session_id)
+            del self._first_seq[session_id]
+            unresolved = session_id in self._unresolved
+            self._unresolved.discard(session_id)
+            handed[session_id] = (rows, self._channels.pop(session_id, None), unresolved)
+        return handed
+
+    def take_over(self, handed: HandOver) -> None:
+        """Add sessions another builder read on from here (its `hand_over`): their
+        lines come after the ones read here.  Take parts over in reading order."""
+        for session_id, (rows, channel, unresolved) in handed.items():
+            self._rows[session_id].extend(rows)
+            if unresolved:
+                # Lines there before the session named a channel there: they
+                # inherit from the lines here (or, if none named one, the first
+                # line that does).
+                self._unresolved.add(session_id)
+            if channel is not None:
+                self._channels[session_id] = channel
 
     def add(self, record: Any, path: str, line_no: int | None) -> bool:
         """Validate one record (a parsed JSON line); True when it was taken.
@@ -218,6 +260,8 @@ class TranscriptBuilder:
         if channel is None:
             # Inherit from the line read before in this session (None before the first).
             channel = self._channels.get(session)
+            if channel is None:
+                self._unresolved.add(session)
         else:
             self._channels[session] = channel
         self._seq += 1
@@ -279,12 +323,18 @@ class TranscriptBuilder:
             )
             return None
         session_channel = next(row[_CHANNEL] for row in rows if row[_CHANNEL] is not None)
-        if rows[0][_CHANNEL] is None:
-            # Lines read before the first one naming a channel take that channel.
-            rows = [
-                row if row[_CHANNEL] is not None else _with_channel(row, session_channel)
-                for row in rows
-            ]
+        if session_id in self._unresolved:
+            # Lines read before the first one naming a channel take that channel;
+            # after it, a line without one has the channel of the line before.
+            inherited = session_channel
+            resolved: list[tuple[Any, ...]] = []
+            for row in rows:
+                if row[_CHANNEL] is None:
+                    row = _with_channel(row, inherited)
+                else:
+                    inherited = row[_CHANNEL]
+                resolved.append(row)
+            rows = resolved
         rows.sort(key=itemgetter(_TS))  # stable: equal times keep reading order
         names: dict[str, str] = {}
         lines: list[Line] = []
@@ -338,149 +388,233 @@ def transcript_files(
     return files, errors
 
 
-def read_transcripts(
-    paths: Iterable[str | os.PathLike[str]], *, part: tuple[int, int] | None = None
-) -> TranscriptRead:
-    """Read every transcript file of `paths` (files or directories of ``*.jsonl``).
+def read_transcripts(paths: Iterable[str | os.PathLike[str]]) -> TranscriptRead:
+    """Read every transcript file of `paths` (files or directories of ``*.jsonl``)."""
+    with _no_collection():
+        return ReadPlan.of(paths).read_part(0, 1).finish()
 
-    ``part=(k, n)`` reads only the k-th of n disjoint parts (0-based), split by
-    session, for reading on several cores: every session, and every bad line, falls
-    in exactly one part; `TranscriptRead.first_seen` and `error_keys` give the
-    positions to merge the parts back into the order one whole read has.
-    """
-    if part is not None and not 0 <= part[0] < part[1]:
-        raise ValueError(f"part {part[0]} of {part[1]}: expected 0 <= k < n")
-    # Reading creates millions of objects and no reference cycles; the cyclic
-    # collector would walk them again and again for nothing (a quarter of the time).
+
+def read_parts(paths: Iterable[str | os.PathLike[str]], parts: int) -> list[TranscriptRead]:
+    """`paths` read in `parts` parts, one after the other (`ReadPlan.read_in_parts`)."""
+    return ReadPlan.of(paths).read_in_parts(parts)
+
+
+def owners(session_ids: Sequence[Sequence[str]]) -> list[dict[str, int]]:
+    """Per part (given the sessions each part read, parts in reading order): which
+    of its sessions it hands over, and to which part, the first that read any of
+    their lines."""
+    first: dict[str, int] = {}
+    plans: list[dict[str, int]] = []
+    for part, ids in enumerate(session_ids):
+        give: dict[str, int] = {}
+        for session_id in ids:
+            owner = first.setdefault(session_id, part)
+            if owner != part:
+                give[session_id] = owner
+        plans.append(give)
+    return plans
+
+
+_PART_SHIFT = 40
+"""Reading positions of part k start at k << _PART_SHIFT: a part reads fewer than
+2**40 lines, so positions of several parts sort in reading order."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadPlan:
+    """The files to read, their sizes when the read began, and what is missing.
+
+    Reading in parts splits the bytes of all files, taken one after the other, into
+    equal ranges; a part reads the lines that begin in its range.  Sessions whose
+    lines fall in several parts are then handed to the first of them (`PartRead`).
+    A file that grows while read has its new lines read by the part that reads its
+    end."""
+
+    files: tuple[Path, ...]
+    sizes: tuple[int, ...]
+    problems: tuple[TranscriptError, ...]
+
+    @classmethod
+    def of(cls, paths: Iterable[str | os.PathLike[str]]) -> ReadPlan:
+        files, problems = transcript_files(paths)
+        sizes: list[int] = []
+        for path in files:
+            try:
+                sizes.append(path.stat().st_size)
+            except OSError:
+                sizes.append(0)  # reported when read
+        return cls(tuple(files), tuple(sizes), tuple(problems))
+
+    def read_in_parts(self, parts: int) -> list[TranscriptRead]:
+        """Every part, read one after the other in this process, the sessions handed
+        over as worker processes do (`compliance.parallel`): every session, and every
+        bad line, is in exactly one part; `TranscriptRead.first_seen` and
+        `error_keys` give the positions to merge the parts into the order of one
+        whole read."""
+        with _no_collection():
+            reads = [self.read_part(part, parts) for part in range(parts)]
+            plans = owners([reading.session_ids() for reading in reads])
+            handed = [reading.hand_over(give) for reading, give in zip(reads, plans, strict=True)]
+            for owner, reading in enumerate(reads):
+                for given in handed:
+                    if owner in given:
+                        reading.take_over(given[owner])
+            return [reading.finish() for reading in reads]
+
+    def read_part(self, part: int, parts: int) -> PartRead:
+        """Read part `part` (0-based) of `parts`.  Best with the cyclic garbage
+        collector off, as `read_transcripts` has it (see `_no_collection`)."""
+        if not 0 <= part < parts:
+            raise ValueError(f"part {part} of {parts}: expected 0 <= part < parts")
+        builder = TranscriptBuilder(first_position=part << _PART_SHIFT)
+        self._read(builder, part, parts)
+        return PartRead(builder)
+
+    def _read(self, builder: TranscriptBuilder, part: int, parts: int) -> None:
+        if part == 0:
+            for problem in self.problems:
+                builder.error(problem.path, None, problem.problem)
+        total = sum(self.sizes)
+        bounds = [total * k // parts for k in range(parts)]
+
+        def owner(offset: int) -> int:
+            return bisect_right(bounds, offset) - 1
+
+        start = bounds[part]
+        end = bounds[part + 1] if part + 1 < parts else None
+        offset = 0
+        for path, size in zip(self.files, self.sizes, strict=True):
+            name = str(path)
+            builder.files.append(name)
+            first_owner = owner(offset)
+            last_owner = owner(offset + size - 1) if size else first_owner
+            here_from = max(start - offset, 0)
+            # The file's lines that begin before `here_to` are read here; the part
+            # with its last byte also reads what was added since the sizes were taken.
+            here_to = None if part == last_owner else (end - offset if end is not None else None)
+            offset += size
+            if part < first_owner or part > last_owner:
+                continue
+            _read_file(builder, name, here_from, here_to, reports=part == first_owner)
+
+
+@dataclass(slots=True)
+class PartRead:
+    """One part of a read in parts (`ReadPlan.read_part`), not yet made into sessions:
+    first `hand_over` the sessions an earlier part also read, `take_over` those
+    later parts read on, then `finish`."""
+
+    _builder: TranscriptBuilder
+
+    def session_ids(self) -> list[str]:
+        return self._builder.session_ids()
+
+    def hand_over(self, give: Mapping[str, int]) -> dict[int, HandOver]:
+        """Take out the sessions `give` names (`owners`), grouped by the part each
+        goes to."""
+        by_owner: dict[int, list[str]] = {}
+        for session_id, owner in give.items():
+            by_owner.setdefault(owner, []).append(session_id)
+        return {owner: self._builder.hand_over(ids) for owner, ids in by_owner.items()}
+
+    def take_over(self, handed: HandOver) -> None:
+        self._builder.take_over(handed)
+
+    def finish(self) -> TranscriptRead:
+        return self._builder.finish()
+
+
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """Reading creates millions of objects and no reference cycles; the cyclic
+    collector would walk them again and again for nothing (a quarter of the time)."""
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _read(paths, part)
+        yield
     finally:
         if collecting:
             gc.enable()
 
 
-# The session of a raw line, without parsing it: the one '"session": "…"' (no escape
-# in the value) or '"session": 123' on the line.  Anything else (no such key, two of
-# them, escapes, odd numbers such as -0) is parsed to find out; see `_read`.
-_RAW_SESSION = re.compile(rb'"session"\s*:\s*(?:"([^"\\]*)"|(0|-?[1-9][0-9]*)\s*[,}])')
-
-
-def session_part(session: str, parts: int) -> int:
-    """The part (of `parts`) a session id belongs to; the same in every process."""
-    return zlib.crc32(session.encode("utf-8", "surrogatepass")) % parts
-
-
-def _record_part(record: Any, parts: int) -> int:
-    # The part of a parsed record; records without a usable session go to part 0,
-    # which reports them.
-    session = record.get("session") if type(record) is dict else None
-    if type(session) is int:
-        session = str(session)
-    if type(session) is not str or not session:
-        return 0
-    return session_part(session, parts)
-
-
-def _read(paths: Iterable[str | os.PathLike[str]], part: tuple[int, int] | None) -> TranscriptRead:
-    files, problems = transcript_files(paths)
-    builder = TranscriptBuilder()
-    mine, parts = part if part is not None else (0, 1)
-    whole = parts == 1
-    for problem in problems:
-        _whole_file(builder, mine, problem.path, problem.problem)
+def _read_file(
+    builder: TranscriptBuilder, name: str, start: int, stop: int | None, *, reports: bool
+) -> None:
+    """Read the lines of file `name` that begin at byte `start` or later and before
+    byte `stop` (None: to the end).  Only a part that `reports` says what is wrong
+    with the file as a whole; the others leave such a file alone."""
     decode = json.JSONDecoder().raw_decode
-    search = _RAW_SESSION.search
-    crc32 = zlib.crc32
-    skip = builder.skip
-    same_start: bytes | None = None  # see below
-    same_owner = 0
-    for path in files:
-        name = str(path)
-        builder.files.append(name)
-        add = builder.add
-        try:
-            with path.open("rb") as fh:
-                for line_no, raw in enumerate(fh, 1):
-                    if line_no == 1:
-                        if raw.startswith(codecs.BOM_UTF8):
-                            raw = raw[len(codecs.BOM_UTF8) :]  # editors on Windows add one
-                        elif (encoding := _wide_encoding(raw)) is not None:
-                            # Notepad's "Unicode" and Excel's "Unicode text": say so once,
-                            # not once per line as undecodable UTF-8.
-                            _whole_file(
-                                builder,
-                                mine,
-                                name,
-                                f"encoded as {encoding} (it starts with that byte-order mark); "
-                                "transcripts must be UTF-8: convert it, e.g. "
-                                f"iconv -f {encoding} -t UTF-8",
-                            )
-                            break
-                    if not raw.strip():
-                        continue
-                    owner = None
-                    # The part of the line's session off the raw bytes where that is
-                    # certain: an unescaped '"session"' followed by ':' can only be a key
-                    # in valid JSON, and a value without escapes is its own UTF-8, so
-                    # this agrees with `session_part`.  Otherwise parse to find out.
-                    if not whole and raw.count(b'"session"') == 1:
-                        if same_start is not None and raw.startswith(same_start):
-                            # The opening of the line before, up to the end of its
-                            # session value, and still one '"session"' on the line:
-                            # the same session (lines of one usually come together).
-                            owner = same_owner
-                        else:
-                            found = search(raw)
-                            if found is not None:
-                                owner = crc32(found[found.lastindex or 1]) % parts
-                                same_start = raw[: found.end()] if found.start() == 1 else None
-                                same_owner = owner
-                        if owner is not None and owner != mine:
-                            skip()
-                            continue
-                    try:
-                        text = raw.decode("utf-8")
-                        if text[0].isspace():
-                            text = text.lstrip()
-                        # raw_decode skips json.loads' encoding sniffing; what follows
-                        # the object must be white space.
-                        record, end = decode(text)
-                        if end < len(text) and not text[end:].isspace():
-                            raise json.JSONDecodeError("Extra data", text, end)
-                    except UnicodeDecodeError as exc:
-                        if owner is None and mine != 0:
-                            skip()
-                            continue
-                        builder.lines += 1
+    add = builder.add
+    try:
+        with open(name, "rb") as fh:
+            first_line = 1
+            if start > 0:
+                if _wide_encoding(fh.read(4)) is not None:
+                    return  # the part with its first line says so
+                fh.seek(start - 1)
+                if fh.read(1) != b"\n":
+                    start += len(fh.readline())  # that line began in an earlier part
+                first_line += _count_lines(fh, start)
+            budget = None if stop is None else stop - start
+            for line_no, raw in enumerate(fh, first_line):
+                if budget is not None:
+                    if budget <= 0:
+                        break
+                    budget -= len(raw)
+                if line_no == 1:
+                    if raw.startswith(codecs.BOM_UTF8):
+                        raw = raw[len(codecs.BOM_UTF8) :]  # editors on Windows add one
+                    elif (encoding := _wide_encoding(raw)) is not None:
+                        # Notepad's "Unicode" and Excel's "Unicode text": say so once,
+                        # not once per line as undecodable UTF-8.
                         builder.error(
-                            name, line_no, f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
+                            name,
+                            None,
+                            f"encoded as {encoding} (it starts with that byte-order mark); "
+                            "transcripts must be UTF-8: convert it, e.g. "
+                            f"iconv -f {encoding} -t UTF-8",
                         )
-                        continue
-                    except ValueError as exc:
-                        if owner is None and mine != 0:
-                            skip()
-                            continue
-                        builder.lines += 1
-                        builder.error(name, line_no, f"not valid JSON ({_json_problem(exc)})")
-                        continue
-                    if owner is None and not whole and _record_part(record, parts) != mine:
-                        skip()
-                        continue
-                    add(record, name, line_no)
-        except OSError as exc:
-            _whole_file(builder, mine, name, f"cannot read: {exc.strerror or exc}")
-    return builder.finish()
+                        return
+                if not raw.strip():
+                    continue
+                try:
+                    text = raw.decode("utf-8")
+                    if text[0].isspace():
+                        text = text.lstrip()
+                    # raw_decode skips json.loads' encoding sniffing; what follows
+                    # the object must be white space.
+                    record, end = decode(text)
+                    if end < len(text) and not text[end:].isspace():
+                        raise json.JSONDecodeError("Extra data", text, end)
+                except UnicodeDecodeError as exc:
+                    builder.lines += 1
+                    builder.error(
+                        name, line_no, f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
+                    )
+                    continue
+                except ValueError as exc:
+                    builder.lines += 1
+                    builder.error(name, line_no, f"not valid JSON ({_json_problem(exc)})")
+                    continue
+                add(record, name, line_no)
+    except OSError as exc:
+        if reports:
+            builder.error(name, None, f"cannot read: {exc.strerror or exc}")
 
 
-def _whole_file(builder: TranscriptBuilder, mine: int, path: str, problem: str) -> None:
-    """A problem with a whole file: the first part reports it, the others only count
-    its reading position (so every part keeps the same positions)."""
-    if mine == 0:
-        builder.error(path, None, problem)
-    else:
-        builder.skip()
+def _count_lines(fh: BinaryIO, stop: int) -> int:
+    """Line breaks in the first `stop` bytes of the file `fh` reads; leaves `fh` at
+    byte `stop`."""
+    fh.seek(0)
+    count = 0
+    left = stop
+    while left > 0:
+        block = fh.read(min(left, 1 << 20))
+        if not block:
+            break
+        count += block.count(b"\n")
+        left -= len(block)
+    return count
 
 
 # Longest first: the UTF-32-LE mark begins with the UTF-16-LE one.

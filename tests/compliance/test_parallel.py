@@ -2,9 +2,10 @@
 
 The corpus is every golden case of every rule (tests/compliance/cases), spread
 over three files with the lines of each session scattered between them, plus
-lines written to be awkward for splitting by session: numeric and escaped
-session ids, a "session" key inside another field, repeated keys, bad JSON, bad
-UTF-8, a byte-order mark, blank lines, a session that never names its channel.
+awkward lines: numeric and escaped session ids, a "session" key inside another
+field, repeated keys, bad JSON, bad UTF-8, a byte-order mark, blank lines, a
+session that never names its channel.  Reading in parts splits the bytes, so the
+lines of a session land in several parts and are handed to the first of them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from bot.cli import main
 from compliance import cli as check_cli
 from compliance.cli import parse_options
 from compliance.parallel import AUTO_MIN_BYTES, auto_jobs, fork_available
-from compliance.transcript import read_transcripts, session_part
+from compliance.transcript import ReadPlan, read_parts, read_transcripts
 from tests.compliance.test_rules import CASE_FILES
 
 pytestmark = pytest.mark.skipif(not fork_available(), reason="needs the fork start method")
@@ -102,72 +103,108 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("parts", [2, 3, 5])
-def test_parts_cover_the_whole_read_exactly_once(corpus: Path, parts: int) -> None:
-    whole = read_transcripts([corpus])
-    reads = [read_transcripts([corpus], part=(k, parts)) for k in range(parts)]
-
+def _merged(reads: list[Any]) -> tuple[list[Any], list[str]]:
+    """The sessions and errors of reads in parts, in the order of one whole read."""
     sessions = sorted(
-        (
-            (seen, session)
-            for r in reads
-            for seen, session in zip(r.first_seen, r.sessions, strict=True)
-        ),
+        ((seen, s) for r in reads for seen, s in zip(r.first_seen, r.sessions, strict=True)),
         key=lambda item: item[0],
     )
-    assert [s for _seen, s in sessions] == whole.sessions  # same lines, same order
     errors = sorted(
         ((key, error) for r in reads for key, error in zip(r.error_keys, r.errors, strict=True)),
         key=lambda item: item[0],
     )
-    assert [str(e) for _key, e in errors] == [str(e) for e in whole.errors]
+    return [s for _seen, s in sessions], [str(e) for _key, e in errors]
+
+
+@pytest.mark.parametrize("parts", [2, 3, 5, 8])
+def test_parts_cover_the_whole_read_exactly_once(corpus: Path, parts: int) -> None:
+    whole = read_transcripts([corpus])
+    reads = read_parts([corpus], parts)
+    sessions, errors = _merged(reads)
+    assert sessions == whole.sessions  # same lines (origins too), same order
+    assert errors == [str(e) for e in whole.errors]
     assert sum(r.lines for r in reads) == whole.lines
-    # Each session lives in the part its id hashes to.
-    for k, read in enumerate(reads):
-        assert all(session_part(s.id, parts) == k for s in read.sessions)
+    ids = [s.id for r in reads for s in r.sessions]
+    assert len(ids) == len(set(ids))  # every session whole, in one part
+    assert all(r.sessions for r in reads)  # the bytes are shared out
 
 
-def test_lines_of_one_session_in_a_row_and_look_alikes(tmp_path: Path) -> None:
-    # A reader in parts takes the session of a line from the one before when the
-    # line opens the same way; these follow each other to catch a wrong shortcut.
-    def raw(session: str, text: str, tail: str = "") -> str:
-        ts = f"2026-11-23T09:0{len(text)}:00+08:00"
-        return (
-            f'{{"session": {session}, "channel": "web", "ts": "{ts}", '
-            f'"role": "customer", "text": "{text}"{tail}}}'
-        )
+# Sessions interleaved; A names its channel on its first line only, B not before
+# its third (its first two lines take that one), C changes channel half-way (the
+# lines after the change inherit the new one); a bad line, bad UTF-8, and a session
+# that never names a channel.
+_SPLIT_LINES = [
+    b'\xef\xbb\xbf{"session": "A", "channel": "web", "ts": "2026-11-23T09:00:00+08:00", '
+    b'"role": "customer", "text": "\xe5\x9c\xa8\xe5\x90\x97"}',
+    b'{"session": "B", "ts": "2026-11-23T09:00:01+08:00", "role": "customer", "text": "b1"}',
+    b'{"session": "A", "ts": "2026-11-23T09:00:02+08:00", "role": "agent", "sender": "1818", '
+    b'"name": "\xe5\xbc\xa0\xe4\xb8\x89", "text": "a2"}',
+    b'{"session": "C", "channel": "jd", "ts": "2026-11-23T09:00:03+08:00", "role": "customer", '
+    b'"text": "c1"}',
+    b"",
+    b'{"session": "B", "ts": "2026-11-23T09:00:04+08:00", "role": "agent", "sender": "1818", '
+    b'"text": "b2"}',
+    b'{"session": "A", "ts": "2026-11-23T09:00:05", "role": "customer", "text": "a3"}',
+    b'{"session": "C", "ts": "2026-11-23T09:00:06+08:00", "role": "agent", "sender": "1818", '
+    b'"text": "c2"}',
+    b'{"session": "B", "channel": "qianniu", "ts": "2026-11-23T09:00:07+08:00", '
+    b'"role": "customer", "text": "b3"}',
+    b'{"session": "X", "ts": ',
+    b'{"session": "C", "channel": "wecom", "ts": "2026-11-23T09:00:08+08:00", '
+    b'"role": "customer", "text": "c3"}',
+    b'{"session": "N", "ts": "2026-11-23T09:00:09+08:00", "role": "customer", "text": "n"}',
+    b'{"session": "A", "ts": "2026-11-23T09:00:10+08:00", "role": "agent", "sender": "1818", '
+    b'"text": "a4"}',
+    b'{"session": "U", "channel": "web", "ts": "2026-11-23T09:00:11+08:00", "role": "customer", '
+    b'"text": "\xff"}',
+    b'{"session": "C", "ts": "2026-11-23T09:00:12+08:00", "role": "agent", "sender": "1818", '
+    b'"text": "c4"}',
+    b'{"session": "B", "ts": "2026-11-23T09:00:13+08:00", "role": "agent", "sender": "1818", '
+    b'"text": "b4"}',
+]
 
-    lines = [
-        raw('"A"', "a"),
-        raw('"A"', "aa"),
-        raw('"A"', "aaa", ', "session": "B"'),  # the last key wins: session B
-        raw('"AB"', "ab"),  # opens like "A" up to the quote
-        raw("1", "n"),
-        raw("12", "nn"),  # opens like 1 up to the digit
-        raw("1", "nnn"),
-        raw('"A\\"x"', "esc"),  # an escape: parsed to find out
-        raw('"A"', "aaaa"),
-    ]
-    path = tmp_path / "grouped.jsonl"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    whole = read_transcripts([path])
-    assert whole.errors == []
-    assert {s.id: len(s.lines) for s in whole.sessions} == {
-        "A": 3,
-        "B": 1,
-        "AB": 1,
-        "1": 2,
-        "12": 1,
-        'A"x': 1,
+
+@pytest.mark.parametrize("pad_first", [False, True])
+def test_a_split_anywhere_reads_like_one_reader(tmp_path: Path, pad_first: bool) -> None:
+    # A file of blank lines beside the transcript moves the split point byte by
+    # byte through every line of it: inside a line, on its break, at its start.
+    transcript = tmp_path / "b_transcript.jsonl"
+    transcript.write_bytes(b"\n".join(_SPLIT_LINES) + b"\n")
+    pad = tmp_path / ("a_pad.jsonl" if pad_first else "c_pad.jsonl")
+    pad.write_bytes(b"")
+    whole = read_transcripts([tmp_path])
+    assert {s.id: {line.channel for line in s.lines} for s in whole.sessions} == {
+        "A": {"web"},
+        "B": {"qianniu"},
+        "C": {"jd", "wecom"},
     }
-    for parts in (2, 3, 5):
-        reads = [read_transcripts([path], part=(k, parts)) for k in range(parts)]
-        for k, read in enumerate(reads):
-            assert all(session_part(s.id, parts) == k for s in read.sessions)
-        merged = sorted(
-            (seen, s) for r in reads for seen, s in zip(r.first_seen, r.sessions, strict=True)
-        )
-        assert [s for _seen, s in merged] == whole.sessions
+    assert [line.channel for line in whole.sessions[2].lines] == ["jd", "jd", "wecom", "wecom"]
+    assert len(whole.errors) == 3  # bad JSON, bad UTF-8, N names no channel
+    size = transcript.stat().st_size
+    for padding in range(0, 2 * size + 2, 2):
+        pad.write_bytes(b"\n" * padding)
+        expected = read_transcripts([tmp_path])
+        for parts in (2, 3):
+            reads = read_parts([tmp_path], parts)
+            sessions, errors = _merged(reads)
+            assert sessions == expected.sessions, (padding, parts)
+            assert errors == [str(e) for e in expected.errors], (padding, parts)
+            assert sum(r.lines for r in reads) == expected.lines
+
+
+def test_lines_added_while_reading_are_read_once(tmp_path: Path) -> None:
+    path = tmp_path / "growing.jsonl"
+    path.write_bytes(b"\n".join(_SPLIT_LINES[:4]) + b"\n")
+    other = tmp_path / "more.jsonl"
+    other.write_bytes(b"\n".join(_SPLIT_LINES[4:8]) + b"\n")
+    plan = ReadPlan.of([path, other])  # the sizes are taken now
+    with path.open("ab") as fh:  # a log still being written
+        fh.write(b"\n".join(_SPLIT_LINES[8:]) + b"\n")
+    whole = read_transcripts([path, other])
+    for parts in (2, 3, 4):
+        sessions, errors = _merged(plan.read_in_parts(parts))
+        assert sessions == whole.sessions
+        assert errors == [str(e) for e in whole.errors]
 
 
 def test_corpus_has_the_awkward_cases(corpus: Path) -> None:
