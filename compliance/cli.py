@@ -472,10 +472,8 @@ def _check_all(
         if summary_parts is not None:
             # Encoded and counted in the workers: only the writing is left here.
             write = cast(EncodedWriter, writer).session_encoded
-            add_score = builder.add_score
-            for encoded, position, score in checked:
+            for encoded in checked:
                 write(encoded)
-                add_score(score, position)
                 done += 1
                 progress.update(done)
             for part in summary_parts():

@@ -163,10 +163,10 @@ def _work_part(job: _Job, part: int, conn: Connection, control: Connection) -> N
         reported = prepare_session(policy, session, check(session))
         position = first_seen[number]
         if builder is not None and encode is not None:
-            # The score goes with its session: unpickling tens of thousands of them
-            # at the end, with the workers done, held up the end of the run.
+            # Only text goes to the parent: the score is in it, encoded (the parent
+            # spent a third of its time unpickling scores it never used).
             builder.add(reported, position, keep_score=False)
-            chunk.append((position, (encode(reported), position, reported.score)))
+            chunk.append((position, encode(reported)))
         else:
             chunk.append((position, _slim(reported, keep_lines)))
         if len(chunk) == _CHUNK:
@@ -184,9 +184,9 @@ class PartsRun:
     `errors`, `sessions` and `lines` are known.  `reported` yields the checked
     sessions in reading order while the workers are still checking: as
     `ReportedSession`s, or, given an `encode` function (`session_encoder`), as
-    ``(what it made of the session, its reading position, its SessionScore)``; then
-    the workers also count the summary (all but the scores, which come with the
-    sessions), and `summary_parts` holds their counts once `reported` is exhausted.
+    what it made of the session; then the workers also count the summary (all but
+    the scores, which are in the encoded sessions), and `summary_parts` holds
+    their counts once `reported` is exhausted.
     """
 
     def __init__(

@@ -74,7 +74,7 @@ class JsonReport:
 
     def _summary(self, summary: Summary) -> str:
         """`summary.to_dict()` encoded, its ``scores`` those encoded on the way."""
-        if len(self._scores) != len(summary.scores):  # not the sessions written here
+        if len(self._scores) != summary.sessions:  # not the sessions written here
             return _encode(summary.to_dict())
         fields = summary.to_dict(scores=False)
         names = list(fields)

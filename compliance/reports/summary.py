@@ -160,6 +160,8 @@ class Summary:
     engineers: tuple[EngineerTotal, ...]
     engineer_months: tuple[EngineerMonth, ...]
     scores: tuple[SessionScore, ...]
+    """Per session, in reading order; empty where the sessions were counted without
+    their scores (`SummaryBuilder.add`), whose report encoded them on the way."""
     false_positives: int
     average_score: float | None
 
@@ -329,10 +331,10 @@ class SummaryBuilder:
         """Count one checked session; `position` is its place in reading order when
         this builder sees only some of the sessions (default: the order of the calls).
 
-        Without `keep_score` the session is counted but its entry of `Summary.scores`
-        is left to whoever merges this builder's part (`add_score`): a worker process
-        sends each score along with its session, so that the parent takes them in
-        while the workers check rather than all at the end."""
+        Without `keep_score` the session is counted but `Summary.scores` leaves it
+        out: for a worker process that encodes each session's part of the report,
+        its score included (`compliance.reports.session_encoder`), so that only text
+        goes to the parent, which never needs the score itself."""
         session = reported.session
         if position is None:
             position = self._sessions
@@ -354,12 +356,6 @@ class SummaryBuilder:
             if day is not None:
                 self._by_day[day] += 1
         self._tally.add(score, standing)
-
-    def add_score(self, score: SessionScore, position: int) -> None:
-        """The `Summary.scores` entry of a session counted by another builder (one
-        that added it without `keep_score`); `position` is its place in reading order,
-        and scores must come in that order."""
-        self._scores.append((position, score))
 
     def part(self) -> SummaryPart:
         """Everything counted so far, for `merge` into another builder."""
@@ -389,7 +385,7 @@ class SummaryBuilder:
         self._by_day.update(part.by_day)
         self._tally.merge(part.tally)
         self.engineer_name.merge(part.names)
-        if part.scores:  # empty when the scores came one by one (`add_score`)
+        if part.scores:  # empty when counted without them
             self._scores = list(heapq.merge(self._scores, part.scores, key=itemgetter(0)))
 
     def build(self) -> Summary:

@@ -24,6 +24,7 @@ from compliance.policy import Policy, load_policy
 from compliance.reports import make_writer
 from compliance.reports.csv import CSV_HEADERS
 from compliance.reports.html import mark_segments
+from compliance.reports.json import JsonReport, encode_session
 from compliance.reports.summary import ReportedSession, RunInfo, Summary, SummaryBuilder
 from compliance.reports.xlsx import ENGINEER_HEADERS, FINDING_HEADERS
 from compliance.scoring import finding_key, score_session
@@ -363,18 +364,37 @@ def test_summary_parts_merged_give_the_summary_of_one_builder(policy: Policy) ->
             ("1818", "张三"),
             ("2046", "李四"),
         ]
-    # Workers that send each score with its session: counted without it, the
-    # scores taken one by one, in reading order, where the parts are merged.
+    # Workers that encode each session for the JSON report, its score included,
+    # count it without keeping the score: the merged summary has everything else,
+    # and the report written from the encoded sessions is the whole run's.
     late, early = SummaryBuilder(run), SummaryBuilder(run)
     late.add(reported(s2), 1, keep_score=False)
     late.add(reported(s3), 2, keep_score=False)
     early.add(reported(s1), 0, keep_score=False)
     merged = SummaryBuilder(run)
-    for position, session in enumerate(ordered):
-        merged.add_score(reported(session).score, position)
     merged.merge(late.part())
     merged.merge(early.part())
-    assert merged.build().to_dict() == expected.to_dict()
+    counted = merged.build()
+    assert counted.scores == ()
+    assert counted.to_dict(scores=False) == expected.to_dict(scores=False)
+    reports = []
+    for summary, encoded in ((expected, False), (counted, True)):
+        stream = io.StringIO()
+        writer = JsonReport(stream)
+        writer.begin(run)
+        for session in ordered:
+            if encoded:
+                writer.session_encoded(encode_session(reported(session)))
+            else:
+                writer.session(reported(session))
+        writer.finish(summary)
+        reports.append(stream.getvalue())
+    assert reports[0] == reports[1]
+    assert [s["session"] for s in json.loads(reports[1])["summary"]["scores"]] == [
+        "S1",
+        "S2",
+        "S3",
+    ]
 
 
 def test_json_with_no_findings_is_valid(policy: Policy) -> None:
