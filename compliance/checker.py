@@ -18,6 +18,7 @@ from functools import cached_property
 from compliance.calendar import AttendedClock, WorkCalendar
 from compliance.matchers import (
     AckMatcher,
+    AgentScan,
     CueBook,
     CueList,
     ForbiddenMatcher,
@@ -85,6 +86,11 @@ class CheckContext:
     customer_cues: CueBook
     acks: AckMatcher
     _facts: SessionFacts | None = field(default=None, repr=False)
+
+    @cached_property
+    def agent_scan(self) -> AgentScan:
+        """The one pass over agent messages for forbidden phrases and agent cues."""
+        return AgentScan(self.forbidden, self.agent_cues, self.folder)
 
     @cached_property
     def rest_day_cues(self) -> tuple[str, ...]:

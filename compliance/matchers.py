@@ -40,6 +40,7 @@ from scripts_library import render_greeting as _render_greeting
 
 __all__ = [
     "AckMatcher",
+    "AgentScan",
     "CueBook",
     "CueHit",
     "CueList",
@@ -81,8 +82,7 @@ def _candidates(automaton: ahocorasick.Automaton, joined: str, texts: int) -> Se
     ends = [end for end, _found in automaton.iter(joined)]
     if not ends:
         return ()  # the common case: where the text starts is not needed
-    starts = _starts(joined)
-    return sorted({bisect_right(starts, end) - 1 for end in ends})
+    return _texts_of(_starts(joined), ends)
 
 
 def folder_for(policy: Policy) -> TextFolder:
@@ -240,6 +240,8 @@ class ForbiddenMatcher:
         if not self._empty:
             self._automaton.make_automaton()
         self.phrase_count = len(entries)
+        self.keys: tuple[str, ...] = tuple(entries)
+        """Every phrase, normalised: what the automaton looks for."""
 
     def _wordlist_skip(self, policy: Policy, rule: str, source: str) -> frozenset[str]:
         config = policy.rules.get(rule)
@@ -320,22 +322,6 @@ class ForbiddenMatcher:
         # is a single character, the way people dodge a filter (傻.逼, 傻，逼).
         pieces = [piece for piece in self._filler_split.split(original) if piece]
         return all(len(piece) == 1 for piece in pieces)
-
-    def find_many(
-        self, texts: list[str], folded: list[str] | None = None
-    ) -> list[list[ForbiddenHit]]:
-        """`find` for many texts (a session's messages): one automaton pass over them
-        all says which texts have a candidate at all; only those are looked at closely."""
-        result: list[list[ForbiddenHit]] = [[] for _ in texts]
-        if self._empty or not texts:
-            return result
-        if folded is None:
-            folded = self.folder.fold_many(texts)
-        joined = self.folder.strip(SEPARATOR.join(folded))
-        for number in _candidates(self._automaton, joined, len(texts)):
-            if texts[number]:
-                result[number] = self.find(texts[number], folded[number])
-        return result
 
     @staticmethod
     def _excepted(entry: _Entry, normalised: str, start: int) -> bool:
@@ -446,6 +432,10 @@ class CueBook:
                     table.setdefault(key, []).append((cue_list.name, phrase, negation))
         for key, values in table.items():
             self._automaton.add_word(key, (key, tuple(values)))
+        self.cue_keys: tuple[str, ...] = tuple(
+            key for key, values in table.items() if any(not negation for *_, negation in values)
+        )
+        """The cues (not the negations), folded: a text without one has no hit."""
         self._empty = not table
         if not self._empty:
             self._automaton.make_automaton()
@@ -514,6 +504,80 @@ class CueBook:
             and end < len(folded)
             and _is_latin_word_char(folded[end])
         )
+
+
+class AgentScan:
+    """One automaton pass over an agent's messages for both the forbidden phrases and
+    the agent cues: which messages may hold a forbidden phrase, which a cue.
+
+    The pass runs over the normalised text, where forbidden phrases are matched.  Cues
+    are matched on the folded text, so each is looked for here through the longest
+    piece of it with no filler, white space or digit: normalising drops none of its
+    characters, nor anything between them, so wherever the cue is in a message the
+    piece is in the normalised message.  The messages flagged for cues are thus all
+    those with a cue and a few more; `CueBook.find` decides.  An agent's messages
+    are scanned once instead of twice (their cues and their wording).
+    """
+
+    def __init__(self, forbidden: ForbiddenMatcher, cues: CueBook, folder: TextFolder) -> None:
+        self.folder = folder
+        flags: dict[str, int] = dict.fromkeys(forbidden.keys, _FORBIDDEN)
+        # A cue of nothing but filler, white space and digits (a port number, say)
+        # has no such piece: then every message is looked at for cues.
+        self._cues_everywhere = False
+        for key in cues.cue_keys:
+            piece = max(self._clean_pieces(key), key=len)
+            if piece:
+                flags[piece] = flags.get(piece, 0) | _CUE
+            else:
+                self._cues_everywhere = True
+        self._automaton = ahocorasick.Automaton()
+        for key, flag in flags.items():
+            self._automaton.add_word(key, flag)
+        self._empty = not flags
+        if not self._empty:
+            self._automaton.make_automaton()
+
+    def _clean_pieces(self, key: str) -> list[str]:
+        pieces = [""]
+        for char in key:
+            if char in self.folder.filler or "0" <= char <= "9":
+                pieces.append("")
+            else:
+                pieces[-1] += char
+        return pieces
+
+    def scan(self, folded: list[str]) -> tuple[Sequence[int], Sequence[int]]:
+        """Of these folded messages: (those that may hold a forbidden phrase, those
+        that may hold a cue), each in order."""
+        every = range(len(folded))
+        if self._empty or not folded:
+            return (), every if self._cues_everywhere else ()
+        joined = self.folder.strip(SEPARATOR.join(folded))
+        if joined.count(SEPARATOR) != len(folded) - 1:
+            return every, every  # a text holds the separator: look at each one
+        forbidden_ends: list[int] = []
+        cue_ends: list[int] = []
+        for end, flag in self._automaton.iter(joined):
+            if flag & _FORBIDDEN:
+                forbidden_ends.append(end)
+            if flag & _CUE:
+                cue_ends.append(end)
+        # Where the texts start is only needed when something was found (rarely).
+        starts = _starts(joined) if forbidden_ends or cue_ends else []
+        maybe_cue = every if self._cues_everywhere else _texts_of(starts, cue_ends)
+        return _texts_of(starts, forbidden_ends), maybe_cue
+
+
+_FORBIDDEN = 1
+_CUE = 2
+
+
+def _texts_of(starts: list[int], ends: list[int]) -> Sequence[int]:
+    """The texts (by their `starts` in a joined text) that these match ends fall in."""
+    if not ends:
+        return ()
+    return sorted({bisect_right(starts, end) - 1 for end in ends})
 
 
 class CueMatcher:

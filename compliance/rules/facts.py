@@ -110,11 +110,26 @@ class SessionFacts:
             folded[line.index] = line_folded
         cues: list[dict[str, CueHit]] = [_NO_CUES] * len(lines)
         cue_lines: list[Line] = []
-        for book, members in ((ctx.agent_cues, agents), (ctx.customer_cues, customers)):
-            if not members:
-                continue
-            found = book.find_many([texts[i] for i in members], [speech_folded[i] for i in members])
-            for i, hits in zip(members, found, strict=True):
+        # Agent messages: one pass says which may hold a forbidden phrase (kept for
+        # `forbidden`) and which a cue (looked at now).
+        self._maybe_forbidden: list[Line] = []
+        if agents:
+            agent_folded = [speech_folded[i] for i in agents]
+            maybe_forbidden, maybe_cue = ctx.agent_scan.scan(agent_folded)
+            self._maybe_forbidden = [speech[agents[number]] for number in maybe_forbidden]
+            find = ctx.agent_cues.find
+            for number in maybe_cue:
+                i = agents[number]
+                hits = find(texts[i], speech_folded[i]) if texts[i] else _NO_CUES
+                if hits:
+                    line = speech[i]
+                    cues[line.index] = hits
+                    cue_lines.append(line)
+        if customers:
+            found = ctx.customer_cues.find_many(
+                [texts[i] for i in customers], [speech_folded[i] for i in customers]
+            )
+            for i, hits in zip(customers, found, strict=True):
                 if hits:
                     line = speech[i]
                     cues[line.index] = hits
@@ -232,12 +247,11 @@ class SessionFacts:
         """Forbidden-phrase hits of `rule` in agent messages (customers are never blamed)."""
         if self._forbidden is None:
             by_rule: dict[str, list[tuple[Line, ForbiddenHit]]] = {}
-            agents = [line for line in self.speech if line.role == "agent"]
-            found = self.ctx.forbidden.find_many(
-                [line.text or "" for line in agents], [self._folded[line.index] for line in agents]
-            )
-            for line, hits in zip(agents, found, strict=True):
-                for hit in hits:
+            find = self.ctx.forbidden.find
+            for line in self._maybe_forbidden:
+                if not line.text:
+                    continue
+                for hit in find(line.text, self._folded[line.index]):
                     by_rule.setdefault(hit.rule, []).append((line, hit))
             self._forbidden = by_rule
         return self._forbidden.get(rule, [])

@@ -9,6 +9,9 @@ import pytest
 from compliance.checker import CheckContext
 from compliance.matchers import (
     AckMatcher,
+    AgentScan,
+    CueBook,
+    CueList,
     CueMatcher,
     ForbiddenHit,
     ForbiddenMatcher,
@@ -299,14 +302,16 @@ EDGE_TEXTS = [
 
 def assert_one_pass_is_per_text(ctx: CheckContext, texts: list[str]) -> list[list[ForbiddenHit]]:
     """One pass over `texts` (a session's messages) finds, text by text, what each text
-    alone gives: forbidden phrases and both cue books.  Returns the forbidden hits."""
+    alone gives: both cue books; and the agent scan flags every text with a forbidden
+    phrase or an agent cue.  Returns the forbidden hits."""
     fold = ctx.folder.fold_many(texts)
-    found = ctx.forbidden.find_many(texts, fold)
-    assert found == [ctx.forbidden.find(t, f) for t, f in zip(texts, fold, strict=True)]
+    pairs = list(zip(texts, fold, strict=True))
     for book in (ctx.agent_cues, ctx.customer_cues):
-        assert book.find_many(texts, fold) == [
-            book.find(t, f) for t, f in zip(texts, fold, strict=True)
-        ]
+        assert book.find_many(texts, fold) == [book.find(t, f) for t, f in pairs]
+    found = [ctx.forbidden.find(t, f) for t, f in pairs]
+    maybe_forbidden, maybe_cue = ctx.agent_scan.scan(fold)
+    assert {n for n, hits in enumerate(found) if hits} <= set(maybe_forbidden)
+    assert {n for n, (t, f) in enumerate(pairs) if ctx.agent_cues.find(t, f)} <= set(maybe_cue)
     return found
 
 
@@ -319,3 +324,32 @@ def test_find_many_is_find_per_text(shift: int) -> None:
 
 def test_find_many_with_a_separator_inside_a_text() -> None:
     assert_one_pass_is_per_text(context(), ["傻\x00逼", "你给我滚", "好了"])
+
+
+def test_agent_scan_flags_exactly_the_texts_with_something() -> None:
+    ctx = context()
+    texts = ["您好", "我远程帮您看一下", "请稍等", "你给我滚", "好的", "问题已解决"]
+    maybe_forbidden, maybe_cue = ctx.agent_scan.scan(ctx.folder.fold_many(texts))
+    assert list(maybe_forbidden) == [3]
+    assert list(maybe_cue) == [1, 5]
+    assert ctx.agent_scan.scan([]) == ((), ())
+
+
+def test_agent_scan_finds_cues_that_normalising_changes() -> None:
+    # A cue with white space or digits in it is looked for through its longest
+    # piece without them: normalising drops the space in "ssh 登录" and the digits
+    # between 放 and 端 in "开放3389端口", but never the piece.
+    folder = folder_for(policy())
+    book = CueBook([CueList("remote", ("ssh 登录", "3389端口"))], folder)
+    scan = AgentScan(ForbiddenMatcher(policy(), folder), book, folder)
+    texts = ["请用 ssh 登录服务器", "需要开放3389端口", "3389", "登录", "你好"]
+    folded = folder.fold_many(texts)
+    _forbidden, maybe_cue = scan.scan(folded)
+    cued = [n for n, (t, f) in enumerate(zip(texts, folded, strict=True)) if book.find(t, f)]
+    assert cued == [0, 1]
+    assert set(cued) <= set(maybe_cue)
+    assert 4 not in maybe_cue
+    # A cue of digits alone has no such piece: every text is looked at.
+    digits = CueBook([CueList("remote", ("3389",))], folder)
+    scan = AgentScan(ForbiddenMatcher(policy(), folder), digits, folder)
+    assert list(scan.scan(folded)[1]) == [0, 1, 2, 3, 4]
