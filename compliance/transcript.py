@@ -542,11 +542,14 @@ def _read_file(
 ) -> None:
     """Read the lines of file `name` that begin at byte `start` or later and before
     byte `stop` (None: to the end).  Only a part that `reports` says what is wrong
-    with the file as a whole; the others leave such a file alone."""
+    with the file as a whole (it cannot be opened, it is UTF-16); the others leave
+    such a file alone.  A failure while reading is every part's to report."""
     decode = json.JSONDecoder().raw_decode
     add = builder.add
+    opened = False
     try:
         with open(name, "rb") as fh:
+            opened = True
             first_line = 1
             if start > 0:
                 if _wide_encoding(fh.read(4)) is not None:
@@ -598,7 +601,7 @@ def _read_file(
                     continue
                 add(record, name, line_no)
     except OSError as exc:
-        if reports:
+        if reports or opened:
             builder.error(name, None, f"cannot read: {exc.strerror or exc}")
 
 

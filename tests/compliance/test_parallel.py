@@ -207,6 +207,59 @@ def test_lines_added_while_reading_are_read_once(tmp_path: Path) -> None:
         assert errors == [str(e) for e in whole.errors]
 
 
+def test_a_file_gone_or_failing_is_reported_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = tmp_path / "a.jsonl"
+    first.write_bytes(b"\n".join(_SPLIT_LINES) + b"\n")
+    gone = tmp_path / "b.jsonl"
+    gone.write_bytes(b"\n".join(_SPLIT_LINES) + b"\n")
+    plan = ReadPlan.of([tmp_path])
+    gone.unlink()  # between taking the sizes and reading: every part fails to open it
+    for parts in (1, 2, 3):
+        _sessions, errors = _merged(plan.read_in_parts(parts))
+        assert [e for e in errors if "cannot read" in e] == [
+            f"{gone}: cannot read: No such file or directory"
+        ]
+
+    # A read that fails half-way through the file (a disk error) is reported by
+    # the part that met it: the lines before it are kept, as one reader keeps them.
+    class Failing:
+        def __init__(self, *args: Any) -> None:
+            self._fh = open(*args)  # noqa: SIM115 - closed by __exit__
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._fh, name)
+
+        def __enter__(self) -> Failing:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self._fh.close()
+
+        def __iter__(self) -> Any:
+            for raw in self._fh:
+                if b'"N"' in raw:
+                    raise OSError(5, "Input/output error")
+                yield raw
+
+    monkeypatch.setattr("compliance.transcript.open", Failing, raising=False)
+    whole = read_transcripts([first])
+    assert [str(e) for e in whole.errors][-1] == f"{first}: cannot read: Input/output error"
+    assert sum(len(s.lines) for s in whole.sessions) == 9  # the lines before it
+    sessions, errors = _merged(read_parts([first], 2))  # the failure in the second part
+    assert sessions == whole.sessions
+    assert errors == [str(e) for e in whole.errors]
+    # In three parts the last one begins after the failing line and reads on: the
+    # error once, and more of the file kept than one reader keeps.
+    sessions, errors = _merged(read_parts([first], 3))
+    assert [e for e in errors if "cannot read" in e] == [
+        f"{first}: cannot read: Input/output error"
+    ]
+    kept = {(line.line_no, line.text) for s in sessions for line in s.lines}
+    assert {(line.line_no, line.text) for s in whole.sessions for line in s.lines} < kept
+
+
 def test_corpus_has_the_awkward_cases(corpus: Path) -> None:
     whole = read_transcripts([corpus])
     ids = {s.id for s in whole.sessions}
