@@ -245,10 +245,22 @@ def _files(paths: Sequence[str]) -> list[Path]:
     return files
 
 
-def _read_files(files: list[Path]) -> _Input:
+def _read_files(files: list[Path], stack: contextlib.ExitStack) -> _Input:
     from compliance.transcript import read_transcripts
 
-    read = read_transcripts(files)
+    # What is read lives until checked: millions of objects and no reference cycles.
+    # Read with the collector off, then freeze it all (until the run ends) before
+    # turning the collector back on, which would otherwise walk every object read
+    # once at its first collection (0.36 s a million lines) for nothing.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        read = read_transcripts(files)
+    finally:
+        gc.freeze()
+        stack.callback(gc.unfreeze)
+        if collecting:
+            gc.enable()
     return _Input(read.sessions, read.errors, tuple(read.files or (str(f) for f in files)))
 
 
@@ -317,13 +329,15 @@ def _load(
             checked = _check_files_in_parts(options, files, checker, stack)
             if checked is not None:
                 return checked, frozenset()
-        return _read_files(files), frozenset()
+        return _read_files(files, stack), frozenset()
     from sqlalchemy.exc import SQLAlchemyError
 
     from compliance.dbsource import has_schema, load_false_positives
 
     try:
-        data = _read_db(engine, options) if options.db else _read_files(_files(options.paths))
+        data = (
+            _read_db(engine, options) if options.db else _read_files(_files(options.paths), stack)
+        )
         # A --save-db database may be new (no tables, so no verdicts yet).
         if data.sessions and (options.db or has_schema(engine)):
             return data, load_false_positives(engine, {s.id for s in data.sessions})
@@ -638,7 +652,7 @@ def run_check(args: argparse.Namespace) -> int:
         _err(f"{_PROG}: cannot write the report: {exc}")
         return EXIT_USAGE
     finally:
-        stack.close()  # worker processes, if any
+        stack.close()  # worker processes, if any; the input read, frozen
         if engine is not None:
             engine.dispose()
     if data.errors:

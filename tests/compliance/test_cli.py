@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import subprocess
@@ -120,6 +121,23 @@ def test_error_findings_exit_1_with_linter_lines(
     assert "傻逼" in first
     assert "\x1b[" not in out  # captured stdout is not a terminal
     assert "13812345678" not in out
+
+
+@pytest.mark.parametrize("output", ["stdout", "unwritable"])
+def test_the_collector_is_left_as_it_was(
+    mixed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], output: str
+) -> None:
+    # Reading freezes what it read for the run (so the collector never walks it):
+    # after the run, written or not, nothing stays frozen and the collector is on.
+    argv = [str(mixed), "--jobs", "1"]
+    if output == "unwritable":
+        argv += ["--out", str(tmp_path / "missing-folder" / "report.txt")]
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+    status, _out, err = run(argv, capsys)
+    assert status == (2 if output == "unwritable" else 1), err
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
 
 
 def test_json_report(mixed: Path, capsys: pytest.CaptureFixture[str]) -> None:
