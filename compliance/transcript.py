@@ -51,7 +51,6 @@ from compliance.policy import CHANNELS
 
 __all__ = [
     "HandOver",
-    "PartRead",
     "ReadPlan",
     "TranscriptBuilder",
     "TranscriptRead",
@@ -143,16 +142,17 @@ class TranscriptBuilder:
         """The sessions read so far, in order of first appearance."""
         return list(self._rows)
 
-    def hand_over(self, session_ids: Iterable[str]) -> HandOver:
-        """Take these sessions out, for the builder that read their first lines
-        (reading in parts: `read_parts`)."""
-        handed: HandOver = {}
-        for session_id in session_ids:
+    def hand_over(self, give: Mapping[str, int]) -> dict[int, HandOver]:
+        """Take out the sessions `give` names (`owners`: session -> the part that read
+        its first lines), grouped by the part each goes to (reading in parts)."""
+        handed: dict[int, HandOver] = {}
+        for session_id, owner in give.items():
             rows = self._rows.pop(session_id)
             del self._first_seq[session_id]
             unresolved = session_id in self._unresolved
             self._unresolved.discard(session_id)
-            handed[session_id] = (rows, self._channels.pop(session_id, None), unresolved)
+            channel = self._channels.pop(session_id, None)
+            handed.setdefault(owner, {})[session_id] = (rows, channel, unresolved)
         return handed
 
     def take_over(self, handed: HandOver) -> None:
@@ -426,7 +426,8 @@ class ReadPlan:
 
     Reading in parts splits the bytes of all files, taken one after the other, into
     equal ranges; a part reads the lines that begin in its range.  Sessions whose
-    lines fall in several parts are then handed to the first of them (`PartRead`).
+    lines fall in several parts are then handed to the first of them
+    (`TranscriptBuilder.hand_over`).
     A file that grows while read has its new lines read by the part that reads its
     end."""
 
@@ -461,14 +462,16 @@ class ReadPlan:
                         reading.take_over(given[owner])
             return [reading.finish() for reading in reads]
 
-    def read_part(self, part: int, parts: int) -> PartRead:
-        """Read part `part` (0-based) of `parts`.  Best with the cyclic garbage
-        collector off, as `read_transcripts` has it (see `_no_collection`)."""
+    def read_part(self, part: int, parts: int) -> TranscriptBuilder:
+        """Read part `part` (0-based) of `parts`, not yet made into sessions: first
+        `TranscriptBuilder.hand_over` the sessions an earlier part also read, then
+        `take_over` those later parts read on, then `finish`.  Best with the cyclic
+        garbage collector off, as `read_transcripts` has it (see `_no_collection`)."""
         if not 0 <= part < parts:
             raise ValueError(f"part {part} of {parts}: expected 0 <= part < parts")
         builder = TranscriptBuilder(first_position=part << _PART_SHIFT)
         self._read(builder, part, parts)
-        return PartRead(builder)
+        return builder
 
     def _read(self, builder: TranscriptBuilder, part: int, parts: int) -> None:
         if part == 0:
@@ -496,32 +499,6 @@ class ReadPlan:
             if part < first_owner or part > last_owner:
                 continue
             _read_file(builder, name, here_from, here_to, reports=part == first_owner)
-
-
-@dataclass(slots=True)
-class PartRead:
-    """One part of a read in parts (`ReadPlan.read_part`), not yet made into sessions:
-    first `hand_over` the sessions an earlier part also read, `take_over` those
-    later parts read on, then `finish`."""
-
-    _builder: TranscriptBuilder
-
-    def session_ids(self) -> list[str]:
-        return self._builder.session_ids()
-
-    def hand_over(self, give: Mapping[str, int]) -> dict[int, HandOver]:
-        """Take out the sessions `give` names (`owners`), grouped by the part each
-        goes to."""
-        by_owner: dict[int, list[str]] = {}
-        for session_id, owner in give.items():
-            by_owner.setdefault(owner, []).append(session_id)
-        return {owner: self._builder.hand_over(ids) for owner, ids in by_owner.items()}
-
-    def take_over(self, handed: HandOver) -> None:
-        self._builder.take_over(handed)
-
-    def finish(self) -> TranscriptRead:
-        return self._builder.finish()
 
 
 @contextlib.contextmanager
