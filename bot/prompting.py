@@ -15,18 +15,19 @@ from datetime import date, datetime, timedelta
 from compliance.calendar import WorkCalendar, as_aware
 from compliance.policy import Policy
 from scripts_library import (
+    EscalationNoticeInputs,
+    ExtensionCallInputs,
+    GreetingInputs,
+    OnsiteAppointmentInputs,
+    ProgressUpdateInputs,
+    RestDayNoticeInputs,
+    ReturnShippingInputs,
+    ReviewInvitationInputs,
+    SatisfactionSurveyInputs,
+    ScriptInputs,
     ScriptKey,
     canonical_text,
-    render_escalation_notice,
-    render_extension_call,
-    render_greeting,
-    render_onsite_appointment,
-    render_progress_day4,
-    render_progress_day7,
-    render_rest_day_notice,
-    render_return_shipping,
-    render_review_invitation,
-    render_satisfaction_survey,
+    render,
 )
 from scripts_library import address as address_of
 
@@ -73,6 +74,10 @@ class Prompter:
         self.calendar = calendar
         self.scale = {level.label: level.points for level in policy.satisfaction.scale}
 
+    @staticmethod
+    def _line(key: ScriptKey, inputs: ScriptInputs, channel: str) -> PromptedLine:
+        return PromptedLine(key, render(key, inputs, channel))
+
     # -- the first turn ------------------------------------------------------------
 
     def local_date(self, at: datetime) -> date:
@@ -86,18 +91,17 @@ class Prompter:
         return self.calendar.next_working_day(self.local_date(at) + timedelta(days=1))
 
     def greeting(self, engineer_name: str, staff_no: str, channel: str) -> PromptedLine:
-        text = render_greeting(
+        inputs = GreetingInputs(
             engineer_name,
             staff_no,
             centre=self.policy.company.centre,
             title=self.policy.company.engineer_title,
-            channel=channel,
         )
-        return PromptedLine(ScriptKey.GREETING, text)
+        return self._line(ScriptKey.GREETING, inputs, channel)
 
     def rest_day_notice(self, at: datetime, channel: str, address: str) -> PromptedLine:
-        text = render_rest_day_notice(self.next_working_day(at), address=address, channel=channel)
-        return PromptedLine(ScriptKey.REST_DAY_NOTICE, text)
+        inputs = RestDayNoticeInputs(self.next_working_day(at), address=address)
+        return self._line(ScriptKey.REST_DAY_NOTICE, inputs, channel)
 
     def first_turn(
         self, engineer_name: str, staff_no: str, channel: str, at: datetime, address: str = "您"
@@ -122,12 +126,12 @@ class Prompter:
         ]
 
     def satisfaction_survey(self, channel: str, address: str = "您") -> PromptedLine:
-        text = render_satisfaction_survey(self.scale, address=address, channel=channel)
-        return PromptedLine(ScriptKey.SATISFACTION_SURVEY, text)
+        inputs = SatisfactionSurveyInputs(self.scale, address=address)
+        return self._line(ScriptKey.SATISFACTION_SURVEY, inputs, channel)
 
     def review_invitation(self, channel: str, address: str = "您") -> PromptedLine:
-        text = render_review_invitation(address=address, channel=channel)
-        return PromptedLine(ScriptKey.REVIEW_INVITATION, text)
+        inputs = ReviewInvitationInputs(address=address)
+        return self._line(ScriptKey.REVIEW_INVITATION, inputs, channel)
 
     def cue_response(self, cue_kind: str, channel: str) -> PromptedLine:
         return self.fixed(CUE_RESPONSES[cue_kind], channel)
@@ -138,26 +142,26 @@ class Prompter:
         self, day: int, ticket_no: str, status: str, channel: str, address: str = "您"
     ) -> PromptedLine:
         """The proactive update of working day `day`; the replacement offer comes on its day."""
-        if day >= self.policy.sla.replacement_offer_day:
-            text = render_progress_day7(ticket_no, status, address=address, channel=channel)
-            return PromptedLine(ScriptKey.PROGRESS_DAY7, text)
-        text = render_progress_day4(ticket_no, status, address=address, channel=channel)
-        return PromptedLine(ScriptKey.PROGRESS_DAY4, text)
+        key = (
+            ScriptKey.PROGRESS_DAY7
+            if day >= self.policy.sla.replacement_offer_day
+            else ScriptKey.PROGRESS_DAY4
+        )
+        return self._line(key, ProgressUpdateInputs(ticket_no, status, address=address), channel)
 
     def extension_call(self, manager_name: str, address: str = "您") -> PromptedLine:
         """What the manager says on the phone when asking for the one extension."""
-        text = render_extension_call(
+        inputs = ExtensionCallInputs(
             manager_name,
             extension_hours=max(1, round(self.policy.sla.extension_s / 3600)),
             centre=self.policy.company.centre,
             address=address,
-            channel="phone",
         )
-        return PromptedLine(ScriptKey.EXTENSION_CALL, text)
+        return self._line(ScriptKey.EXTENSION_CALL, inputs, "phone")
 
     def escalation_notice(self, ticket_no: str, channel: str, address: str = "您") -> PromptedLine:
-        text = render_escalation_notice(ticket_no, address=address, channel=channel)
-        return PromptedLine(ScriptKey.ESCALATION_NOTICE, text)
+        inputs = EscalationNoticeInputs(ticket_no, address=address)
+        return self._line(ScriptKey.ESCALATION_NOTICE, inputs, channel)
 
     def onsite_appointment(
         self,
@@ -167,14 +171,10 @@ class Prompter:
         channel: str,
         address: str = "您",
     ) -> PromptedLine:
-        text = render_onsite_appointment(
-            visit_date,
-            distance_tier_label(distance_km, self.policy),
-            working_days,
-            address=address,
-            channel=channel,
+        inputs = OnsiteAppointmentInputs(
+            visit_date, distance_tier_label(distance_km, self.policy), working_days, address=address
         )
-        return PromptedLine(ScriptKey.ONSITE_APPOINTMENT, text)
+        return self._line(ScriptKey.ONSITE_APPOINTMENT, inputs, channel)
 
     def return_shipping(
         self,
@@ -184,10 +184,8 @@ class Prompter:
         ship_date: date | None = None,
         address: str = "您",
     ) -> PromptedLine:
-        text = render_return_shipping(
-            carrier, tracking_no, ship_date=ship_date, address=address, channel=channel
-        )
-        return PromptedLine(ScriptKey.RETURN_SHIPPING, text)
+        inputs = ReturnShippingInputs(carrier, tracking_no, ship_date=ship_date, address=address)
+        return self._line(ScriptKey.RETURN_SHIPPING, inputs, channel)
 
 
 def customer_address(surname: str | None, title: str | None) -> str:

@@ -35,8 +35,14 @@ from rapidfuzz import fuzz
 
 from compliance.normalize import SEPARATOR, Normalized, TextFolder
 from compliance.policy import Policy, PolicyError
-from scripts_library import ScriptInputError, ScriptKey, canonical_text, greeting_parts
-from scripts_library import render_greeting as _render_greeting
+from scripts_library import (
+    GreetingInputs,
+    ScriptInputError,
+    ScriptKey,
+    canonical_text,
+    greeting_parts,
+    render,
+)
 
 __all__ = [
     "AckMatcher",
@@ -869,9 +875,10 @@ class GreetingParser:
         core = self._rendered.get(key)
         if core is None:
             try:
-                rendered = _render_greeting(
+                inputs = GreetingInputs(
                     name, staff_no, centre=self.parts.centre, title=self.parts.title
                 )
+                rendered = render(ScriptKey.GREETING, inputs)
             except ScriptInputError:
                 rendered = ""
             core = self._required.core(rendered) if rendered else ""

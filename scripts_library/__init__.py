@@ -1,8 +1,9 @@
 """The script lines (话术) of the 朴赛 after-sales standard as typed jinja2 templates.
 
-The bot renders them for engineers (:func:`render` and the ``render_*`` helpers); the
-compliance checker matches transcripts against the same words (:func:`canonical_text`,
-:data:`GREETING_PARTS`, :data:`EMOJI`). This package depends on nothing else of ours.
+The bot renders them for engineers with ``render(ScriptKey.X, inputs, channel)`` (the
+inputs are the line's typed class); the compliance checker matches transcripts against
+the same words (:func:`canonical_text`, :data:`GREETING_PARTS`, :data:`EMOJI`). This
+package depends on nothing else of ours.
 """
 
 from scripts_library.emoji import CHANNELS, EMOJI, UNICODE_EMOJI_CHANNELS, Emoji, emoji_text
@@ -38,17 +39,6 @@ from scripts_library.lines import (
     cn_date,
     greeting_parts,
     render,
-    render_escalation_notice,
-    render_extension_call,
-    render_greeting,
-    render_onsite_appointment,
-    render_onsite_reschedule,
-    render_progress_day4,
-    render_progress_day7,
-    render_rest_day_notice,
-    render_return_shipping,
-    render_review_invitation,
-    render_satisfaction_survey,
 )
 
 __all__ = [
@@ -86,15 +76,4 @@ __all__ = [
     "emoji_text",
     "greeting_parts",
     "render",
-    "render_escalation_notice",
-    "render_extension_call",
-    "render_greeting",
-    "render_onsite_appointment",
-    "render_onsite_reschedule",
-    "render_progress_day4",
-    "render_progress_day7",
-    "render_rest_day_notice",
-    "render_return_shipping",
-    "render_review_invitation",
-    "render_satisfaction_survey",
 ]

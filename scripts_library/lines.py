@@ -23,10 +23,7 @@ import jinja2
 
 from scripts_library.emoji import emoji_text, require_channel
 from scripts_library.inputs import (
-    DEFAULT_ADDRESS,
     DEFAULT_CENTRE,
-    DEFAULT_MANAGER_TITLE,
-    DEFAULT_RESCHEDULE_REASON,
     DEFAULT_TITLE,
     EscalationNoticeInputs,
     ExtensionCallInputs,
@@ -52,17 +49,6 @@ __all__ = [
     "cn_date",
     "greeting_parts",
     "render",
-    "render_escalation_notice",
-    "render_extension_call",
-    "render_greeting",
-    "render_onsite_appointment",
-    "render_onsite_reschedule",
-    "render_progress_day4",
-    "render_progress_day7",
-    "render_rest_day_notice",
-    "render_return_shipping",
-    "render_review_invitation",
-    "render_satisfaction_survey",
 ]
 
 _WEEKDAYS = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
@@ -356,153 +342,3 @@ def canonical_text(key: ScriptKey | str, channel: str = "wechat") -> str:
             f"({line.inputs_type.__name__}); use render()"
         )
     return render(line.key, NoInputs(), channel)
-
-
-def render_greeting(
-    engineer_name: str,
-    staff_no: str,
-    *,
-    centre: str = DEFAULT_CENTRE,
-    title: str = DEFAULT_TITLE,
-    channel: str = "wechat",
-    html: bool = False,
-) -> str:
-    """The self-introduction that opens every reception (【售后动作标准】1.a.1)."""
-    inputs = GreetingInputs(engineer_name, staff_no, centre=centre, title=title)
-    return render(ScriptKey.GREETING, inputs, channel, html=html)
-
-
-def render_review_invitation(
-    *, address: str = DEFAULT_ADDRESS, channel: str = "wechat", html: bool = False
-) -> str:
-    """The request to rate this service (【售后动作标准】2.a.2)."""
-    inputs = ReviewInvitationInputs(address=address)
-    return render(ScriptKey.REVIEW_INVITATION, inputs, channel, html=html)
-
-
-def render_satisfaction_survey(
-    scale: Mapping[str, int] | None = None,
-    *,
-    show_points: bool = False,
-    address: str = DEFAULT_ADDRESS,
-    channel: str = "wechat",
-    html: bool = False,
-) -> str:
-    """The satisfaction question over ``scale`` (default 很满意 / 满意 / 一般 / 不满意)."""
-    if scale is None:
-        inputs = SatisfactionSurveyInputs(show_points=show_points, address=address)
-    else:
-        inputs = SatisfactionSurveyInputs(scale, show_points=show_points, address=address)
-    return render(ScriptKey.SATISFACTION_SURVEY, inputs, channel, html=html)
-
-
-def render_rest_day_notice(
-    next_working_day: date,
-    *,
-    address: str = DEFAULT_ADDRESS,
-    channel: str = "wechat",
-    html: bool = False,
-) -> str:
-    """The rest-day promise of priority handling on ``next_working_day``."""
-    inputs = RestDayNoticeInputs(next_working_day, address=address)
-    return render(ScriptKey.REST_DAY_NOTICE, inputs, channel, html=html)
-
-
-def render_progress_day4(
-    ticket_no: str,
-    status: str,
-    *,
-    address: str = DEFAULT_ADDRESS,
-    channel: str = "wechat",
-    html: bool = False,
-) -> str:
-    """The working-day-4 progress update (【售后过程标准】2.1.a)."""
-    inputs = ProgressUpdateInputs(ticket_no, status, address=address)
-    return render(ScriptKey.PROGRESS_DAY4, inputs, channel, html=html)
-
-
-def render_progress_day7(
-    ticket_no: str,
-    status: str,
-    *,
-    address: str = DEFAULT_ADDRESS,
-    channel: str = "wechat",
-    html: bool = False,
-) -> str:
-    """The working-day-7 progress update with the replacement-unit offer (2.1.b)."""
-    inputs = ProgressUpdateInputs(ticket_no, status, address=address)
-    return render(ScriptKey.PROGRESS_DAY7, inputs, channel, html=html)
-
-
-def render_extension_call(
-    manager_name: str,
-    *,
-    extension_hours: int = 4,
-    manager_title: str = DEFAULT_MANAGER_TITLE,
-    centre: str = DEFAULT_CENTRE,
-    address: str = DEFAULT_ADDRESS,
-    channel: str = "phone",
-    html: bool = False,
-) -> str:
-    """The manager's request for the one extension of the 4 h plan limit (1.3.b)."""
-    inputs = ExtensionCallInputs(
-        manager_name,
-        extension_hours=extension_hours,
-        manager_title=manager_title,
-        centre=centre,
-        address=address,
-    )
-    return render(ScriptKey.EXTENSION_CALL, inputs, channel, html=html)
-
-
-def render_escalation_notice(
-    ticket_no: str | None = None,
-    *,
-    address: str = DEFAULT_ADDRESS,
-    channel: str = "wechat",
-    html: bool = False,
-) -> str:
-    """The notice that the technical department now supports the case (1.3.c)."""
-    inputs = EscalationNoticeInputs(ticket_no, address=address)
-    return render(ScriptKey.ESCALATION_NOTICE, inputs, channel, html=html)
-
-
-def render_return_shipping(
-    carrier: str,
-    tracking_no: str,
-    *,
-    ship_date: date | None = None,
-    address: str = DEFAULT_ADDRESS,
-    channel: str = "wechat",
-    html: bool = False,
-) -> str:
-    """The return-shipping appointment with carrier and tracking number (交付 2)."""
-    inputs = ReturnShippingInputs(carrier, tracking_no, ship_date=ship_date, address=address)
-    return render(ScriptKey.RETURN_SHIPPING, inputs, channel, html=html)
-
-
-def render_onsite_appointment(
-    visit_date: date,
-    distance_tier: str,
-    working_days: int | None = None,
-    *,
-    address: str = DEFAULT_ADDRESS,
-    channel: str = "wechat",
-    html: bool = False,
-) -> str:
-    """The on-site visit promise: within ``working_days``, by ``visit_date`` (1.5)."""
-    inputs = OnsiteAppointmentInputs(visit_date, distance_tier, working_days, address=address)
-    return render(ScriptKey.ONSITE_APPOINTMENT, inputs, channel, html=html)
-
-
-def render_onsite_reschedule(
-    new_date: date,
-    *,
-    reason: str = DEFAULT_RESCHEDULE_REASON,
-    address: str = DEFAULT_ADDRESS,
-    channel: str = "wechat",
-    html: bool = False,
-) -> str:
-    """The apology and new date when the visit cannot be kept (1.5 ※)."""
-    inputs = OnsiteRescheduleInputs(new_date, reason=reason, address=address)
-    return render(ScriptKey.ONSITE_RESCHEDULE, inputs, channel, html=html)

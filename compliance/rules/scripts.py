@@ -14,11 +14,12 @@ from compliance.policy import Severity
 from compliance.rules.base import Rule
 from compliance.rules.facts import Occurrence, SessionFacts
 from scripts_library import (
+    GreetingInputs,
+    RestDayNoticeInputs,
     ScriptInputError,
     ScriptKey,
     cn_date,
-    render_greeting,
-    render_rest_day_notice,
+    render,
 )
 
 if TYPE_CHECKING:
@@ -45,13 +46,13 @@ def greeting_for(session: Session, ctx: CheckContext, staff_no: str | None) -> s
     if not names:
         return None
     try:
-        return render_greeting(
+        inputs = GreetingInputs(
             names[0],
             staff_no,
             centre=ctx.policy.company.centre,
             title=ctx.policy.company.engineer_title,
-            channel=session.channel,
         )
+        return render(ScriptKey.GREETING, inputs, session.channel)
     except (ScriptInputError, ValueError):
         return None
 
@@ -470,7 +471,8 @@ class RestDayNoticeMissing(Rule):
         # Rendering a template costs more than the check; rest days are few.
         notice = self._notices.get((day, channel))
         if notice is None:
-            notice = self._notices[(day, channel)] = render_rest_day_notice(day, channel=channel)
+            notice = render(ScriptKey.REST_DAY_NOTICE, RestDayNoticeInputs(day), channel)
+            self._notices[(day, channel)] = notice
         return notice
 
     def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:

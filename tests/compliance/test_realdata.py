@@ -32,7 +32,7 @@ from compliance.checker import CheckContext, Checker
 from compliance.matchers import folder_for
 from compliance.policy import Policy, load_policy
 from compliance.transcript import sessions_from_records
-from scripts_library import ScriptKey, canonical_text, render_greeting
+from scripts_library import GreetingInputs, ScriptKey, canonical_text, render
 from tests.compliance.test_matchers import assert_one_pass_is_per_text
 
 pytestmark = pytest.mark.realdata
@@ -58,7 +58,7 @@ needs_realdata = pytest.mark.skipif(
 # here needs a reviewer's note.
 REVIEWED_TRUE_POSITIVES: frozenset[tuple[str, str]] = frozenset()
 
-GREETING = render_greeting("张三", "1818", channel="jd")
+GREETING = render(ScriptKey.GREETING, GreetingInputs("张三", "1818"), "jd")
 CLOSING = (canonical_text(ScriptKey.THANKS, "jd"), canonical_text(ScriptKey.RESPONSIBILITY, "jd"))
 # Monday 2026-11-23 09:30, a working day at the opening of attended hours.
 START = datetime.fromisoformat("2026-11-23T09:30:00+08:00")

@@ -21,9 +21,9 @@ from scripts_library import (
     ReviewInvitationInputs,
     SatisfactionSurveyInputs,
     ScriptInputError,
+    ScriptKey,
     address,
-    render_greeting,
-    render_rest_day_notice,
+    render,
 )
 
 
@@ -187,7 +187,7 @@ def test_bad_inputs_name_the_field(factory: Any, field: str, problem: str) -> No
 
 def test_error_message_shows_the_value() -> None:
     with pytest.raises(ValueError) as caught:
-        render_greeting("张三", "18-18")
+        render(ScriptKey.GREETING, GreetingInputs("张三", "18-18"))
     assert str(caught.value) == (
         "GreetingInputs.staff_no must be 1-32 ASCII letters and digits, got '18-18'"
     )
@@ -199,7 +199,7 @@ def test_staff_no_accepts_letters_and_digits() -> None:
 
 def test_datetime_is_accepted_as_its_date() -> None:
     moment = datetime(2026, 11, 23, 9, 30)
-    assert "11月23日（周一）" in render_rest_day_notice(moment)
+    assert "11月23日（周一）" in render(ScriptKey.REST_DAY_NOTICE, RestDayNoticeInputs(moment))
 
 
 def test_survey_scale_is_snapshot_and_read_only() -> None:

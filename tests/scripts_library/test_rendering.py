@@ -22,17 +22,6 @@ from scripts_library import (
     emoji_text,
     greeting_parts,
     render,
-    render_escalation_notice,
-    render_extension_call,
-    render_greeting,
-    render_onsite_appointment,
-    render_onsite_reschedule,
-    render_progress_day4,
-    render_progress_day7,
-    render_rest_day_notice,
-    render_return_shipping,
-    render_review_invitation,
-    render_satisfaction_survey,
 )
 from scripts_library.inputs import (
     EscalationNoticeInputs,
@@ -69,20 +58,22 @@ def test_fixed_lines_are_quoted_verbatim_from_seed_000(key: ScriptKey, seed_000:
 
 
 def test_spec_greeting_is_quoted_verbatim_from_seed_000(seed_000: str) -> None:
-    assert _as_seed_writes_it(render_greeting("张三", "1818")) in seed_000
+    greeting = render(ScriptKey.GREETING, GreetingInputs("张三", "1818"))
+    assert _as_seed_writes_it(greeting) in seed_000
 
 
 def test_greeting_is_made_of_the_greeting_parts() -> None:
     opening, centre, title, staff_no_label, closing = GREETING_PARTS
     expected = f"{opening}，我是{centre}{title}张三，{staff_no_label}1818，{closing}[握手]"
-    assert render_greeting("张三", "1818") == expected
+    assert render(ScriptKey.GREETING, GreetingInputs("张三", "1818")) == expected
 
 
 def test_greeting_parts_follow_the_centre_and_title() -> None:
     parts = greeting_parts("朴赛北京售后服务中心", "工程师")
     assert parts.centre == "朴赛北京售后服务中心"
     assert parts.title == "工程师"
-    text = render_greeting("张三", "1818", centre=parts.centre, title=parts.title)
+    inputs = GreetingInputs("张三", "1818", centre=parts.centre, title=parts.title)
+    text = render(ScriptKey.GREETING, inputs)
     positions = [text.index(part) for part in parts]
     assert positions == sorted(positions)
 
@@ -101,14 +92,16 @@ def test_canonical_text_refuses_a_line_with_variable_parts() -> None:
 
 @pytest.mark.parametrize("channel", sorted(CHANNELS - {"web"}))
 def test_chat_channels_use_wechat_codes(channel: str) -> None:
-    assert render_greeting("张三", "1818", channel=channel).endswith("很高兴为您服务[握手]")
+    greeting = render(ScriptKey.GREETING, GreetingInputs("张三", "1818"), channel)
+    assert greeting.endswith("很高兴为您服务[握手]")
     assert canonical_text(ScriptKey.THANKS, channel).endswith("支持[玫瑰]")
     assert canonical_text(ScriptKey.RESPONSIBILITY, channel).endswith("太愉快了[微笑]")
     assert canonical_text(ScriptKey.SUGGESTION_REQUEST, channel).endswith("指导[抱拳]")
 
 
 def test_web_channel_uses_unicode_emoji() -> None:
-    assert render_greeting("张三", "1818", channel="web").endswith("很高兴为您服务🤝")
+    greeting = render(ScriptKey.GREETING, GreetingInputs("张三", "1818"), "web")
+    assert greeting.endswith("很高兴为您服务🤝")
     assert canonical_text(ScriptKey.THANKS, "web").endswith("支持🌹")
     assert canonical_text(ScriptKey.RESPONSIBILITY, "web").endswith("太愉快了🙂")
     assert canonical_text(ScriptKey.SUGGESTION_REQUEST, "web").endswith("指导🙏")
@@ -127,7 +120,7 @@ def test_emoji_forms() -> None:
 
 def test_unknown_channel_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="unknown channel 'sms'; expected one of: jd, phone"):
-        render_greeting("张三", "1818", channel="sms")
+        render(ScriptKey.GREETING, GreetingInputs("张三", "1818"), "sms")
 
 
 def test_unknown_key_is_refused_by_name() -> None:
@@ -136,7 +129,8 @@ def test_unknown_key_is_refused_by_name() -> None:
 
 
 def test_key_may_be_given_by_value() -> None:
-    assert render("greeting", GreetingInputs("张三", "1818")) == render_greeting("张三", "1818")
+    inputs = GreetingInputs("张三", "1818")
+    assert render("greeting", inputs) == render(ScriptKey.GREETING, inputs)
 
 
 def test_wrong_inputs_type_is_refused() -> None:
@@ -163,24 +157,24 @@ def test_html_output_escapes_inputs_and_text_output_keeps_them() -> None:
 
 
 def test_html_greeting_escapes_the_name() -> None:
-    page = render_greeting("<b>张三</b>", "1818", channel="web", html=True)
+    inputs = GreetingInputs("<b>张三</b>", "1818")
+    page = render(ScriptKey.GREETING, inputs, "web", html=True)
     assert (
         page
         == "您好，我是朴赛售后服务中心运维工程师&lt;b&gt;张三&lt;/b&gt;，工号1818，很高兴为您服务🤝"
     )
-    assert "<b>张三</b>" in render_greeting("<b>张三</b>", "1818", channel="web")
+    assert "<b>张三</b>" in render(ScriptKey.GREETING, inputs, "web")
 
 
 def test_html_rendering_does_not_change_text_rendering_afterwards() -> None:
-    render_greeting("<i>张三</i>", "1818", html=True)
-    assert render_greeting("<i>张三</i>", "1818").startswith(
-        "您好，我是朴赛售后服务中心运维工程师<i>"
-    )
+    inputs = GreetingInputs("<i>张三</i>", "1818")
+    render(ScriptKey.GREETING, inputs, html=True)
+    assert render(ScriptKey.GREETING, inputs).startswith("您好，我是朴赛售后服务中心运维工程师<i>")
 
 
 def test_status_closing_punctuation_is_not_doubled() -> None:
     for status in ("正在更换主板", "正在更换主板。", "正在更换主板！", "正在更换主板；"):
-        text = render_progress_day4("T1", status)
+        text = render(ScriptKey.PROGRESS_DAY4, ProgressUpdateInputs("T1", status))
         assert "正在更换主板。我们会持续跟进" in text, status
 
 
@@ -196,83 +190,24 @@ def test_cn_date(day: date, expected: str) -> None:
     assert cn_date(day) == expected
 
 
-def test_convenience_functions_match_render() -> None:
-    monday = date(2026, 11, 23)
-    pairs = [
-        (
-            render_greeting("张三", "1818", centre="朴赛售后服务中心", channel="jd"),
-            render(ScriptKey.GREETING, GreetingInputs("张三", "1818"), "jd"),
-        ),
-        (
-            render_review_invitation(address="张总", channel="web"),
-            render(ScriptKey.REVIEW_INVITATION, ReviewInvitationInputs("张总"), "web"),
-        ),
-        (
-            render_satisfaction_survey(),
-            render(ScriptKey.SATISFACTION_SURVEY, SatisfactionSurveyInputs()),
-        ),
-        (
-            render_satisfaction_survey({"好": 1, "差": 0}, show_points=True),
-            render(
-                ScriptKey.SATISFACTION_SURVEY,
-                SatisfactionSurveyInputs({"好": 1, "差": 0}, show_points=True),
-            ),
-        ),
-        (
-            render_rest_day_notice(monday, address="张老师"),
-            render(ScriptKey.REST_DAY_NOTICE, RestDayNoticeInputs(monday, "张老师")),
-        ),
-        (
-            render_progress_day4("T1", "检测中"),
-            render(ScriptKey.PROGRESS_DAY4, ProgressUpdateInputs("T1", "检测中")),
-        ),
-        (
-            render_progress_day7("T1", "检测中"),
-            render(ScriptKey.PROGRESS_DAY7, ProgressUpdateInputs("T1", "检测中")),
-        ),
-        (
-            render_extension_call("王芳", extension_hours=3),
-            render(ScriptKey.EXTENSION_CALL, ExtensionCallInputs("王芳", 3), "phone"),
-        ),
-        (
-            render_escalation_notice("T1"),
-            render(ScriptKey.ESCALATION_NOTICE, EscalationNoticeInputs("T1")),
-        ),
-        (
-            render_return_shipping("顺丰速运", "SF1", ship_date=monday),
-            render(ScriptKey.RETURN_SHIPPING, ReturnShippingInputs("顺丰速运", "SF1", monday)),
-        ),
-        (
-            render_onsite_appointment(monday, "100~300公里", 3),
-            render(
-                ScriptKey.ONSITE_APPOINTMENT,
-                OnsiteAppointmentInputs(monday, "100~300公里", 3),
-            ),
-        ),
-        (
-            render_onsite_reschedule(monday, reason="暴雪"),
-            render(ScriptKey.ONSITE_RESCHEDULE, OnsiteRescheduleInputs(monday, "暴雪")),
-        ),
-    ]
-    for via_helper, via_render in pairs:
-        assert via_helper == via_render
-
-
 def test_no_rendering_addresses_the_customer_informally() -> None:
     # LNG006: the lines themselves must never say 你.
     texts = [canonical_text(key) for key in FIXED_KEYS]
     texts += [
-        render_greeting("张三", "1818"),
-        render_review_invitation(),
-        render_satisfaction_survey(),
-        render_rest_day_notice(date(2026, 11, 23)),
-        render_progress_day4("T1", "检测中"),
-        render_progress_day7("T1", "检测中"),
-        render_extension_call("王芳"),
-        render_escalation_notice(),
-        render_return_shipping("顺丰速运", "SF1"),
-        render_onsite_appointment(date(2026, 11, 25), "100公里以内", 2),
-        render_onsite_reschedule(date(2026, 11, 26)),
+        render(ScriptKey.GREETING, GreetingInputs("张三", "1818")),
+        render(ScriptKey.REVIEW_INVITATION, ReviewInvitationInputs()),
+        render(ScriptKey.SATISFACTION_SURVEY, SatisfactionSurveyInputs()),
+        render(ScriptKey.REST_DAY_NOTICE, RestDayNoticeInputs(date(2026, 11, 23))),
+        render(ScriptKey.PROGRESS_DAY4, ProgressUpdateInputs("T1", "检测中")),
+        render(ScriptKey.PROGRESS_DAY7, ProgressUpdateInputs("T1", "检测中")),
+        render(ScriptKey.EXTENSION_CALL, ExtensionCallInputs("王芳"), "phone"),
+        render(ScriptKey.ESCALATION_NOTICE, EscalationNoticeInputs()),
+        render(ScriptKey.RETURN_SHIPPING, ReturnShippingInputs("顺丰速运", "SF1")),
+        render(
+            ScriptKey.ONSITE_APPOINTMENT,
+            OnsiteAppointmentInputs(date(2026, 11, 25), "100公里以内", 2),
+        ),
+        render(ScriptKey.ONSITE_RESCHEDULE, OnsiteRescheduleInputs(date(2026, 11, 26))),
     ]
     for text in texts:
         assert "你" not in text, text
