@@ -8,20 +8,19 @@ What is mounted, in this order:
    scheduler task (when `settings.scheduler_enabled`);
 2. `/` → `/chat`, and the engineer API under `/api` (`bot.api`);
 3. the channel modules of `bot.channels.CHANNEL_MODULES` (`/chat`, `/wechat` …);
-4. the page modules of `PAGE_MODULES` (the console under `/console`, when present).
+4. the page modules, by default the console under `/console` (`bot.console.app`).
 
 Every module is mounted by its ``setup(app)``; its cleanup contexts run after
-the core's, so `app[SERVICES]` is there when they start.
+the core's, so `app[SERVICES]` is there when they start.  The console is
+imported like any other module: if it cannot be imported the app does not
+start, rather than serve the engineer API without the console's sign-in.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from collections.abc import AsyncIterator, Iterable
-from types import ModuleType
-from typing import cast
 
 import jinja2
 from aiohttp import web
@@ -31,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import api
 from bot.channels import ChannelModule, SenderRegistry, load_channel_modules
+from bot.console import app as console
 from bot.context import ACTOR_RESOLVER, SERVICES, SETTINGS, TEMPLATES, Services
 from bot.deadlines import DeadlineHandlers
 from bot.http import json_errors
@@ -47,8 +47,8 @@ from storage.models import Engineer
 
 log = logging.getLogger("bot.app")
 
-# Page modules mounted after the channels, when installed (the console issue).
-PAGE_MODULES: tuple[str, ...] = ("bot.console",)
+# Page modules mounted after the channels.
+PAGE_MODULES: tuple[ChannelModule, ...] = (console,)
 
 
 def make_templates() -> jinja2.Environment:
@@ -161,20 +161,6 @@ async def _to_chat(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/chat")
 
 
-def _import_optional(names: Iterable[str]) -> list[ModuleType]:
-    modules: list[ModuleType] = []
-    for name in names:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        if hasattr(module, "setup"):
-            modules.append(module)
-    return modules
-
-
 def create_app(
     settings: Settings,
     *,
@@ -191,11 +177,6 @@ def create_app(
     api.setup(app)
     for module in load_channel_modules() if channel_modules is None else channel_modules:
         module.setup(app)
-    pages = (
-        [cast(ChannelModule, m) for m in _import_optional(PAGE_MODULES)]
-        if page_modules is None
-        else page_modules
-    )
-    for page in pages:
+    for page in PAGE_MODULES if page_modules is None else page_modules:
         page.setup(app)
     return app

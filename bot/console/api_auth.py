@@ -1,6 +1,6 @@
 """The engineer API (``/api``) signed in through the console's session cookie.
 
-Installed as the app's `ACTOR_RESOLVER` by `setup_console`: the acting staff
+Installed as the app's `ACTOR_RESOLVER` by `bot.console.app.setup`: the acting staff
 member of an ``/api`` request is the roster row of the signed-in account.
 A state-changing request must carry the session's CSRF token in
 ``X-CSRF-Token`` (else 403), exactly as under ``/console``.
@@ -11,8 +11,8 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
-from bot.console.app import ConsoleState
 from bot.console.auth import SAFE_METHODS, SESSION_COOKIE, load_user, now_s, submitted_csrf
+from bot.console.pages import ConsoleState
 from bot.context import SERVICES, Actor, ActorResolver
 from bot.http import ApiError
 from storage.models import Engineer

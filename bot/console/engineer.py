@@ -22,7 +22,6 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bot.console.app import render, services_of, state_of
 from bot.console.auth import (
     MANAGER_ROLES,
     TICKET_ROLES,
@@ -31,6 +30,7 @@ from bot.console.auth import (
     current_user,
     json_error,
 )
+from bot.console.pages import render, services_of, state_of
 from bot.console.sla import SlaBadge, countdown
 from bot.context import Services
 from bot.http import ApiError, bool_field, read_json, required_str, str_field

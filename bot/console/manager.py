@@ -17,7 +17,6 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
-from bot.console.app import render, services_of, state_of
 from bot.console.auth import MANAGER_ROLES, Route, current_user
 from bot.console.engineer import (
     CHANNEL_LABELS,
@@ -26,6 +25,7 @@ from bot.console.engineer import (
     WORKING,
     queue_rows,
 )
+from bot.console.pages import render, services_of, state_of
 from bot.console.qa_data import build_view
 from bot.tickets import TicketError, event_kind
 from compliance.calendar import SHANGHAI

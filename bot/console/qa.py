@@ -20,10 +20,10 @@ from aiohttp import web
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session as DbSession
 
-from bot.console.app import render, services_of, state_of
 from bot.console.auth import QA_ROLES, Route, current_user
 from bot.console.charts import Bar, bar_chart, column_chart
 from bot.console.engineer import CHANNEL_LABELS
+from bot.console.pages import render, services_of, state_of
 from bot.console.qa_data import (
     Filters,
     QaView,

@@ -7,7 +7,6 @@ import secrets
 from aiohttp import web
 
 from bot.accounts import authenticate
-from bot.console.app import render, services_of, state_of
 from bot.console.auth import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -18,6 +17,7 @@ from bot.console.auth import (
     safe_next,
     set_session_cookie,
 )
+from bot.console.pages import render, services_of, state_of
 from bot.console.security import LOGIN_TOKEN_TTL_S
 
 HOME_OF_ROLE = {"engineer": "/queue", "qa": "/qa", "manager": "/manager", "admin": "/manager"}

@@ -12,8 +12,8 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot.accounts import AccountError, NewAccount, create_account
-from bot.console.app import render, services_of, state_of
 from bot.console.auth import ADMIN_ROLES, ROLE_LABELS, Route, current_user
+from bot.console.pages import render, services_of, state_of
 from storage.account_models import User
 from storage.models import Engineer
 

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from bot.accounts import seed_demo_accounts
 from bot.app import create_app
 from bot.channels import web as web_channel
-from bot.console import setup as console_setup
+from bot.console.app import setup as console_setup
 from bot.context import SERVICES, Services
 from bot.settings import Settings
 from compliance.policy import Policy
@@ -174,7 +174,7 @@ async def console(
 
 
 class _ConsolePages:
-    """The console as a page module (what `bot.app.PAGE_MODULES` mounts)."""
+    """The console as a page module (what `bot.app.create_app` mounts by default)."""
 
     def setup(self, app: Any) -> None:
         console_setup(app)
