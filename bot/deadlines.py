@@ -41,7 +41,6 @@ from bot.tickets import (
     ACTIVE,
     BOT_ACTOR,
     CLOSED,
-    K_STABLE_RUN_ELAPSED,
     OPENED,
     SYSTEM_ACTOR,
     T_ACCEPT_ENGINEER,
@@ -59,7 +58,7 @@ from bot.tickets import (
     TicketService,
     seed_stamp,
 )
-from storage.models import Customer, Engineer, Ticket
+from storage.models import Customer, Engineer, EventKind, Ticket
 
 
 class DeadlineHandlers:
@@ -279,7 +278,7 @@ class DeadlineHandlers:
         ticket, engineer = await self._ticket(session, timer)
         if ticket.status not in WORKING:
             return "nothing to do"
-        self.tickets.record(session, ticket, K_STABLE_RUN_ELAPSED, now, actor=BOT_ACTOR)
+        self.tickets.record(session, ticket, EventKind.STABLE_RUN_ELAPSED, now, actor=BOT_ACTOR)
         self._remind(session, ticket, now, [engineer], "ready_for_delivery")
         return "ready for delivery"
 

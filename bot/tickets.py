@@ -17,9 +17,8 @@ JSON API (`bot.api`) is a thin layer over them, the SLA timer handlers live in
 `bot.deadlines`, the read-only views in `bot.views`.
 
 Every step is a `TicketEvent`.  The SPEC §4 vocabulary (`ticket_opened` …
-`satisfaction_rated`) is what QA's checker reads; the bot's other steps use
-the storage's internal kinds, and kinds storage has no member for yet are
-stored as ``note`` events with ``data["kind"]`` (`event_kind()` reads both).
+`satisfaction_rated`) is what QA's checker reads; every other step has its
+own internal member of `storage.enums.EventKind`.
 
 Transactions: one per customer message or action.  On PostgreSQL the
 customer row (receive) or the ticket row (actions, timers) is locked ``FOR
@@ -112,26 +111,6 @@ OPEN_TICKET_TIMERS: tuple[str, ...] = (
     T_ONSITE,
 )
 
-# Internal event kinds the storage enum has no member for: stored as notes.
-K_CLASSIFIED = "classified"
-K_ASSIGNED = "assigned"
-K_BACKUP_NOT_CONFIRMED = "backup_not_confirmed"
-K_SUGGESTION_REQUESTED = "suggestion_requested"
-K_SUGGESTION_DECLINED = "suggestion_declined"
-K_SUGGESTION_RECORDED = "suggestion_recorded"
-K_SURVEY_SENT = "survey_sent"
-K_DRAFT_SUGGESTED = "draft_suggested"
-K_PRESEND_OVERRIDE = "presend_override"
-K_STABLE_RUN_STARTED = "stable_run_started"
-K_STABLE_RUN_ELAPSED = "stable_run_elapsed"
-K_RMA_STARTED = "rma_started"
-K_RMA_RETURNED = "rma_returned"
-K_ONSITE_SCHEDULED = "onsite_scheduled"
-K_WARRANTY_ASSESSED = "warranty_assessed"
-K_ARCHIVED = "archived"
-K_ARCHIVE_DUPLICATE = "archive_skipped_duplicate"
-K_DELIVERY_PROBLEM = "delivery_problem"
-
 # Events that stamp a time column of the ticket (first occurrence wins).
 _EVENT_COLUMNS: dict[str, str] = {
     "ticket_accepted": "accepted_at",
@@ -143,9 +122,9 @@ _EVENT_COLUMNS: dict[str, str] = {
     "closed": "closed_at",
     "backup_warning_sent": "backup_warning_sent_at",
     "backup_confirmed": "backup_confirmed_at",
-    K_SUGGESTION_REQUESTED: "suggestion_requested_at",
-    K_SUGGESTION_DECLINED: "suggestion_declined_at",
-    K_ARCHIVED: "archived_at",
+    EventKind.SUGGESTION_REQUESTED: "suggestion_requested_at",
+    EventKind.SUGGESTION_DECLINED: "suggestion_declined_at",
+    EventKind.ARCHIVED: "archived_at",
 }
 
 # What a customer line of a non-text kind reads as in the transcript.
@@ -176,9 +155,7 @@ class TicketError(Exception):
 
 
 def event_kind(event: TicketEvent) -> str:
-    """The event's kind: the storage enum's value, or a note's ``data["kind"]``."""
-    if event.event is EventKind.NOTE and isinstance(event.data, dict) and "kind" in event.data:
-        return str(event.data["kind"])
+    """The event's kind (its `EventKind` value)."""
     return event.event.value
 
 
@@ -190,14 +167,9 @@ def make_event(
     actor: str | None = None,
     data: Mapping[str, Any] | None = None,
 ) -> TicketEvent:
-    """A `TicketEvent` of `kind`; a kind the storage enum lacks is kept as a note."""
-    payload = dict(data or {})
-    try:
-        stored = EventKind(kind)
-    except ValueError:
-        stored = EventKind.NOTE
-        payload = {"kind": kind, **payload}
-    return TicketEvent(ticket_id=ticket_id, event=stored, at=at, actor=actor, data=payload)
+    """A `TicketEvent` of `kind` (an `EventKind` value)."""
+    stored = EventKind(kind)
+    return TicketEvent(ticket_id=ticket_id, event=stored, at=at, actor=actor, data=dict(data or {}))
 
 
 # ----------------------------------------------------------------- results --
@@ -298,12 +270,12 @@ class TicketState:
                 state.backup_warning_sent = True
             elif kind == "backup_confirmed":
                 state.backup_confirmed = True
-            elif kind == K_SUGGESTION_REQUESTED:
+            elif kind == EventKind.SUGGESTION_REQUESTED:
                 state.suggestion_requested = True
-            elif kind in (K_SUGGESTION_DECLINED, K_SUGGESTION_RECORDED):
+            elif kind in (EventKind.SUGGESTION_DECLINED, EventKind.SUGGESTION_RECORDED):
                 state.suggestion_answered = True
-                state.suggestion_declined |= kind == K_SUGGESTION_DECLINED
-            elif kind == K_SURVEY_SENT:
+                state.suggestion_declined |= kind == EventKind.SUGGESTION_DECLINED
+            elif kind == EventKind.SURVEY_SENT:
                 state.survey_sent = True
             elif kind == "satisfaction_rated":
                 state.rating = data.get("rating")
@@ -315,13 +287,13 @@ class TicketState:
                 state.solution_given = True
             elif kind == "remote_login":
                 state.remote_login = True
-            elif kind == K_STABLE_RUN_STARTED:
+            elif kind == EventKind.STABLE_RUN_STARTED:
                 state.stable_run_until = datetime.fromisoformat(str(data["until"]))
-            elif kind == K_RMA_STARTED:
+            elif kind == EventKind.RMA_STARTED:
                 state.rma_open = True
-            elif kind == K_RMA_RETURNED:
+            elif kind == EventKind.RMA_RETURNED:
                 state.rma_open = False
-            elif kind in (K_ARCHIVED, K_ARCHIVE_DUPLICATE):
+            elif kind in (EventKind.ARCHIVED, EventKind.ARCHIVE_SKIPPED_DUPLICATE):
                 state.archived = True
         return state
 
@@ -532,7 +504,7 @@ class TicketService:
         self.record(
             session,
             ticket,
-            K_CLASSIFIED,
+            EventKind.CLASSIFIED,
             at,
             actor=BOT_ACTOR,
             data={
@@ -547,7 +519,7 @@ class TicketService:
             self.record(
                 session,
                 ticket,
-                K_ASSIGNED,
+                EventKind.ASSIGNED,
                 at,
                 actor=BOT_ACTOR,
                 data={"staff_no": engineer.staff_no, "reason": "on duty, fewest open tickets"},
@@ -627,7 +599,11 @@ class TicketService:
                 )
             elif answer == "denied":
                 self.record(
-                    session, ticket, K_BACKUP_NOT_CONFIRMED, now, data={"message_id": message.id}
+                    session,
+                    ticket,
+                    EventKind.BACKUP_NOT_CONFIRMED,
+                    now,
+                    data={"message_id": message.id},
                 )
         if state.suggestion_requested and not state.suggestion_answered:
             answered = True
@@ -635,7 +611,7 @@ class TicketService:
             self.record(
                 session,
                 ticket,
-                K_SUGGESTION_DECLINED if declined else K_SUGGESTION_RECORDED,
+                EventKind.SUGGESTION_DECLINED if declined else EventKind.SUGGESTION_RECORDED,
                 now,
                 actor=message.sender,
                 data={"message_id": message.id, "suggestion": None if declined else text},
@@ -726,7 +702,7 @@ class TicketService:
         self.record(
             session,
             ticket,
-            K_DRAFT_SUGGESTED,
+            EventKind.DRAFT_SUGGESTED,
             at,
             actor=BOT_ACTOR,
             data={**line.to_dict(), "reason": reason, **extra},
@@ -770,9 +746,9 @@ class TicketService:
                 data={"message_id": message.id},
             )
         elif line.key is ScriptKey.SUGGESTION_REQUEST:
-            self.record(session, ticket, K_SUGGESTION_REQUESTED, at, actor=speaker.staff_no)
+            self.record(session, ticket, EventKind.SUGGESTION_REQUESTED, at, actor=speaker.staff_no)
         elif line.key is ScriptKey.SATISFACTION_SURVEY:
-            self.record(session, ticket, K_SURVEY_SENT, at, actor=speaker.staff_no)
+            self.record(session, ticket, EventKind.SURVEY_SENT, at, actor=speaker.staff_no)
         customer_external = await session.scalar(
             select(Customer.external_id).where(Customer.id == ticket.customer_id)
         )
@@ -807,7 +783,7 @@ class TicketService:
                 session.add(
                     make_event(
                         message.ticket_id,
-                        K_DELIVERY_PROBLEM,
+                        EventKind.DELIVERY_PROBLEM,
                         self.now(),
                         actor=SYSTEM_ACTOR,
                         data={
@@ -1038,7 +1014,7 @@ class TicketService:
                     self.record(
                         session,
                         ticket,
-                        K_PRESEND_OVERRIDE,
+                        EventKind.PRESEND_OVERRIDE,
                         now,
                         actor=actor.staff_no,
                         data={
@@ -1047,7 +1023,7 @@ class TicketService:
                             "rules": sorted({h.rule for h in result.hits}),
                         },
                     )
-                    events.append(K_PRESEND_OVERRIDE)
+                    events.append(EventKind.PRESEND_OVERRIDE)
             number = ticket.number
         sent = await self.deliver_all([outbound]) if outbound is not None else ()
         if held:
@@ -1194,7 +1170,7 @@ class TicketService:
             data: dict[str, Any] = {}
             if onsite_km is not None:
                 data["onsite"] = self._schedule_onsite(session, ticket, customer, onsite_km, now)
-                events.append(K_ONSITE_SCHEDULED)
+                events.append(EventKind.ONSITE_SCHEDULED)
             return ActionResult(ticket.number, events=tuple(events), data=data)
 
     def _schedule_onsite(
@@ -1224,7 +1200,7 @@ class TicketService:
                 ticket_id=ticket.id,
                 payload={"due_on": deadline.due_on.isoformat()},
             )
-        self.record(session, ticket, K_ONSITE_SCHEDULED, now, data=info)
+        self.record(session, ticket, EventKind.ONSITE_SCHEDULED, now, data=info)
         return info
 
     async def schedule_onsite(self, number: str, staff_no: str, distance_km: float) -> ActionResult:
@@ -1236,7 +1212,9 @@ class TicketService:
             *_,
         ):
             info = self._schedule_onsite(session, ticket, customer, distance_km, self.now())
-            return ActionResult(ticket.number, events=(K_ONSITE_SCHEDULED,), data={"onsite": info})
+            return ActionResult(
+                ticket.number, events=(EventKind.ONSITE_SCHEDULED,), data={"onsite": info}
+            )
 
     async def grant_extension(
         self, number: str, manager_staff_no: str, call_note: str
@@ -1365,7 +1343,7 @@ class TicketService:
             self.record(
                 session,
                 ticket,
-                K_STABLE_RUN_STARTED,
+                EventKind.STABLE_RUN_STARTED,
                 now,
                 actor=actor.staff_no,
                 data={
@@ -1379,7 +1357,7 @@ class TicketService:
             timers.schedule(session, T_STABLE_RUN, until, ticket_id=ticket.id)
             return ActionResult(
                 ticket.number,
-                events=(K_STABLE_RUN_STARTED,),
+                events=(EventKind.STABLE_RUN_STARTED,),
                 data={"stable_until": until.isoformat(), "hours": hours},
             )
 
@@ -1433,12 +1411,12 @@ class TicketService:
             if ask_suggestion and not state.suggestion_requested:
                 line = self.prompter.fixed(ScriptKey.SUGGESTION_REQUEST, ticket.channel)
                 lines.append(await self.store_line(session, ticket, speaker, line, now))
-                events.append(K_SUGGESTION_REQUESTED)
+                events.append(EventKind.SUGGESTION_REQUESTED)
             elif not state.survey_sent:
                 address = customer_address(customer.surname, customer.title)
                 survey = self.prompter.satisfaction_survey(ticket.channel, address)
                 lines.append(await self.store_line(session, ticket, speaker, survey, now))
-                events.append(K_SURVEY_SENT)
+                events.append(EventKind.SURVEY_SENT)
             number = ticket.number
         return ActionResult(number, sent=await self.deliver_all(lines), events=tuple(events))
 
@@ -1507,7 +1485,7 @@ class TicketService:
             state = await self.state(session, ticket.id)
             if state.archived:
                 raise TicketError("conflict", "already_archived", "工单已归档")
-            kind = K_ARCHIVE_DUPLICATE if duplicate_of else K_ARCHIVED
+            kind = EventKind.ARCHIVE_SKIPPED_DUPLICATE if duplicate_of else EventKind.ARCHIVED
             self.record(
                 session,
                 ticket,
@@ -1578,7 +1556,7 @@ class TicketService:
                 self.record(
                     session,
                     ticket,
-                    K_RMA_STARTED,
+                    EventKind.RMA_STARTED,
                     now,
                     actor=actor.staff_no,
                     data={"vendor": vendor},
@@ -1597,12 +1575,12 @@ class TicketService:
                     now + timedelta(days=sla.rma_product_manager_after_days),
                     ticket_id=ticket.id,
                 )
-                return ActionResult(ticket.number, events=(K_RMA_STARTED,))
+                return ActionResult(ticket.number, events=(EventKind.RMA_STARTED,))
             if not state.rma_open:
                 raise TicketError("conflict", "rma_not_open", "没有进行中的原厂保修")
-            self.record(session, ticket, K_RMA_RETURNED, now, actor=actor.staff_no)
+            self.record(session, ticket, EventKind.RMA_RETURNED, now, actor=actor.staff_no)
             await timers.cancel(session, ticket.id, (T_RMA_CHASE, T_RMA_PM))
-            return ActionResult(ticket.number, events=(K_RMA_RETURNED,))
+            return ActionResult(ticket.number, events=(EventKind.RMA_RETURNED,))
 
     async def assess_warranty(
         self, number: str, staff_no: str, signed_for: date, exclusions: Sequence[str]
@@ -1625,13 +1603,15 @@ class TicketService:
             self.record(
                 session,
                 ticket,
-                K_WARRANTY_ASSESSED,
+                EventKind.WARRANTY_ASSESSED,
                 self.now(),
                 actor=actor.staff_no,
                 data=result.to_dict(),
             )
             return ActionResult(
-                ticket.number, events=(K_WARRANTY_ASSESSED,), data={"warranty": result.to_dict()}
+                ticket.number,
+                events=(EventKind.WARRANTY_ASSESSED,),
+                data={"warranty": result.to_dict()},
             )
 
     async def forget_customer(self, channel: str, customer_external_id: str) -> bool:

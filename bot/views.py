@@ -19,7 +19,6 @@ from bot import timers
 from bot.prompting import PromptedLine, customer_address
 from bot.tickets import (
     ACTIVE,
-    K_DRAFT_SUGGESTED,
     TicketError,
     TicketService,
     TicketState,
@@ -52,7 +51,7 @@ TIME_COLUMNS: tuple[str, ...] = (
 )
 
 # Kinds whose events carry a draft for the engineer.
-_DRAFT_KINDS = frozenset({K_DRAFT_SUGGESTED, "progress_update_due"})
+_DRAFT_KINDS = frozenset({EventKind.DRAFT_SUGGESTED, EventKind.PROGRESS_UPDATE_DUE})
 
 # Prompt buttons of the ticket page, in the order a reception meets them.
 PROMPT_LINES: tuple[ScriptKey, ...] = (
@@ -108,8 +107,6 @@ def public_message_view(message: Message) -> dict[str, Any]:
 
 def event_view(event: TicketEvent) -> dict[str, Any]:
     data = dict(event.data or {})
-    if event.event is EventKind.NOTE:
-        data.pop("kind", None)
     return {
         "id": event.id,
         "event": event_kind(event),
@@ -125,9 +122,9 @@ def pending_drafts(
     """Drafts offered to the engineer and not sent since (no agent line with that key or text)."""
     pending: list[dict[str, Any]] = []
     for event in events:
-        if event_kind(event) not in _DRAFT_KINDS:
+        if event.event not in _DRAFT_KINDS:
             continue
-        data = {k: v for k, v in (event.data or {}).items() if k != "kind"}
+        data = dict(event.data or {})
         offered = as_aware(event.at)
         used = any(
             m.role is MessageRole.AGENT

@@ -29,7 +29,48 @@ from sqlalchemy import (
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
+from storage.enums import (
+    RETIRED_EVENTS,
+    SPEC_EVENTS,
+    DeliveryStatus,
+    Direction,
+    EngineerRole,
+    EventKind,
+    MessageRole,
+    Severity,
+    TicketStatus,
+    TimerStatus,
+    Verdict,
+)
 from storage.types import AwareDateTime
+
+# The enumerations live in `storage.enums`; importing them from here keeps working.
+__all__ = [
+    "RETIRED_EVENTS",
+    "SPEC_EVENTS",
+    "Base",
+    "ChannelToken",
+    "CheckRun",
+    "Customer",
+    "DeliveryStatus",
+    "Direction",
+    "Engineer",
+    "EngineerRole",
+    "EventKind",
+    "Finding",
+    "Message",
+    "MessageRole",
+    "QaReview",
+    "Severity",
+    "Ticket",
+    "TicketCounter",
+    "TicketEvent",
+    "TicketStatus",
+    "Timer",
+    "TimerStatus",
+    "Verdict",
+    "utcnow",
+]
 
 # Constraint and index names are spelled out so that migrations can name them
 # and both databases end up with identical names.
@@ -70,114 +111,6 @@ def _enum(cls: type[enum.Enum], name: str) -> SAEnum:
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
     )
-
-
-class TicketStatus(enum.StrEnum):
-    """Where a ticket is in its lifecycle."""
-
-    OPENED = "opened"
-    ACCEPTED = "accepted"
-    IN_PROGRESS = "in_progress"
-    RESOLVED = "resolved"
-    CLOSED = "closed"
-
-
-class Direction(enum.StrEnum):
-    """Whether a message came from the channel or went out to it."""
-
-    INBOUND = "inbound"
-    OUTBOUND = "outbound"
-
-
-class MessageRole(enum.StrEnum):
-    """Who speaks: the customer, an engineer (or the bot for one), a channel event, the system."""
-
-    CUSTOMER = "customer"
-    AGENT = "agent"
-    EVENT = "event"
-    SYSTEM = "system"
-
-
-class DeliveryStatus(enum.StrEnum):
-    """What became of an outbound message."""
-
-    PENDING = "pending"
-    SENT = "sent"
-    FAILED = "failed"
-    BLOCKED_BY_CHANNEL = "blocked_by_channel"
-    MISSED = "missed"
-
-
-class EventKind(enum.StrEnum):
-    """What happened to a ticket; the first nine are the SPEC §4 transcript events."""
-
-    # The SPEC §4 vocabulary: what `aftersales check` reads.
-    TICKET_OPENED = "ticket_opened"
-    TICKET_ACCEPTED = "ticket_accepted"
-    REMOTE_LOGIN = "remote_login"
-    SOLUTION_GIVEN = "solution_given"
-    EXTENSION_GRANTED = "extension_granted"
-    ESCALATED = "escalated"
-    RESOLVED = "resolved"
-    CLOSED = "closed"
-    SATISFACTION_RATED = "satisfaction_rated"
-    # Internal steps, kept for the audit trail; exports for the checker leave them out.
-    REASSIGNED = "reassigned"  # another engineer took over (who answered when: SLA, 工号)
-    BACKUP_WARNING_SENT = "backup_warning_sent"  # SCR003: the warning must precede remote login
-    BACKUP_CONFIRMED = "backup_confirmed"  # the customer's answer that unlocks remote access
-    REMOTE_REQUESTED = "remote_requested"  # asked for 向日葵/ToDesk: the SCR003 trigger point
-    REMINDER_SENT = "reminder_sent"  # an SLA timer nudged an engineer or manager
-    PROGRESS_UPDATE_DUE = "progress_update_due"  # working day 4 / 7 update is owed (SLA005)
-    RMA_CHASE_DUE = "rma_chase_due"  # vendor RMA chase every 3 days, PM after 15
-    NOTE = "note"  # a free-text remark by an engineer, never shown to the customer
-
-
-SPEC_EVENTS: frozenset[EventKind] = frozenset(
-    {
-        EventKind.TICKET_OPENED,
-        EventKind.TICKET_ACCEPTED,
-        EventKind.REMOTE_LOGIN,
-        EventKind.SOLUTION_GIVEN,
-        EventKind.EXTENSION_GRANTED,
-        EventKind.ESCALATED,
-        EventKind.RESOLVED,
-        EventKind.CLOSED,
-        EventKind.SATISFACTION_RATED,
-    }
-)
-"""The events a transcript may carry (SPEC §4); the rest of `EventKind` stays internal."""
-
-
-class Severity(enum.StrEnum):
-    """A finding's severity (SPEC §3)."""
-
-    ERROR = "error"
-    WARNING = "warning"
-    INFO = "info"
-
-
-class Verdict(enum.StrEnum):
-    """A QA reviewer's verdict on a finding."""
-
-    FALSE_POSITIVE = "false_positive"
-    CONFIRMED = "confirmed"
-
-
-class TimerStatus(enum.StrEnum):
-    """A timer waits (pending), has run (fired) or is no longer needed (cancelled)."""
-
-    PENDING = "pending"
-    FIRED = "fired"
-    CANCELLED = "cancelled"
-
-
-class EngineerRole(enum.StrEnum):
-    """What a roster member does; an engineer may hold several roles."""
-
-    ENGINEER = "engineer"
-    QA = "qa"
-    MANAGER = "manager"
-    ADMIN = "admin"
 
 
 class Engineer(Base):

@@ -43,7 +43,7 @@ from bot.tickets import (
     TicketError,
 )
 from compliance.reports.summary import RULE_TITLES
-from storage.models import Engineer, Message, Ticket, TicketStatus, Timer
+from storage.models import Engineer, EventKind, Message, Ticket, TicketStatus, Timer
 
 OPENED = TicketStatus.OPENED.value
 # Accepted and being worked on.
@@ -514,9 +514,6 @@ async def _extension(s: Services, n: str, staff: str, d: dict[str, Any]) -> Acti
     return await s.tickets.grant_extension(n, staff, required_str(d, "call_note", max_len=1000))
 
 
-K_EXTENSION_REQUESTED = "extension_requested"
-
-
 async def _extension_request(s: Services, n: str, staff: str, d: dict[str, Any]) -> ActionResult:
     """An engineer asks for the one extension; the managers are reminded to call the
     customer and grant it (`TicketService.grant_extension` needs a manager)."""
@@ -529,7 +526,7 @@ async def _extension_request(s: Services, n: str, staff: str, d: dict[str, Any])
             raise TicketError("conflict", "wrong_status", "工单受理后才能申请延期")
         now = s.now()
         s.tickets.record(
-            db, ticket, K_EXTENSION_REQUESTED, now, actor=staff, data={"reason": reason}
+            db, ticket, EventKind.EXTENSION_REQUESTED, now, actor=staff, data={"reason": reason}
         )
         managers = (await db.scalars(select(Engineer).where(Engineer.on_duty.is_(True)))).all()
         for manager in managers:
@@ -540,9 +537,9 @@ async def _extension_request(s: Services, n: str, staff: str, d: dict[str, Any])
                     "reminder_sent",
                     now,
                     actor=staff,
-                    data={"to": manager.staff_no, "reason": K_EXTENSION_REQUESTED},
+                    data={"to": manager.staff_no, "reason": EventKind.EXTENSION_REQUESTED},
                 )
-    return ActionResult(n, events=(K_EXTENSION_REQUESTED,))
+    return ActionResult(n, events=(EventKind.EXTENSION_REQUESTED,))
 
 
 async def _reassign(s: Services, n: str, staff: str, d: dict[str, Any]) -> ActionResult:

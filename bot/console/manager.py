@@ -20,14 +20,13 @@ from sqlalchemy import select
 from bot.console.auth import MANAGER_ROLES, Route, current_user
 from bot.console.engineer import (
     CHANNEL_LABELS,
-    K_EXTENSION_REQUESTED,
     STATUS_LABELS,
     WORKING,
     queue_rows,
 )
 from bot.console.pages import render, services_of, state_of
 from bot.console.qa_data import build_view
-from bot.tickets import TicketError, event_kind
+from bot.tickets import TicketError
 from compliance.calendar import SHANGHAI
 from compliance.reports.summary import RULE_TITLES
 from storage.models import EventKind, Ticket, TicketEvent
@@ -61,7 +60,7 @@ async def _extension_requests(request: web.Request, numbers: set[str]) -> list[d
                     Ticket.number.in_(numbers),
                     TicketEvent.event.in_(
                         (
-                            EventKind.NOTE,
+                            EventKind.EXTENSION_REQUESTED,
                             EventKind.EXTENSION_GRANTED,
                             EventKind.SOLUTION_GIVEN,
                             EventKind.ESCALATED,
@@ -73,8 +72,8 @@ async def _extension_requests(request: web.Request, numbers: set[str]) -> list[d
         ).all()
     open_requests: dict[str, dict[str, Any]] = {}
     for event, number in rows:
-        kind = event_kind(event)
-        if kind == K_EXTENSION_REQUESTED:
+        kind = event.event
+        if kind is EventKind.EXTENSION_REQUESTED:
             open_requests[number] = {
                 "number": number,
                 "at": event.at,

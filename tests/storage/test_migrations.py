@@ -37,6 +37,7 @@ TABLES_0001 = {
 TABLES_0002 = {"console_users", "console_secrets"}
 TABLES_0010 = {"kf_cursors", "bridge_keys", "bridge_nonces", "bridge_events", "bridge_commands"}
 ALL_TABLES = TABLES_0001 | TABLES_0002 | TABLES_0010
+HEAD = "0030"
 
 
 def _tables(engine: Engine) -> set[str]:
@@ -46,8 +47,8 @@ def _tables(engine: Engine) -> set[str]:
 def test_history_is_linear_from_0001() -> None:
     script = ScriptDirectory.from_config(alembic_config())
     revisions = [rev.revision for rev in script.walk_revisions("base", "heads")]
-    assert heads() == ("0011",)
-    assert list(reversed(revisions)) == ["0001", "0002", "0010", "0011"]
+    assert heads() == (HEAD,)
+    assert list(reversed(revisions)) == ["0001", "0002", "0010", "0011", "0030"]
 
 
 def test_up_down_up(db_url: str) -> None:
@@ -56,7 +57,7 @@ def test_up_down_up(db_url: str) -> None:
         assert current(engine) is None
         upgrade(db_url)
         assert _tables(engine) == ALL_TABLES
-        assert current(engine) == "0011"
+        assert current(engine) == HEAD
 
         downgrade(db_url, "0001")
         assert _tables(engine) == TABLES_0001
@@ -68,7 +69,7 @@ def test_up_down_up(db_url: str) -> None:
 
         upgrade(db_url)
         assert _tables(engine) == ALL_TABLES
-        assert current(engine) == "0011"
+        assert current(engine) == HEAD
     finally:
         engine.dispose()
 
@@ -99,7 +100,7 @@ def test_index_and_constraint_names_follow_the_convention(engine: Engine) -> Non
 
 def test_upgrade_twice_is_a_no_op(engine: Engine) -> None:
     upgrade(engine)
-    assert current(engine) == "0011"
+    assert current(engine) == HEAD
 
 
 def test_concurrent_upgrades_in_one_process(db_url: str) -> None:
@@ -207,7 +208,7 @@ def test_0011_adds_finding_spans_and_keeps_the_rows_saved_before(db_url: str) ->
                     created_at=datetime.now(UTC),
                 )
             )
-        upgrade(db_url)
+        upgrade(db_url, "0011")
         assert current(engine) == "0011"
         with engine.connect() as conn:
             row = conn.execute(
@@ -219,5 +220,115 @@ def test_0011_adds_finding_spans_and_keeps_the_rows_saved_before(db_url: str) ->
         assert "span_start" not in columns and "evidence" in columns
         with engine.connect() as conn:
             assert conn.execute(select(findings.c.evidence)).scalar_one() == "你"
+    finally:
+        engine.dispose()
+
+
+# A ticket's journal as the bot wrote it before revision 0030: internal steps as
+# notes carrying their kind, next to SPEC events and a free-text note.
+OLD_JOURNAL: tuple[tuple[str, dict[str, object]], ...] = (
+    ("ticket_opened", {}),
+    ("note", {"kind": "classified", "fault_level": "二级", "intents": ["fault"]}),
+    ("note", {"kind": "assigned", "staff_no": "1818", "reason": "on duty"}),
+    ("note", {"kind": "draft_suggested", "key": "complaint_response", "text": "抱歉"}),
+    ("note", {"kind": "extension_requested", "reason": "等待厂商"}),
+    ("note", {"kind": "archive_skipped_duplicate", "duplicate_of": "PS-1"}),
+    ("note", {"text": "客户要求下午联系"}),
+    ("note", {"kind": "something_else", "x": 1}),
+    ("reminder_sent", {"to": "9001", "reason": "accept_overdue"}),
+)
+
+
+def test_0030_turns_step_notes_into_event_kinds_and_back(db_url: str) -> None:
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    upgrade(db_url, "0011")
+    engine = make_engine(db_url)
+    now = datetime.now(UTC)
+    # Plain string columns: the rows exactly as the old code stored them.
+    customers = sa.table(
+        "customers",
+        sa.column("id", sa.Integer),
+        sa.column("channel", sa.String),
+        sa.column("external_id", sa.String),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
+    tickets = sa.table(
+        "tickets",
+        sa.column("id", sa.Integer),
+        sa.column("number", sa.String),
+        sa.column("channel", sa.String),
+        sa.column("customer_id", sa.Integer),
+        sa.column("status", sa.String),
+        sa.column("intermittent_fault", sa.Boolean),
+        sa.column("opened_at", sa.DateTime(timezone=True)),
+        sa.column("updated_at", sa.DateTime(timezone=True)),
+        sa.column("version_id", sa.Integer),
+    )
+    events = sa.table(
+        "ticket_events",
+        sa.column("id", sa.Integer),
+        sa.column("ticket_id", sa.Integer),
+        sa.column("event", sa.String),
+        sa.column("at", sa.DateTime(timezone=True)),
+        sa.column("data", sa.JSON),
+    )
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                customers.insert().values(id=1, channel="web", external_id="v1", created_at=now)
+            )
+            conn.execute(
+                tickets.insert().values(
+                    id=1,
+                    number="PS-20261123-0001",
+                    channel="web",
+                    customer_id=1,
+                    status="opened",
+                    intermittent_fault=False,
+                    opened_at=now,
+                    updated_at=now,
+                    version_id=1,
+                )
+            )
+            for n, (event, data) in enumerate(OLD_JOURNAL, start=1):
+                conn.execute(
+                    events.insert().values(id=n, ticket_id=1, event=event, at=now, data=data)
+                )
+
+        def journal() -> list[tuple[str, dict[str, object]]]:
+            with engine.connect() as conn:
+                rows = conn.execute(sa.select(events.c.event, events.c.data).order_by(events.c.id))
+                return [(row.event, row.data) for row in rows]
+
+        upgrade(db_url, "0030")
+        assert journal() == [
+            ("ticket_opened", {}),
+            ("classified", {"fault_level": "二级", "intents": ["fault"]}),
+            ("assigned", {"staff_no": "1818", "reason": "on duty"}),
+            ("draft_suggested", {"key": "complaint_response", "text": "抱歉"}),
+            ("extension_requested", {"reason": "等待厂商"}),
+            ("archive_skipped_duplicate", {"duplicate_of": "PS-1"}),
+            ("note", {"text": "客户要求下午联系"}),
+            ("note", {"kind": "something_else", "x": 1}),
+            ("reminder_sent", {"to": "9001", "reason": "accept_overdue"}),
+        ]
+        # The models read every migrated row back as a member of the vocabulary.
+        from sqlalchemy.orm import Session
+
+        from storage.models import EventKind, TicketEvent
+
+        with Session(engine) as session:
+            kinds = session.scalars(sa.select(TicketEvent.event).order_by(TicketEvent.id)).all()
+        assert kinds[1] is EventKind.CLASSIFIED
+        assert kinds[5] is EventKind.ARCHIVE_SKIPPED_DUPLICATE
+
+        downgrade(db_url, "0011")
+        restored = journal()
+        assert restored == list(OLD_JOURNAL)
+        # Written the old way, "kind" first.
+        assert list(restored[1][1]) == ["kind", "fault_level", "intents"]
     finally:
         engine.dispose()
