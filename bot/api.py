@@ -25,6 +25,10 @@ Routes (``{n}`` is the ticket number, e.g. ``PS-20261123-0007``):
 - ``GET  /api/tickets/{n}`` (transcript, events, state, suggested drafts, deadlines)
 - ``GET  /api/tickets/{n}/scripts`` (script lines rendered for this ticket)
 - ``POST /api/tickets/{n}/presend`` ``{text}`` (check only, for as-you-type)
+
+and one ``POST /api/tickets/{n}/<action>`` per action of `bot.lifecycle.ACTIONS`,
+its JSON body the action's body model:
+
 - ``POST /api/tickets/{n}/accept``
 - ``POST /api/tickets/{n}/messages`` ``{text, override_reason?, prompted_by?}``
 - ``POST /api/tickets/{n}/backup-warning``
@@ -32,6 +36,7 @@ Routes (``{n}`` is the ticket number, e.g. ``PS-20261123-0007``):
 - ``POST /api/tickets/{n}/remote`` ``{tool?}``
 - ``POST /api/tickets/{n}/solution`` ``{summary, onsite_km?}``
 - ``POST /api/tickets/{n}/onsite`` ``{distance_km}``
+- ``POST /api/tickets/{n}/extension-request`` ``{reason}`` (the managers are reminded)
 - ``POST /api/tickets/{n}/extension`` ``{call_note}`` (manager)
 - ``POST /api/tickets/{n}/escalate`` ``{reason, notify_customer?}``
 - ``POST /api/tickets/{n}/stable-run`` ``{intermittent?}``
@@ -51,30 +56,12 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.context import ACTOR_RESOLVER, SERVICES, Actor, Services
-from bot.http import (
-    ApiError,
-    bool_field,
-    date_field,
-    json_response,
-    number_field,
-    read_json,
-    required_str,
-    str_field,
-    str_list_field,
-)
-from bot.tickets import ActionResult, TicketError
+from bot.context import ACTOR_RESOLVER, SERVICES, Actor
+from bot.http import ApiError, json_response, read_json, required_str
+from bot.lifecycle import ACTIONS, Action, TicketError, parse_body
+from storage.models import EngineerRole
 
 STAFF_HEADER = "X-Staff-No"
-
-_STATUS_OF_ERROR = {
-    "invalid": 400,
-    "forbidden": 403,
-    "not_found": 404,
-    "conflict": 409,
-    "confirm": 409,
-    "refused": 422,
-}
 
 TICKET_STATUSES = ("active", "open", "accepted", "resolved", "closed")
 
@@ -101,11 +88,11 @@ async def _actor(request: web.Request) -> Actor:
 
 # Roles that read every ticket (SPEC §1: QA reads all transcripts, a manager
 # everything); an engineer reads only the tickets assigned to them.
-_READS_ALL = frozenset({"manager", "qa", "admin"})
+_READS_ALL = frozenset({EngineerRole.MANAGER, EngineerRole.QA, EngineerRole.ADMIN})
 
 
 def _reads_all(actor: Actor) -> bool:
-    return bool(_READS_ALL.intersection(actor.roles))
+    return any(role.value in actor.roles for role in _READS_ALL)
 
 
 async def _visible_ticket(request: web.Request, actor: Actor) -> dict[str, Any]:
@@ -122,27 +109,7 @@ async def _visible_ticket(request: web.Request, actor: Actor) -> dict[str, Any]:
 
 
 def _translate(exc: TicketError) -> ApiError:
-    return ApiError(_STATUS_OF_ERROR[exc.kind], exc.code, exc.message, **exc.details)
-
-
-ActionCall = Callable[[Services, str, Actor, dict[str, Any]], Awaitable[ActionResult]]
-
-
-def _action(call: ActionCall) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """Wrap a service call as a handler: actor, JSON body, error translation."""
-
-    async def handler(request: web.Request) -> web.Response:
-        actor = await _actor(request)
-        # An action without options may come without a body.
-        data = await read_json(request) if request.can_read_body else {}
-        services = request.app[SERVICES]
-        try:
-            result = await call(services, request.match_info["number"], actor, data)
-        except TicketError as exc:
-            raise _translate(exc) from None
-        return json_response(result.to_dict())
-
-    return handler
+    return ApiError(exc.status, exc.code, exc.message, **exc.details)
 
 
 # -- reading ------------------------------------------------------------------------
@@ -217,125 +184,25 @@ async def reminders(request: web.Request) -> web.Response:
 # -- actions --------------------------------------------------------------------------
 
 
-def _limit(services: Services) -> int:
-    return services.settings.max_text_chars
+def _action(action: Action[Any]) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The handler of one registered action: actor, typed body, error translation."""
 
+    async def handler(request: web.Request) -> web.Response:
+        actor = await _actor(request)
+        services = request.app[SERVICES]
+        # An action without options may come without a body.
+        data = await read_json(request) if request.can_read_body else {}
+        body = parse_body(action.body, data, text_limit=services.settings.max_text_chars)
+        try:
+            result = await services.tickets.run(
+                action.name, request.match_info["number"], actor.staff_no, body
+            )
+        except TicketError as exc:
+            raise _translate(exc) from None
+        return json_response(result.to_dict())
 
-async def _accept(s: Services, n: str, a: Actor, d: dict[str, Any]) -> ActionResult:
-    return await s.tickets.accept(n, a.staff_no)
-
-
-async def _send(s: Services, n: str, a: Actor, d: dict[str, Any]) -> ActionResult:
-    return await s.tickets.send_draft(
-        n,
-        a.staff_no,
-        required_str(d, "text", max_len=_limit(s)),
-        override_reason=str_field(d, "override_reason", required=False, max_len=500),
-        prompted_by=str_field(d, "prompted_by", required=False, max_len=64),
-    )
-
-
-async def _backup_warning(s: Services, n: str, a: Actor, d: dict[str, Any]) -> ActionResult:
-    return await s.tickets.send_backup_warning(n, a.staff_no)
-
-
-async def _backup_confirmation(s: Services, n: str, a: Actor, d: dict[str, Any]) -> ActionResult:
-    return await s.tickets.confirm_backup(n, a.staff_no, required_str(d, "note", max_len=500))
-
-
-async def _remote(s: Services, n: str, a: Actor, d: dict[str, Any]) -> ActionResult:
-    return await s.tickets.start_remote(
-        n, a.staff_no, str_field(d, "tool", required=False, max_len=64)
-    )
-
-
-async def _solution(s: Services, n: str, a: Actor, d: dict[str, Any]) -> ActionResult:
-    onsite = number_field(d, "onsite_km") if d.get("onsite_km") is not None else None
-    return await s.tickets.give_solution(
-        n, a.staff_no, required_str(d, "summary", max_len=_limit(s)), onsite
-    )
-
-
-async def _onsite(s: Services, n: str, a: Actor, d: dict[str, Any]) -> ActionResult:
-    return await s.tickets.schedule_onsite(n, a.staff_no, number_field(d, "distance_km"))
-
-
-async def _extension(s: Services, n: str, a: Actor, d: dict[str, Any]) -> ActionResult:
-    return await s.tickets.grant_extension(
-        n, a.staff_no, required_str(d, "call_note", max_len=1000)
-    )
-
-
-async def _escalate(s: Services, n: str, a: Actor, d: dict[str, Any]) -> ActionResult:
-    return await s.tickets.escalate(
-        n,
-        a.staff_no,
-        required_str(d, "reason", max_len=1000),
-        notify_customer=bool_field(d, "notify_customer", True),
-    )
-
-
-async def _stable_run(s: Services, n: str, a: Actor, d: dict[str, Any]) -> ActionResult:
-    intermittent = bool_field(d, "intermittent", False) if "intermittent" in d else None
-    return await s.tickets.start_stable_run(n, a.staff_no, intermittent)
-
-
-async def _resolve(s: Services, n: str, a: Actor, d: dict[str, Any]) -> ActionResult:
-    return await s.tickets.resolve(
-        n, a.staff_no, ask_suggestion=bool_field(d, "ask_suggestion", True)
-    )
-
-
-async def _close(s: Services, n: str, a: Actor, d: dict[str, Any]) -> ActionResult:
-    return await s.tickets.close(
-        n, a.staff_no, str_field(d, "summary", required=False, max_len=_limit(s))
-    )
-
-
-async def _archive(s: Services, n: str, a: Actor, d: dict[str, Any]) -> ActionResult:
-    return await s.tickets.archive(
-        n, a.staff_no, str_field(d, "duplicate_of", required=False, max_len=64)
-    )
-
-
-async def _reassign(s: Services, n: str, a: Actor, d: dict[str, Any]) -> ActionResult:
-    return await s.tickets.reassign(n, a.staff_no, required_str(d, "to", max_len=32))
-
-
-async def _rma(s: Services, n: str, a: Actor, d: dict[str, Any]) -> ActionResult:
-    return await s.tickets.rma(
-        n,
-        a.staff_no,
-        required_str(d, "action", max_len=16),
-        str_field(d, "vendor", required=False, max_len=200),
-    )
-
-
-async def _warranty(s: Services, n: str, a: Actor, d: dict[str, Any]) -> ActionResult:
-    return await s.tickets.assess_warranty(
-        n, a.staff_no, date_field(d, "signed_for"), str_list_field(d, "exclusions")
-    )
-
-
-# Lifecycle actions in the order a ticket meets them.
-ACTIONS: tuple[tuple[str, ActionCall], ...] = (
-    ("accept", _accept),
-    ("messages", _send),
-    ("backup-warning", _backup_warning),
-    ("backup-confirmation", _backup_confirmation),
-    ("remote", _remote),
-    ("warranty", _warranty),
-    ("solution", _solution),
-    ("onsite", _onsite),
-    ("extension", _extension),
-    ("escalate", _escalate),
-    ("rma", _rma),
-    ("stable-run", _stable_run),
-    ("resolve", _resolve),
-    ("close", _close),
-    ("archive", _archive),
-    ("reassign", _reassign),
-)
+    handler.__name__ = f"action_{action.name.replace('-', '_')}"
+    return handler
 
 
 def setup(app: web.Application) -> None:
@@ -348,5 +215,7 @@ def setup(app: web.Application) -> None:
     router.add_get("/api/tickets/{number}", ticket_detail)
     router.add_get("/api/tickets/{number}/scripts", ticket_scripts)
     router.add_post("/api/tickets/{number}/presend", presend)
-    for name, call in ACTIONS:
-        router.add_post(f"/api/tickets/{{number}}/{name}", _action(call))
+    for action in ACTIONS:
+        router.add_post(
+            f"/api/tickets/{{number}}/{action.name}", _action(action), name=f"api.{action.name}"
+        )

@@ -32,14 +32,12 @@ from bot import api
 from bot.channels import ChannelModule, SenderRegistry, load_channel_modules
 from bot.console import app as console
 from bot.context import ACTOR_RESOLVER, SERVICES, SETTINGS, TEMPLATES, Services
-from bot.deadlines import DeadlineHandlers
 from bot.http import json_errors
+from bot.lifecycle import Desk, TicketService
 from bot.presend import PresendChecker
 from bot.prompting import Prompter
 from bot.settings import Settings
-from bot.tickets import TicketService
 from bot.timers import Scheduler, running
-from bot.views import TicketViews
 from compliance.policy import Policy, build_calendar, build_clock
 from storage.db import make_async_engine, make_async_sessionmaker
 from storage.migrate import upgrade
@@ -117,18 +115,20 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         prompter = Prompter(policy, calendar)
         presend = PresendChecker(policy)
         tickets = TicketService(
-            settings=settings,
-            policy=policy,
-            calendar=calendar,
-            clock=clock,
-            sessionmaker=sessionmaker,
-            prompter=prompter,
-            presend=presend,
-            senders=senders,
+            Desk(
+                settings=settings,
+                policy=policy,
+                calendar=calendar,
+                clock=clock,
+                sessionmaker=sessionmaker,
+                prompter=prompter,
+                presend=presend,
+                senders=senders,
+            )
         )
         scheduler = Scheduler(
             tickets.transaction,
-            DeadlineHandlers(tickets).handlers(),
+            tickets.timer_handlers(),
             instance_id=settings.instance_id,
             now=settings.now,
             skip_locked=tickets.lock_rows,
@@ -145,7 +145,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
             prompter=prompter,
             presend=presend,
             tickets=tickets,
-            views=TicketViews(tickets),
+            views=tickets.views,
             scheduler=scheduler,
         )
         if settings.scheduler_enabled:

@@ -23,11 +23,10 @@ from compliance.calendar import AttendedClock, WorkCalendar
 from compliance.policy import Policy
 
 if TYPE_CHECKING:
+    from bot.lifecycle import TicketService, TicketViews
     from bot.presend import PresendChecker
     from bot.prompting import Prompter
-    from bot.tickets import TicketService
     from bot.timers import Scheduler
-    from bot.views import TicketViews
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ other ticket is "not found"); a manager or admin sees every ticket.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,9 +23,9 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from bot.console.auth import (
-    MANAGER_ROLES,
     TICKET_ROLES,
     ConsoleUser,
+    Handler,
     Route,
     current_user,
     json_error,
@@ -33,17 +33,10 @@ from bot.console.auth import (
 from bot.console.pages import render, services_of, state_of
 from bot.console.sla import SlaBadge, countdown
 from bot.context import Services
-from bot.http import ApiError, bool_field, read_json, required_str, str_field
-from bot.tickets import (
-    T_ACCEPT_ENGINEER,
-    T_EXTENSION_DUE,
-    T_PROGRESS,
-    T_SOLUTION_DUE,
-    ActionResult,
-    TicketError,
-)
+from bot.http import ApiError, read_json, str_field
+from bot.lifecycle import ACTIONS, Action, TicketError, TimerKind, parse_body
 from compliance.reports.summary import RULE_TITLES
-from storage.models import Engineer, EventKind, Message, Ticket, TicketStatus, Timer
+from storage.models import Message, Ticket, TicketStatus, Timer
 
 OPENED = TicketStatus.OPENED.value
 # Accepted and being worked on.
@@ -97,15 +90,14 @@ EVENT_LABELS: Mapping[str, str] = {
     "satisfaction_rated": "客户已评价",
     "extension_requested": "工程师申请延期",
 }
-# Ticket JSON errors: the TicketError kinds as HTTP statuses (as in the chat API).
-ERROR_STATUS: Mapping[str, int] = {
-    "invalid": 400,
-    "forbidden": 403,
-    "not_found": 404,
-    "conflict": 409,
-    "confirm": 409,
-    "refused": 422,
-}
+
+# The timers behind the three clocks an engineer watches.
+CLOCK_TIMERS = (
+    TimerKind.ACCEPT_ENGINEER,
+    TimerKind.SOLUTION_DUE,
+    TimerKind.EXTENSION_DUE,
+    TimerKind.PROGRESS,
+)
 
 
 # -- SLA state ----------------------------------------------------------------------------
@@ -134,7 +126,7 @@ def sla_badges(
     for rows in by_kind.values():
         rows.sort()
 
-    accept_due = by_kind.get(T_ACCEPT_ENGINEER, [(None, "")])[0][0]
+    accept_due = by_kind.get(TimerKind.ACCEPT_ENGINEER, [(None, "")])[0][0]
     accepted_at = _aware(times.get("accepted_at"))
     if accepted_at is not None:
         late = accept_due is not None and accepted_at > accept_due
@@ -144,7 +136,9 @@ def sla_badges(
     else:
         accept = countdown("受理", accept_due, now, done=status != OPENED)
 
-    solution_rows = by_kind.get(T_EXTENSION_DUE) or by_kind.get(T_SOLUTION_DUE) or []
+    solution_rows = (
+        by_kind.get(TimerKind.EXTENSION_DUE) or by_kind.get(TimerKind.SOLUTION_DUE) or []
+    )
     solution_due = solution_rows[-1][0] if solution_rows else None
     if times.get("solution_given_at"):
         solution = countdown("方案", solution_due, now, done=True, done_text="已给方案")
@@ -155,7 +149,7 @@ def sla_badges(
     else:
         solution = countdown("方案", solution_due, now)
 
-    progress_rows = by_kind.get(T_PROGRESS, [])
+    progress_rows = by_kind.get(TimerKind.PROGRESS, [])
     active = status in ACTIVE and status != TicketStatus.RESOLVED.value
     progress = countdown("进度更新", None, now)
     if active:
@@ -190,7 +184,14 @@ async def _clock_rows(
             .join(Ticket, Timer.ticket_id == Ticket.id)
             .where(
                 Ticket.number.in_(numbers),
-                Timer.kind.in_((T_ACCEPT_ENGINEER, T_SOLUTION_DUE, T_EXTENSION_DUE, T_PROGRESS)),
+                Timer.kind.in_(
+                    (
+                        TimerKind.ACCEPT_ENGINEER,
+                        TimerKind.SOLUTION_DUE,
+                        TimerKind.EXTENSION_DUE,
+                        TimerKind.PROGRESS,
+                    )
+                ),
             )
         )
         for number, kind, due_at, status in rows:
@@ -456,132 +457,32 @@ async def _guarded_number(request: web.Request) -> str:
     return str(detail["number"])
 
 
-Action = Callable[[Services, str, str, dict[str, Any]], Awaitable[ActionResult]]
+def _run(action: Action[Any]) -> Handler:
+    """The console's handler of one registered action (JSON in, JSON out; errors keep the
+    service's code), under the signed-in account's 工号."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        user = current_user(request)
+        services = services_of(request)
+        try:
+            number = await _guarded_number(request)
+            data = await read_json(request) if request.can_read_body else {}
+            staff_no = _staff_no(user)
+            body = parse_body(action.body, data, text_limit=services.settings.max_text_chars)
+            result = await services.tickets.run(action.name, number, staff_no, body)
+        except ApiError as exc:
+            return json_error(exc.status, exc.code, exc.message, **exc.extra)
+        except TicketError as exc:
+            return json_error(exc.status, exc.code, exc.message, **exc.details)
+        return _json(result.to_dict())
+
+    handler.__name__ = f"action_{action.name.replace('-', '_')}"
+    return handler
 
 
-async def _accept(s: Services, n: str, staff: str, d: dict[str, Any]) -> ActionResult:
-    return await s.tickets.accept(n, staff)
-
-
-async def _send(s: Services, n: str, staff: str, d: dict[str, Any]) -> ActionResult:
-    return await s.tickets.send_draft(
-        n,
-        staff,
-        required_str(d, "text", max_len=s.settings.max_text_chars),
-        override_reason=str_field(d, "override_reason", required=False, max_len=500),
-        prompted_by=str_field(d, "prompted_by", required=False, max_len=64),
-    )
-
-
-async def _backup_warning(s: Services, n: str, staff: str, d: dict[str, Any]) -> ActionResult:
-    return await s.tickets.send_backup_warning(n, staff)
-
-
-async def _backup_confirmation(s: Services, n: str, staff: str, d: dict[str, Any]) -> ActionResult:
-    return await s.tickets.confirm_backup(n, staff, required_str(d, "note", max_len=500))
-
-
-async def _remote(s: Services, n: str, staff: str, d: dict[str, Any]) -> ActionResult:
-    return await s.tickets.start_remote(n, staff, str_field(d, "tool", required=False, max_len=64))
-
-
-async def _solution(s: Services, n: str, staff: str, d: dict[str, Any]) -> ActionResult:
-    return await s.tickets.give_solution(
-        n, staff, required_str(d, "summary", max_len=s.settings.max_text_chars)
-    )
-
-
-async def _escalate(s: Services, n: str, staff: str, d: dict[str, Any]) -> ActionResult:
-    return await s.tickets.escalate(
-        n,
-        staff,
-        required_str(d, "reason", max_len=1000),
-        notify_customer=bool_field(d, "notify_customer", True),
-    )
-
-
-async def _resolve(s: Services, n: str, staff: str, d: dict[str, Any]) -> ActionResult:
-    return await s.tickets.resolve(n, staff, ask_suggestion=bool_field(d, "ask_suggestion", True))
-
-
-async def _close(s: Services, n: str, staff: str, d: dict[str, Any]) -> ActionResult:
-    return await s.tickets.close(
-        n, staff, str_field(d, "summary", required=False, max_len=s.settings.max_text_chars)
-    )
-
-
-async def _extension(s: Services, n: str, staff: str, d: dict[str, Any]) -> ActionResult:
-    return await s.tickets.grant_extension(n, staff, required_str(d, "call_note", max_len=1000))
-
-
-async def _extension_request(s: Services, n: str, staff: str, d: dict[str, Any]) -> ActionResult:
-    """An engineer asks for the one extension; the managers are reminded to call the
-    customer and grant it (`TicketService.grant_extension` needs a manager)."""
-    reason = required_str(d, "reason", max_len=1000)
-    async with s.tickets.transaction() as db:
-        ticket = await db.scalar(select(Ticket).where(Ticket.number == n))
-        if ticket is None:
-            raise TicketError("not_found", "no_such_ticket", f"工单 {n} 不存在")
-        if ticket.status.value not in WORKING:
-            raise TicketError("conflict", "wrong_status", "工单受理后才能申请延期")
-        now = s.now()
-        s.tickets.record(
-            db, ticket, EventKind.EXTENSION_REQUESTED, now, actor=staff, data={"reason": reason}
-        )
-        managers = (await db.scalars(select(Engineer).where(Engineer.on_duty.is_(True)))).all()
-        for manager in managers:
-            if "manager" in manager.roles:
-                s.tickets.record(
-                    db,
-                    ticket,
-                    "reminder_sent",
-                    now,
-                    actor=staff,
-                    data={"to": manager.staff_no, "reason": EventKind.EXTENSION_REQUESTED},
-                )
-    return ActionResult(n, events=(EventKind.EXTENSION_REQUESTED,))
-
-
-async def _reassign(s: Services, n: str, staff: str, d: dict[str, Any]) -> ActionResult:
-    return await s.tickets.reassign(n, staff, required_str(d, "to", max_len=32))
-
-
-ACTIONS: Mapping[str, Action] = {
-    "accept": _accept,
-    "send": _send,
-    "backup-warning": _backup_warning,
-    "backup-confirmation": _backup_confirmation,
-    "remote": _remote,
-    "solution": _solution,
-    "escalate": _escalate,
-    "resolve": _resolve,
-    "close": _close,
-    "extension": _extension,
-    "extension-request": _extension_request,
-    "reassign": _reassign,
-}
-MANAGER_ACTIONS = frozenset({"extension", "reassign"})
-
-
-async def ticket_action(request: web.Request) -> web.StreamResponse:
-    """Run one lifecycle action (JSON in, JSON out; errors keep the service's code)."""
+async def no_such_action(request: web.Request) -> web.StreamResponse:
     name = request.match_info["action"]
-    action = ACTIONS.get(name)
-    if action is None:
-        return json_error(404, "no_such_action", f"没有操作 {name}")
-    user = current_user(request)
-    if name in MANAGER_ACTIONS and user.role not in MANAGER_ROLES:
-        return json_error(403, "manager_required", "此操作须由管理人员执行")
-    services = services_of(request)
-    try:
-        number = await _guarded_number(request)
-        data = await read_json(request) if request.can_read_body else {}
-        result = await action(services, number, _staff_no(user), data)
-    except ApiError as exc:
-        return json_error(exc.status, exc.code, exc.message, **exc.extra)
-    except TicketError as exc:
-        return json_error(ERROR_STATUS[exc.kind], exc.code, exc.message, **exc.details)
-    return _json(result.to_dict())
+    return json_error(404, "no_such_action", f"没有操作 {name}")
 
 
 async def presend(request: web.Request) -> web.StreamResponse:
@@ -620,11 +521,22 @@ ROUTES: tuple[Route, ...] = (
         roles=TICKET_ROLES,
         api=True,
     ),
+    *(
+        Route(
+            "POST",
+            f"/api/tickets/{{number}}/{action.name}",
+            _run(action),
+            f"console.api.action.{action.name}",
+            roles=TICKET_ROLES,
+            api=True,
+        )
+        for action in ACTIONS
+    ),
     Route(
         "POST",
         "/api/tickets/{number}/{action}",
-        ticket_action,
-        "console.api.ticket_action",
+        no_such_action,
+        "console.api.no_such_action",
         roles=TICKET_ROLES,
         api=True,
     ),

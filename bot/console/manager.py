@@ -26,7 +26,7 @@ from bot.console.engineer import (
 )
 from bot.console.pages import render, services_of, state_of
 from bot.console.qa_data import build_view
-from bot.tickets import TicketError
+from bot.lifecycle import ExtensionBody, ReassignBody, TicketError
 from compliance.calendar import SHANGHAI
 from compliance.reports.summary import RULE_TITLES
 from storage.models import EventKind, Ticket, TicketEvent
@@ -137,12 +137,13 @@ async def _manager_action(request: web.Request, notice: str, action: str) -> web
         return await _problem(request, "此账号未关联工号，不能改派或批准延期。")
     try:
         if action == "reassign":
-            await services.tickets.reassign(number, user.staff_no, str(form.get("to", ""))[:32])
+            to = str(form.get("to", ""))[:32]
+            await services.tickets.run("reassign", number, user.staff_no, ReassignBody(to))
         else:
             note = str(form.get("call_note", "")).strip()[:MAX_NOTE]
             if not note:
                 return await _problem(request, "批准延期须填写与客户电话沟通的内容。")
-            await services.tickets.grant_extension(number, user.staff_no, note)
+            await services.tickets.run("extension", number, user.staff_no, ExtensionBody(note))
     except TicketError as exc:
         return await _problem(request, exc.message)
     raise web.HTTPSeeOther(f"{prefix}/manager?notice={notice}")

@@ -83,13 +83,13 @@ async def test_lifecycle_through_the_console(console: Console) -> None:
     profanity = next(h for h in check["hits"] if h["rule"] == "LNG001")
     assert profanity["span"] == [2, 4] and profanity["evidence"] == "傻逼"
     assert check["suggestion"] and "傻逼" not in check["suggestion"]
-    refused = await post_json(browser, f"{base}/send", {"text": "你是傻逼吗"}, token)
+    refused = await post_json(browser, f"{base}/messages", {"text": "你是傻逼吗"}, token)
     assert refused.status == 422
     assert (await refused.json())["presend"]["hits"]
 
     sent = await post_json(
         browser,
-        f"{base}/send",
+        f"{base}/messages",
         {"text": "您好，故障已经排除，请您重启后确认", "prompted_by": None},
         token,
     )

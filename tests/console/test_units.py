@@ -116,17 +116,17 @@ def test_safe_next_never_leaves_the_console(target: str | None, expected: str) -
 
 def test_sla_badges_of_a_ticket() -> None:
     from bot.console.engineer import sla_badges
-    from bot.tickets import T_ACCEPT_ENGINEER, T_PROGRESS, T_SOLUTION_DUE
+    from bot.lifecycle import TimerKind
 
     opened = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
     accept_due = opened + timedelta(minutes=5)
     solution_due = opened + timedelta(hours=4, minutes=1)
     day4 = opened + timedelta(days=3)
     timers = [
-        (T_ACCEPT_ENGINEER, accept_due, "fired"),
-        (T_SOLUTION_DUE, solution_due, "pending"),
-        (T_PROGRESS, day4, "pending"),
-        (T_PROGRESS, opened + timedelta(days=6), "pending"),
+        (TimerKind.ACCEPT_ENGINEER, accept_due, "fired"),
+        (TimerKind.SOLUTION_DUE, solution_due, "pending"),
+        (TimerKind.PROGRESS, day4, "pending"),
+        (TimerKind.PROGRESS, opened + timedelta(days=6), "pending"),
     ]
     waiting = {"status": "opened", "times": {"opened_at": opened.isoformat()}}
     accept, solution, progress = sla_badges(waiting, timers, opened + timedelta(minutes=9), None)
@@ -143,7 +143,7 @@ def test_sla_badges_of_a_ticket() -> None:
     assert (solution.state, solution.text) == ("breached", "已超时 30分钟")
 
     # Day 4 came and went with no engineer line since: the update is overdue.
-    fired = [*timers[:2], (T_PROGRESS, day4, "fired"), timers[3]]
+    fired = [*timers[:2], (TimerKind.PROGRESS, day4, "fired"), timers[3]]
     after_day4 = day4 + timedelta(hours=2)
     *_, progress = sla_badges(working, fired, after_day4, accepted_at)
     assert (progress.state, progress.deadline) == ("breached", day4)

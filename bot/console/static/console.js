@@ -242,7 +242,7 @@
     if (promptedBy) { body.prompted_by = promptedBy; }
     if (!override.hidden && overrideReason.value.trim()) { body.override_reason = overrideReason.value.trim(); }
     sendButton.disabled = true;
-    api("POST", base + "/send", body).then(function (data) {
+    api("POST", base + "/messages", body).then(function (data) {
       if (data._ok) {
         draft.value = "";
         promptedBy = null;

@@ -1,12 +1,14 @@
-"""What each SLA timer does when it fires (the scheduler is `bot.timers`).
+"""What each SLA timer does when it fires, one handler per `TimerKind` (the scheduler
+is `bot.timers`).
 
-Every handler runs inside the scheduler's transaction, locks its ticket on
-PostgreSQL, re-checks the ticket (a reminder for a ticket accepted meanwhile
-does nothing) and records what it did as ticket events: reminders to the
-engineer and the managers (``reminder_sent``), drafts for the engineer
-(``draft_suggested`` / ``progress_update_due``), the automatic escalation to
-the technical department.  None sends a line to the customer by itself: what
-the customer reads is the engineer's call.
+Every handler runs inside the scheduler's transaction, loads its ticket the way
+actions do (`bot.lifecycle.access.load_ticket`: locked on PostgreSQL), re-checks
+the ticket (a reminder for a ticket accepted meanwhile does nothing) and records
+what it did as ticket events: reminders to the engineer and the managers
+(``reminder_sent``), drafts for the engineer (``draft_suggested`` /
+``progress_update_due``), the automatic escalation to the technical department.
+None sends a line to the customer by itself: what the customer reads is the
+engineer's call.
 
 - ``accept_engineer`` — the accept limit after opening (5 min, 30 min on a rest
   day, attended time): reminds the engineer; ``accept_manager``,
@@ -28,77 +30,58 @@ the customer reads is the engineer's call.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import timers
-from bot.prompting import customer_address
-from bot.tickets import (
+from bot.lifecycle.access import LoadedTicket, load_ticket, roster_managers, suggest_draft
+from bot.lifecycle.actions.solution import record_escalation
+from bot.lifecycle.desk import Desk
+from bot.lifecycle.journal import record, state_of
+from bot.lifecycle.vocabulary import (
     ACTIVE,
     BOT_ACTOR,
     CLOSED,
     OPENED,
     SYSTEM_ACTOR,
-    T_ACCEPT_ENGINEER,
-    T_ACCEPT_MANAGER,
-    T_ARCHIVE,
-    T_EXTENSION_DUE,
-    T_ONSITE,
-    T_PROGRESS,
-    T_RMA_CHASE,
-    T_RMA_PM,
-    T_SOLUTION_DUE,
-    T_SOLUTION_WARNING,
-    T_STABLE_RUN,
     WORKING,
-    TicketService,
-    seed_stamp,
+    EventKind,
+    TimerKind,
 )
-from storage.models import Customer, Engineer, EventKind, Ticket
+from storage.models import Engineer, Ticket
 
 
 class DeadlineHandlers:
-    """The timer handlers of one `TicketService`; `handlers()` maps kind to handler."""
+    """The timer handlers of one desk; `handlers()` maps each `TimerKind` to its handler."""
 
-    def __init__(self, tickets: TicketService) -> None:
-        self.tickets = tickets
-        self.policy = tickets.policy
+    def __init__(self, desk: Desk) -> None:
+        self.desk = desk
+        self.policy = desk.policy
 
-    def handlers(self) -> dict[str, timers.TimerHandler]:
-        return {
-            T_ACCEPT_ENGINEER: self.accept_engineer,
-            T_ACCEPT_MANAGER: self.accept_manager,
-            T_SOLUTION_WARNING: self.solution_warning,
-            T_SOLUTION_DUE: self.solution_due,
-            T_EXTENSION_DUE: self.extension_due,
-            T_PROGRESS: self.progress_update,
-            T_RMA_CHASE: self.rma_chase,
-            T_RMA_PM: self.rma_product_manager,
-            T_STABLE_RUN: self.stable_run_due,
-            T_ONSITE: self.onsite_due,
-            T_ARCHIVE: self.archive_due,
+    def handlers(self) -> Mapping[str, timers.TimerHandler]:
+        table: dict[str, timers.TimerHandler] = {
+            TimerKind.ACCEPT_ENGINEER: self.accept_engineer,
+            TimerKind.ACCEPT_MANAGER: self.accept_manager,
+            TimerKind.SOLUTION_WARNING: self.solution_warning,
+            TimerKind.SOLUTION_DUE: self.solution_due,
+            TimerKind.EXTENSION_DUE: self.extension_due,
+            TimerKind.PROGRESS: self.progress_update,
+            TimerKind.RMA_CHASE: self.rma_chase,
+            TimerKind.RMA_PM: self.rma_product_manager,
+            TimerKind.STABLE_RUN: self.stable_run_due,
+            TimerKind.ONSITE: self.onsite_due,
+            TimerKind.ARCHIVE: self.archive_due,
         }
+        return table
 
     # -- helpers -----------------------------------------------------------------
 
-    async def _ticket(
-        self, session: AsyncSession, timer: timers.DueTimer
-    ) -> tuple[Ticket, Engineer | None]:
-        query = select(Ticket).where(Ticket.id == timer.ticket_id)
-        if self.tickets.lock_rows:
-            query = query.with_for_update()
-        ticket = (await session.execute(query)).scalar_one()
-        await seed_stamp(session, ticket.id)
-        engineer = (
-            await session.get(Engineer, ticket.assigned_engineer_id)
-            if ticket.assigned_engineer_id
-            else None
-        )
-        return ticket, engineer
+    async def _load(self, session: AsyncSession, timer: timers.DueTimer) -> LoadedTicket:
+        """The timer's ticket, locked (the same path as every action's)."""
+        return await load_ticket(self.desk, session, ticket_id=timer.ticket_id)
 
     def _remind(
         self,
@@ -114,10 +97,10 @@ class DeadlineHandlers:
         for person in people:
             if person is None or person.staff_no in reminded:
                 continue
-            self.tickets.record(
+            record(
                 session,
                 ticket,
-                "reminder_sent",
+                EventKind.REMINDER_SENT,
                 now,
                 actor=SYSTEM_ACTOR,
                 data={"to": person.staff_no, "reason": reason, **data},
@@ -125,16 +108,13 @@ class DeadlineHandlers:
             reminded.append(person.staff_no)
         return reminded
 
-    async def _address(self, session: AsyncSession, ticket: Ticket) -> str:
-        customer = await session.get(Customer, ticket.customer_id)
-        return customer_address(customer.surname, customer.title) if customer else "您"
-
     # -- accept ------------------------------------------------------------------
 
     async def accept_engineer(
         self, session: AsyncSession, timer: timers.DueTimer, now: datetime
     ) -> str:
-        ticket, engineer = await self._ticket(session, timer)
+        loaded = await self._load(session, timer)
+        ticket, engineer = loaded.ticket, loaded.engineer
         if ticket.status is not OPENED:
             return "accepted already"
         who = self._remind(session, ticket, now, [engineer], "accept_overdue")
@@ -143,14 +123,15 @@ class DeadlineHandlers:
     async def accept_manager(
         self, session: AsyncSession, timer: timers.DueTimer, now: datetime
     ) -> str:
-        ticket, engineer = await self._ticket(session, timer)
+        loaded = await self._load(session, timer)
+        ticket, engineer = loaded.ticket, loaded.engineer
         if ticket.status is not OPENED:
             return "accepted already"
         who = self._remind(
             session,
             ticket,
             now,
-            await self.tickets.managers(session),
+            await roster_managers(session),
             "accept_overdue",
             engineer=engineer.staff_no if engineer else None,
         )
@@ -161,11 +142,12 @@ class DeadlineHandlers:
     async def solution_warning(
         self, session: AsyncSession, timer: timers.DueTimer, now: datetime
     ) -> str:
-        ticket, engineer = await self._ticket(session, timer)
-        state = await self.tickets.state(session, ticket.id)
+        loaded = await self._load(session, timer)
+        ticket, engineer = loaded.ticket, loaded.engineer
+        state = await state_of(session, ticket.id)
         if ticket.status not in WORKING or state.solution_given or state.extensions:
             return "nothing to do"
-        managers = await self.tickets.managers(session)
+        managers = await roster_managers(session)
         who = self._remind(session, ticket, now, [engineer, *managers], "solution_due_soon")
         return f"warned {','.join(who)}"
 
@@ -173,39 +155,35 @@ class DeadlineHandlers:
         self, session: AsyncSession, timer: timers.DueTimer, now: datetime
     ) -> str:
         """4 h after acceptance with no plan and no extension: the technical department."""
-        ticket, engineer = await self._ticket(session, timer)
-        state = await self.tickets.state(session, ticket.id)
+        loaded = await self._load(session, timer)
+        ticket = loaded.ticket
+        state = await state_of(session, ticket.id)
         if ticket.status not in WORKING or state.solution_given or state.extensions:
             return "nothing to do"
         if state.escalated:
             return "escalated already"
-        return await self._escalate(session, ticket, engineer, now, "solution_overdue")
+        return await self._escalate(session, loaded, now, "solution_overdue")
 
     async def extension_due(
         self, session: AsyncSession, timer: timers.DueTimer, now: datetime
     ) -> str:
-        ticket, engineer = await self._ticket(session, timer)
-        state = await self.tickets.state(session, ticket.id)
+        loaded = await self._load(session, timer)
+        ticket = loaded.ticket
+        state = await state_of(session, ticket.id)
         if ticket.status not in WORKING or state.solution_given:
             return "nothing to do"
         if state.escalated:
             return "escalated already"
-        return await self._escalate(session, ticket, engineer, now, "extension_overdue")
+        return await self._escalate(session, loaded, now, "extension_overdue")
 
     async def _escalate(
-        self,
-        session: AsyncSession,
-        ticket: Ticket,
-        engineer: Engineer | None,
-        now: datetime,
-        reason: str,
+        self, session: AsyncSession, loaded: LoadedTicket, now: datetime, reason: str
     ) -> str:
-        self.tickets.escalate_in(session, ticket, now, BOT_ACTOR, reason, automatic=True)
-        line = self.tickets.prompter.escalation_notice(
-            ticket.number, ticket.channel, await self._address(session, ticket)
-        )
-        self.tickets.suggest_draft(session, ticket, line, now, reason=reason)
-        managers = await self.tickets.managers(session)
+        ticket, engineer, address = loaded.ticket, loaded.engineer, loaded.address
+        record_escalation(session, self.policy, ticket, now, BOT_ACTOR, reason, automatic=True)
+        line = self.desk.prompter.escalation_notice(ticket.number, ticket.channel, address)
+        suggest_draft(session, ticket, line, now, reason=reason)
+        managers = await roster_managers(session)
         self._remind(session, ticket, now, [engineer, *managers], reason)
         return "escalated"
 
@@ -215,22 +193,23 @@ class DeadlineHandlers:
         self, session: AsyncSession, timer: timers.DueTimer, now: datetime
     ) -> str:
         """Working day 4 / 7 of an undelivered ticket: draft the update for the engineer."""
-        ticket, engineer = await self._ticket(session, timer)
+        loaded = await self._load(session, timer)
+        ticket, engineer = loaded.ticket, loaded.engineer
         if ticket.status not in (OPENED, *WORKING):
             return "delivered already"
         day = int(timer.payload.get("day", 4))
-        line = self.tickets.prompter.progress_update(
+        line = self.desk.prompter.progress_update(
             day,
             ticket.number,
             "工程师正在排查处理中",
             ticket.channel,
-            await self._address(session, ticket),
+            loaded.address,
         )
         replacement = day >= self.policy.sla.replacement_offer_day
-        self.tickets.record(
+        record(
             session,
             ticket,
-            "progress_update_due",
+            EventKind.PROGRESS_UPDATE_DUE,
             now,
             actor=BOT_ACTOR,
             data={**line.to_dict(), "day": day, "replacement_offer": replacement},
@@ -241,18 +220,19 @@ class DeadlineHandlers:
     # -- vendor RMA ------------------------------------------------------------------
 
     async def rma_chase(self, session: AsyncSession, timer: timers.DueTimer, now: datetime) -> str:
-        ticket, engineer = await self._ticket(session, timer)
-        state = await self.tickets.state(session, ticket.id)
+        loaded = await self._load(session, timer)
+        ticket, engineer = loaded.ticket, loaded.engineer
+        state = await state_of(session, ticket.id)
         if not state.rma_open or ticket.status is CLOSED:
             return "part returned"
         chase = int(timer.payload.get("chase", 1))
-        self.tickets.record(
-            session, ticket, "rma_chase_due", now, actor=BOT_ACTOR, data={"chase": chase}
+        record(
+            session, ticket, EventKind.RMA_CHASE_DUE, now, actor=BOT_ACTOR, data={"chase": chase}
         )
         self._remind(session, ticket, now, [engineer], "rma_chase", chase=chase)
         timers.schedule(
             session,
-            T_RMA_CHASE,
+            TimerKind.RMA_CHASE,
             timer.due_at + timedelta(days=self.policy.sla.rma_chase_every_days),
             ticket_id=ticket.id,
             payload={"chase": chase + 1},
@@ -262,11 +242,12 @@ class DeadlineHandlers:
     async def rma_product_manager(
         self, session: AsyncSession, timer: timers.DueTimer, now: datetime
     ) -> str:
-        ticket, engineer = await self._ticket(session, timer)
-        state = await self.tickets.state(session, ticket.id)
+        loaded = await self._load(session, timer)
+        ticket, engineer = loaded.ticket, loaded.engineer
+        state = await state_of(session, ticket.id)
         if not state.rma_open or ticket.status is CLOSED:
             return "part returned"
-        managers = await self.tickets.managers(session)
+        managers = await roster_managers(session)
         self._remind(session, ticket, now, [engineer, *managers], "rma_product_manager")
         return "product manager called in"
 
@@ -275,15 +256,17 @@ class DeadlineHandlers:
     async def stable_run_due(
         self, session: AsyncSession, timer: timers.DueTimer, now: datetime
     ) -> str:
-        ticket, engineer = await self._ticket(session, timer)
+        loaded = await self._load(session, timer)
+        ticket, engineer = loaded.ticket, loaded.engineer
         if ticket.status not in WORKING:
             return "nothing to do"
-        self.tickets.record(session, ticket, EventKind.STABLE_RUN_ELAPSED, now, actor=BOT_ACTOR)
+        record(session, ticket, EventKind.STABLE_RUN_ELAPSED, now, actor=BOT_ACTOR)
         self._remind(session, ticket, now, [engineer], "ready_for_delivery")
         return "ready for delivery"
 
     async def onsite_due(self, session: AsyncSession, timer: timers.DueTimer, now: datetime) -> str:
-        ticket, engineer = await self._ticket(session, timer)
+        loaded = await self._load(session, timer)
+        ticket, engineer = loaded.ticket, loaded.engineer
         if ticket.status not in WORKING:
             return "nothing to do"
         self._remind(
@@ -294,10 +277,11 @@ class DeadlineHandlers:
     async def archive_due(
         self, session: AsyncSession, timer: timers.DueTimer, now: datetime
     ) -> str:
-        ticket, engineer = await self._ticket(session, timer)
-        state = await self.tickets.state(session, ticket.id)
+        loaded = await self._load(session, timer)
+        ticket, engineer = loaded.ticket, loaded.engineer
+        state = await state_of(session, ticket.id)
         if state.archived or ticket.status in ACTIVE:
             return "nothing to do"
-        managers = await self.tickets.managers(session)
+        managers = await roster_managers(session)
         self._remind(session, ticket, now, [engineer, *managers], "archive_overdue")
         return "archive overdue"

@@ -16,14 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import timers
-from bot.prompting import PromptedLine, customer_address
-from bot.tickets import (
-    ACTIVE,
-    TicketError,
-    TicketService,
-    TicketState,
-    event_kind,
-)
+from bot.lifecycle.access import TicketError, load_ticket
+from bot.lifecycle.desk import Desk
+from bot.lifecycle.journal import TicketState, events_of
+from bot.lifecycle.vocabulary import ACTIVE
+from bot.prompting import PromptedLine
 from compliance.calendar import SHANGHAI, as_aware
 from scripts_library import ScriptKey
 from storage.models import (
@@ -109,7 +106,7 @@ def event_view(event: TicketEvent) -> dict[str, Any]:
     data = dict(event.data or {})
     return {
         "id": event.id,
-        "event": event_kind(event),
+        "event": event.event.value,
         "ts": iso(event.at),
         "actor": event.actor,
         "data": data,
@@ -159,9 +156,9 @@ def state_view(state: TicketState) -> dict[str, Any]:
 class TicketViews:
     """Queries behind the read-only routes."""
 
-    def __init__(self, tickets: TicketService) -> None:
-        self.tickets = tickets
-        self.sessionmaker = tickets.sessionmaker
+    def __init__(self, desk: Desk) -> None:
+        self.desk = desk
+        self.sessionmaker = desk.sessionmaker
 
     async def staff(self) -> list[dict[str, Any]]:
         async with self.sessionmaker() as session:
@@ -227,9 +224,7 @@ class TicketViews:
     async def ticket(self, number: str) -> dict[str, Any]:
         """Everything the engineer's ticket page shows; `TicketError` not_found if unknown."""
         async with self.sessionmaker() as session:
-            ticket, _customer, _engineer = await self.tickets.load(
-                session, number, for_update=False
-            )
+            ticket = (await load_ticket(self.desk, session, number=number, for_update=False)).ticket
             view = await self._summary(session, ticket)
             messages = list(
                 (
@@ -240,28 +235,20 @@ class TicketViews:
                     )
                 ).scalars()
             )
-            events = list(
-                (
-                    await session.execute(
-                        select(TicketEvent)
-                        .where(TicketEvent.ticket_id == ticket.id)
-                        .order_by(TicketEvent.at, TicketEvent.id)
-                    )
-                ).scalars()
-            )
+            events = await events_of(session, ticket.id)
         view["messages"] = [message_view(m) for m in messages]
         view["events"] = [event_view(e) for e in events]
         view["state"] = state_view(TicketState.from_events(events))
         view["drafts"] = pending_drafts(events, messages)
-        view["reminders"] = [event_view(e) for e in events if event_kind(e) == "reminder_sent"]
+        view["reminders"] = [event_view(e) for e in events if e.event is EventKind.REMINDER_SENT]
         return view
 
     async def script_lines(self, number: str) -> list[dict[str, str | None]]:
         """The script lines rendered for this ticket (the console's prompt buttons)."""
         async with self.sessionmaker() as session:
-            ticket, customer, engineer = await self.tickets.load(session, number, for_update=False)
-        prompter = self.tickets.prompter
-        address = customer_address(customer.surname, customer.title)
+            loaded = await load_ticket(self.desk, session, number=number, for_update=False)
+        ticket, engineer, address = loaded.ticket, loaded.engineer, loaded.address
+        prompter = self.desk.prompter
         lines: list[PromptedLine] = []
         if engineer is not None:
             lines.append(prompter.greeting(engineer.name, engineer.staff_no, ticket.channel))

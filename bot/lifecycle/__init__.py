@@ -1,0 +1,133 @@
+"""The ticket lifecycle, channel-blind: every customer line in, every engineer action.
+
+`TicketService` is the one door: channels call `receive` with each customer
+message (`bot.lifecycle.intake`) and hand stored lines to `deliver`; the API
+and the console call `run(action, …)` with an action of
+`bot.lifecycle.registry.ACTIONS` and its parsed body, and read through `views`;
+the scheduler fires `timer_handlers()` (`bot.lifecycle.deadlines`).  What lives
+where:
+
+- `vocabulary` — the steps (`EventKind`), `TimerKind`, status groups, actors;
+- `journal` — recording steps, the 1 ms stamping, `TicketState`;
+- `access` — `TicketError` and its HTTP status, loading a ticket, `acting`;
+- `intake`, `outbox`, `privacy` — customer lines in, lines out, forgetting;
+- `actions/` and `registry` — one module per family of engineer actions;
+- `bodies` — the typed body of each action, for the API and the console forms;
+- `deadlines`, `views` — the timers' handlers, the read-only views.
+
+Nothing outside this package imports its modules: the names below are the
+lifecycle's whole interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import timers
+from bot.lifecycle.access import ERROR_STATUS, TicketError
+from bot.lifecycle.actions import Action, ActionResult, run_action
+from bot.lifecycle.actions.drafts import check_draft
+from bot.lifecycle.actions.handover import ReassignBody
+from bot.lifecycle.actions.solution import ExtensionBody
+from bot.lifecycle.bodies import NoBody, form_inputs, parse_body
+from bot.lifecycle.deadlines import DeadlineHandlers
+from bot.lifecycle.desk import Desk
+from bot.lifecycle.intake import Receipt, receive
+from bot.lifecycle.outbox import SentLine, deliver, record_delivery
+from bot.lifecycle.privacy import forget_customer
+from bot.lifecycle.registry import ACTIONS, BY_NAME
+from bot.lifecycle.views import TicketViews
+from bot.lifecycle.vocabulary import ACTIVE, WORKING, TimerKind
+from bot.messages import DeliveryResult, InboundMessage, OutboundMessage
+from bot.presend import PresendResult
+from storage.models import Engineer
+
+__all__ = [
+    "ACTIONS",
+    "ACTIVE",
+    "BY_NAME",
+    "ERROR_STATUS",
+    "WORKING",
+    "Action",
+    "ActionResult",
+    "Desk",
+    "ExtensionBody",
+    "NoBody",
+    "ReassignBody",
+    "Receipt",
+    "SentLine",
+    "TicketError",
+    "TicketService",
+    "TicketViews",
+    "TimerKind",
+    "form_inputs",
+    "parse_body",
+]
+
+
+class TicketService:
+    """Ticket lifecycle and prompting over one database; shared by all handlers."""
+
+    def __init__(self, desk: Desk) -> None:
+        self.desk = desk
+        self.views = TicketViews(self.desk)
+
+    @property
+    def lock_rows(self) -> bool:
+        """Whether rows are locked ``FOR UPDATE`` (PostgreSQL: several processes)."""
+        return self.desk.lock_rows
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One write transaction (serialised per process on SQLite)."""
+        async with self.desk.transaction() as session:
+            yield session
+
+    # -- customer lines ---------------------------------------------------------------
+
+    async def receive(self, inbound: InboundMessage) -> Receipt:
+        """Store a customer message and react to it; a redelivery changes nothing."""
+        return await receive(self.desk, inbound)
+
+    async def deliver(self, message: OutboundMessage) -> DeliveryResult:
+        """Hand a stored line to its channel's sender and record what became of it."""
+        return await deliver(self.desk, message)
+
+    async def record_delivery(self, message_id: int, result: DeliveryResult) -> None:
+        """Store a delivery outcome the channel learnt itself (a passive reply, a bridge)."""
+        await record_delivery(self.desk, message_id, result)
+
+    async def forget_customer(self, channel: str, customer_external_id: str) -> bool:
+        """Anonymise a customer (WeChat unsubscribe); False when the customer is unknown."""
+        return await forget_customer(self.desk, channel, customer_external_id)
+
+    # -- engineer actions -------------------------------------------------------------
+
+    async def run(self, name: str, number: str, staff_no: str, body: Any = None) -> ActionResult:
+        """Run the registered action `name` on ticket `number` as `staff_no`.
+
+        `body` is the action's body model (see `parse_body`); an action without
+        options may leave it out.  A refusal is a `TicketError`.
+        """
+        action = BY_NAME[name]
+        return await run_action(
+            self.desk, action, number, staff_no, action.body() if body is None else body
+        )
+
+    async def check_draft(self, number: str, text: str) -> PresendResult:
+        """The pre-send verdict on a draft for this ticket, without sending (as-you-type)."""
+        return await check_draft(self.desk, number, text)
+
+    async def find_staff(self, staff_no: str) -> Engineer | None:
+        """The roster row of a 工号, or None."""
+        async with self.desk.sessionmaker() as session:
+            return await session.scalar(select(Engineer).where(Engineer.staff_no == staff_no))
+
+    def timer_handlers(self) -> Mapping[str, timers.TimerHandler]:
+        """The SLA timers' handlers, by `TimerKind`."""
+        return DeadlineHandlers(self.desk).handlers()

@@ -1,0 +1,135 @@
+"""An engineer's draft to the customer: the pre-send check, then sending it.
+
+Every draft passes the compliance matchers (`bot.presend`) and the ticket's
+own state before it is stored:
+
+- ``refused`` (422): an error-level hit (spans and a compliant suggestion in
+  ``presend``), or a second suggestion request (SCR006);
+- ``confirm`` (409): a warning-level hit and no ``override_reason`` (send again
+  with one; it is stored on the message and recorded as ``presend_override``);
+- ``conflict`` ``backup_confirmation_required`` (409): the draft asks for remote
+  access before the backup confirmation — the warning is sent now if it was
+  not yet, the draft is not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from bot.lifecycle.access import ActionContext, TicketError, load_ticket
+from bot.lifecycle.actions import Action, Outcome
+from bot.lifecycle.actions.remote import backup_warning_if_unsent
+from bot.lifecycle.bodies import given
+from bot.lifecycle.desk import Desk
+from bot.lifecycle.journal import TicketState, state_of
+from bot.lifecycle.vocabulary import ACTIVE, WORKERS, EventKind
+from bot.presend import PresendResult
+from bot.prompting import PromptedLine, customer_address
+from scripts_library import ScriptKey
+
+
+def gate(result: PresendResult, state: TicketState) -> PresendResult:
+    """The pre-send verdict with what the ticket's state adds (remote, suggestion)."""
+    notes: list[str] = []
+    if result.mentions_remote and not state.remote_allowed:
+        notes.append("backup_confirmation_required")
+    if result.asks_suggestion and state.suggestion_requested:
+        notes.append("suggestion_already_requested")
+    if not notes:
+        return result
+    return dataclasses.replace(result, notes=tuple(notes))
+
+
+async def check_draft(desk: Desk, number: str, text: str) -> PresendResult:
+    """The pre-send verdict on a draft for this ticket, without sending (as-you-type)."""
+    async with desk.sessionmaker() as session:
+        loaded = await load_ticket(desk, session, number=number, for_update=False)
+        state = await state_of(session, loaded.ticket.id)
+    address = customer_address(loaded.customer.surname, loaded.customer.title)
+    return gate(desk.presend.check(text, address), state)
+
+
+@dataclass(frozen=True, slots=True)
+class DraftBody:
+    text: str = given("回复内容")
+    override_reason: str | None = given("仍要发送的原因", default=None, max_len=500)
+    # A script line's key: the draft is that line (typed out or edited).
+    prompted_by: str | None = given(
+        "话术", default=None, max_len=64, choices=tuple(key.value for key in ScriptKey)
+    )
+
+
+async def send_draft(ctx: ActionContext, body: DraftBody) -> Outcome:
+    """Send the draft after the pre-send check (see the module docstring)."""
+    override = (body.override_reason or "").strip() or None
+    state = await ctx.state()
+    result = gate(ctx.desk.presend.check(body.text, ctx.address), state)
+    if result.verdict == "refused":
+        raise TicketError(
+            "refused", "presend_refused", "草稿包含禁用语，未发送", presend=result.to_dict()
+        )
+    if "suggestion_already_requested" in result.notes:
+        raise TicketError(
+            "refused",
+            "suggestion_already_requested",
+            "已经征求过建议，不能重复追问（客户说暂时没有时更不能），未发送",
+            presend=result.to_dict(),
+        )
+    if result.verdict == "confirm" and override is None:
+        raise TicketError(
+            "confirm",
+            "presend_confirmation_required",
+            "草稿有提醒项：修改后再发，或填写原因（override_reason）确认发送",
+            presend=result.to_dict(),
+        )
+    if "backup_confirmation_required" in result.notes:
+        ctx.record(EventKind.REMOTE_REQUESTED, data={"text": body.text})
+        await backup_warning_if_unsent(ctx, state)
+        raise TicketError(
+            "conflict",
+            "backup_confirmation_required",
+            "远程操作前须先发送数据备份确认，并等客户确认已备份；草稿未发送",
+            commit=True,
+            presend=result.to_dict(),
+            backup_warning_sent=True,
+            backup_confirmed=state.backup_confirmed,
+        )
+    # A typed-out script line counts as that line (the backup warning typed by
+    # hand unlocks remote access like the button).
+    key = ScriptKey(body.prompted_by) if body.prompted_by else None
+    confirmed = result.verdict == "confirm"
+    outbound = await ctx.say(
+        PromptedLine(key or result.script_line, body.text),
+        speaker=ctx.actor,
+        override_reason=override if confirmed else None,
+    )
+    if not confirmed:
+        return Outcome(presend=result)
+    ctx.record(
+        EventKind.PRESEND_OVERRIDE,
+        data={
+            "message_id": outbound.message_id,
+            "reason": override,
+            "rules": sorted({h.rule for h in result.hits}),
+        },
+    )
+    return Outcome((EventKind.PRESEND_OVERRIDE,), presend=result)
+
+
+SEND = Action(
+    name="messages",
+    title="发送",
+    verb="发送消息",
+    statuses=ACTIVE,
+    roles=WORKERS,
+    body=DraftBody,
+    records=(
+        EventKind.PRESEND_OVERRIDE,
+        EventKind.REMOTE_REQUESTED,
+        EventKind.BACKUP_WARNING_SENT,
+        EventKind.SUGGESTION_REQUESTED,
+        EventKind.SURVEY_SENT,
+    ),
+    run=send_draft,
+)

@@ -1,0 +1,45 @@
+"""The one table of engineer actions: what the API and the console both mount.
+
+In the order a ticket meets them.  Adding a step is a module in
+`bot.lifecycle.actions` with its `Action`, its `EventKind` member (and label),
+and one line here; `tests/bot/test_lifecycle_registry.py` fails until all of
+them are there and the API and the console answer for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bot.lifecycle.actions import Action
+from bot.lifecycle.actions.accept import ACCEPT
+from bot.lifecycle.actions.closing import ARCHIVE, CLOSE, RESOLVE, STABLE_RUN
+from bot.lifecycle.actions.drafts import SEND
+from bot.lifecycle.actions.handover import REASSIGN
+from bot.lifecycle.actions.onsite import ONSITE
+from bot.lifecycle.actions.remote import BACKUP_CONFIRMATION, BACKUP_WARNING, REMOTE
+from bot.lifecycle.actions.rma import RMA
+from bot.lifecycle.actions.solution import ESCALATE, EXTENSION, EXTENSION_REQUEST, SOLUTION
+from bot.lifecycle.actions.warranty import WARRANTY
+
+ACTIONS: tuple[Action[Any], ...] = (
+    ACCEPT,
+    SEND,
+    BACKUP_WARNING,
+    BACKUP_CONFIRMATION,
+    REMOTE,
+    WARRANTY,
+    SOLUTION,
+    ONSITE,
+    EXTENSION_REQUEST,
+    EXTENSION,
+    ESCALATE,
+    RMA,
+    STABLE_RUN,
+    RESOLVE,
+    CLOSE,
+    ARCHIVE,
+    REASSIGN,
+)
+
+BY_NAME: Mapping[str, Action[Any]] = {action.name: action for action in ACTIONS}
