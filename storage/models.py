@@ -252,6 +252,7 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("channel", "external_id"),
         Index(None, "ticket_id", "sent_at"),
+        Index(None, "in_reply_to_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -278,6 +279,10 @@ class Message(Base):
     override_reason: Mapped[str | None] = mapped_column(Text)
     # The script line (ScriptKey value) that produced an outbound line.
     prompted_by: Mapped[str | None] = mapped_column(String(32))
+    # The customer message an outbound line answers, when it was stored in the
+    # same step (the greeting, the survey …): what a redelivered message is
+    # answered with again, and what WeChat sent as its passive reply.
+    in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
 
     ticket: Mapped[Ticket | None] = relationship(back_populates="messages")
 

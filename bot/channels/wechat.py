@@ -68,7 +68,6 @@ from datetime import datetime, timedelta
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.signed_query import checked_timestamp_nonce
@@ -99,9 +98,9 @@ from bot.channels.wechat_xml import (
 from bot.channels.window import WindowState, sends_since_last_message
 from bot.context import SERVICES, SETTINGS, Services
 from bot.http import ApiError
+from bot.lifecycle import replies_to
 from bot.messages import DeliveryResult, InboundMessage, OutboundMessage
 from bot.settings import SettingsError
-from storage.models import Message, MessageRole
 
 log = logging.getLogger("bot.channels.wechat")
 
@@ -115,9 +114,6 @@ REQUIRED_ENV = (
 # for 48 h, at most 5 of them.
 SERVICE_WINDOW = timedelta(hours=48)
 SERVICE_WINDOW_MESSAGES = 5
-# The core stores the lines answering a customer message in the same
-# transaction; a line stored later than this after the message is not one.
-REPLY_LINES_WITHIN = timedelta(seconds=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,9 +344,8 @@ async def receive(request: web.Request) -> web.Response:
             f"message text is longer than {services.settings.max_text_chars} characters",
         )
     receipt = await services.tickets.receive(inbound)
-    replies = list(receipt.replies)
-    if receipt.duplicate:
-        replies = await replies_to(services.sessionmaker, receipt.message_id)
+    # A redelivery waits for the answer the first delivery was given.
+    replies = list(receipt.earlier_replies if receipt.duplicate else receipt.replies)
     text = "\n\n".join(reply.text for reply in replies if reply.text)
     if not text:
         return _success()
@@ -388,48 +383,6 @@ async def _on_event(services: Services, inbound: InboundMessage) -> None:
         )
 
 
-async def replies_to(
-    sessionmaker: async_sessionmaker[AsyncSession], message_id: int
-) -> list[OutboundMessage]:
-    """The lines stored in answer to a customer message (for a redelivery of it).
-
-    WeChat redelivers when our answer did not reach it within 5 s, so the
-    passive reply it still waits for is the one the first delivery made: the
-    agent lines of the same ticket stored right after the message and before
-    the customer's next one.
-    """
-    async with sessionmaker() as session:
-        asked = await session.get(Message, message_id)
-        if asked is None or asked.ticket_id is None:
-            return []
-        following = (
-            await session.execute(
-                select(Message)
-                .where(Message.ticket_id == asked.ticket_id, Message.id > message_id)
-                .order_by(Message.id)
-                .limit(10)
-            )
-        ).scalars()
-        answered_by = asked.sent_at + REPLY_LINES_WITHIN
-        replies: list[OutboundMessage] = []
-        for line in following:
-            if line.role == MessageRole.CUSTOMER or line.sent_at > answered_by:
-                break
-            if line.role != MessageRole.AGENT:
-                continue
-            replies.append(
-                OutboundMessage(
-                    channel=CHANNEL,
-                    customer_id=asked.sender or "",
-                    text=line.text,
-                    staff_no=line.sender,
-                    prompted_by=line.prompted_by,
-                    message_id=line.id,
-                )
-            )
-        return replies
-
-
 # ------------------------------------------------------------------- outbound --
 
 
@@ -448,7 +401,8 @@ async def window_state(
     last = await sends_since_last_message(sessionmaker, CHANNEL, openid)
     if last is None:
         return WindowState(last_customer_at=None, sent_since=0)
-    passive = {reply.message_id for reply in await replies_to(sessionmaker, last.message_id)}
+    async with sessionmaker() as session:
+        passive = {reply.message_id for reply in await replies_to(session, last.message_id)}
     sent = last.sent_since - (passive | {excluding})
     return WindowState(last_customer_at=last.at, sent_since=len(sent))
 

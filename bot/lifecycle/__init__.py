@@ -38,7 +38,7 @@ from bot.lifecycle.bodies import NoBody, form_inputs, parse_body
 from bot.lifecycle.deadlines import DeadlineHandlers
 from bot.lifecycle.desk import Desk
 from bot.lifecycle.intake import Receipt, receive
-from bot.lifecycle.outbox import SentLine, deliver, record_delivery
+from bot.lifecycle.outbox import SentLine, deliver, record_delivery, replies_to
 from bot.lifecycle.privacy import forget_customer
 from bot.lifecycle.registry import ACTIONS, BY_NAME
 from bot.lifecycle.views import TicketViews
@@ -67,6 +67,7 @@ __all__ = [
     "TimerKind",
     "form_inputs",
     "parse_body",
+    "replies_to",
 ]
 
 

@@ -27,7 +27,7 @@ from bot import timers
 from bot.lifecycle.access import has_role, suggest_draft
 from bot.lifecycle.desk import Desk
 from bot.lifecycle.journal import TicketState, record, seed_stamp, stamp, state_of
-from bot.lifecycle.outbox import store_line
+from bot.lifecycle.outbox import replies_to, store_line
 from bot.lifecycle.vocabulary import (
     ACTIVE,
     BOT_ACTOR,
@@ -67,7 +67,9 @@ class Receipt:
     already in the transcript with delivery status ``pending``: the channel
     sends them in its answer to this request (WeChat's passive reply) and
     calls `TicketService.record_delivery`, or hands them to
-    `TicketService.deliver`.
+    `TicketService.deliver`.  A redelivery (`duplicate`) stores nothing new:
+    `earlier_replies` are the lines its first delivery was answered with, for
+    a channel that must answer the redelivery the same way.
     """
 
     ticket_number: str
@@ -76,6 +78,7 @@ class Receipt:
     duplicate: bool
     opened: bool
     replies: tuple[OutboundMessage, ...] = ()
+    earlier_replies: tuple[OutboundMessage, ...] = ()
 
 
 async def receive(desk: Desk, inbound: InboundMessage) -> Receipt:
@@ -141,7 +144,10 @@ async def _stored_delivery(session: AsyncSession, inbound: InboundMessage) -> Re
     if row is None:
         return None
     message_id, ticket_id, number = row
-    return Receipt(number, ticket_id, message_id, duplicate=True, opened=False)
+    earlier = await replies_to(session, message_id)
+    return Receipt(
+        number, ticket_id, message_id, duplicate=True, opened=False, earlier_replies=earlier
+    )
 
 
 async def _receive(
@@ -200,7 +206,9 @@ async def _receive(
             for line in desk.prompter.first_turn(
                 engineer.name, engineer.staff_no, ticket.channel, now, address
             ):
-                replies.append(await store_line(session, ticket, engineer, line, now))
+                replies.append(
+                    await store_line(session, ticket, engineer, line, now, in_reply_to=message.id)
+                )
     else:
         state = await state_of(session, ticket.id)
         replies.extend(await _react(desk, session, ticket, state, engineer, message, address, now))
@@ -365,7 +373,9 @@ async def _react(
         )
         if not state.survey_sent and engineer is not None:
             survey = desk.prompter.satisfaction_survey(ticket.channel, address)
-            replies.append(await store_line(session, ticket, engineer, survey, now))
+            replies.append(
+                await store_line(session, ticket, engineer, survey, now, in_reply_to=message.id)
+            )
     elif state.survey_sent and state.rating is None:
         label = satisfaction_label(text, desk.rating_labels)
         if label is not None:
@@ -380,7 +390,9 @@ async def _react(
             )
             if engineer is not None:
                 thanks = desk.prompter.fixed(ScriptKey.THANKS, ticket.channel)
-                replies.append(await store_line(session, ticket, engineer, thanks, now))
+                replies.append(
+                    await store_line(session, ticket, engineer, thanks, now, in_reply_to=message.id)
+                )
     if ticket.status is RESOLVED and not answered and not desk.is_ack_only(text):
         # The customer writes again after the fix ("又坏了"): the engineer
         # must answer (SLA002), and may have to reopen the case.

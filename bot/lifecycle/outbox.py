@@ -73,8 +73,10 @@ async def store_line(
     at: datetime,
     *,
     override_reason: str | None = None,
+    in_reply_to: int | None = None,
 ) -> OutboundMessage:
-    """Store a line spoken for `speaker` (delivery pending) and the step it implies."""
+    """Store a line spoken for `speaker` (delivery pending) and the step it implies;
+    `in_reply_to`: the customer message it answers, stored in the same step."""
     at = stamp(session, at)
     message = Message(
         ticket_id=ticket.id,
@@ -89,6 +91,7 @@ async def store_line(
         delivery_status=DeliveryStatus.PENDING,
         override_reason=override_reason,
         prompted_by=line.key.value if line.key is not None else None,
+        in_reply_to_id=in_reply_to,
     )
     session.add(message)
     await session.flush()
@@ -108,6 +111,35 @@ async def store_line(
         ticket_number=ticket.number,
         prompted_by=message.prompted_by,
         message_id=message.id,
+    )
+
+
+async def replies_to(session: AsyncSession, message_id: int) -> tuple[OutboundMessage, ...]:
+    """The lines stored in answer to customer message `message_id`, in order.
+
+    What a redelivery of that message is answered with again, and what a
+    channel's passive reply to it carried.
+    """
+    asked = await session.get(Message, message_id)
+    if asked is None:
+        return ()
+    rows = await session.execute(
+        select(Message, Ticket.number)
+        .join(Ticket, Message.ticket_id == Ticket.id)
+        .where(Message.in_reply_to_id == message_id)
+        .order_by(Message.id)
+    )
+    return tuple(
+        OutboundMessage(
+            channel=line.channel,
+            customer_id=asked.sender or "",
+            text=line.text,
+            staff_no=line.sender,
+            ticket_number=number,
+            prompted_by=line.prompted_by,
+            message_id=line.id,
+        )
+        for line, number in rows
     )
 
 

@@ -5,20 +5,23 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect
+from sqlalchemy.orm import Session
 
 # The console and channel tables are part of the schema too.
 import storage.account_models
 import storage.channel_models  # noqa: F401
 from storage.db import make_engine
 from storage.migrate import alembic_config, current, downgrade, heads, upgrade
-from storage.models import Base
+from storage.models import Base, EventKind, TicketEvent
 
 REPO = Path(__file__).resolve().parents[2]
 TABLES_0001 = {
@@ -37,7 +40,7 @@ TABLES_0001 = {
 TABLES_0002 = {"console_users", "console_secrets"}
 TABLES_0010 = {"kf_cursors", "bridge_keys", "bridge_nonces", "bridge_events", "bridge_commands"}
 ALL_TABLES = TABLES_0001 | TABLES_0002 | TABLES_0010
-HEAD = "0030"
+HEAD = "0031"
 
 
 def _tables(engine: Engine) -> set[str]:
@@ -48,7 +51,7 @@ def test_history_is_linear_from_0001() -> None:
     script = ScriptDirectory.from_config(alembic_config())
     revisions = [rev.revision for rev in script.walk_revisions("base", "heads")]
     assert heads() == (HEAD,)
-    assert list(reversed(revisions)) == ["0001", "0002", "0010", "0011", "0030"]
+    assert list(reversed(revisions)) == ["0001", "0002", "0010", "0011", "0030", "0031"]
 
 
 def test_up_down_up(db_url: str) -> None:
@@ -178,8 +181,6 @@ def test_a_failed_migration_leaves_the_schema_as_it_was(
 
 
 def test_0011_adds_finding_spans_and_keeps_the_rows_saved_before(db_url: str) -> None:
-    from datetime import UTC, datetime
-
     from sqlalchemy import insert, select
 
     from storage.models import CheckRun, Finding, Severity
@@ -224,6 +225,66 @@ def test_0011_adds_finding_spans_and_keeps_the_rows_saved_before(db_url: str) ->
         engine.dispose()
 
 
+# Rows written with plain columns: exactly what an older revision's code stored.
+_customers = sa.table(
+    "customers",
+    sa.column("id", sa.Integer),
+    sa.column("channel", sa.String),
+    sa.column("external_id", sa.String),
+    sa.column("created_at", sa.DateTime(timezone=True)),
+)
+_tickets = sa.table(
+    "tickets",
+    sa.column("id", sa.Integer),
+    sa.column("number", sa.String),
+    sa.column("channel", sa.String),
+    sa.column("customer_id", sa.Integer),
+    sa.column("status", sa.String),
+    sa.column("intermittent_fault", sa.Boolean),
+    sa.column("opened_at", sa.DateTime(timezone=True)),
+    sa.column("updated_at", sa.DateTime(timezone=True)),
+    sa.column("version_id", sa.Integer),
+)
+_events = sa.table(
+    "ticket_events",
+    sa.column("id", sa.Integer),
+    sa.column("ticket_id", sa.Integer),
+    sa.column("event", sa.String),
+    sa.column("at", sa.DateTime(timezone=True)),
+    sa.column("data", sa.JSON),
+)
+_messages = sa.table(
+    "messages",
+    sa.column("id", sa.Integer),
+    sa.column("ticket_id", sa.Integer),
+    sa.column("channel", sa.String),
+    sa.column("direction", sa.String),
+    sa.column("role", sa.String),
+    sa.column("text", sa.String),
+    sa.column("kind", sa.String),
+    sa.column("sent_at", sa.DateTime(timezone=True)),
+    sa.column("created_at", sa.DateTime(timezone=True)),
+    sa.column("delivery_attempts", sa.Integer),
+)
+
+
+def _seed_ticket(conn: sa.Connection, now: datetime) -> None:
+    conn.execute(_customers.insert().values(id=1, channel="web", external_id="v1", created_at=now))
+    conn.execute(
+        _tickets.insert().values(
+            id=1,
+            number="PS-20261123-0001",
+            channel="web",
+            customer_id=1,
+            status="opened",
+            intermittent_fault=False,
+            opened_at=now,
+            updated_at=now,
+            version_id=1,
+        )
+    )
+
+
 # A ticket's journal as the bot wrote it before revision 0030: internal steps as
 # notes carrying their kind, next to SPEC events and a free-text note.
 OLD_JOURNAL: tuple[tuple[str, dict[str, object]], ...] = (
@@ -240,67 +301,22 @@ OLD_JOURNAL: tuple[tuple[str, dict[str, object]], ...] = (
 
 
 def test_0030_turns_step_notes_into_event_kinds_and_back(db_url: str) -> None:
-    from datetime import UTC, datetime
-
-    import sqlalchemy as sa
-
     upgrade(db_url, "0011")
     engine = make_engine(db_url)
     now = datetime.now(UTC)
-    # Plain string columns: the rows exactly as the old code stored them.
-    customers = sa.table(
-        "customers",
-        sa.column("id", sa.Integer),
-        sa.column("channel", sa.String),
-        sa.column("external_id", sa.String),
-        sa.column("created_at", sa.DateTime(timezone=True)),
-    )
-    tickets = sa.table(
-        "tickets",
-        sa.column("id", sa.Integer),
-        sa.column("number", sa.String),
-        sa.column("channel", sa.String),
-        sa.column("customer_id", sa.Integer),
-        sa.column("status", sa.String),
-        sa.column("intermittent_fault", sa.Boolean),
-        sa.column("opened_at", sa.DateTime(timezone=True)),
-        sa.column("updated_at", sa.DateTime(timezone=True)),
-        sa.column("version_id", sa.Integer),
-    )
-    events = sa.table(
-        "ticket_events",
-        sa.column("id", sa.Integer),
-        sa.column("ticket_id", sa.Integer),
-        sa.column("event", sa.String),
-        sa.column("at", sa.DateTime(timezone=True)),
-        sa.column("data", sa.JSON),
-    )
     try:
         with engine.begin() as conn:
-            conn.execute(
-                customers.insert().values(id=1, channel="web", external_id="v1", created_at=now)
-            )
-            conn.execute(
-                tickets.insert().values(
-                    id=1,
-                    number="PS-20261123-0001",
-                    channel="web",
-                    customer_id=1,
-                    status="opened",
-                    intermittent_fault=False,
-                    opened_at=now,
-                    updated_at=now,
-                    version_id=1,
-                )
-            )
+            _seed_ticket(conn, now)
             for n, (event, data) in enumerate(OLD_JOURNAL, start=1):
                 conn.execute(
-                    events.insert().values(id=n, ticket_id=1, event=event, at=now, data=data)
+                    _events.insert().values(id=n, ticket_id=1, event=event, at=now, data=data)
                 )
 
         def journal() -> list[tuple[str, dict[str, object]]]:
             with engine.connect() as conn:
-                rows = conn.execute(sa.select(events.c.event, events.c.data).order_by(events.c.id))
+                rows = conn.execute(
+                    sa.select(_events.c.event, _events.c.data).order_by(_events.c.id)
+                )
                 return [(row.event, row.data) for row in rows]
 
         upgrade(db_url, "0030")
@@ -316,10 +332,6 @@ def test_0030_turns_step_notes_into_event_kinds_and_back(db_url: str) -> None:
             ("reminder_sent", {"to": "9001", "reason": "accept_overdue"}),
         ]
         # The models read every migrated row back as a member of the vocabulary.
-        from sqlalchemy.orm import Session
-
-        from storage.models import EventKind, TicketEvent
-
         with Session(engine) as session:
             kinds = session.scalars(sa.select(TicketEvent.event).order_by(TicketEvent.id)).all()
         assert kinds[1] is EventKind.CLASSIFIED
@@ -330,5 +342,57 @@ def test_0030_turns_step_notes_into_event_kinds_and_back(db_url: str) -> None:
         assert restored == list(OLD_JOURNAL)
         # Written the old way, "kind" first.
         assert list(restored[1][1]) == ["kind", "fault_level", "intents"]
+    finally:
+        engine.dispose()
+
+
+def test_0031_links_the_last_two_days_of_replies_to_what_they_answer(db_url: str) -> None:
+    upgrade(db_url, "0030")
+    engine = make_engine(db_url)
+    now = datetime.now(UTC)
+    asked = now - timedelta(hours=1)
+    old = now - timedelta(days=3)
+    # (id, role, sent_at): a greeting 2 s after the question, a line 30 s later
+    # (the engineer's own), the customer again with its answer, and three-day-old
+    # traffic that no redelivery or service window reaches any more.
+    lines = [
+        (1, "customer", old),
+        (2, "agent", old + timedelta(seconds=1)),
+        (3, "customer", asked),
+        (4, "agent", asked + timedelta(seconds=2)),
+        (5, "agent", asked + timedelta(seconds=3)),
+        (6, "agent", asked + timedelta(seconds=30)),
+        (7, "customer", asked + timedelta(minutes=2)),
+        (8, "agent", asked + timedelta(minutes=2, seconds=1)),
+    ]
+    try:
+        with engine.begin() as conn:
+            _seed_ticket(conn, now)
+            for message_id, role, at in lines:
+                conn.execute(
+                    _messages.insert().values(
+                        id=message_id,
+                        ticket_id=1,
+                        channel="web",
+                        direction="inbound" if role == "customer" else "outbound",
+                        role=role,
+                        text=f"line {message_id}",
+                        kind="text",
+                        sent_at=at,
+                        created_at=at,
+                        delivery_attempts=0,
+                    )
+                )
+        upgrade(db_url, "0031")
+        with engine.connect() as conn:
+            links = dict(
+                conn.execute(sa.text("SELECT id, in_reply_to_id FROM messages ORDER BY id")).all()
+            )
+        assert links == {1: None, 2: None, 3: None, 4: 3, 5: 3, 6: None, 7: None, 8: 7}
+        downgrade(db_url, "0030")
+        columns = {column["name"] for column in inspect(engine).get_columns("messages")}
+        assert "in_reply_to_id" not in columns
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(_messages)).scalar() == 8
     finally:
         engine.dispose()
