@@ -3,7 +3,9 @@
 The bot renders them for engineers with ``render(ScriptKey.X, inputs, channel)`` (the
 inputs are the line's typed class); the compliance checker matches transcripts against
 the same words (:func:`canonical_text`, :data:`GREETING_PARTS`, :data:`EMOJI`). This
-package depends on nothing else of ours.
+package depends on nothing else of ours. The words shown for statuses, events and
+script lines (:data:`STATUS_LABELS`, :data:`EVENT_LABELS`, :data:`SCRIPT_LABELS`) are here
+too, for the console and the compliance report alike.
 """
 
 from scripts_library.emoji import CHANNELS, EMOJI, UNICODE_EMOJI_CHANNELS, Emoji, emoji_text
@@ -29,6 +31,7 @@ from scripts_library.inputs import (
     ScriptInputs,
     address,
 )
+from scripts_library.labels import EVENT_LABELS, SCRIPT_LABELS, STATUS_LABELS
 from scripts_library.lines import (
     GREETING_PARTS,
     SCRIPT_LINES,
@@ -50,8 +53,11 @@ __all__ = [
     "DEFAULT_SATISFACTION_SCALE",
     "DEFAULT_TITLE",
     "EMOJI",
+    "EVENT_LABELS",
     "GREETING_PARTS",
+    "SCRIPT_LABELS",
     "SCRIPT_LINES",
+    "STATUS_LABELS",
     "UNICODE_EMOJI_CHANNELS",
     "Emoji",
     "EscalationNoticeInputs",

@@ -30,13 +30,14 @@ from bot.console.auth import (
     current_user,
     json_error,
 )
-from bot.console.pages import render, services_of, state_of
+from bot.console.pages import label_context, render, services_of, state_of
 from bot.console.sla import SlaBadge, countdown
 from bot.context import Services
 from bot.http import ApiError, read_json, str_field
 from bot.lifecycle import ACTIONS, Action, TicketError, TimerKind, parse_body
 from compliance.reports.summary import RULE_TITLES
-from storage.models import Message, Ticket, TicketStatus, Timer
+from scripts_library import EVENT_LABELS, STATUS_LABELS
+from storage.models import EventKind, Message, Ticket, TicketStatus, Timer
 
 OPENED = TicketStatus.OPENED.value
 # Accepted and being worked on.
@@ -44,52 +45,26 @@ WORKING: frozenset[str] = frozenset({TicketStatus.ACCEPTED.value, TicketStatus.I
 # Every status but closed.
 ACTIVE: frozenset[str] = frozenset(s.value for s in TicketStatus if s is not TicketStatus.CLOSED)
 
-STATUS_LABELS: Mapping[str, str] = {
-    "opened": "待受理",
-    "accepted": "处理中",
-    "in_progress": "处理中",
-    "resolved": "已解决",
-    "closed": "已关闭",
-}
-CHANNEL_LABELS: Mapping[str, str] = {
-    "wechat": "微信公众号",
-    "wecom": "企业微信",
-    "qianniu": "千牛",
-    "jd": "京麦",
-    "web": "网页",
-    "phone": "电话",
-}
-SCRIPT_LABELS: Mapping[str, str] = {
-    "greeting": "问候语",
-    "backup_warning": "数据备份确认",
-    "thanks": "感谢语",
-    "responsibility": "负责语",
-    "complaint_response": "安抚抱怨",
-    "doubt_response": "回应质疑",
-    "emotion_response": "安抚情绪",
-    "suggestion_request": "征求建议",
-    "review_invitation": "邀请评价",
-    "satisfaction_survey": "满意度调查",
-    "progress_day4": "第4日进度",
-    "progress_day7": "第7日进度",
-    "escalation_notice": "升级告知",
-}
-EVENT_LABELS: Mapping[str, str] = {
-    "ticket_opened": "工单已创建",
-    "ticket_accepted": "工程师已受理",
-    "assigned": "已分配工程师",
-    "reassigned": "工单已改派",
-    "backup_warning_sent": "已发送数据备份确认",
-    "backup_confirmed": "客户已确认数据备份",
-    "remote_login": "开始远程操作",
-    "solution_given": "已给出解决方案",
-    "extension_granted": "方案时效已延长",
-    "escalated": "已升级至技术部",
-    "resolved": "问题已解决",
-    "closed": "工单已关闭",
-    "satisfaction_rated": "客户已评价",
-    "extension_requested": "工程师申请延期",
-}
+# The steps the ticket page shows between the lines of the conversation.
+TIMELINE: frozenset[EventKind] = frozenset(
+    {
+        EventKind.TICKET_OPENED,
+        EventKind.TICKET_ACCEPTED,
+        EventKind.ASSIGNED,
+        EventKind.REASSIGNED,
+        EventKind.BACKUP_WARNING_SENT,
+        EventKind.BACKUP_CONFIRMED,
+        EventKind.REMOTE_LOGIN,
+        EventKind.SOLUTION_GIVEN,
+        EventKind.EXTENSION_REQUESTED,
+        EventKind.EXTENSION_GRANTED,
+        EventKind.ESCALATED,
+        EventKind.WARRANTY_ASSESSED,
+        EventKind.RESOLVED,
+        EventKind.CLOSED,
+        EventKind.SATISFACTION_RATED,
+    }
+)
 
 # The timers behind the three clocks an engineer watches.
 CLOCK_TIMERS = (
@@ -225,16 +200,6 @@ async def queue_rows(services: Services, user: ConsoleUser) -> list[dict[str, An
     return rows
 
 
-def _labels(services: Services) -> dict[str, Any]:
-    return {
-        "fault_labels": {level.code: level.name for level in services.policy.fault_levels},
-        "status_labels": STATUS_LABELS,
-        "channel_labels": CHANNEL_LABELS,
-        "event_labels": EVENT_LABELS,
-        "script_labels": SCRIPT_LABELS,
-    }
-
-
 async def queue_page(request: web.Request) -> web.StreamResponse:
     """The queue: the engineer's own active tickets (a manager's: everyone's)."""
     user = current_user(request)
@@ -247,7 +212,7 @@ async def queue_page(request: web.Request) -> web.StreamResponse:
         rows=rows,
         show_engineer=user.sees_all_tickets,
         no_staff=user.staff_no is None and not user.sees_all_tickets,
-        **_labels(services),
+        **label_context(services),
     )
 
 
@@ -261,7 +226,7 @@ async def queue_api(request: web.Request) -> web.StreamResponse:
         rows=rows,
         show_engineer=user.sees_all_tickets,
         prefix=state.prefix,
-        **_labels(services),
+        **label_context(services),
     )
     return _json(
         {
@@ -374,8 +339,8 @@ def transcript_items(detail: Mapping[str, Any]) -> list[dict[str, Any]]:
         if message.get("role") in ("customer", "agent")
     ]
     for event in detail.get("events", []):
-        label = EVENT_LABELS.get(event["event"])
-        if label is not None:
+        if event["event"] in TIMELINE:
+            label = EVENT_LABELS[event["event"]]
             items.append({**event, "kind": "event", "ts": event.get("ts") or "", "label": label})
     items.sort(key=lambda item: (item["ts"], 0 if item["kind"] == "event" else 1))
     return items
@@ -401,7 +366,7 @@ async def ticket_page(request: web.Request) -> web.StreamResponse:
         last_id=last_id,
         max_chars=services.settings.max_text_chars,
         **context,
-        **_labels(services),
+        **label_context(services),
     )
 
 

@@ -18,17 +18,13 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot.console.auth import MANAGER_ROLES, Route, current_user
-from bot.console.engineer import (
-    CHANNEL_LABELS,
-    STATUS_LABELS,
-    WORKING,
-    queue_rows,
-)
-from bot.console.pages import render, services_of, state_of
+from bot.console.engineer import WORKING, queue_rows
+from bot.console.pages import channel_labels, render, services_of, state_of
 from bot.console.qa_data import build_view
 from bot.lifecycle import ExtensionBody, ReassignBody, TicketError
 from compliance.calendar import SHANGHAI
 from compliance.reports.summary import RULE_TITLES
+from scripts_library import STATUS_LABELS
 from storage.models import EventKind, Ticket, TicketEvent
 
 MAX_NOTE = 1000
@@ -122,7 +118,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
         sla_findings=sorted(sla_findings.items()),
         rule_titles=RULE_TITLES,
         status_labels=STATUS_LABELS,
-        channel_labels=CHANNEL_LABELS,
+        channel_labels=channel_labels(services.policy),
         unchecked=view.unchecked,
     )
 

@@ -26,6 +26,8 @@ from bot.console.auth import CONSOLE_SESSION, CONSOLE_USER, ConsoleUser, Route
 from bot.console.keys import console_secret
 from bot.console.security import Signer
 from bot.context import SERVICES, Services
+from compliance.policy import Policy
+from scripts_library import EVENT_LABELS, SCRIPT_LABELS, STATUS_LABELS
 from storage.db import make_engine
 
 PREFIX = "/console"
@@ -177,3 +179,19 @@ async def render(
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     return response
+
+
+def channel_labels(policy: Policy) -> dict[str, str]:
+    """Each channel's name as the policy words it (the compliance report's words too)."""
+    return {name: channel.label for name, channel in policy.channels.items()}
+
+
+def label_context(services: Services) -> dict[str, Any]:
+    """The label tables a page template may use, the same words the QA report uses."""
+    return {
+        "fault_labels": {level.code: level.name for level in services.policy.fault_levels},
+        "status_labels": STATUS_LABELS,
+        "channel_labels": channel_labels(services.policy),
+        "event_labels": EVENT_LABELS,
+        "script_labels": SCRIPT_LABELS,
+    }

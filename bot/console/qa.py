@@ -22,8 +22,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from bot.console.auth import QA_ROLES, Route, current_user
 from bot.console.charts import Bar, bar_chart, column_chart
-from bot.console.engineer import CHANNEL_LABELS
-from bot.console.pages import render, services_of, state_of
+from bot.console.pages import channel_labels, render, services_of, state_of
 from bot.console.qa_data import (
     Filters,
     QaView,
@@ -39,7 +38,6 @@ from compliance.calendar import SHANGHAI
 from compliance.codes import RULE_CODES
 from compliance.dbsource import describe_url
 from compliance.reports import BINARY_FORMATS, make_writer
-from compliance.reports.html import EVENT_LABELS
 from compliance.reports.summary import (
     RULE_TITLES,
     SEVERITY_LABELS,
@@ -47,6 +45,7 @@ from compliance.reports.summary import (
     RunInfo,
     SummaryBuilder,
 )
+from scripts_library import EVENT_LABELS
 from storage.models import Engineer, Ticket
 
 MAX_PERIOD_DAYS = 366
@@ -87,11 +86,12 @@ def period_of(request: web.Request) -> tuple[date, date, str | None]:
 def filters_of(request: web.Request) -> Filters:
     query = request.query
     severity = query.get("severity", "")
+    channel = query.get("channel", "")
     return Filters(
         code=query.get("code", "").strip().upper()[:6],
         severity=severity if severity in SEVERITY_LABELS else "",
         engineer=query.get("engineer", "").strip()[:32],
-        channel=query.get("channel", "") if query.get("channel", "") in CHANNEL_LABELS else "",
+        channel=channel if channel in services_of(request).policy.channels else "",
         day=_date(query.get("day")),
         show_false_positives=query.get("fp", "show") != "hide",
     )
@@ -127,13 +127,13 @@ def _names(engine: Engine) -> dict[str, str]:
         return {staff: name for staff, name in db.execute(select(Engineer.staff_no, Engineer.name))}
 
 
-def _common() -> dict[str, Any]:
+def _common(request: web.Request) -> dict[str, Any]:
     return {
         "event_labels": EVENT_LABELS,
         "rule_titles": RULE_TITLES,
         "rule_codes": RULE_CODES,
         "severity_labels": SEVERITY_LABELS,
-        "channel_labels": CHANNEL_LABELS,
+        "channel_labels": channel_labels(services_of(request).policy),
     }
 
 
@@ -187,7 +187,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
         chart_code=bar_chart("按规则统计的问题数", by_code, empty="本期没有问题"),
         chart_engineer=bar_chart("按工程师统计的问题数", by_engineer, empty="本期没有问题"),
         chart_day=column_chart("按日期统计的问题数", by_day, empty="本期没有问题"),
-        **_common(),
+        **_common(request),
     )
 
 
@@ -245,7 +245,7 @@ async def findings(request: web.Request) -> web.StreamResponse:
         names=names,
         query=_query_of(since, until, filters),
         back=request.path_qs,
-        **_common(),
+        **_common(request),
     )
 
 
@@ -291,7 +291,7 @@ async def session_page(request: web.Request) -> web.StreamResponse:
         names=names,
         back=back if back.startswith(f"{prefix}/qa") else f"{prefix}/qa/findings",
         here=request.path_qs,
-        **_common(),
+        **_common(request),
     )
 
 
@@ -340,7 +340,7 @@ async def false_positives(request: web.Request) -> web.StreamResponse:
     """False positives grouped by rule and phrase: candidates for the policy's exceptions."""
     groups = await asyncio.to_thread(false_positives_by_phrase, await _engine(request))
     return await render(
-        request, "qa_false_positives.html", page_title="误报清单", groups=groups, **_common()
+        request, "qa_false_positives.html", page_title="误报清单", groups=groups, **_common(request)
     )
 
 

@@ -31,22 +31,12 @@ from compliance.reports.summary import (
     engineer_label,
     local_time,
 )
+from scripts_library import EVENT_LABELS
 
-__all__ = ["EVENT_LABELS", "HtmlReport", "Segment", "mark_segments"]
+__all__ = ["HtmlReport", "Segment", "mark_segments"]
 
 TEMPLATES = Path(__file__).with_name("templates")
 
-EVENT_LABELS: dict[str, str] = {
-    "ticket_opened": "开单",
-    "ticket_accepted": "接单",
-    "remote_login": "远程登录",
-    "solution_given": "给出方案",
-    "extension_granted": "批准延期",
-    "escalated": "升级技术部",
-    "resolved": "问题已解决",
-    "closed": "关闭工单",
-    "satisfaction_rated": "满意度评价",
-}
 ROLE_LABELS: dict[str, str] = {"customer": "客户", "agent": "工程师", "event": "事件"}
 SEVERITY_COLOURS: dict[str, str] = {"error": "#c62828", "warning": "#ef8f00", "info": "#1565c0"}
 

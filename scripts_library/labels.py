@@ -1,0 +1,87 @@
+"""The words people read for the product's vocabulary: ticket statuses, events, script lines.
+
+One table each, used by the console and by the compliance checker's HTML
+report, so a step reads the same wherever it is shown.  Keys are the stored
+values (`storage.enums.TicketStatus`, `storage.enums.EventKind`, the SPEC §4
+transcript events) as strings, since this package depends on nothing of ours;
+`tests/bot/test_lifecycle_registry.py` checks every member has its label.
+Channel names are the policy's (`[channels.*] label`), not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from scripts_library.lines import ScriptKey
+
+STATUS_LABELS: Mapping[str, str] = {
+    "opened": "待受理",
+    "accepted": "处理中",
+    "in_progress": "处理中",
+    "resolved": "已解决",
+    "closed": "已关闭",
+}
+
+EVENT_LABELS: Mapping[str, str] = {
+    # SPEC §4: the events a transcript carries.
+    "ticket_opened": "工单已创建",
+    "ticket_accepted": "工程师已受理",
+    "remote_login": "开始远程操作",
+    "solution_given": "已给出解决方案",
+    "extension_granted": "方案时效已延长",
+    "escalated": "已升级至技术部",
+    "resolved": "问题已解决",
+    "closed": "工单已关闭",
+    "satisfaction_rated": "客户已评价",
+    "complaint_opened": "客户投诉",
+    "complaint_resolved": "投诉已处理",
+    # The bot's internal steps.
+    "classified": "已判定故障等级",
+    "assigned": "已分配工程师",
+    "reassigned": "工单已改派",
+    "backup_warning_sent": "已发送数据备份确认",
+    "backup_confirmed": "客户已确认数据备份",
+    "backup_not_confirmed": "客户尚未备份数据",
+    "remote_requested": "申请远程操作",
+    "draft_suggested": "系统建议话术",
+    "presend_override": "确认发送提醒项",
+    "extension_requested": "工程师申请延期",
+    "stable_run_started": "开始稳定运行观察",
+    "stable_run_elapsed": "稳定运行观察期满",
+    "suggestion_requested": "已征求客户建议",
+    "suggestion_declined": "客户暂无建议",
+    "suggestion_recorded": "已记录客户建议",
+    "survey_sent": "已发送满意度调查",
+    "archived": "已归档知识库",
+    "archive_skipped_duplicate": "重复方案，未归档",
+    "warranty_assessed": "保修已判定",
+    "rma_started": "配件已送原厂",
+    "rma_returned": "配件已从原厂返回",
+    "rma_chase_due": "须催促原厂",
+    "onsite_scheduled": "已安排上门",
+    "reminder_sent": "已提醒",
+    "progress_update_due": "须发送进度更新",
+    "delivery_problem": "消息未送达",
+    "note": "备注",
+}
+
+SCRIPT_LABELS: Mapping[str, str] = {
+    ScriptKey.GREETING: "问候语",
+    ScriptKey.REST_DAY_NOTICE: "休息日告知",
+    ScriptKey.BACKUP_WARNING: "数据备份确认",
+    ScriptKey.COMPLAINT_RESPONSE: "安抚抱怨",
+    ScriptKey.DOUBT_RESPONSE: "回应质疑",
+    ScriptKey.EMOTION_RESPONSE: "安抚情绪",
+    ScriptKey.EXTENSION_CALL: "延期致电",
+    ScriptKey.ESCALATION_NOTICE: "升级告知",
+    ScriptKey.ONSITE_APPOINTMENT: "上门预约",
+    ScriptKey.ONSITE_RESCHEDULE: "上门改期",
+    ScriptKey.PROGRESS_DAY4: "第4日进度",
+    ScriptKey.PROGRESS_DAY7: "第7日进度",
+    ScriptKey.RETURN_SHIPPING: "归还预约",
+    ScriptKey.THANKS: "感谢语",
+    ScriptKey.RESPONSIBILITY: "负责语",
+    ScriptKey.SUGGESTION_REQUEST: "征求建议",
+    ScriptKey.REVIEW_INVITATION: "邀请评价",
+    ScriptKey.SATISFACTION_SURVEY: "满意度调查",
+}
