@@ -17,8 +17,9 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
+from bot.console.actions import WORKING
 from bot.console.auth import MANAGER_ROLES, Route, current_user
-from bot.console.engineer import WORKING, queue_rows
+from bot.console.engineer import queue_rows
 from bot.console.pages import channel_labels, render, services_of, state_of
 from bot.console.qa_data import build_view
 from bot.lifecycle import ExtensionBody, ReassignBody, TicketError

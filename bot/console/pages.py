@@ -22,10 +22,11 @@ import jinja2
 from aiohttp import web
 from sqlalchemy import Engine
 
-from bot.console.auth import CONSOLE_SESSION, CONSOLE_USER, ConsoleUser, Route
+from bot.console.auth import CONSOLE_SESSION, CONSOLE_USER, ConsoleUser, Route, current_user
 from bot.console.keys import console_secret
 from bot.console.security import Signer
 from bot.context import SERVICES, Services
+from bot.lifecycle import TicketError
 from compliance.policy import Policy
 from scripts_library import EVENT_LABELS, SCRIPT_LABELS, STATUS_LABELS
 from storage.db import make_engine
@@ -195,3 +196,23 @@ def label_context(services: Services) -> dict[str, Any]:
         "event_labels": EVENT_LABELS,
         "script_labels": SCRIPT_LABELS,
     }
+
+
+async def visible_ticket(request: web.Request) -> dict[str, Any]:
+    """The ticket's detail if this account may see it; 404 otherwise (not 403:
+    an engineer does not learn which numbers exist)."""
+    services = services_of(request)
+    user = current_user(request)
+    number = request.match_info["number"]
+    try:
+        detail = await services.views.ticket(number)
+    except TicketError as exc:
+        if exc.kind == "not_found":
+            raise web.HTTPNotFound(text=f"工单 {number} 不存在") from None
+        raise
+    engineer = detail.get("engineer") or {}
+    if not user.sees_all_tickets and (
+        user.staff_no is None or engineer.get("staff_no") != user.staff_no
+    ):
+        raise web.HTTPNotFound(text=f"工单 {number} 不存在或未分配给您")
+    return detail

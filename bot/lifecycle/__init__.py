@@ -42,7 +42,7 @@ from bot.lifecycle.outbox import SentLine, deliver, record_delivery, replies_to
 from bot.lifecycle.privacy import forget_customer
 from bot.lifecycle.registry import ACTIONS, BY_NAME
 from bot.lifecycle.views import TicketViews
-from bot.lifecycle.vocabulary import ACTIVE, WORKING, TimerKind
+from bot.lifecycle.vocabulary import ACTIVE, MANAGERS, WORKING, TimerKind
 from bot.messages import DeliveryResult, InboundMessage, OutboundMessage
 from bot.presend import PresendResult
 from storage.models import Engineer
@@ -52,6 +52,7 @@ __all__ = [
     "ACTIVE",
     "BY_NAME",
     "ERROR_STATUS",
+    "MANAGERS",
     "WORKING",
     "Action",
     "ActionResult",

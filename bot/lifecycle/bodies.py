@@ -42,8 +42,8 @@ class Given:
     label: str
     # Longest text accepted; None: the app's message limit (Settings.max_text_chars).
     max_len: int | None = None
-    # The only values a text field may take.
-    choices: tuple[str, ...] = ()
+    # The only values a text field may take, each with the words a form shows.
+    choices: tuple[tuple[str, str], ...] = ()
     # What a form offers (values are checked by the action itself).
     options: Options | None = None
 
@@ -53,7 +53,7 @@ def given(
     *,
     default: Any = dataclasses.MISSING,
     max_len: int | None = None,
-    choices: tuple[str, ...] = (),
+    choices: tuple[tuple[str, str], ...] = (),
     options: Options | None = None,
 ) -> Any:
     """A body field: ``summary: str = given("解决方案摘要")``."""
@@ -103,27 +103,34 @@ def parse_body(model: type[B], data: Mapping[str, Any], *, text_limit: int) -> B
             value = str_list_field(data, name)
         else:
             raise TypeError(f"{model.__name__}.{name}: no parser for {kind!r}")
-        if spec.choices and value is not None and value not in spec.choices:
+        allowed = [choice for choice, _label in spec.choices]
+        if allowed and value is not None and value not in allowed:
             raise ApiError(
                 400,
                 "bad_field",
-                f"field {name!r} must be one of {', '.join(spec.choices)}, got {value!r}",
+                f"field {name!r} must be one of {', '.join(allowed)}, got {value!r}",
                 field=name,
             )
         values[name] = value
     return model(**values)
 
 
+# A yes / no that may also be left to what the ticket says.
+_TRISTATE = [("", "—"), ("true", "是"), ("false", "否")]
+
+
 def form_inputs(model: type[Any], policy: Policy, *, text_limit: int) -> list[dict[str, Any]]:
     """The console form of `model`: one input per field, in field order."""
     inputs = []
     for field, spec, kind in _fields(model):
-        options = list(spec.options(policy)) if spec.options else [(c, c) for c in spec.choices]
+        options = list(spec.options(policy)) if spec.options else list(spec.choices)
         if kind == tuple[str, ...]:
             widget = "checkboxes"
         elif options:
             widget = "select"
-        elif kind in (bool, bool | None):
+        elif kind == bool | None:
+            widget, options = "tristate", _TRISTATE
+        elif kind is bool:
             widget = "checkbox"
         elif kind in (float, float | None):
             widget = "number"

@@ -172,3 +172,43 @@ async def test_manager_reassigns_from_the_team_page(console: Console) -> None:
     )
     assert same.status == 409
     assert "已分配" in await same.text()
+
+
+async def test_the_warranty_decision_from_the_ticket_page(console: Console) -> None:
+    number, username = await _owned_ticket(console)
+    browser, token = await _signed_in(console, username)
+    page = await (await browser.get(f"/console/tickets/{number}")).text()
+    form = re.search(r'<form class="action-form" data-action="warranty".*?</form>', page, re.S)
+    assert form is not None, "the ticket page offers the warranty decision"
+    assert re.search(r'type="date"[^>]*data-field="signed_for"[^>]*required', form.group(0))
+    # The policy's paid-repair exclusions are the choices (seed 000 2.e).
+    assert 'value="malware"' in form.group(0) and "网络病毒" in form.group(0)
+
+    base = f"/console/api/tickets/{number}"
+    bad = await post_json(browser, f"{base}/warranty", {"signed_for": "2026-02-30"}, token)
+    assert bad.status == 400 and (await bad.json())["field"] == "signed_for"
+    decided = await post_json(
+        browser, f"{base}/warranty", {"signed_for": "2026-08-31", "exclusions": []}, token
+    )
+    assert decided.status == 200, await decided.text()
+    result = await decided.json()
+    assert result["events"] == ["warranty_assessed"]
+    assert (result["warranty"]["tier"], result["warranty"]["covered_until"]) == (
+        "replace_new",
+        "2026-11-30",
+    )
+    detail = await console.services.views.ticket(number)
+    assert detail["warranty"]["tier"] == "replace_new"
+    live = await (await browser.get(f"{base}/live?after=0")).json()
+    assert any(i.get("label") == "保修已判定" for i in live["items"] if i["kind"] == "event")
+
+
+async def test_an_engineer_cannot_decide_on_someone_elses_ticket(console: Console) -> None:
+    number, username = await _owned_ticket(console)
+    other = "lisi" if username == "zhangsan" else "zhangsan"
+    browser, token = await _signed_in(console, other)
+    refused = await post_json(
+        browser, f"/console/api/tickets/{number}/warranty", {"signed_for": "2026-08-31"}, token
+    )
+    assert refused.status == 404
+    assert (await console.services.views.ticket(number))["warranty"]["tier"] is None

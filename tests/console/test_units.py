@@ -115,7 +115,7 @@ def test_safe_next_never_leaves_the_console(target: str | None, expected: str) -
 
 
 def test_sla_badges_of_a_ticket() -> None:
-    from bot.console.engineer import sla_badges
+    from bot.console.sla import sla_badges
     from bot.lifecycle import TimerKind
 
     opened = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai

@@ -125,6 +125,10 @@
     });
     var hint = document.getElementById("remote-hint");
     if (hint) { hint.textContent = actions.remote.hint || ""; }
+    Array.prototype.forEach.call(document.querySelectorAll(".action-form"), function (form) {
+      var state = actions[form.getAttribute("data-key")];
+      if (state) { form.querySelector("fieldset").disabled = !state.enabled; }
+    });
   }
 
   function refresh() {
@@ -303,6 +307,45 @@
     body[pending.getAttribute("data-field")] = value;
     runAction(pending, body);
     pending = null;
+  });
+
+  // Forms built from an action's body model: each field says how to read it.
+  function formBody(form) {
+    var body = {};
+    Array.prototype.forEach.call(form.querySelectorAll("[data-field]"), function (field) {
+      var name = field.getAttribute("data-field");
+      var widget = field.getAttribute("data-widget");
+      if (widget === "checkboxes") {
+        body[name] = Array.prototype.map.call(
+          field.querySelectorAll("input:checked"), function (box) { return box.value; });
+      } else if (widget === "checkbox") {
+        body[name] = field.checked;
+      } else if (widget === "tristate") {
+        if (field.value) { body[name] = field.value === "true"; }
+      } else if (widget === "number") {
+        if (field.value.trim()) { body[name] = parseFloat(field.value); }
+      } else if (field.value.trim()) {
+        body[name] = field.value.trim();
+      }
+    });
+    return body;
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll(".action-form"), function (form) {
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var title = form.querySelector("legend").textContent;
+      say("ok", "处理中…");
+      api("POST", base + "/" + form.getAttribute("data-action"), formBody(form)).then(function (data) {
+        if (data._ok) {
+          say("ok", title + "：已完成");
+          form.reset();
+        } else {
+          say(data._status === 409 ? "warn" : "error", data.message || "操作失败");
+        }
+        return refresh();
+      }).catch(function (error) { say("error", error.message); });
+    });
   });
 
   var reassign = document.getElementById("reassign-form");

@@ -26,7 +26,7 @@ from bot.lifecycle.journal import TicketState, state_of
 from bot.lifecycle.vocabulary import ACTIVE, WORKERS, EventKind
 from bot.presend import PresendResult
 from bot.prompting import PromptedLine, customer_address
-from scripts_library import ScriptKey
+from scripts_library import SCRIPT_LABELS, ScriptKey
 
 
 def gate(result: PresendResult, state: TicketState) -> PresendResult:
@@ -56,7 +56,10 @@ class DraftBody:
     override_reason: str | None = given("仍要发送的原因", default=None, max_len=500)
     # A script line's key: the draft is that line (typed out or edited).
     prompted_by: str | None = given(
-        "话术", default=None, max_len=64, choices=tuple(key.value for key in ScriptKey)
+        "话术",
+        default=None,
+        max_len=64,
+        choices=tuple((key.value, SCRIPT_LABELS[key]) for key in ScriptKey),
     )
 
 

@@ -14,7 +14,9 @@ from bot.lifecycle.vocabulary import WORKERS, WORKING, EventKind, TimerKind
 
 @dataclass(frozen=True, slots=True)
 class RmaBody:
-    action: str = given("进展", max_len=16, choices=("start", "returned"))
+    action: str = given(
+        "进展", max_len=16, choices=(("start", "配件送原厂"), ("returned", "配件已返回"))
+    )
     vendor: str | None = given("厂商", default=None, max_len=200)
 
 

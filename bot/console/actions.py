@@ -1,0 +1,218 @@
+"""The lifecycle actions in the console: the ticket page's buttons and forms, and the
+JSON endpoints they post to.
+
+Every action of `bot.lifecycle.ACTIONS` gets ``POST /console/api/tickets/{n}/<name>``
+(CSRF-checked by the guard), run by `TicketService.run` under the signed-in
+account's 工号 after the visibility check, so the console records exactly what
+the chat API would.  The ticket page lays out the everyday steps as buttons
+(`LAID_OUT`); every other registered action gets a form built from its body
+model, so a new step shows up here without console code of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from bot.console.auth import TICKET_ROLES, ConsoleUser, Handler, Route, current_user, json_error
+from bot.console.pages import services_of, visible_ticket
+from bot.context import Services
+from bot.http import ApiError, json_response, read_json, str_field
+from bot.lifecycle import ACTIONS, MANAGERS, Action, TicketError, form_inputs, parse_body
+from compliance.reports.summary import RULE_TITLES
+from storage.models import TicketStatus
+
+OPENED = TicketStatus.OPENED.value
+# Accepted and being worked on.
+WORKING: frozenset[str] = frozenset({TicketStatus.ACCEPTED.value, TicketStatus.IN_PROGRESS.value})
+# Every status but closed.
+ACTIVE: frozenset[str] = frozenset(s.value for s in TicketStatus if s is not TicketStatus.CLOSED)
+
+# The actions ticket.html lays out itself (buttons with their own enabling rules,
+# the draft form, the reassign form); every other one gets a generated form.
+LAID_OUT = frozenset(
+    {
+        "accept",
+        "messages",
+        "backup-warning",
+        "backup-confirmation",
+        "remote",
+        "solution",
+        "extension-request",
+        "extension",
+        "escalate",
+        "resolve",
+        "close",
+        "reassign",
+    }
+)
+
+
+def _key(name: str) -> str:
+    # The enabled-state key of an action (the page's JavaScript maps _ back to -).
+    return name.replace("-", "_")
+
+
+def action_forms(services: Services) -> list[dict[str, Any]]:
+    """The generated forms: every registered action the page does not lay out itself."""
+    limit = services.settings.max_text_chars
+    return [
+        {
+            "name": action.name,
+            "key": _key(action.name),
+            "title": action.title,
+            "inputs": form_inputs(action.body, services.policy, text_limit=limit),
+        }
+        for action in ACTIONS
+        if action.name not in LAID_OUT
+    ]
+
+
+def actions_of(detail: Mapping[str, Any], user: ConsoleUser, max_extensions: int) -> dict[str, Any]:
+    """Which lifecycle buttons are enabled now, and why a disabled one is disabled."""
+    status = detail["status"]
+    state = detail["state"]
+    accepted = status in WORKING
+    working = status == OPENED or accepted
+    remote_hint = None
+    if status == OPENED:
+        remote_hint = "受理后才能开始远程"
+    elif not accepted or state.get("remote_login"):
+        remote_hint = None
+    elif not state["backup_warning_sent"]:
+        remote_hint = "须先发送数据备份确认，并等客户确认已备份"
+    elif not state["backup_confirmed"]:
+        remote_hint = "已发送数据备份确认，等待客户确认已备份"
+    extension_ok = (
+        accepted
+        and not state["solution_given"]
+        and not state["escalated"]
+        and state["extensions"] < max_extensions
+    )
+    can_act = user.staff_no is not None
+    return {
+        "accept": {"enabled": can_act and status == OPENED},
+        "backup_warning": {"enabled": can_act and accepted and not state["backup_warning_sent"]},
+        "backup_confirmation": {
+            "enabled": can_act
+            and accepted
+            and state["backup_warning_sent"]
+            and not state["backup_confirmed"]
+        },
+        "remote": {
+            "enabled": can_act
+            and accepted
+            and remote_hint is None
+            and not state.get("remote_login"),
+            "hint": remote_hint,
+        },
+        "solution": {"enabled": can_act and accepted and not state["solution_given"]},
+        "extension": {
+            "enabled": can_act and extension_ok,
+            "grant": user.is_manager,
+        },
+        "escalate": {"enabled": can_act and working and not state["escalated"]},
+        "resolve": {"enabled": can_act and accepted},
+        "close": {"enabled": can_act and status in ACTIVE},
+        "reassign": {"enabled": can_act and user.is_manager and status in ACTIVE},
+        **{
+            _key(action.name): {
+                "enabled": can_act
+                and status in {s.value for s in action.statuses}
+                and (action.roles != MANAGERS or user.is_manager)
+            }
+            for action in ACTIONS
+            if action.name not in LAID_OUT
+        },
+    }
+
+
+def _staff_no(user: ConsoleUser) -> str:
+    if user.staff_no is None:
+        raise ApiError(403, "no_staff_no", "此账号未关联工号，不能操作工单")
+    return user.staff_no
+
+
+async def _guarded_number(request: web.Request) -> str:
+    """The ticket number of the request after the visibility check."""
+    detail = await visible_ticket(request)
+    return str(detail["number"])
+
+
+def _run(action: Action[Any]) -> Handler:
+    """The console's handler of one registered action (JSON in, JSON out; errors keep the
+    service's code), under the signed-in account's 工号."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        user = current_user(request)
+        services = services_of(request)
+        try:
+            number = await _guarded_number(request)
+            data = await read_json(request) if request.can_read_body else {}
+            staff_no = _staff_no(user)
+            body = parse_body(action.body, data, text_limit=services.settings.max_text_chars)
+            result = await services.tickets.run(action.name, number, staff_no, body)
+        except ApiError as exc:
+            return json_error(exc.status, exc.code, exc.message, **exc.extra)
+        except TicketError as exc:
+            return json_error(exc.status, exc.code, exc.message, **exc.details)
+        return json_response(result.to_dict())
+
+    handler.__name__ = f"action_{action.name.replace('-', '_')}"
+    return handler
+
+
+async def no_such_action(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["action"]
+    return json_error(404, "no_such_action", f"没有操作 {name}")
+
+
+async def presend(request: web.Request) -> web.StreamResponse:
+    """The pre-send check of a draft (as the engineer types): verdict, spans, suggestion."""
+    services = services_of(request)
+    try:
+        number = await _guarded_number(request)
+        data = await read_json(request)
+        text = str_field(data, "text", required=False, max_len=services.settings.max_text_chars)
+    except ApiError as exc:
+        return json_error(exc.status, exc.code, exc.message, **exc.extra)
+    if not text:
+        return json_response(
+            {"verdict": "ok", "text": "", "hits": [], "suggestion": None, "notes": []}
+        )
+    result = await services.tickets.check_draft(number, text)
+    hits = [{**hit.to_dict(), "title": RULE_TITLES.get(hit.rule, "")} for hit in result.hits]
+    return json_response({**result.to_dict(), "hits": hits, "notes": list(result.notes)})
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "POST",
+        "/api/tickets/{number}/presend",
+        presend,
+        "console.api.presend",
+        roles=TICKET_ROLES,
+        api=True,
+    ),
+    *(
+        Route(
+            "POST",
+            f"/api/tickets/{{number}}/{action.name}",
+            _run(action),
+            f"console.api.action.{action.name}",
+            roles=TICKET_ROLES,
+            api=True,
+        )
+        for action in ACTIONS
+    ),
+    Route(
+        "POST",
+        "/api/tickets/{number}/{action}",
+        no_such_action,
+        "console.api.no_such_action",
+        roles=TICKET_ROLES,
+        api=True,
+    ),
+)
