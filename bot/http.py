@@ -57,16 +57,29 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return json_response({"error": "body_too_large", "message": "请求体超过大小上限"}, 413)
 
 
+async def read_body(request: web.Request, limit: int | None = None) -> bytes:
+    """The raw request body; one over `limit` bytes (default: the app's client_max_size,
+    `Settings.max_body_bytes`) is a 413 `ApiError`, refused before reading when its
+    Content-Length says so."""
+    too_large = "请求体超过大小上限" if limit is None else f"body is over the {limit}-byte limit"
+    if limit is not None and request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "body_too_large", too_large)
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(413, "body_too_large", too_large) from None
+    if limit is not None and len(raw) > limit:
+        raise ApiError(413, "body_too_large", too_large)
+    return raw
+
+
 async def read_json(request: web.Request) -> dict[str, Any]:
     """The request body as a JSON object, or an `ApiError` saying what is wrong with it."""
     if request.content_type not in ("application/json", ""):
         raise ApiError(
             415, "unsupported_media_type", f"expected application/json, got {request.content_type}"
         )
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise ApiError(413, "body_too_large", "请求体超过大小上限") from None
+    raw = await read_body(request)
     if not raw:
         raise ApiError(400, "empty_body", "request body is empty; expected a JSON object")
     try:

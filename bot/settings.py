@@ -29,6 +29,33 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def env_number(
+    environ: Mapping[str, str],
+    name: str,
+    default: float,
+    *,
+    integer: bool = False,
+    minimum: float | None = None,
+) -> float:
+    """The number in environment variable `name` (unset or blank: `default`).
+
+    Not a number (an integer when `integer`), or below `minimum`, is a
+    `SettingsError` naming the variable and the value.
+    """
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(int(raw)) if integer else float(raw)
+    except ValueError:
+        raise SettingsError(
+            f"{name}: expected {'an integer' if integer else 'a number'}, got {raw!r}"
+        ) from None
+    if minimum is not None and value < minimum:
+        raise SettingsError(f"{name}: must be at least {minimum:g}, got {raw!r}")
+    return value
+
+
 def _instance_id() -> str:
     # Unique per process, readable in the timers table's locked_by column.
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -100,18 +127,6 @@ class Settings:
         `AFTERSALES_SCHEDULER` (``off`` disables the timer scheduler).
         """
         env = dict(os.environ if environ is None else environ)
-
-        def env_number(name: str, kind: type[int] | type[float], default: float) -> float:
-            raw = env.get(name)
-            if raw is None or raw.strip() == "":
-                return default
-            try:
-                return kind(raw)
-            except ValueError:
-                raise SettingsError(
-                    f"{name}: expected {'an integer' if kind is int else 'a number'}, got {raw!r}"
-                ) from None
-
         scheduler = env.get("AFTERSALES_SCHEDULER", "on").strip().lower()
         if scheduler not in ("on", "off"):
             raise SettingsError(f"AFTERSALES_SCHEDULER: expected on or off, got {scheduler!r}")
@@ -120,9 +135,11 @@ class Settings:
             db_url=db_url or env.get("AFTERSALES_DB_URL") or DEFAULT_DB_URL,
             host=host,
             port=port,
-            max_body_bytes=int(env_number("AFTERSALES_MAX_BODY_BYTES", int, 64 * 1024)),
+            max_body_bytes=int(
+                env_number(env, "AFTERSALES_MAX_BODY_BYTES", 64 * 1024, integer=True)
+            ),
             scheduler_enabled=scheduler == "on",
-            scheduler_interval_s=env_number("AFTERSALES_SCHEDULER_INTERVAL_S", float, 5.0),
+            scheduler_interval_s=env_number(env, "AFTERSALES_SCHEDULER_INTERVAL_S", 5.0),
             demo=demo,
             environ=MappingProxyType(env),
         )

@@ -19,7 +19,6 @@ views, which know the object.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -35,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.console.security import SessionData
+from bot.http import ApiError, json_response
 from storage.account_models import User
 from storage.models import Engineer
 
@@ -131,11 +131,8 @@ def safe_next(target: str | None, prefix: str) -> str:
 
 
 def json_error(status: int, code: str, message: str, **extra: Any) -> web.Response:
-    return web.json_response(
-        {"error": code, "message": message, **extra},
-        status=status,
-        dumps=lambda obj: json.dumps(obj, ensure_ascii=False),
-    )
+    """An error answer of a console API route, shaped like the engineer API's."""
+    return json_response(ApiError(status, code, message, **extra).to_dict(), status=status)
 
 
 def refusal(

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from bot.app import create_app, sync_roster
 from bot.channels import load_channel_modules
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings, SettingsError, env_number
 from compliance.policy import Policy
 from storage.db import make_async_engine, make_async_sessionmaker
 from storage.models import Engineer
@@ -103,6 +103,19 @@ def test_bad_settings_are_named() -> None:
     settings = Settings.load(environ={"AFTERSALES_DB_URL": "sqlite:///x.db"}, port=9000)
     assert (settings.db_url, settings.base_url) == ("sqlite:///x.db", "http://127.0.0.1:9000")
     assert settings.environ["AFTERSALES_DB_URL"] == "sqlite:///x.db"
+
+
+def test_environment_numbers_are_checked_by_name() -> None:
+    environ = {"N": " 12 ", "F": "0.5", "BAD": "12ab", "LOW": "-1", "BLANK": " "}
+    assert env_number(environ, "N", 3, integer=True) == 12
+    assert env_number(environ, "F", 3) == 0.5
+    assert env_number(environ, "BLANK", 3) == env_number(environ, "UNSET", 3) == 3
+    with pytest.raises(SettingsError, match=r"F: expected an integer, got '0\.5'"):
+        env_number(environ, "F", 3, integer=True)
+    with pytest.raises(SettingsError, match="BAD: expected a number, got '12ab'"):
+        env_number(environ, "BAD", 3)
+    with pytest.raises(SettingsError, match="LOW: must be at least 0, got '-1'"):
+        env_number(environ, "LOW", 3, minimum=0)
 
 
 def test_serve_reports_a_port_in_use(tmp_path: Path) -> None:
