@@ -96,8 +96,7 @@ class EventKind(enum.StrEnum):
     REMINDER_SENT = "reminder_sent"  # an SLA timer nudged an engineer or manager
     PROGRESS_UPDATE_DUE = "progress_update_due"  # working day 4 / 7 update is owed (SLA005)
     DELIVERY_PROBLEM = "delivery_problem"  # a line the channel did not take
-    # Retired (see RETIRED_EVENTS): internal steps were stored as notes with
-    # data["kind"] until migration 0030 gave each its member above.
+    # Retired (RETIRED_EVENTS): rows holding it still load; no step records it.
     NOTE = "note"
 
 

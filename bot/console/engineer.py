@@ -24,7 +24,7 @@ from bot.console.sla import clock_rows, sla_badges
 from bot.context import Services
 from bot.http import ApiError, json_response
 from scripts_library import EVENT_LABELS, STATUS_LABELS
-from storage.models import EventKind
+from storage.models import EngineerRole, EventKind
 
 # The steps the ticket page shows between the lines of the conversation.
 TIMELINE: frozenset[EventKind] = frozenset(
@@ -145,7 +145,9 @@ async def ticket_page(request: web.Request) -> web.StreamResponse:
     scripts = [line for line in await services.views.script_lines(number) if line["key"]]
     engineers = []
     if user.is_manager:
-        engineers = [s for s in await services.views.staff() if "engineer" in s.get("roles", [])]
+        engineers = [
+            s for s in await services.views.staff() if EngineerRole.ENGINEER in s.get("roles", [])
+        ]
     last_id = max((m["id"] for m in context["ticket"].get("messages", [])), default=0)
     return await render(
         request,

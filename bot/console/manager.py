@@ -26,7 +26,7 @@ from bot.lifecycle import ExtensionBody, ReassignBody, TicketError
 from compliance.calendar import SHANGHAI
 from compliance.reports.summary import RULE_TITLES
 from scripts_library import STATUS_LABELS
-from storage.models import EventKind, Ticket, TicketEvent
+from storage.models import EngineerRole, EventKind, Ticket, TicketEvent
 
 MAX_NOTE = 1000
 
@@ -92,7 +92,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
     months = [m for m in view.summary.engineer_months if m.month == label]
     staff = await services.views.staff()
     names = {s["staff_no"]: s["name"] for s in staff}
-    engineers = [s for s in staff if "engineer" in s.get("roles", [])]
+    engineers = [s for s in staff if EngineerRole.ENGINEER in s.get("roles", [])]
     rows = await queue_rows(services, user)
     breached = [r for r in rows if r["breached"]]
     escalated = [r for r in rows if r["times"].get("escalated_at")]

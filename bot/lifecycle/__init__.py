@@ -7,6 +7,7 @@ and the console call `run(action, …)` with an action of
 the scheduler fires `timer_handlers()` (`bot.lifecycle.deadlines`).  What lives
 where:
 
+- `desk` — what every step works with: policy, clocks, database, prompter;
 - `vocabulary` — the steps (`EventKind`), `TimerKind`, status groups, actors;
 - `journal` — recording steps, the 1 ms stamping, `TicketState`;
 - `access` — `TicketError` and its HTTP status, loading a ticket, `acting`;
