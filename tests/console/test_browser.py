@@ -259,6 +259,13 @@ def test_customer_engineer_and_qa_in_a_real_browser(
     expect(engineer.locator("#log")).to_contain_text("开始远程操作")
     shot(engineer, "06-backup-confirmed-remote-started")
 
+    # -- the warranty decision, from its form on the ticket page ---------------------------
+    engineer.locator(".more-actions > summary").click()
+    engineer.get_by_label("签收日期").fill("2026-08-31")
+    engineer.get_by_role("button", name="判定保修").click()
+    expect(engineer.locator("#action-status")).to_contain_text("判定保修：已完成")
+    expect(engineer.locator("#log")).to_contain_text("保修已判定")
+
     # -- a draft with a forbidden phrase is refused, the span marked ---------------------
     draft.fill("这种傻逼问题你自己重启一下不就好了")
     precheck = engineer.locator("#precheck")
