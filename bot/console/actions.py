@@ -20,15 +20,27 @@ from bot.console.auth import TICKET_ROLES, ConsoleUser, Handler, Route, current_
 from bot.console.pages import services_of, visible_ticket
 from bot.context import Services
 from bot.http import ApiError, json_response, read_json, str_field
-from bot.lifecycle import ACTIONS, MANAGERS, Action, TicketError, form_inputs, parse_body
+from bot.lifecycle import (
+    ACTIONS,
+    MANAGERS,
+    Action,
+    TicketError,
+    form_inputs,
+    parse_body,
+)
+from bot.lifecycle import (
+    ACTIVE as ACTIVE_STATUSES,
+)
+from bot.lifecycle import (
+    WORKING as WORKING_STATUSES,
+)
 from compliance.reports.summary import RULE_TITLES
 from storage.models import TicketStatus
 
+# The lifecycle's status groups as the ticket views spell statuses.
 OPENED = TicketStatus.OPENED.value
-# Accepted and being worked on.
-WORKING: frozenset[str] = frozenset({TicketStatus.ACCEPTED.value, TicketStatus.IN_PROGRESS.value})
-# Every status but closed.
-ACTIVE: frozenset[str] = frozenset(s.value for s in TicketStatus if s is not TicketStatus.CLOSED)
+WORKING: frozenset[str] = frozenset(s.value for s in WORKING_STATUSES)
+ACTIVE: frozenset[str] = frozenset(s.value for s in ACTIVE_STATUSES)
 
 # The actions ticket.html lays out itself (buttons with their own enabling rules,
 # the draft form, the reassign form); every other one gets a generated form.

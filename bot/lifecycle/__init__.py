@@ -35,7 +35,7 @@ from bot.lifecycle.actions import Action, ActionResult, run_action
 from bot.lifecycle.actions.drafts import check_draft
 from bot.lifecycle.actions.handover import ReassignBody
 from bot.lifecycle.actions.solution import ExtensionBody
-from bot.lifecycle.bodies import NoBody, form_inputs, parse_body
+from bot.lifecycle.bodies import form_inputs, parse_body
 from bot.lifecycle.deadlines import DeadlineHandlers
 from bot.lifecycle.desk import Desk
 from bot.lifecycle.intake import Receipt, receive
@@ -59,7 +59,6 @@ __all__ = [
     "ActionResult",
     "Desk",
     "ExtensionBody",
-    "NoBody",
     "ReassignBody",
     "Receipt",
     "SentLine",
