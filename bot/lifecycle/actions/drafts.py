@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from bot.lifecycle.access import ActionContext, TicketError, load_ticket
 from bot.lifecycle.actions import Action, Outcome
-from bot.lifecycle.actions.remote import backup_warning_if_unsent
+from bot.lifecycle.actions.remote import hold_for_backup
 from bot.lifecycle.bodies import given
 from bot.lifecycle.desk import Desk
 from bot.lifecycle.journal import TicketState, state_of
@@ -87,16 +87,12 @@ async def send_draft(ctx: ActionContext, body: DraftBody) -> Outcome:
             presend=result.to_dict(),
         )
     if "backup_confirmation_required" in result.notes:
-        ctx.record(EventKind.REMOTE_REQUESTED, data={"text": body.text})
-        await backup_warning_if_unsent(ctx, state)
-        raise TicketError(
-            "conflict",
-            "backup_confirmation_required",
+        await hold_for_backup(
+            ctx,
+            state,
             "远程操作前须先发送数据备份确认，并等客户确认已备份；草稿未发送",
-            commit=True,
+            {"text": body.text},
             presend=result.to_dict(),
-            backup_warning_sent=True,
-            backup_confirmed=state.backup_confirmed,
         )
     # A typed-out script line counts as that line (the backup warning typed by
     # hand unlocks remote access like the button).

@@ -9,6 +9,7 @@ warning if it has not gone out yet, and refuses — keeping what it did.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, NoReturn
 
 from bot.lifecycle.access import ActionContext, TicketError
 from bot.lifecycle.actions import Action, Outcome
@@ -26,6 +27,24 @@ async def backup_warning_if_unsent(
     if state.backup_warning_sent:
         return None
     return await ctx.say(ctx.desk.prompter.fixed(ScriptKey.BACKUP_WARNING, ctx.ticket.channel))
+
+
+async def hold_for_backup(
+    ctx: ActionContext, state: TicketState, message: str, request: dict[str, Any], **details: Any
+) -> NoReturn:
+    """Remote access asked for before the backup is confirmed: record the request, send
+    the warning if it has not gone out, and refuse — keeping both."""
+    ctx.record(EventKind.REMOTE_REQUESTED, data=request)
+    await backup_warning_if_unsent(ctx, state)
+    raise TicketError(
+        "conflict",
+        "backup_confirmation_required",
+        message,
+        commit=True,
+        **details,
+        backup_warning_sent=True,
+        backup_confirmed=state.backup_confirmed,
+    )
 
 
 async def send_backup_warning(ctx: ActionContext, _body: NoBody) -> Outcome:
@@ -61,15 +80,8 @@ async def start_remote(ctx: ActionContext, body: RemoteBody) -> Outcome:
         ctx.record(EventKind.REMOTE_LOGIN, data={"tool": body.tool})
         ctx.start_working()
         return Outcome((EventKind.REMOTE_LOGIN,))
-    ctx.record(EventKind.REMOTE_REQUESTED, data={"tool": body.tool})
-    await backup_warning_if_unsent(ctx, state)
-    raise TicketError(
-        "conflict",
-        "backup_confirmation_required",
-        "远程登录前须先发送数据备份确认，并等客户确认已备份",
-        commit=True,
-        backup_warning_sent=True,
-        backup_confirmed=state.backup_confirmed,
+    await hold_for_backup(
+        ctx, state, "远程登录前须先发送数据备份确认，并等客户确认已备份", {"tool": body.tool}
     )
 
 
