@@ -7,8 +7,12 @@ What is mounted, in this order:
    into the engineers table, the services object under `SERVICES`, the SLA
    scheduler task (when `settings.scheduler_enabled`);
 2. `/` → `/chat`, and the engineer API under `/api` (`bot.api`);
-3. the channel modules of `bot.channels.CHANNEL_MODULES` (`/chat`, `/wechat` …);
-4. the page modules of `PAGE_MODULES` (the console under `/console`, when present).
+3. the channel modules of `CHANNEL_MODULES` (`/chat`, `/wechat` …);
+4. the page modules of `PAGE_MODULES` (the console under `/console`).
+
+Both lists are plain imports: a module that fails to import stops the app, so
+the engineer API can never be left trusting its ``X-Staff-No`` header because
+the console (which replaces that resolver with its sign-in) went missing.
 
 Every module is mounted by its ``setup(app)``; its cleanup contexts run after
 the core's, so `app[SERVICES]` is there when they start.
@@ -17,11 +21,8 @@ the core's, so `app[SERVICES]` is there when they start.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from collections.abc import AsyncIterator, Iterable
-from types import ModuleType
-from typing import cast
 
 import jinja2
 from aiohttp import web
@@ -29,8 +30,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import api
-from bot.channels import ChannelModule, SenderRegistry, load_channel_modules
+from bot import api, console
+from bot.channels import ChannelModule, SenderRegistry, bridge, wechat, wecom_kf
+from bot.channels import web as web_chat
 from bot.context import ACTOR_RESOLVER, SERVICES, SETTINGS, TEMPLATES, Services
 from bot.deadlines import DeadlineHandlers
 from bot.http import json_errors
@@ -47,8 +49,11 @@ from storage.models import Engineer
 
 log = logging.getLogger("bot.app")
 
-# Page modules mounted after the channels, when installed (the console issue).
-PAGE_MODULES: tuple[str, ...] = ("bot.console",)
+# Every channel module, in mounting order: the web chat needs no credentials;
+# the others mount their routes always and answer 503 until configured.
+CHANNEL_MODULES: tuple[ChannelModule, ...] = (web_chat, wechat, wecom_kf, bridge)
+# Page modules mounted after the channels.
+PAGE_MODULES: tuple[ChannelModule, ...] = (console,)
 
 
 def make_templates() -> jinja2.Environment:
@@ -161,20 +166,6 @@ async def _to_chat(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/chat")
 
 
-def _import_optional(names: Iterable[str]) -> list[ModuleType]:
-    modules: list[ModuleType] = []
-    for name in names:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        if hasattr(module, "setup"):
-            modules.append(module)
-    return modules
-
-
 def create_app(
     settings: Settings,
     *,
@@ -189,13 +180,8 @@ def create_app(
     app.cleanup_ctx.append(_core)
     app.router.add_get("/", _to_chat)
     api.setup(app)
-    for module in load_channel_modules() if channel_modules is None else channel_modules:
+    for module in CHANNEL_MODULES if channel_modules is None else channel_modules:
         module.setup(app)
-    pages = (
-        [cast(ChannelModule, m) for m in _import_optional(PAGE_MODULES)]
-        if page_modules is None
-        else page_modules
-    )
-    for page in pages:
+    for page in PAGE_MODULES if page_modules is None else page_modules:
         page.setup(app)
     return app

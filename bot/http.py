@@ -57,18 +57,26 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return json_response({"error": "body_too_large", "message": "请求体超过大小上限"}, 413)
 
 
-async def read_json(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object, or an `ApiError` saying what is wrong with it."""
-    if request.content_type not in ("application/json", ""):
-        raise ApiError(
-            415, "unsupported_media_type", f"expected application/json, got {request.content_type}"
-        )
+async def read_body(request: web.Request, limit: int | None = None) -> bytes:
+    """The raw request body, or a 413 `ApiError` when it is over `limit` bytes (or over
+    the app's ``client_max_size`` when no limit is given)."""
+    too_large = ApiError(
+        413,
+        "body_too_large",
+        f"body is over the {limit}-byte limit" if limit else "请求体超过大小上限",
+    )
+    if limit is not None and request.content_length is not None and request.content_length > limit:
+        raise too_large
     try:
-        raw = await request.read()
+        return await request.read()
     except web.HTTPRequestEntityTooLarge:
-        raise ApiError(413, "body_too_large", "请求体超过大小上限") from None
+        raise too_large from None
+
+
+def json_object(raw: bytes, what: str = "a JSON object") -> dict[str, Any]:
+    """`raw` decoded as one JSON object, or a 400 `ApiError` saying what is wrong with it."""
     if not raw:
-        raise ApiError(400, "empty_body", "request body is empty; expected a JSON object")
+        raise ApiError(400, "empty_body", f"request body is empty; expected {what}")
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
@@ -78,8 +86,17 @@ async def read_json(request: web.Request) -> dict[str, Any]:
             400, "malformed_json", f"not valid JSON at line {exc.lineno} column {exc.colno}"
         ) from None
     if not isinstance(data, dict):
-        raise ApiError(400, "not_an_object", f"expected a JSON object, got {type(data).__name__}")
+        raise ApiError(400, "not_an_object", f"expected {what}, got {type(data).__name__}")
     return data
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or an `ApiError` saying what is wrong with it."""
+    if request.content_type not in ("application/json", ""):
+        raise ApiError(
+            415, "unsupported_media_type", f"expected application/json, got {request.content_type}"
+        )
+    return json_object(await read_body(request))
 
 
 def str_field(

@@ -24,6 +24,32 @@ class SettingsError(ValueError):
     """A setting that cannot be used; the message names the variable or option."""
 
 
+def env_number(
+    environ: Mapping[str, str],
+    name: str,
+    default: float,
+    *,
+    minimum: float | None = None,
+    whole: bool = False,
+) -> float:
+    """The number in variable `name` (`default` when unset or blank).
+
+    Raises `SettingsError` naming the variable for a value that is not a number,
+    not a whole number when `whole`, or below `minimum`.
+    """
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(int(raw)) if whole else float(raw)
+    except ValueError:
+        kind = "an integer" if whole else "a number"
+        raise SettingsError(f"{name}: expected {kind}, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise SettingsError(f"{name}: must be at least {minimum:g}, got {raw!r}")
+    return value
+
+
 def utc_now() -> datetime:
     """The wall clock, aware; the default `Settings.now`."""
     return datetime.now(UTC)
@@ -100,18 +126,6 @@ class Settings:
         `AFTERSALES_SCHEDULER` (``off`` disables the timer scheduler).
         """
         env = dict(os.environ if environ is None else environ)
-
-        def env_number(name: str, kind: type[int] | type[float], default: float) -> float:
-            raw = env.get(name)
-            if raw is None or raw.strip() == "":
-                return default
-            try:
-                return kind(raw)
-            except ValueError:
-                raise SettingsError(
-                    f"{name}: expected {'an integer' if kind is int else 'a number'}, got {raw!r}"
-                ) from None
-
         scheduler = env.get("AFTERSALES_SCHEDULER", "on").strip().lower()
         if scheduler not in ("on", "off"):
             raise SettingsError(f"AFTERSALES_SCHEDULER: expected on or off, got {scheduler!r}")
@@ -120,9 +134,9 @@ class Settings:
             db_url=db_url or env.get("AFTERSALES_DB_URL") or DEFAULT_DB_URL,
             host=host,
             port=port,
-            max_body_bytes=int(env_number("AFTERSALES_MAX_BODY_BYTES", int, 64 * 1024)),
+            max_body_bytes=int(env_number(env, "AFTERSALES_MAX_BODY_BYTES", 64 * 1024, whole=True)),
             scheduler_enabled=scheduler == "on",
-            scheduler_interval_s=env_number("AFTERSALES_SCHEDULER_INTERVAL_S", float, 5.0),
+            scheduler_interval_s=env_number(env, "AFTERSALES_SCHEDULER_INTERVAL_S", 5.0),
             demo=demo,
             environ=MappingProxyType(env),
         )

@@ -11,14 +11,24 @@ blocked) but never blocks a line the channel would take.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import Customer, DeliveryStatus, Message, MessageRole, Ticket
 
-__all__ = ["LastMessage", "WindowState", "sends_since_last_message"]
+__all__ = [
+    "SERVICE_WINDOW",
+    "SERVICE_WINDOW_MESSAGES",
+    "LastMessage",
+    "WindowState",
+    "sends_since_last_message",
+]
+
+# Both channels' rule: lines may follow a customer's message for 48 h, at most 5 of them.
+SERVICE_WINDOW = timedelta(hours=48)
+SERVICE_WINDOW_MESSAGES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +37,22 @@ class WindowState:
 
     last_customer_at: datetime | None
     sent_since: int
+
+    def refusal(self, now: datetime, platform: str) -> str | None:
+        """Why the channel would refuse one more line now; None while the window is open."""
+        if self.last_customer_at is None:
+            return "the customer has not written to the account: no service window is open"
+        if now >= self.last_customer_at + SERVICE_WINDOW:
+            return (
+                "outside the 48 h customer-service window "
+                f"(last customer message {self.last_customer_at.isoformat()})"
+            )
+        if self.sent_since >= SERVICE_WINDOW_MESSAGES:
+            return (
+                f"{self.sent_since} lines already sent since the customer's last message "
+                f"({platform} allows {SERVICE_WINDOW_MESSAGES} within 48 h)"
+            )
+        return None
 
 
 @dataclass(frozen=True, slots=True)

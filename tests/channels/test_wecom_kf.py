@@ -8,24 +8,13 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import create_app
 from bot.channels import bridge, wecom_kf
-from bot.channels.wechat_crypto import MessageCrypto
-from bot.context import SERVICES
-from bot.settings import Settings, SettingsError
-from compliance.policy import Policy
-from storage.channel_models import KfCursor
-from storage.db import make_async_engine, make_async_sessionmaker
-from storage.models import Customer, DeliveryStatus, Message, MessageRole, Ticket
-from tests.channels.fakes_wecom import (
+from bot.channels.testing import (
     CORP_ID,
     KF_AES_KEY,
     KF_TOKEN,
@@ -33,10 +22,17 @@ from tests.channels.fakes_wecom import (
     FakeKfApi,
     KfCallbacks,
 )
-from tests.support import AppCalls, FakeClock, findings_of
+from bot.channels.wechat_crypto import MessageCrypto
+from bot.context import SERVICES
+from bot.settings import Settings, SettingsError
+from compliance.policy import Policy
+from storage.channel_models import KfCursor
+from storage.db import make_async_sessionmaker
+from storage.models import Customer, DeliveryStatus, Message, MessageRole, Ticket
+from tests.channels.harness import REALDATA, ChannelApp, FakeServer, StartApp
+from tests.support import FakeClock, findings_of
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "realdata" / "wechat"
-VECTORS_FILE = VECTORS / "wxbizmsgcrypt_vectors.json"
+VECTORS_FILE = REALDATA / "wechat" / "wxbizmsgcrypt_vectors.json"
 CUSTOMER = "wmCustomer0001"
 
 
@@ -54,11 +50,8 @@ def kf_env(api_base: str, **extra: str) -> dict[str, str]:
 
 
 @dataclass
-class KfBot(AppCalls):
-    client: TestClient[Any, Any]
+class KfBot(ChannelApp):
     fake: FakeKfApi
-    clock: FakeClock
-    engine: AsyncEngine
     callbacks: KfCallbacks
 
     async def notify(self, sync_token: str | None = None) -> int:
@@ -75,14 +68,7 @@ class KfBot(AppCalls):
         return msgid
 
     async def customer_lines(self) -> list[Message]:
-        async with make_async_sessionmaker(self.engine)() as session:
-            query = select(Message).where(Message.role == MessageRole.CUSTOMER).order_by(Message.id)
-            return list((await session.execute(query)).scalars())
-
-    async def line(self, text: str) -> Message:
-        async with make_async_sessionmaker(self.engine)() as session:
-            query = select(Message).where(Message.text == text).order_by(Message.id.desc())
-            return (await session.execute(query)).scalars().first()  # type: ignore[return-value]
+        return await self.messages(MessageRole.CUSTOMER)
 
     async def cursor(self) -> KfCursor:
         async with make_async_sessionmaker(self.engine)() as session:
@@ -90,24 +76,14 @@ class KfBot(AppCalls):
             assert row is not None
             return row
 
-    async def only_ticket(self) -> tuple[str, str]:
-        async with make_async_sessionmaker(self.engine)() as session:
-            ticket = (await session.execute(select(Ticket))).scalar_one()
-        detail = await self.api("GET", f"/api/tickets/{ticket.number}", "9001")
-        return ticket.number, str(detail["engineer"]["staff_no"])
-
 
 BotFactory = Callable[..., Awaitable[KfBot]]
 
 
 @pytest.fixture
-async def make_bot(
-    aiohttp_client: Any, aiohttp_server: Any, policy: Policy
-) -> AsyncIterator[BotFactory]:
+async def make_bot(start_app: StartApp, fake_server: FakeServer) -> AsyncIterator[BotFactory]:
     fake = FakeKfApi()
-    server = await aiohttp_server(fake.app())
-    base = str(server.make_url("")).rstrip("/")
-    engines: list[AsyncEngine] = []
+    base = await fake_server(fake.app())
 
     async def factory(
         db_url: str,
@@ -116,30 +92,21 @@ async def make_bot(
         env: Mapping[str, str] | None = None,
         instance: str = "kf-a",
     ) -> KfBot:
-        clock = clock or FakeClock()
-        settings = Settings(
-            policy=policy,
-            db_url=db_url,
-            migrate_on_start=False,
-            scheduler_enabled=False,
-            now=clock,
-            instance_id=instance,
-            environ=kf_env(base) if env is None else dict(env),
+        app = await start_app(
+            db_url,
+            env=kf_env(base) if env is None else env,
+            modules=[wecom_kf, bridge],
+            clock=clock,
+            instance=instance,
         )
-        app = create_app(settings, channel_modules=[wecom_kf, bridge], page_modules=[])
-        client = await aiohttp_client(app)
-        engine = make_async_engine(db_url)
-        engines.append(engine)
-        return KfBot(client, fake, clock, engine, KfCallbacks())
+        return KfBot(app.client, app.clock, app.engine, fake, KfCallbacks())
 
     yield factory
-    for engine in engines:
-        await engine.dispose()
 
 
 def _vectors() -> list[dict[str, Any]]:
     if not VECTORS_FILE.exists():
-        pytest.skip(f"WeCom crypto vectors not found at {VECTORS_FILE} (shared/realdata absent)")
+        pytest.skip(f"WeCom crypto vectors not found at {VECTORS_FILE} (set AFTERSALES_REALDATA)")
     return list(json.loads(VECTORS_FILE.read_text(encoding="utf-8")))
 
 
@@ -219,7 +186,7 @@ async def test_customer_message_opens_a_ticket_and_gets_the_greeting_by_send_msg
 ) -> None:
     bot = await make_bot(db_url)
     msgid = await bot.say("服务器开不了机了")
-    number, staff_no = await bot.only_ticket()
+    number, staff_no = await bot.ticket_and_engineer()
     lines = await bot.customer_lines()
     assert [(m.external_id, m.text, m.channel, m.sender) for m in lines] == [
         (msgid, "服务器开不了机了", "wecom", f"{OPEN_KFID}:{CUSTOMER}")
@@ -434,7 +401,7 @@ async def test_send_follows_the_session_state_and_window_rules(
 ) -> None:
     bot = await make_bot(sqlite_url)
     await bot.say("服务器开不了机了")
-    number, staff_no = await bot.only_ticket()
+    number, staff_no = await bot.ticket_and_engineer()
     await bot.api("POST", f"/api/tickets/{number}/accept", staff_no)
 
     # Someone took the conversation in the WeCom client (3): the API may not send.
@@ -538,7 +505,7 @@ async def test_whole_lifecycle_through_wecom_kf(
     responsibility, rating — all through sync_msg and send_msg — and no finding."""
     bot = await make_bot(db_url)
     await bot.say("服务器开不了机了，麻烦看一下")
-    number, staff_no = await bot.only_ticket()
+    number, staff_no = await bot.ticket_and_engineer()
     path = f"/api/tickets/{number}"
     [greeting] = bot.fake.sent(CUSTOMER)
     assert f"工号{staff_no}" in greeting

@@ -1,4 +1,4 @@
-"""A recording fake of the WeChat server side, for tests and the benchmark.
+"""A recording fake of WeChat's side of the 公众号 channel, for tests and the benchmark.
 
 Two halves:
 
@@ -8,9 +8,10 @@ Two halves:
   invalidated, and can be scripted to fail the next calls (HTTP 5xx, errcode
   -1, 45015, 45047, a delay) so tests see the client's retry and
   classification decisions.
-- `WeChatSender`: what WeChat's servers do when they call our webhook: sign
-  the query, encrypt the body (plaintext, compatible or safe mode), and open
-  the encrypted passive reply.
+- `WeChatCallbacks`: what WeChat's servers do when they call our webhook:
+  sign the query, encrypt the body (plaintext, compatible or safe mode), and
+  open the encrypted passive reply.  (Not to be confused with the bot's own
+  `bot.channels.wechat_sender.WeChatSender`, which sends lines to WeChat.)
 """
 
 from __future__ import annotations
@@ -159,7 +160,7 @@ class SignedRequest:
     timestamp: str
 
 
-class WeChatSender:
+class WeChatCallbacks:
     """Builds signed (and, in compatible/safe mode, encrypted) webhook requests."""
 
     def __init__(

@@ -1,7 +1,7 @@
 """The `/wechat` channel driven through the real app, with a recording fake of WeChat's API.
 
 Signed and encrypted requests are built the way WeChat's servers build them
-(`tests.bot.fakes_wechat.WeChatSender`); outbound lines land in the fake API.
+(`bot.channels.testing.WeChatCallbacks`); outbound lines land in the fake API.
 Ticket tests run on SQLite and, where AFTERSALES_TEST_PG_URL is set, on
 PostgreSQL (an isolated schema per test).
 """
@@ -10,31 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
-from pytest_aiohttp.plugin import AiohttpClient, AiohttpServer
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import create_app
+from bot.channels.testing import FakeWeChatApi, Mode, Scripted, WeChatCallbacks, message_xml
 from bot.channels.wechat_crypto import compute_signature
 from bot.settings import Settings, SettingsError
 from compliance.policy import load_policy
-from storage.db import make_async_engine, make_async_sessionmaker
+from storage.db import make_async_sessionmaker
 from storage.models import Customer, DeliveryStatus, Message, MessageRole, Ticket
-from tests.bot.fakes_wechat import FakeWeChatApi, Mode, Scripted, WeChatSender, message_xml
-from tests.support import AppCalls, FakeClock
+from tests.channels.harness import REALDATA, ChannelApp, FakeServer, StartApp
+from tests.support import FakeClock
 
-REPO = Path(__file__).resolve().parents[2]
-REALDATA = Path(os.environ.get("AFTERSALES_REALDATA") or REPO / "../shared/realdata").resolve()
 VECTORS = REALDATA / "wechat" / "wxbizmsgcrypt_vectors.json"
 SAMPLES = REALDATA / "wechat" / "xml_samples"
 
@@ -46,21 +40,12 @@ OPENID = "oCust_2N3kd8sKe0Pq"
 POLICY = load_policy(None)
 
 
-# ------------------------------------------------------------------ databases --
-
-
-# ------------------------------------------------------------------- the app --
-
-
 @dataclass
-class Bot(AppCalls):
+class Bot(ChannelApp):
     """One running app instance, its WeChat counterpart and the fake API."""
 
-    client: TestClient[Any, Any]
-    wechat: WeChatSender
+    wechat: WeChatCallbacks
     fake: FakeWeChatApi
-    clock: FakeClock
-    engine: AsyncEngine
     msg_ids: Iterator[int] = field(default_factory=lambda: iter(range(7_000_000_001, 8 << 40)))
 
     async def post(
@@ -96,17 +81,6 @@ class Bot(AppCalls):
         assert response.status < 300, data
         return dict(data)
 
-    async def messages(self, role: MessageRole | None = None) -> list[Message]:
-        async with make_async_sessionmaker(self.engine)() as session:
-            query = select(Message).order_by(Message.id)
-            if role is not None:
-                query = query.where(Message.role == role)
-            return list((await session.execute(query)).scalars())
-
-    async def only_ticket(self) -> Ticket:
-        async with make_async_sessionmaker(self.engine)() as session:
-            return (await session.execute(select(Ticket))).scalar_one()
-
 
 def wechat_env(api_base: str, **extra: str) -> dict[str, str]:
     return {
@@ -124,17 +98,15 @@ BotFactory = Callable[..., Awaitable[Bot]]
 
 
 @pytest.fixture
-async def fake_api(aiohttp_server: AiohttpServer) -> tuple[FakeWeChatApi, str]:
+async def fake_api(fake_server: FakeServer) -> tuple[FakeWeChatApi, str]:
     fake = FakeWeChatApi()
-    server = await aiohttp_server(fake.app())
-    return fake, str(server.make_url("")).rstrip("/")
+    return fake, await fake_server(fake.app())
 
 
 @pytest.fixture
 async def make_bot(
-    aiohttp_client: AiohttpClient, fake_api: tuple[FakeWeChatApi, str]
+    start_app: StartApp, fake_api: tuple[FakeWeChatApi, str]
 ) -> AsyncIterator[BotFactory]:
-    engines: list[AsyncEngine] = []
     fake, base = fake_api
 
     async def factory(
@@ -146,24 +118,10 @@ async def make_bot(
         app_id: str = APP_ID,
         token: str = TOKEN,
     ) -> Bot:
-        clock = clock or FakeClock()
-        settings = Settings(
-            policy=POLICY,
-            db_url=db_url,
-            migrate_on_start=False,
-            scheduler_enabled=False,
-            now=clock,
-            environ=wechat_env(base) if env is None else dict(env),
-        )
-        # No console: the engineer API then takes the acting 工号 from X-Staff-No.
-        client = await aiohttp_client(create_app(settings, page_modules=()))
-        engine = make_async_engine(db_url)
-        engines.append(engine)
-        return Bot(client, WeChatSender(token, aes_key, app_id), fake, clock, engine)
+        app = await start_app(db_url, env=wechat_env(base) if env is None else env, clock=clock)
+        return Bot(app.client, app.clock, app.engine, WeChatCallbacks(token, aes_key, app_id), fake)
 
     yield factory
-    for engine in engines:
-        await engine.dispose()
 
 
 # ---------------------------------------------------------------- verification --
@@ -312,10 +270,10 @@ async def test_key_rotation_accepts_the_previous_key_and_answers_with_it(
     env = wechat_env(fake_api[1], AFTERSALES_WECHAT_AES_KEY_PREVIOUS=OLD_AES_KEY)
     bot = await make_bot(sqlite_url, env=env, aes_key=OLD_AES_KEY)
     assert "朴赛" in await bot.say("硬盘报警了")  # WeChat still on the old key
-    bot.wechat = WeChatSender(TOKEN, AES_KEY, APP_ID)
+    bot.wechat = WeChatCallbacks(TOKEN, AES_KEY, APP_ID)
     status, _ = await bot.post(bot.wechat.text_xml(OPENID, "还在吗", 7101, bot.clock.unix))
     assert status == 200  # and on the new one
-    stranger = WeChatSender(TOKEN, "Z" * 43, APP_ID)
+    stranger = WeChatCallbacks(TOKEN, "Z" * 43, APP_ID)
     signed = stranger.request(stranger.text_xml(OPENID, "x", 7102, bot.clock.unix), "safe")
     response = await bot.client.post("/wechat", params=signed.params, data=signed.body)
     assert response.status == 403

@@ -8,8 +8,8 @@ import aiohttp
 import pytest
 from pytest_aiohttp.plugin import AiohttpServer
 
+from bot.channels.testing import FakeWeChatApi, Scripted
 from bot.channels.wechat_api import ApiUnavailable, RetryPolicy, WeChatApi
-from tests.bot.fakes_wechat import FakeWeChatApi, Scripted
 
 SEND = "/cgi-bin/message/custom/send"
 TOKEN = "/cgi-bin/stable_token"

@@ -18,11 +18,11 @@ from pytest_aiohttp.plugin import AiohttpServer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.channels.testing import FakeWeChatApi, Scripted
 from bot.channels.wechat_api import ApiUnavailable, RetryPolicy, WeChatApi
 from bot.channels.wechat_token import SharedAccessToken
 from storage.db import make_async_engine, make_async_sessionmaker
 from storage.models import ChannelToken
-from tests.bot.fakes_wechat import FakeWeChatApi, Scripted
 from tests.support import FakeClock
 
 START = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)

@@ -1,0 +1,80 @@
+"""The 公众号 channel's settings, read once from `Settings.environ` and validated.
+
+Required: `AFTERSALES_WECHAT_TOKEN`, `AFTERSALES_WECHAT_APPID`,
+`AFTERSALES_WECHAT_SECRET` (until all three are set `/wechat` answers 503
+naming the missing ones).  `AFTERSALES_WECHAT_AES_KEY` enables compatible /
+safe mode (unset: plaintext only); `AFTERSALES_WECHAT_AES_KEY_PREVIOUS`
+keeps the old key during a rotation.
+
+Optional, with their defaults:
+
+- `AFTERSALES_WECHAT_API_BASE` (https://api.weixin.qq.com): where the API calls go (tests: a fake)
+- `AFTERSALES_WECHAT_MAX_SKEW_S` (300): a callback timestamp further off is refused (0: not checked)
+- `AFTERSALES_WECHAT_API_TIMEOUT_S` (5): per API call
+- `AFTERSALES_WECHAT_API_ATTEMPTS` (3): attempts per API call
+- `AFTERSALES_WECHAT_TOKEN_LEAD_S` (300): refresh the access token this long before it expires
+
+A value that is set but unusable stops the app at start with a `SettingsError`
+naming the variable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from bot.channels.edge import ChannelEnv
+from bot.channels.wechat_api import DEFAULT_API_BASE, RetryPolicy
+
+CHANNEL = "wechat"
+REQUIRED_ENV = (
+    "AFTERSALES_WECHAT_TOKEN",
+    "AFTERSALES_WECHAT_APPID",
+    "AFTERSALES_WECHAT_SECRET",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WeChatConfig:
+    """The channel's validated settings."""
+
+    token: str
+    app_id: str
+    secret: str
+    # Current EncodingAESKey first, then the previous one; empty: plaintext only.
+    aes_keys: tuple[str, ...] = ()
+    api_base: str = DEFAULT_API_BASE
+    max_skew_s: float = 300
+    token_lead_s: float = 300
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> WeChatConfig | None:
+        """The configuration in `environ`, None when the channel is not configured.
+
+        Raises `SettingsError` naming the variable for a value that is set but
+        unusable (a 42-character AES key, a skew that is not a number …).
+        """
+        env = ChannelEnv(environ)
+        if env.missing(REQUIRED_ENV):
+            return None
+        return cls(
+            token=env.text("AFTERSALES_WECHAT_TOKEN"),
+            app_id=env.text("AFTERSALES_WECHAT_APPID"),
+            secret=env.text("AFTERSALES_WECHAT_SECRET"),
+            aes_keys=env.aes_keys(
+                "AFTERSALES_WECHAT_AES_KEY", "AFTERSALES_WECHAT_AES_KEY_PREVIOUS"
+            ),
+            api_base=env.url("AFTERSALES_WECHAT_API_BASE", DEFAULT_API_BASE),
+            max_skew_s=env.number("AFTERSALES_WECHAT_MAX_SKEW_S", 300, minimum=0),
+            token_lead_s=env.number("AFTERSALES_WECHAT_TOKEN_LEAD_S", 300, minimum=0),
+            retry=RetryPolicy(
+                timeout_s=env.number("AFTERSALES_WECHAT_API_TIMEOUT_S", 5.0, minimum=0.1),
+                attempts=env.whole("AFTERSALES_WECHAT_API_ATTEMPTS", 3, minimum=1),
+            ),
+        )
+
+    @staticmethod
+    def missing(environ: Mapping[str, str]) -> tuple[str, ...]:
+        """The required variables that are unset in `environ`."""
+        return ChannelEnv(environ).missing(REQUIRED_ENV)

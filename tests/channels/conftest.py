@@ -1,0 +1,60 @@
+"""Fixtures of the channel tests (see `tests.channels.harness`): `start_app` runs the real
+app with the given channel modules and environment; `fake_server` serves a recording fake
+of the Tencent side on loopback and returns its base URL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import pytest
+from aiohttp import web
+from pytest_aiohttp.plugin import AiohttpClient, AiohttpServer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.app import create_app
+from bot.settings import Settings
+from compliance.policy import Policy
+from storage.db import make_async_engine
+from tests.channels.harness import ChannelApp, FakeServer, ModuleList, StartApp, settings_values
+from tests.support import FakeClock
+
+
+@pytest.fixture
+async def fake_server(aiohttp_server: AiohttpServer) -> FakeServer:
+    async def serve(app: web.Application) -> str:
+        server = await aiohttp_server(app)
+        return str(server.make_url("")).rstrip("/")
+
+    return serve
+
+
+@pytest.fixture
+async def start_app(aiohttp_client: AiohttpClient, policy: Policy) -> AsyncIterator[StartApp]:
+    engines: list[AsyncEngine] = []
+
+    async def start(
+        db_url: str,
+        *,
+        env: Mapping[str, str],
+        modules: ModuleList = None,
+        clock: FakeClock | None = None,
+        instance: str = "test-a",
+        **overrides: Any,
+    ) -> ChannelApp:
+        """The app on `db_url`; `modules` None mounts every channel. No console: the
+        engineer API then takes the acting 工号 from X-Staff-No."""
+        clock = clock or FakeClock()
+        values = settings_values(db_url, clock, env, instance)
+        values.update(overrides)
+        settings = Settings(policy=policy, **values)
+        client = await aiohttp_client(
+            create_app(settings, channel_modules=modules, page_modules=())
+        )
+        engine = make_async_engine(db_url)
+        engines.append(engine)
+        return ChannelApp(client, clock, engine)
+
+    yield start
+    for engine in engines:
+        await engine.dispose()
