@@ -802,8 +802,8 @@ class TicketService:
                 return
             message.delivery_status = status
             message.delivery_attempts = (message.delivery_attempts or 0) + 1
-            message.delivery_error = None if status is DeliveryStatus.SENT else result.detail
-            if status is not DeliveryStatus.SENT and message.ticket_id is not None:
+            message.delivery_error = result.detail if result.problem else None
+            if result.problem and message.ticket_id is not None:
                 session.add(
                     make_event(
                         message.ticket_id,
@@ -817,7 +817,7 @@ class TicketService:
                         },
                     )
                 )
-        if status is not DeliveryStatus.SENT:
+        if result.problem:
             log.warning("line %d not delivered: %s (%s)", message_id, status.value, result.detail)
 
     async def deliver_all(self, lines: Sequence[OutboundMessage]) -> tuple[SentLine, ...]:

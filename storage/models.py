@@ -103,8 +103,12 @@ class DeliveryStatus(enum.StrEnum):
 
     PENDING = "pending"
     SENT = "sent"
+    # The webhook's own answer (WeChat's passive reply): not confirmed by the channel.
+    ANSWERED = "answered"
     FAILED = "failed"
     BLOCKED_BY_CHANNEL = "blocked_by_channel"
+    # The channel may or may not have taken it (a timeout, a 5xx): never resent blindly.
+    UNKNOWN = "unknown"
     MISSED = "missed"
 
 

@@ -73,4 +73,6 @@ class SenderRegistry:
             return await sender.send(message)
         except Exception as exc:  # a channel bug must not lose the stored line
             log.exception("sender for %s raised", message.channel)
-            return DeliveryResult("failed", f"{type(exc).__name__}: {exc}")
+            # It may have raised after the channel took the line: unknown, so
+            # nothing resends it blindly.
+            return DeliveryResult("unknown", f"{type(exc).__name__}: {exc}")

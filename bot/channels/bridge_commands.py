@@ -56,6 +56,8 @@ _TRANSITIONS: Mapping[BridgeCommandStatus, frozenset[BridgeCommandStatus]] = {
     S.CONFIRMED: frozenset(),
     S.REJECTED: frozenset(),
 }
+# A line whose command ended so may be sent again (by the engineer, never on its own).
+_SENT_AGAIN_AFTER = frozenset({S.UNKNOWN, S.REJECTED})
 # A command is offered once the core recorded its hand-over; a command whose
 # record never came (a crash in between) is offered after this long anyway.
 HANDOVER_GRACE = timedelta(seconds=10)
@@ -174,7 +176,7 @@ class CommandQueue:
             if changed and message_id is not None:
                 expired += 1
                 await self._services.tickets.record_delivery(
-                    message_id, DeliveryResult("failed", f"unknown: {detail}")
+                    message_id, DeliveryResult("unknown", detail)
                 )
         return expired
 
@@ -240,8 +242,8 @@ def _delivery_outcome(
         return DeliveryResult("failed", f"rejected by the bridge{suffix}")
     if after is S.UNKNOWN:
         return DeliveryResult(
-            "failed",
-            "unknown: the bridge cannot tell whether the customer got it; not resent, "
+            "unknown",
+            "the bridge cannot tell whether the customer got it; not resent, "
             f"check the conversation{suffix}",
         )
     if after is S.CONFIRMED and before is S.UNKNOWN:
@@ -349,6 +351,23 @@ class BridgeSender:
             )
         try:
             async with self._services.tickets.transaction() as session:
+                earlier = await session.scalar(
+                    select(BridgeCommand).where(BridgeCommand.message_id == message.message_id)
+                )
+                if earlier is not None and earlier.status not in _SENT_AGAIN_AFTER:
+                    return DeliveryResult(
+                        "sent", f"already queued for the bridge as command {earlier.id}"
+                    )
+                if earlier is not None:
+                    # The engineer sends the line again after the bridge could not
+                    # type it (or could not tell): a new command, since the bridge
+                    # answers a command id it has seen from its journal.
+                    earlier.message_id = None
+                    earlier.result_detail = (
+                        f"{earlier.result_detail or earlier.status.value}; "
+                        f"line {message.message_id} sent again as a new command"
+                    )
+                    await session.flush()
                 command = BridgeCommand(
                     message_id=message.message_id,
                     channel=self.channel,

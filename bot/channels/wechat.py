@@ -48,17 +48,19 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.edge import ChannelEndpoint, mount_webhook, read_body, success
 from bot.channels.signed_query import CallbackQuery
 from bot.channels.wechat_api import WeChatApi
 from bot.channels.wechat_config import CHANNEL, WeChatConfig
 from bot.channels.wechat_crypto import CryptoRejected, MessageCrypto, signature_matches
-from bot.channels.wechat_sender import WeChatSender, replies_to
+from bot.channels.wechat_sender import WeChatSender
 from bot.channels.wechat_token import SharedAccessToken
 from bot.channels.wechat_xml import (
     XmlRejected,
@@ -70,13 +72,17 @@ from bot.channels.wechat_xml import (
 )
 from bot.context import SERVICES, SETTINGS, Services
 from bot.http import ApiError
-from bot.messages import DeliveryResult, InboundMessage
+from bot.messages import DeliveryResult, InboundMessage, OutboundMessage
+from storage.models import Message, MessageRole
 
 __all__ = ["PATH", "WECHAT", "WeChatEndpoint", "receive", "setup", "verify_url"]
 
 log = logging.getLogger("bot.channels.wechat")
 
 PATH = "/wechat"
+# The core stores the lines answering a customer message in the same
+# transaction; a line stored later than this after the message is not one.
+REPLY_LINES_WITHIN = timedelta(seconds=10)
 
 
 def _new_nonce() -> str:
@@ -216,11 +222,12 @@ async def receive(request: web.Request) -> web.Response:
     if key_index is not None:
         assert endpoint.crypto is not None
         xml = endpoint.crypto.encrypt(xml, _new_nonce(), query.timestamp, key_index=key_index)
-    # The answer is the delivery: WeChat gives no receipt for a passive reply.
+    # WeChat gives no receipt for a passive reply: "answered", not "sent" (and
+    # it does not use the 48 h window's five messages).
     for reply in replies:
         if reply.message_id is not None:
             await services.tickets.record_delivery(
-                reply.message_id, DeliveryResult("sent", "wechat passive reply")
+                reply.message_id, DeliveryResult("answered", "wechat passive reply")
             )
     return web.Response(text=xml, content_type="application/xml", charset="utf-8")
 
@@ -233,6 +240,48 @@ async def _on_event(services: Services, inbound: InboundMessage) -> None:
             "wechat unsubscribe: personal data of a customer %s",
             "anonymised" if forgotten else "not stored (unknown customer)",
         )
+
+
+async def replies_to(
+    sessionmaker: async_sessionmaker[AsyncSession], message_id: int
+) -> list[OutboundMessage]:
+    """The lines stored in answer to a customer message (for a redelivery of it).
+
+    WeChat redelivers when our answer did not reach it within 5 s, so the
+    passive reply it still waits for is the one the first delivery made: the
+    agent lines of the same ticket stored right after the message and before
+    the customer's next one.
+    """
+    async with sessionmaker() as session:
+        asked = await session.get(Message, message_id)
+        if asked is None or asked.ticket_id is None:
+            return []
+        following = (
+            await session.execute(
+                select(Message)
+                .where(Message.ticket_id == asked.ticket_id, Message.id > message_id)
+                .order_by(Message.id)
+                .limit(10)
+            )
+        ).scalars()
+        answered_by = asked.sent_at + REPLY_LINES_WITHIN
+        replies: list[OutboundMessage] = []
+        for line in following:
+            if line.role == MessageRole.CUSTOMER or line.sent_at > answered_by:
+                break
+            if line.role != MessageRole.AGENT:
+                continue
+            replies.append(
+                OutboundMessage(
+                    channel=CHANNEL,
+                    customer_id=asked.sender or "",
+                    text=line.text,
+                    staff_no=line.sender,
+                    prompted_by=line.prompted_by,
+                    message_id=line.id,
+                )
+            )
+        return replies
 
 
 async def _sender_ctx(app: web.Application) -> AsyncIterator[None]:

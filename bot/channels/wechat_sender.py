@@ -12,90 +12,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.wechat_api import (
     ERRCODES_BLOCKED_BY_CHANNEL,
     ERRCODES_TOKEN_INVALID,
     ApiUnavailable,
+    SendOutcomeUnknown,
     WeChatApi,
 )
 from bot.channels.wechat_config import CHANNEL
 from bot.channels.wechat_token import SharedAccessToken
-from bot.channels.window import WindowState, sends_since_last_message
+from bot.channels.window import window_state
 from bot.messages import DeliveryResult, OutboundMessage
-from storage.models import Message, MessageRole
 
 log = logging.getLogger("bot.channels.wechat")
-
-# The core stores the lines answering a customer message in the same
-# transaction; a line stored later than this after the message is not one.
-REPLY_LINES_WITHIN = timedelta(seconds=10)
-
-
-async def replies_to(
-    sessionmaker: async_sessionmaker[AsyncSession], message_id: int
-) -> list[OutboundMessage]:
-    """The lines stored in answer to a customer message (for a redelivery of it).
-
-    WeChat redelivers when our answer did not reach it within 5 s, so the
-    passive reply it still waits for is the one the first delivery made: the
-    agent lines of the same ticket stored right after the message and before
-    the customer's next one.
-    """
-    async with sessionmaker() as session:
-        asked = await session.get(Message, message_id)
-        if asked is None or asked.ticket_id is None:
-            return []
-        following = (
-            await session.execute(
-                select(Message)
-                .where(Message.ticket_id == asked.ticket_id, Message.id > message_id)
-                .order_by(Message.id)
-                .limit(10)
-            )
-        ).scalars()
-        answered_by = asked.sent_at + REPLY_LINES_WITHIN
-        replies: list[OutboundMessage] = []
-        for line in following:
-            if line.role == MessageRole.CUSTOMER or line.sent_at > answered_by:
-                break
-            if line.role != MessageRole.AGENT:
-                continue
-            replies.append(
-                OutboundMessage(
-                    channel=CHANNEL,
-                    customer_id=asked.sender or "",
-                    text=line.text,
-                    staff_no=line.sender,
-                    prompted_by=line.prompted_by,
-                    message_id=line.id,
-                )
-            )
-        return replies
-
-
-async def window_state(
-    sessionmaker: async_sessionmaker[AsyncSession], openid: str, *, excluding: int | None = None
-) -> WindowState:
-    """The customer's last message time and the custom-service lines sent since.
-
-    Counted are agent lines after that message whose delivery is recorded as
-    sent, except the passive replies to it (they do not use the window) and
-    the line `excluding` (the one about to be sent).  Only confirmed sends
-    count, so a gap in the record can let one line too many through — WeChat
-    then answers 45047, recorded as blocked like this check — but never
-    blocks a line WeChat would take.
-    """
-    last = await sends_since_last_message(sessionmaker, CHANNEL, openid)
-    if last is None:
-        return WindowState(last_customer_at=None, sent_since=0)
-    passive = {reply.message_id for reply in await replies_to(sessionmaker, last.message_id)}
-    sent = last.sent_since - (passive | {excluding})
-    return WindowState(last_customer_at=last.at, sent_since=len(sent))
 
 
 # A WeChat openid never has this shape: it is what `Customer.anonymise` leaves
@@ -126,13 +59,20 @@ class WeChatSender:
             return DeliveryResult(
                 "blocked_by_channel", "the customer unfollowed; their WeChat id was deleted"
             )
-        window = await window_state(self._sessionmaker, openid, excluding=message.message_id)
+        window = await window_state(
+            self._sessionmaker, CHANNEL, openid, excluding=message.message_id
+        )
         blocked = window.refusal(self._now(), "WeChat")
         if blocked is not None:
             log.info("wechat line %s not sent: %s", message.message_id, blocked)
             return DeliveryResult("blocked_by_channel", blocked)
         try:
             return await self._send(openid, message.text)
+        except SendOutcomeUnknown as exc:
+            # custom/send has no idempotency key: never repeated on our own.
+            return DeliveryResult(
+                "unknown", f"{exc}; not repeated: the customer may have it (no idempotency key)"
+            )
         except ApiUnavailable as exc:
             return DeliveryResult("failed", str(exc))
 

@@ -10,7 +10,8 @@ bumped `pending_seq`) and committed before anything is answered; then the
 messages are read with `sync_msg` (`bot.channels.wecom_kf_sync.KfSyncer`),
 within a time budget, and ``success`` is answered.  A sync that is not done
 by then goes on in the background; one that fails leaves the notice pending
-for the next callback or the periodic sweep.  Signatures are compared in
+for the next callback or the periodic sweep, which also settles the lines
+whose send had an unknown outcome (`WeComKfSender.reconcile`).  Signatures are compared in
 constant time, a stale timestamp is refused, and every bad request is a 4xx
 with one log line, never a 500 and never a write.
 
@@ -61,6 +62,7 @@ class WeComKfEndpoint(ChannelEndpoint[WeComKfConfig]):
 
     crypto: MessageCrypto | None = None
     syncer: KfSyncer | None = None
+    sender: WeComKfSender | None = None
 
     def require(self) -> tuple[WeComKfConfig, MessageCrypto]:
         config = self.require_config()
@@ -143,11 +145,13 @@ async def receive(request: web.Request) -> web.Response:
     return success()
 
 
-async def _sweeper(syncer: KfSyncer, every_s: float) -> None:
+async def _sweeper(syncer: KfSyncer, sender: WeComKfSender, every_s: float) -> None:
+    """Every `every_s`: read the notices left pending, settle the ``unknown`` lines."""
     while True:
         await asyncio.sleep(every_s)
         try:
             await syncer.sweep()
+            await sender.reconcile()
         except Exception:  # the sweep must outlive one bad round
             log.exception("wecom kf sweep failed")
 
@@ -174,10 +178,11 @@ async def _channel_ctx(app: web.Application) -> AsyncIterator[None]:
             instance_id=f"{services.settings.instance_id}:{secrets.token_hex(2)}",
             lease_s=config.lease_s,
         )
-        endpoint.syncer = syncer
-        services.senders.register(WeComKfSender(services, client))
+        sender = WeComKfSender(services, client)
+        endpoint.syncer, endpoint.sender = syncer, sender
+        services.senders.register(sender)
         sweeper = (
-            asyncio.get_running_loop().create_task(_sweeper(syncer, config.sweep_s))
+            asyncio.get_running_loop().create_task(_sweeper(syncer, sender, config.sweep_s))
             if config.sweep_s > 0
             else None
         )
@@ -189,7 +194,7 @@ async def _channel_ctx(app: web.Application) -> AsyncIterator[None]:
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper
             await syncer.close()
-            endpoint.syncer = None
+            endpoint.syncer = endpoint.sender = None
             services.senders.unregister(CHANNEL)
 
 

@@ -14,8 +14,10 @@ or it ended) is `blocked_by_channel` naming the state.  The 48 h / 5-line
 rule is checked before calling and WeCom's own refusals (95001, 95002,
 95013) are `blocked_by_channel` too, apart from failures.
 
-Every line is sent with our own msgid, ``as<line id>``, so that a later
-``msg_send_fail`` event names the line it is about.
+Every line is sent with our own msgid, ``as<line id>`` (``as<line id>p<n>``
+for the n-th part of a long line), so that a later ``msg_send_fail`` event
+names the line it is about, and a send that is repeated under the same msgid
+reaches the customer once.
 """
 
 from __future__ import annotations
@@ -23,36 +25,46 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import TypeVar
 
-from bot.channels.wechat_api import ApiAnswer, ApiUnavailable
+from sqlalchemy import select
+
+from bot.channels.wechat_api import ApiAnswer, ApiUnavailable, SendOutcomeUnknown
 from bot.channels.wechat_token import SharedAccessToken
 from bot.channels.wecom_kf_api import (
     ERRCODE_SESSION_STATE,
     ERRCODES_BLOCKED_BY_CHANNEL,
     ERRCODES_TOKEN_INVALID,
+    KF_TEXT_MAX_BYTES,
     STATE_API,
     STATE_NAMES,
     STATE_NEW,
     WeComKfApi,
+    refused_as_repeat,
 )
 from bot.channels.wecom_kf_config import CHANNEL
-from bot.channels.window import WindowState, sends_since_last_message
+from bot.channels.window import (
+    SERVICE_WINDOW,
+    SERVICE_WINDOW_MESSAGES,
+    window_state,
+)
 from bot.context import Services
 from bot.messages import DeliveryResult, OutboundMessage
+from storage.models import Customer, DeliveryStatus, Message, MessageRole, Ticket
 
 log = logging.getLogger("bot.channels.wecom_kf")
 
 # A customer key of an anonymised customer (`Customer.anonymise`).
 _ANONYMISED_PREFIX = "anon:"
-_MSGID = re.compile(r"as([0-9]{1,18})")
+_MSGID = re.compile(r"as([0-9]{1,18})(?:p[0-9]{1,3})?")
 
 T = TypeVar("T")
 
 
-def line_msgid(message_id: int) -> str:
-    """Our send_msg msgid for a stored line (WeCom: ≤ 32 of [0-9a-zA-Z_-])."""
-    return f"as{message_id}"
+def line_msgid(message_id: int, part: int = 1) -> str:
+    """Our send_msg msgid for (a part of) a stored line (WeCom: ≤ 32 of [0-9a-zA-Z_-])."""
+    return f"as{message_id}" if part == 1 else f"as{message_id}p{part}"
 
 
 def line_of_msgid(msgid: str) -> int | None:
@@ -129,17 +141,33 @@ def _errcode(answer: ApiAnswer) -> int:
     return answer.errcode
 
 
-async def kf_window(services: Services, key: str, *, excluding: int | None) -> WindowState:
-    """Where a customer stands in the 48 h / 5-line window (sent lines counted as WeCom
-    counts them: every send_msg after the customer's last message)."""
-    last = await sends_since_last_message(services.sessionmaker, CHANNEL, key)
-    if last is None:
-        return WindowState(last_customer_at=None, sent_since=0)
-    return WindowState(last_customer_at=last.at, sent_since=len(last.sent_since - {excluding}))
+def split_for_kf(text: str, limit: int = KF_TEXT_MAX_BYTES) -> list[str]:
+    """`text` in parts of at most `limit` UTF-8 bytes, cut after a line break where one
+    falls in the second half of a part, else between characters (never inside one)."""
+    parts: list[str] = []
+    rest = text
+    while len(rest.encode("utf-8")) > limit:
+        cut = len(rest.encode("utf-8")[:limit].decode("utf-8", "ignore"))
+        newline = rest.rfind("\n", 0, cut)
+        if newline >= cut // 2:
+            cut = newline + 1
+        parts.append(rest[:cut])
+        rest = rest[cut:]
+    if rest or not parts:
+        parts.append(rest)
+    return parts
 
 
 class WeComKfSender:
-    """`ChannelSender` for WeCom kf: `send_msg` within the session-state and window rules."""
+    """`ChannelSender` for WeCom kf: `send_msg` within the session-state and window rules.
+
+    A line over WeCom's 2,048 bytes is sent in parts (each with its own msgid),
+    as long as the window has room for all of them; otherwise it is refused
+    naming the sizes.  A send whose outcome is unknown (a timeout, a 5xx) is
+    recorded ``unknown`` and not repeated at once; `reconcile` later sends it
+    again under the same msgid, which WeCom refuses as a repeat if the first
+    attempt arrived — either way the customer has it exactly once.
+    """
 
     channel = CHANNEL
 
@@ -155,20 +183,45 @@ class WeComKfSender:
             )
         if message.message_id is None:
             return DeliveryResult("failed", "kf lines are sent after they are stored")
-        window = await kf_window(self._services, message.customer_id, excluding=message.message_id)
+        window = await window_state(
+            self._services.sessionmaker, CHANNEL, message.customer_id, excluding=message.message_id
+        )
         blocked = window.refusal(self._services.now(), "WeCom")
+        pieces = split_for_kf(message.text)
+        room = SERVICE_WINDOW_MESSAGES - window.sent_since
+        if blocked is None and len(pieces) > room:
+            blocked = (
+                f"the line is {len(message.text.encode('utf-8'))} bytes; WeCom takes at most "
+                f"{KF_TEXT_MAX_BYTES} per message, so it needs {len(pieces)} messages, but only "
+                f"{room} of the {SERVICE_WINDOW_MESSAGES} allowed since the customer's last "
+                "message are left: shorten it"
+            )
         if blocked is not None:
             log.info("wecom kf line %s not sent: %s", message.message_id, blocked)
             return DeliveryResult("blocked_by_channel", blocked)
         open_kfid, user = parts
-        try:
-            return await self._send(open_kfid, user, message.text, message.message_id)
-        except ApiUnavailable as exc:
-            return DeliveryResult("failed", str(exc))
+        return await self._send_parts(open_kfid, user, pieces, message.message_id)
 
-    async def _send(self, open_kfid: str, user: str, text: str, message_id: int) -> DeliveryResult:
-        msgid = line_msgid(message_id)
+    async def _send_parts(
+        self, open_kfid: str, user: str, pieces: list[str], message_id: int
+    ) -> DeliveryResult:
+        for number, piece in enumerate(pieces, start=1):
+            msgid = line_msgid(message_id, number)
+            try:
+                result = await self._send(open_kfid, user, piece, msgid)
+            except SendOutcomeUnknown as exc:
+                result = DeliveryResult("unknown", f"{exc} (msgid {msgid})")
+            except ApiUnavailable as exc:
+                result = DeliveryResult("failed", str(exc))
+            if result.problem:
+                if len(pieces) == 1:
+                    return result
+                done = f" (parts 1–{number - 1} sent)" if number > 1 else ""
+                where = f"part {number} of {len(pieces)}"
+                return DeliveryResult(result.status, f"{where}: {result.detail}{done}")
+        return DeliveryResult("sent", f"in {len(pieces)} parts" if len(pieces) > 1 else None)
 
+    async def _send(self, open_kfid: str, user: str, text: str, msgid: str) -> DeliveryResult:
         async def attempt() -> ApiAnswer:
             return await self._client.call(
                 lambda token: self._client.api.send_msg(token, open_kfid, user, text, msgid),
@@ -188,7 +241,58 @@ class WeComKfSender:
             answer = await attempt()
         if answer.ok:
             return DeliveryResult("sent")
+        if refused_as_repeat(answer):
+            return DeliveryResult(
+                "sent", f"WeCom already has msgid {msgid}: an earlier attempt arrived"
+            )
         blocked = ERRCODES_BLOCKED_BY_CHANNEL.get(answer.errcode)
         if blocked is not None:
             return DeliveryResult("blocked_by_channel", blocked)
         return DeliveryResult("failed", f"errcode {answer.errcode}: {answer.errmsg}")
+
+    async def reconcile(self, *, settle_after_s: float = 30, max_attempts: int = 3) -> int:
+        """Send every ``unknown`` kf line again under its own msgid; the number settled.
+
+        Only lines whose window is still open, that have been unknown for at least
+        `settle_after_s` (a ``msg_send_fail`` may settle them first) and that were
+        tried fewer than `max_attempts` times.  WeCom taking the resend, or
+        refusing it as a repeat, settles the line as sent; any other answer
+        leaves it ``unknown`` for the engineer (the first attempt may still have
+        arrived), with what WeCom said.
+        """
+        now = self._services.now()
+        async with self._services.sessionmaker() as session:
+            rows = (
+                await session.execute(
+                    select(Message.id, Message.text, Customer.external_id)
+                    .join(Ticket, Message.ticket_id == Ticket.id)
+                    .join(Customer, Ticket.customer_id == Customer.id)
+                    .where(
+                        Message.channel == CHANNEL,
+                        Message.role == MessageRole.AGENT,
+                        Message.delivery_status == DeliveryStatus.UNKNOWN,
+                        Message.delivery_attempts < max_attempts,
+                        Message.sent_at > now - SERVICE_WINDOW,
+                        Message.sent_at < now - timedelta(seconds=settle_after_s),
+                    )
+                    .order_by(Message.id)
+                )
+            ).all()
+        settled = 0
+        for message_id, text, key in rows:
+            parts = split_customer_key(key)
+            window = await window_state(
+                self._services.sessionmaker, CHANNEL, key, excluding=message_id
+            )
+            if parts is None or window.refusal(now, "WeCom") is not None:
+                continue
+            result = await self._send_parts(*parts, split_for_kf(text), message_id)
+            if result.status != "sent":
+                result = DeliveryResult(
+                    "unknown", f"the resend under the same msgid was not taken: {result.detail}"
+                )
+            else:
+                settled += 1
+                log.info("wecom kf line %s settled: %s", message_id, result.detail or "sent")
+            await self._services.tickets.record_delivery(message_id, result)
+        return settled

@@ -51,8 +51,10 @@ log = logging.getLogger("bot.channels.wecom_kf")
 ORIGIN_CUSTOMER = 3
 ORIGIN_SYSTEM = 4
 ORIGIN_SERVICER = 5
-# msg_send_fail fail_type values that are the channel's refusal, not a fault:
-# 4 session over 48 h, 5 session closed, 6 over the 5-line limit, 10 the customer refuses.
+# msg_send_fail fail_type values that are the channel's refusal, not a fault (sync_msg's
+# documentation, as silenceper/wechat restates it: 0 未知原因, 1 客服账号已删除, 2 应用已关闭,
+# 4 会话已过期超过48小时, 5 会话已关闭, 6 超过5条限制, 7 未绑定视频号, 8 主体未验证,
+# 9 未绑定视频号且主体未验证, 10 用户拒收).
 _FAIL_TYPES_BLOCKED = frozenset({4, 5, 6, 10})
 
 

@@ -241,11 +241,12 @@ async def render(
 
 def build_routes() -> tuple[Route, ...]:
     """Every console route, in one visible list (views register nothing themselves)."""
-    from bot.console import engineer, manager, qa, signin, users
+    from bot.console import delivery, engineer, manager, qa, signin, users
 
     return (
         *signin.ROUTES,
         *engineer.ROUTES,
+        *delivery.ROUTES,
         *qa.ROUTES,
         *manager.ROUTES,
         *users.ROUTES,

@@ -9,8 +9,9 @@ channel's far side makes; the fixtures that start them are in ``conftest.py``.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import ChannelModule
 from storage.db import make_async_sessionmaker
-from storage.models import Message, MessageRole, Ticket
+from storage.models import Engineer, Message, MessageRole, Ticket
 from tests.support import AppCalls, FakeClock
 
 REPO = Path(__file__).resolve().parents[2]
+FORM_TOKEN = re.compile(r'name="csrf_token" value="([^"]*)"')
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]*)"')
 # The shared real data (official crypto vectors, XML samples); tests skip without it.
 REALDATA = Path(os.environ.get("AFTERSALES_REALDATA") or REPO / "../shared/realdata").resolve()
 
@@ -36,6 +39,7 @@ class ChannelApp(AppCalls):
     client: TestClient[Any, Any]
     clock: FakeClock
     engine: AsyncEngine
+    browsers: list[TestClient[Any, Any]] = field(default_factory=list, kw_only=True)
 
     @property
     def app(self) -> web.Application:
@@ -63,11 +67,68 @@ class ChannelApp(AppCalls):
         async with make_async_sessionmaker(self.engine)() as session:
             return (await session.execute(select(Ticket))).scalar_one()
 
+    async def sign_in(self, username: str, password: str) -> ConsoleBrowser:
+        """A browser (own cookies) signed in to the console as `username`."""
+        browser: TestClient[Any, Any] = TestClient(self.client.server)
+        await browser.start_server()
+        self.browsers.append(browser)
+        form = await (await browser.get("/console/login")).text()
+        token = FORM_TOKEN.search(form)
+        assert token is not None
+        response = await browser.post(
+            "/console/login",
+            data={"username": username, "password": password, "csrf_token": token.group(1)},
+            allow_redirects=False,
+        )
+        assert response.status == 303, await response.text()
+        # The signed-in session has its own CSRF token, on every page (as the JavaScript reads it).
+        csrf = CSRF_META.search(await (await browser.get("/console/")).text())
+        assert csrf is not None
+        return ConsoleBrowser(browser, csrf.group(1))
+
+    async def assigned(self) -> tuple[str, str]:
+        """(number, assigned engineer's 工号) of the only ticket, read from the database."""
+        async with make_async_sessionmaker(self.engine)() as session:
+            number, staff_no = (
+                await session.execute(
+                    select(Ticket.number, Engineer.staff_no).join(
+                        Engineer, Ticket.assigned_engineer_id == Engineer.id
+                    )
+                )
+            ).one()
+        return str(number), str(staff_no)
+
     async def ticket_and_engineer(self) -> tuple[str, str]:
         """(number, assigned engineer's 工号) of the only ticket, read through the API."""
         ticket = await self.only_ticket()
         detail = await self.api("GET", f"/api/tickets/{ticket.number}", "9001")
         return ticket.number, str(detail["engineer"]["staff_no"])
+
+
+@dataclass
+class ConsoleBrowser:
+    """A signed-in console session: its client and the CSRF token every POST carries."""
+
+    client: TestClient[Any, Any]
+    csrf: str
+
+    async def page(self, path: str) -> tuple[int, str]:
+        response = await self.client.get(path)
+        return response.status, await response.text()
+
+    async def form(self, path: str) -> tuple[int, str]:
+        """POST a console form (the CSRF token only); the status and text after redirects."""
+        response = await self.client.post(path, data={"csrf_token": self.csrf})
+        return response.status, await response.text()
+
+    async def api(self, method: str, path: str, **body: Any) -> dict[str, Any]:
+        """The engineer API as the signed-in account (session cookie + CSRF header)."""
+        response = await self.client.request(
+            method, path, json=body or None, headers={"X-CSRF-Token": self.csrf}
+        )
+        data = await response.json()
+        assert response.status < 300, data
+        return dict(data)
 
 
 StartApp = Callable[..., Awaitable[ChannelApp]]

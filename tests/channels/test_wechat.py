@@ -26,7 +26,7 @@ from bot.settings import Settings, SettingsError
 from compliance.policy import load_policy
 from storage.db import make_async_sessionmaker
 from storage.models import Customer, DeliveryStatus, Message, MessageRole, Ticket
-from tests.channels.harness import REALDATA, ChannelApp, FakeServer, StartApp
+from tests.channels.harness import REALDATA, ChannelApp, ConsoleBrowser, FakeServer, StartApp
 from tests.support import FakeClock
 
 VECTORS = REALDATA / "wechat" / "wxbizmsgcrypt_vectors.json"
@@ -117,9 +117,13 @@ async def make_bot(
         aes_key: str | None = AES_KEY,
         app_id: str = APP_ID,
         token: str = TOKEN,
+        console: bool = False,
     ) -> Bot:
-        app = await start_app(db_url, env=wechat_env(base) if env is None else env, clock=clock)
-        return Bot(app.client, app.clock, app.engine, WeChatCallbacks(token, aes_key, app_id), fake)
+        app = await start_app(
+            db_url, env=wechat_env(base) if env is None else env, clock=clock, console=console
+        )
+        callbacks = WeChatCallbacks(token, aes_key, app_id)
+        return Bot(app.client, app.clock, app.engine, callbacks, fake, browsers=app.browsers)
 
     yield factory
 
@@ -552,15 +556,32 @@ async def test_wechat_refusals_are_blocked_by_the_channel_without_retry(
     assert len(bot.fake.calls_to(SEND)) == 1
 
 
-async def test_api_outage_is_failed_not_blocked(make_bot: BotFactory, sqlite_url: str) -> None:
-    bot = await make_bot(sqlite_url)
+async def test_api_outage_is_failed_not_blocked(
+    make_bot: BotFactory, sqlite_url: str, fake_api: tuple[FakeWeChatApi, str]
+) -> None:
+    # Nothing listens on loopback port 9: the token cannot even be fetched.
+    bot = await make_bot(sqlite_url, env=wechat_env("http://127.0.0.1:9"))
     number, staff_no = await _ticket_and_engineer(bot)
-    bot.fake.fail_next(SEND, Scripted(status=502), Scripted(errcode=-1))
     delivery = await _send(bot, number, staff_no, UPDATES[0])
     assert delivery["status"] == "failed"
     assert "2 attempts failed" in delivery["detail"]
     status, _ = await _delivery_of(bot, UPDATES[0])
     assert status is DeliveryStatus.FAILED
+
+
+@pytest.mark.parametrize("failure", [Scripted(status=502), Scripted(errcode=-1)])
+async def test_a_send_the_api_may_have_taken_is_unknown_and_not_repeated(
+    make_bot: BotFactory, sqlite_url: str, failure: Scripted
+) -> None:
+    bot = await make_bot(sqlite_url)
+    number, staff_no = await _ticket_and_engineer(bot)
+    bot.fake.fail_next(SEND, failure)
+    delivery = await _send(bot, number, staff_no, UPDATES[0])
+    assert delivery["status"] == "unknown"
+    assert "not repeated" in delivery["detail"]
+    assert len(bot.fake.calls_to(SEND)) == 1
+    status, error = await _delivery_of(bot, UPDATES[0])
+    assert status is DeliveryStatus.UNKNOWN and error and "no idempotency key" in error
 
 
 async def test_an_expired_token_is_refreshed_once_and_the_line_sent(
@@ -585,6 +606,69 @@ async def test_two_app_instances_share_one_access_token(make_bot: BotFactory, db
     assert (await _send(one, number, staff_no, UPDATES[2]))["status"] == "sent"
     assert len(one.fake.token_calls) == 1
     assert {call.params["access_token"] for call in one.fake.sent} == {"TOKEN-1"}
+
+
+DEMO_ACCOUNTS = {"1818": ("zhangsan", "demo1818"), "2046": ("lisi", "demo2046")}
+
+
+async def _console_engineer(bot: Bot) -> tuple[str, str, ConsoleBrowser]:
+    """The customer writes; the assigned engineer signs in to the console and accepts."""
+    assert await bot.say("服务器开不了机了")
+    number, staff_no = await bot.assigned()
+    browser = await bot.sign_in(*DEMO_ACCOUNTS[staff_no])
+    await browser.api("POST", f"/api/tickets/{number}/accept")
+    return number, staff_no, browser
+
+
+async def test_a_late_answering_send_reaches_wechat_once_is_unknown_then_settled_in_the_console(
+    make_bot: BotFactory, sqlite_url: str, fake_api: tuple[FakeWeChatApi, str]
+) -> None:
+    env = wechat_env(fake_api[1], AFTERSALES_WECHAT_API_TIMEOUT_S="0.2")
+    bot = await make_bot(sqlite_url, env=env, console=True)
+    number, staff_no, browser = await _console_engineer(bot)
+    bot.fake.fail_next(SEND, Scripted(delay_s=0.6))  # taken, answered after our timeout
+    sent = await browser.api("POST", f"/api/tickets/{number}/messages", text=UPDATES[0])
+    assert sent["sent"][0]["delivery"]["status"] == "unknown"
+    assert bot.fake.sent_texts(OPENID) == [UPDATES[0]]  # reached WeChat once, not repeated
+    assert (await _delivery_of(bot, UPDATES[0]))[0] is DeliveryStatus.UNKNOWN
+    line = await bot.line(UPDATES[0])
+
+    _, page = await browser.page(f"/console/tickets/{number}")
+    link = f"/console/tickets/{number}/lines/{line.id}"
+    assert f'href="{link}"' in page and "送达情况未知" in page
+    _, detail = await browser.page(link)
+    assert "收到两条" in detail and "5条" in detail  # what sending again risks
+    # The engineer sees in WeChat that the customer has it: settled, nothing sent.
+    status, after = await browser.form(f"{link}/confirm")
+    assert status == 200 and "已标记为客户已收到" in after
+    assert (await _delivery_of(bot, UPDATES[0])) == (DeliveryStatus.SENT, None)
+    assert bot.fake.sent_texts(OPENID) == [UPDATES[0]]
+    ticket = await browser.api("GET", f"/api/tickets/{number}")
+    confirmed = [e for e in ticket["events"] if e["event"] == "delivery_confirmed"]
+    assert [(e["actor"], e["data"]["message_id"]) for e in confirmed] == [(staff_no, line.id)]
+
+
+async def test_a_failed_line_is_sent_again_from_the_console(
+    make_bot: BotFactory, sqlite_url: str
+) -> None:
+    bot = await make_bot(sqlite_url, console=True)
+    number, staff_no, browser = await _console_engineer(bot)
+    bot.fake.fail_next(SEND, Scripted(errcode=40003))  # refused outright: WeChat did not take it
+    sent = await browser.api("POST", f"/api/tickets/{number}/messages", text=UPDATES[1])
+    assert sent["sent"][0]["delivery"]["status"] == "failed"
+    line = await bot.line(UPDATES[1])
+    link = f"/console/tickets/{number}/lines/{line.id}"
+    _, detail = await browser.page(link)
+    assert "errcode 40003" in detail and "再次发送" in detail
+    status, after = await browser.form(f"{link}/resend")
+    assert status == 200 and "已再次发送" in after
+    assert (await _delivery_of(bot, UPDATES[1])) == (DeliveryStatus.SENT, None)
+    assert bot.fake.sent_texts(OPENID) == [UPDATES[1]]
+    # A line that arrived is not sent again; someone else's ticket is not found.
+    assert (await browser.form(f"{link}/resend"))[0] == 409
+    other = "2046" if staff_no == "1818" else "1818"
+    stranger = await bot.sign_in(*DEMO_ACCOUNTS[other])
+    assert (await stranger.page(link))[0] == 404
 
 
 # ----------------------------------------------------------------- the flow --

@@ -23,7 +23,9 @@ from bot.channels.testing import (
     KfCallbacks,
 )
 from bot.channels.wechat_crypto import MessageCrypto
+from bot.channels.wecom_kf_sender import WeComKfSender
 from bot.context import SERVICES
+from bot.messages import DeliveryResult
 from bot.settings import Settings, SettingsError
 from compliance.policy import Policy
 from storage.channel_models import KfCursor
@@ -34,6 +36,22 @@ from tests.support import FakeClock, findings_of
 
 VECTORS_FILE = REALDATA / "wechat" / "wxbizmsgcrypt_vectors.json"
 CUSTOMER = "wmCustomer0001"
+# The fake API's base URL in the running test (for tests that pass their own env).
+BASE: list[str] = []
+
+
+def send_fail_event(line_id: int, fail_type: int, send_time: int) -> dict[str, Any]:
+    """WeCom's msg_send_fail system event (origin 4) for the line sent as ``as<line_id>``."""
+    return {
+        "origin": 4,
+        "send_time": send_time,
+        "msgtype": "event",
+        "event": {
+            "event_type": "msg_send_fail",
+            "fail_msgid": f"as{line_id}",
+            "fail_type": fail_type,
+        },
+    }
 
 
 def kf_env(api_base: str, **extra: str) -> dict[str, str]:
@@ -84,6 +102,7 @@ BotFactory = Callable[..., Awaitable[KfBot]]
 async def make_bot(start_app: StartApp, fake_server: FakeServer) -> AsyncIterator[BotFactory]:
     fake = FakeKfApi()
     base = await fake_server(fake.app())
+    BASE[:] = [base]
 
     async def factory(
         db_url: str,
@@ -262,18 +281,7 @@ async def test_only_origin_3_is_customer_input_and_send_failures_are_recorded(
             "event": {"event_type": "enter_session", "external_userid": CUSTOMER},
         }
     )
-    bot.fake.add(
-        {
-            "origin": 4,
-            "send_time": bot.clock.unix,
-            "msgtype": "event",
-            "event": {
-                "event_type": "msg_send_fail",
-                "fail_msgid": f"as{stored.id}",
-                "fail_type": 10,
-            },
-        }
-    )
+    bot.fake.add(send_fail_event(stored.id, 10, bot.clock.unix))
     assert await bot.notify() == 200
     assert [m.text for m in await bot.customer_lines()] == ["服务器开不了机了"]
     assert await bot.count(Message, Message.text == "我是企业微信里的接待人员") == 0
@@ -433,6 +441,104 @@ async def test_send_follows_the_session_state_and_window_rules(
     delivery = await _send(bot, number, staff_no, "您好，请问问题解决了吗？")
     assert delivery["status"] == "blocked_by_channel" and "48 h" in delivery["detail"]
     assert len(bot.fake.calls_to("/cgi-bin/kf/send_msg")) == calls
+
+
+def _sender(bot: KfBot) -> WeComKfSender:
+    sender = bot.app[wecom_kf.WECOM_KF].sender
+    assert sender is not None
+    return sender
+
+
+async def test_a_late_answering_send_reaches_wecom_once_is_unknown_then_settled(
+    make_bot: BotFactory, db_url: str
+) -> None:
+    bot = await make_bot(db_url, env=kf_env(BASE[0], AFTERSALES_WECOM_API_TIMEOUT_S="0.2"))
+    await bot.say("服务器开不了机了")
+    number, staff_no = await bot.ticket_and_engineer()
+    text = "您好，请问指示灯是什么颜色？"
+    bot.fake.slow_sends = [0.6]  # WeCom takes the line, then answers after our timeout
+    delivery = await _send(bot, number, staff_no, text)
+    assert delivery["status"] == "unknown"
+    line = await bot.line(text)
+    assert line.delivery_status is DeliveryStatus.UNKNOWN
+    assert list(bot.fake.delivered.values()).count(text) == 1
+    sends = len(bot.fake.calls_to("/cgi-bin/kf/send_msg"))
+
+    # Too fresh to settle yet (a msg_send_fail may still come); then settled.
+    assert await _sender(bot).reconcile() == 0
+    bot.clock.advance(seconds=31)
+    assert await _sender(bot).reconcile() == 1
+    resend = bot.fake.calls_to("/cgi-bin/kf/send_msg")[sends:]
+    assert [(c.body["msgid"], c.answer["errcode"]) for c in resend] == [(f"as{line.id}", 40058)]
+    settled = await bot.line(text)
+    assert settled.delivery_status is DeliveryStatus.SENT
+    assert list(bot.fake.delivered.values()).count(text) == 1  # the customer got it once
+    assert await _sender(bot).reconcile() == 0  # nothing left to settle
+
+
+async def test_an_unknown_line_wecom_never_took_is_sent_by_the_reconciliation(
+    make_bot: BotFactory, sqlite_url: str
+) -> None:
+    bot = await make_bot(sqlite_url)
+    await bot.say("服务器开不了机了")
+    number, staff_no = await bot.ticket_and_engineer()
+    text = "您好，请问机器型号是什么？"
+    await _send(bot, number, staff_no, text)
+    line = await bot.line(text)
+    # As if the send had timed out before WeCom took it.
+    bot.fake.delivered.pop(f"as{line.id}")
+    await bot.app[SERVICES].tickets.record_delivery(
+        line.id, DeliveryResult("unknown", "/cgi-bin/kf/send_msg: TimeoutError")
+    )
+    bot.clock.advance(minutes=1)
+    assert await _sender(bot).reconcile() == 1
+    assert (await bot.line(text)).delivery_status is DeliveryStatus.SENT
+    assert bot.fake.delivered[f"as{line.id}"] == text
+
+
+async def test_msg_send_fail_settles_an_unknown_line(make_bot: BotFactory, sqlite_url: str) -> None:
+    bot = await make_bot(sqlite_url)
+    await bot.say("服务器开不了机了")
+    number, staff_no = await bot.ticket_and_engineer()
+    text = "您好，请您发一张面板的照片。"
+    await _send(bot, number, staff_no, text)
+    line = await bot.line(text)
+    await bot.app[SERVICES].tickets.record_delivery(
+        line.id, DeliveryResult("unknown", "/cgi-bin/kf/send_msg: HTTP 502")
+    )
+    bot.fake.add(send_fail_event(line.id, 0, bot.clock.unix))
+    assert await bot.notify() == 200
+    failed = await bot.line(text)
+    assert failed.delivery_status is DeliveryStatus.FAILED
+    assert "fail_type 0" in (failed.delivery_error or "")
+    bot.clock.advance(minutes=1)
+    assert await _sender(bot).reconcile() == 0  # failed, not unknown: the engineer decides
+
+
+async def test_a_line_over_2048_bytes_goes_in_parts_or_is_refused_naming_the_sizes(
+    make_bot: BotFactory, sqlite_url: str
+) -> None:
+    bot = await make_bot(sqlite_url)
+    await bot.say("服务器开不了机了")
+    number, staff_no = await bot.ticket_and_engineer()
+    steps = "\n".join(f"第{i}步：检查电源模块与主板供电，记录指示灯状态。" for i in range(40))
+    assert 2048 < len(steps.encode("utf-8")) <= 2 * 2048
+    delivery = await _send(bot, number, staff_no, steps)
+    assert delivery == {"status": "sent", "detail": "in 2 parts"}
+    line = await bot.line(steps)
+    parts = [bot.fake.delivered[f"as{line.id}"], bot.fake.delivered[f"as{line.id}p2"]]
+    assert "".join(parts) == steps
+    assert all(len(part.encode("utf-8")) <= 2048 for part in parts)
+    assert parts[0].endswith("\n")  # cut at a line break, not inside a step
+
+    # The greeting, that line and two more leave one of the window's five: a
+    # six-part line cannot go.
+    for text in ("好的", "请稍候"):
+        await _send(bot, number, staff_no, f"{text}，我们正在处理。")
+    delivery = await _send(bot, number, staff_no, "长" * 4000)
+    assert delivery["status"] == "blocked_by_channel"
+    assert "12000 bytes" in delivery["detail"] and "needs 6 messages" in delivery["detail"]
+    assert "only 1 of the 5" in delivery["detail"]
 
 
 # ------------------------------------------------------------- bad input --

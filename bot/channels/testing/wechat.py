@@ -110,10 +110,11 @@ class FakeWeChatApi:
         answer = queue.pop(0) if queue else None
         if answer is None:
             return None
-        if answer.delay_s:
-            await asyncio.sleep(answer.delay_s)
+        # Recorded on arrival: a late answer is to a request that was taken.
         params = {**request.query, "_answer": str(answer.errcode)}
         self.calls.append(RecordedCall(request.path, params, body))
+        if answer.delay_s:
+            await asyncio.sleep(answer.delay_s)
         if answer.status != 200:
             return web.Response(status=answer.status, text="upstream error")
         return web.json_response(
