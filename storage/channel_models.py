@@ -7,7 +7,8 @@
     (`synced_seq`), and a lease (`leased_by` / `lease_until`) so that only
     one worker of all processes reads an account's messages at a time.  The
     lease is taken with a conditional UPDATE, which is atomic on SQLite and
-    PostgreSQL alike.
+    PostgreSQL alike.  `connected_at` is when the bot first heard of the
+    account: a new cursor reads past what came before, acting on none of it.
 
 `BridgeKey`, `BridgeNonce`
     The shared secrets bridge programs sign their requests with (key id →
@@ -65,6 +66,9 @@ class KfCursor(Base):
     leased_by: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # When the bot first heard of the account: what the account received before
+    # (sync_msg without a cursor returns three days) is read past, not acted on.
+    connected_at: Mapped[datetime | None] = mapped_column()
 
 
 class BridgeKey(Base):

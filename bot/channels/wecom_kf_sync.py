@@ -10,6 +10,12 @@ while another worker reads bumps `pending_seq`; the reader's release is
 conditional on having read up to it, so it reads again instead of leaving
 the new messages behind.
 
+A new cursor (the first notice of an account, or a lost row) reads from the
+start of what `sync_msg` keeps — three days — to the end, and acts on
+nothing sent before the account was connected (`KfCursor.connected_at`, the
+first notice, less the callback token's 10 minutes): those conversations
+were handled before this bot, so they open no ticket and greet nobody.
+
 Only origin 3 (the customer) is customer input: origin 4 system events are
 read for ``msg_send_fail`` (a line WeCom could not deliver is recorded as
 such), origin 5 (a servicer writing in the WeCom client) is logged and left
@@ -47,6 +53,10 @@ from storage.channel_models import KfCursor
 
 log = logging.getLogger("bot.channels.wecom_kf")
 
+# A new cursor acts on nothing sent more than this before the account was
+# connected: the callback token's lifetime ("10分钟内有效"), so the message that
+# caused the first notice is read, and the three days sync_msg keeps are not.
+CONNECTED_GRACE = timedelta(minutes=10)
 # Origins of sync_msg messages.
 ORIGIN_CUSTOMER = 3
 ORIGIN_SYSTEM = 4
@@ -154,6 +164,7 @@ class KfSyncer:
                             pending_seq=1,
                             synced_seq=0,
                             notified_at=now,
+                            connected_at=now,
                         )
                     )
                 return
@@ -245,8 +256,9 @@ class KfSyncer:
                 if row.leased_by != self._instance_id:
                     raise KfSyncFailed(f"lease on {open_kfid} lost")
                 seen = row.pending_seq
+                cutoff = row.connected_at - CONNECTED_GRACE if row.connected_at else None
                 round_stored, round_pages = await self._round(
-                    open_kfid, row.cursor, row.pending_token
+                    open_kfid, row.cursor, row.pending_token, cutoff
                 )
                 stored += round_stored
                 pages += round_pages
@@ -262,8 +274,9 @@ class KfSyncer:
             raise
 
     async def _round(
-        self, open_kfid: str, cursor: str | None, token: str | None
+        self, open_kfid: str, cursor: str | None, token: str | None, cutoff: datetime | None
     ) -> tuple[int, int]:
+        """Read to the end from `cursor`; what was sent before `cutoff` is read past."""
         stored = pages = 0
         while pages < self._max_pages:
             page = await self._fetch(open_kfid, cursor, token)
@@ -272,11 +285,22 @@ class KfSyncer:
                 continue
             pages += 1
             replies: list[OutboundMessage] = []
+            earlier = 0
             for message in page.messages:
+                if cutoff is not None and self._sent_at(message) < cutoff:
+                    earlier += 1
+                    continue
                 got = await self._handle(open_kfid, message)
                 if got is not None:
                     stored += 1
                     replies.extend(got)
+            if earlier:
+                log.info(
+                    "wecom kf %s: %d messages from before the account was connected read past "
+                    "(no ticket, no greeting: handled before this bot)",
+                    open_kfid,
+                    earlier,
+                )
             # Stored first, then the cursor past them, then the answers.
             await self._advance(open_kfid, page.next_cursor)
             cursor = page.next_cursor or cursor
@@ -304,6 +328,13 @@ class KfSyncer:
             )
             return None
         raise KfSyncFailed(f"sync_msg refused: errcode {answer.errcode} {answer.errmsg}")
+
+    def _sent_at(self, message: Mapping[str, Any]) -> datetime:
+        """WeCom's send_time of a message or event (our clock when it has none)."""
+        send_time = message.get("send_time")
+        if isinstance(send_time, int) and not isinstance(send_time, bool) and send_time > 0:
+            return datetime.fromtimestamp(send_time, UTC)
+        return self._now()
 
     async def _handle(
         self, open_kfid: str, message: Mapping[str, Any]
@@ -333,22 +364,13 @@ class KfSyncer:
                 "wecom kf %s: customer message %s without external_userid", open_kfid, msgid
             )
             return None
+        # Stored whole, however long: a pasted log is what the engineer needs to read.
         kind, text, media_id = _message_text(message)
-        limit = self._services.settings.max_text_chars
-        if len(text) > limit:
-            log.info("wecom kf message %s: text cut to %d characters", msgid, limit)
-            text = text[:limit]
-        send_time = message.get("send_time")
-        sent_at = (
-            datetime.fromtimestamp(send_time, UTC)
-            if isinstance(send_time, int) and send_time > 0
-            else self._now()
-        )
         inbound = InboundMessage(
             channel=CHANNEL,
             customer_id=customer_key(open_kfid, user),
             external_id=msgid,
-            sent_at=sent_at,
+            sent_at=self._sent_at(message),
             kind=kind,
             text=text,
             media_url=media_id,

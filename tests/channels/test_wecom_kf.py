@@ -234,6 +234,63 @@ async def test_customer_message_opens_a_ticket_and_gets_the_greeting_by_send_msg
     assert len(bot.fake.calls_to("/cgi-bin/gettoken")) == 1
 
 
+def enter_session(user: str, send_time: int, code: str | None = "WELCOME-CODE") -> dict[str, Any]:
+    """WeCom's enter_session system event; with a welcome_code when WeCom offers one."""
+    event: dict[str, Any] = {
+        "event_type": "enter_session",
+        "open_kfid": OPEN_KFID,
+        "external_userid": user,
+        "scene": "kf_link",
+    }
+    if code:
+        event["welcome_code"] = code
+    return {"origin": 4, "send_time": send_time, "msgtype": "event", "event": event}
+
+
+async def test_a_new_cursor_reads_past_three_days_of_backlog_without_acting_on_it(
+    make_bot: BotFactory, db_url: str
+) -> None:
+    bot = await make_bot(db_url)
+    now = bot.clock.unix
+    # Three days of conversations other people handled before the bot was connected.
+    for hours_ago in range(71, 0, -7):
+        user = f"wmOld{hours_ago:02d}"
+        bot.fake.add(enter_session(user, now - hours_ago * 3600))
+        bot.fake.customer_says(user, f"{hours_ago}小时前：服务器报警", now - hours_ago * 3600 + 5)
+    backlog = len(bot.fake.messages[OPEN_KFID])
+    assert await bot.notify() == 200
+    syncs = bot.fake.calls_to("/cgi-bin/kf/sync_msg")
+    assert syncs[0].body.get("cursor") is None  # a new cursor: from the start of the three days
+    assert syncs[-1].answer["has_more"] == 0  # ... to the end
+    assert await bot.count(Ticket) == 0
+    assert await bot.count(Message) == 0
+    assert bot.fake.calls_to("/cgi-bin/kf/send_msg") == []
+    assert bot.fake.calls_to("/cgi-bin/kf/send_msg_on_event") == []
+    assert bot.fake.calls_to("/cgi-bin/kf/service_state/trans") == []
+    cursor = await bot.cursor()
+    assert cursor.cursor == f"c{backlog}"
+    assert cursor.connected_at is not None
+
+    # What comes after the connection is handled as ever.
+    bot.clock.advance(minutes=5)
+    msgid = await bot.say("服务器开不了机了")
+    assert [m.external_id for m in await bot.customer_lines()] == [msgid]
+    assert await bot.count(Ticket) == 1
+    [greeting] = bot.fake.sent(CUSTOMER)
+    assert greeting.startswith("您好，我是朴赛售后服务中心运维工程师")
+
+
+async def test_the_message_that_caused_the_first_notice_is_read(
+    make_bot: BotFactory, sqlite_url: str
+) -> None:
+    bot = await make_bot(sqlite_url)
+    # Sent a little before the notice that connects the account (WeCom calls back after).
+    msgid = bot.fake.customer_says(CUSTOMER, "硬盘亮红灯", bot.clock.unix - 40)
+    assert await bot.notify() == 200
+    assert [m.external_id for m in await bot.customer_lines()] == [msgid]
+    assert len(bot.fake.sent(CUSTOMER)) == 1
+
+
 async def test_has_more_pages_are_followed_and_the_cursor_stored_after_each_page(
     make_bot: BotFactory, sqlite_url: str
 ) -> None:
