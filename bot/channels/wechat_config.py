@@ -9,7 +9,8 @@ keeps the old key during a rotation.
 Optional, with their defaults:
 
 - `AFTERSALES_WECHAT_API_BASE` (https://api.weixin.qq.com): where the API calls go (tests: a fake)
-- `AFTERSALES_WECHAT_MAX_SKEW_S` (300): a callback timestamp further off is refused (0: not checked)
+- `AFTERSALES_WECHAT_MAX_SKEW_S` (300): a callback timestamp further off our clock is
+  logged as a clock problem (a message is still taken; URL verification is refused)
 - `AFTERSALES_WECHAT_API_TIMEOUT_S` (5): per API call
 - `AFTERSALES_WECHAT_API_ATTEMPTS` (3): attempts per API call
 - `AFTERSALES_WECHAT_TOKEN_LEAD_S` (300): refresh the access token this long before it expires
