@@ -26,6 +26,7 @@ from scripts_library.inputs import (
     SatisfactionSurveyInputs,
     ScriptInputError,
     ScriptInputs,
+    WelcomeInputs,
     address,
 )
 from scripts_library.lines import (
@@ -78,6 +79,7 @@ __all__ = [
     "SatisfactionSurveyInputs",
     "ScriptInputError",
     "ScriptInputs",
+    "WelcomeInputs",
     "ScriptKey",
     "ScriptLine",
     "address",

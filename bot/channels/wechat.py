@@ -70,6 +70,7 @@ from bot.channels.wechat_xml import (
     render_text_reply,
     to_inbound,
 )
+from bot.channels.welcome import welcome_line
 from bot.context import SERVICES, SETTINGS, Services
 from bot.http import ApiError
 from bot.messages import DeliveryResult, InboundMessage, OutboundMessage
@@ -205,44 +206,67 @@ async def receive(request: web.Request) -> web.Response:
     except XmlRejected as exc:
         raise ApiError(exc.status, exc.code, exc.reason) from None
     account = str(document.fields.get("ToUserName", ""))
+    reply = _PassiveReply(endpoint, query, key_index, to_user=inbound.customer_id, account=account)
 
     if inbound.kind == "event":
-        await _on_event(services, inbound)
-        return success()
+        welcome = await _on_event(services, endpoint.require_config(), inbound)
+        return reply.render(welcome, services.now()) if welcome else success()
     receipt = await services.tickets.receive(inbound)
     replies = list(receipt.replies)
     if receipt.duplicate:
         replies = await replies_to(services.sessionmaker, receipt.message_id)
-    text = "\n\n".join(reply.text for reply in replies if reply.text)
+    text = "\n\n".join(line.text for line in replies if line.text)
     if not text:
         return success()
-    xml = render_text_reply(
-        to_user=inbound.customer_id,
-        from_user=account,
-        text=text,
-        create_time=_unix_seconds(services.now()),
-    )
-    if key_index is not None:
-        assert endpoint.crypto is not None
-        xml = endpoint.crypto.encrypt(xml, _new_nonce(), query.timestamp, key_index=key_index)
+    response = reply.render(text, services.now())
     # WeChat gives no receipt for a passive reply: "answered", not "sent" (and
     # it does not use the 48 h window's five messages).
-    for reply in replies:
-        if reply.message_id is not None:
+    for line in replies:
+        if line.message_id is not None:
             await services.tickets.record_delivery(
-                reply.message_id, DeliveryResult("answered", "wechat passive reply")
+                line.message_id, DeliveryResult("answered", "wechat passive reply")
             )
-    return web.Response(text=xml, content_type="application/xml", charset="utf-8")
+    return response
 
 
-async def _on_event(services: Services, inbound: InboundMessage) -> None:
-    """Channel events stay at the edge; only `unsubscribe` changes anything."""
-    if inbound.event == "unsubscribe":
+@dataclass(frozen=True, slots=True)
+class _PassiveReply:
+    """How to answer one request with text: plaintext, or sealed with the key it came in."""
+
+    endpoint: WeChatEndpoint
+    query: _Query
+    key_index: int | None
+    to_user: str
+    account: str
+
+    def render(self, text: str, now: datetime) -> web.Response:
+        xml = render_text_reply(
+            to_user=self.to_user, from_user=self.account, text=text, create_time=_unix_seconds(now)
+        )
+        if self.key_index is not None:
+            assert self.endpoint.crypto is not None
+            xml = self.endpoint.crypto.encrypt(
+                xml, _new_nonce(), self.query.timestamp, key_index=self.key_index
+            )
+        return web.Response(text=xml, content_type="application/xml", charset="utf-8")
+
+
+async def _on_event(services: Services, config: WeChatConfig, inbound: InboundMessage) -> str:
+    """Channel events stay at the edge: `unsubscribe` forgets the customer; subscribe,
+    SCAN and menu CLICK get the welcome line (when configured); the text to answer."""
+    event = inbound.event or ""
+    if event == "unsubscribe":
         forgotten = await services.tickets.forget_customer(CHANNEL, inbound.customer_id)
         log.info(
             "wechat unsubscribe: personal data of a customer %s",
             "anonymised" if forgotten else "not stored (unknown customer)",
         )
+        return ""
+    event_key = str(inbound.raw.get("EventKey", ""))
+    if config.welcome.applies(event, event_key):
+        log.info("wechat %s event answered with the welcome line", event)
+        return welcome_line(services.policy, CHANNEL)
+    return ""
 
 
 async def replies_to(

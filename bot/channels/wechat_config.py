@@ -13,6 +13,8 @@ Optional, with their defaults:
   logged as a clock problem (a message is still taken; URL verification is refused)
 - `AFTERSALES_WECHAT_API_TIMEOUT_S` (5): per API call
 - `AFTERSALES_WECHAT_API_ATTEMPTS` (3): attempts per API call
+- `AFTERSALES_WECHAT_WELCOME` (subscribe,scan,click): the events answered with the
+  welcome line; ``click:KEY`` limits menu clicks to that EventKey, ``off`` sends none
 - `AFTERSALES_WECHAT_TOKEN_LEAD_S` (300): refresh the access token this long before it expires
 
 A value that is set but unusable stops the app at start with a `SettingsError`
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 
 from bot.channels.edge import ChannelEnv
 from bot.channels.wechat_api import DEFAULT_API_BASE, RetryPolicy
+from bot.settings import SettingsError
 
 CHANNEL = "wechat"
 REQUIRED_ENV = (
@@ -33,6 +36,56 @@ REQUIRED_ENV = (
     "AFTERSALES_WECHAT_APPID",
     "AFTERSALES_WECHAT_SECRET",
 )
+
+
+WELCOME_TRIGGERS = ("subscribe", "scan", "click")
+
+
+@dataclass(frozen=True, slots=True)
+class WelcomeRule:
+    """Which events get the welcome line: subscribe, SCAN, and menu CLICKs (all of
+    them, or only the listed EventKeys)."""
+
+    subscribe: bool = True
+    scan: bool = True
+    click: bool = True
+    click_keys: frozenset[str] = frozenset()
+
+    def applies(self, event: str, event_key: str) -> bool:
+        if event == "subscribe":
+            return self.subscribe
+        if event == "scan":
+            return self.scan
+        if event == "click":
+            return self.click and (not self.click_keys or event_key in self.click_keys)
+        return False
+
+    @classmethod
+    def parse(cls, raw: str, *, name: str) -> WelcomeRule:
+        """``subscribe,scan,click`` (the default), ``click:REPORT_FAULT``, ``off``."""
+        text = raw.strip().lower()
+        if text in ("off", "none", "0"):
+            return cls(subscribe=False, scan=False, click=False)
+        chosen: set[str] = set()
+        keys: set[str] = set()
+        for item in (part.strip() for part in raw.split(",")):
+            if not item:
+                continue
+            trigger, _, key = item.partition(":")
+            trigger = trigger.strip().lower()
+            if trigger not in WELCOME_TRIGGERS or (key and trigger != "click"):
+                raise SettingsError(
+                    f"{name}: {item!r} is not one of subscribe, scan, click, click:KEY, off"
+                )
+            chosen.add(trigger)
+            if key.strip():
+                keys.add(key.strip())
+        return cls(
+            subscribe="subscribe" in chosen,
+            scan="scan" in chosen,
+            click="click" in chosen,
+            click_keys=frozenset(keys),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +101,7 @@ class WeChatConfig:
     max_skew_s: float = 300
     token_lead_s: float = 300
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    welcome: WelcomeRule = field(default_factory=WelcomeRule)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> WeChatConfig | None:
@@ -72,6 +126,10 @@ class WeChatConfig:
             retry=RetryPolicy(
                 timeout_s=env.number("AFTERSALES_WECHAT_API_TIMEOUT_S", 5.0, minimum=0.1),
                 attempts=env.whole("AFTERSALES_WECHAT_API_ATTEMPTS", 3, minimum=1),
+            ),
+            welcome=WelcomeRule.parse(
+                env.text("AFTERSALES_WECHAT_WELCOME") or ",".join(WELCOME_TRIGGERS),
+                name="AFTERSALES_WECHAT_WELCOME",
             ),
         )
 

@@ -177,6 +177,7 @@ async def _channel_ctx(app: web.Application) -> AsyncIterator[None]:
             client,
             instance_id=f"{services.settings.instance_id}:{secrets.token_hex(2)}",
             lease_s=config.lease_s,
+            welcome=config.welcome,
         )
         sender = WeComKfSender(services, client)
         endpoint.syncer, endpoint.sender = syncer, sender

@@ -1,11 +1,12 @@
 """The WeCom 微信客服 (kf) server API, asynchronously (aiohttp).
 
 wechatpy 1.8.18 has no kf support, so the endpoints are called here:
-`cgi-bin/gettoken`, `cgi-bin/kf/sync_msg`, `cgi-bin/kf/send_msg` and
-`cgi-bin/kf/service_state/get|trans`.  WeCom's server API is the same family
-as WeChat's (JSON in and out, ``errcode``/``errmsg``, -1 for 系统繁忙), so
-`WeComKfApi`, like `WeChatApi`, is a `TencentApi`: the same timeouts, bounded
-retries and rule of which failures are worth another attempt.
+`cgi-bin/gettoken`, `cgi-bin/kf/sync_msg`, `cgi-bin/kf/send_msg`,
+`cgi-bin/kf/send_msg_on_event` and `cgi-bin/kf/service_state/get|trans`.
+WeCom's server API is the same family as WeChat's (JSON in and out,
+``errcode``/``errmsg``, -1 for 系统繁忙), so `WeComKfApi`, like `WeChatApi`, is
+a `TencentApi`: the same timeouts, bounded retries and rule of which
+failures are worth another attempt (and which sends are never repeated).
 
 `fetch_token` is `gettoken`: within its validity WeCom returns the same
 token to every caller, exactly the contract the shared
@@ -54,6 +55,9 @@ ERRCODES_BLOCKED_BY_CHANNEL: Mapping[int, str] = {
     95013: "the session has ended (95013)",
 }
 
+# An enter_session welcome_code is good for one message within 20 s (the
+# send_msg_on_event page's table: "用户进入会话，用于发送客服欢迎语 1条 20秒 文本、菜单").
+WELCOME_CODE_VALID_S = 20
 # send_msg's text limit: "消息内容，最长不超过2048个字节" (the send_msg page, as
 # WxJava's WxCpKfTextMsg and silenceper/wechat restate it).
 KF_TEXT_MAX_BYTES = 2048
@@ -161,6 +165,16 @@ class WeComKfApi(TencentApi):
                 "msgtype": "text",
                 "text": {"content": text},
             },
+            send=True,
+        )
+
+    async def send_msg_on_event(self, access_token: str, code: str, text: str) -> ApiAnswer:
+        """The one message an event's `code` allows (the enter_session ``welcome_code``:
+        one text within 20 s, "仅可使用一次"); never repeated, like any send."""
+        return await self._post(
+            "/cgi-bin/kf/send_msg_on_event",
+            params={"access_token": access_token},
+            payload={"code": code, "msgtype": "text", "text": {"content": text}},
             send=True,
         )
 

@@ -15,6 +15,8 @@ Optional, with their defaults:
 - `AFTERSALES_WECOM_KF_SYNC_BUDGET_S` (3): how long a callback waits for its sync
 - `AFTERSALES_WECOM_KF_LEASE_S` (60): how long one worker holds an account's cursor
 - `AFTERSALES_WECOM_KF_SWEEP_S` (60): the periodic sweep of pending notices (0: none)
+- `AFTERSALES_WECOM_KF_WELCOME` (on): answer enter_session's welcome_code with the
+  welcome line (off: leave it to the welcome configured in WeCom's admin console)
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class WeComKfConfig:
     sync_budget_s: float = 3
     lease_s: float = 60
     sweep_s: float = 60
+    welcome: bool = True
 
     @staticmethod
     def missing(environ: Mapping[str, str]) -> tuple[str, ...]:
@@ -76,4 +79,5 @@ class WeComKfConfig:
             sync_budget_s=env.number("AFTERSALES_WECOM_KF_SYNC_BUDGET_S", 3, minimum=0),
             lease_s=env.number("AFTERSALES_WECOM_KF_LEASE_S", 60, minimum=5),
             sweep_s=env.number("AFTERSALES_WECOM_KF_SWEEP_S", 60, minimum=0),
+            welcome=env.choice("AFTERSALES_WECOM_KF_WELCOME", "on", ("on", "off")) == "on",
         )

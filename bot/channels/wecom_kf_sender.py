@@ -102,6 +102,19 @@ class KfClient:
             answer = await make(await self._token.get())
         return answer
 
+    async def welcome(self, code: str, text: str) -> bool:
+        """Send the welcome line with an enter_session `code`; whether WeCom took it."""
+        try:
+            answer = await self.call(
+                lambda token: self.api.send_msg_on_event(token, code, text), _errcode
+            )
+        except (SendOutcomeUnknown, ApiUnavailable) as exc:
+            log.warning("wecom kf: welcome not confirmed (not repeated): %s", exc)
+            return False
+        if not answer.ok:
+            log.info("wecom kf: welcome refused: errcode %s %s", answer.errcode, answer.errmsg)
+        return answer.ok
+
     async def state(self, open_kfid: str, user: str) -> int | None:
         """The session state, or None when WeCom did not say."""
         answer = await self.call(

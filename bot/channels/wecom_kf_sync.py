@@ -18,9 +18,11 @@ were handled before this bot, so they open no ticket and greet nobody.
 
 Only origin 3 (the customer) is customer input: origin 4 system events are
 read for ``msg_send_fail`` (a line WeCom could not deliver is recorded as
-such), origin 5 (a servicer writing in the WeCom client) is logged and left
-out of the ticket.  The msgid is the message's external id, so a message
-read twice is stored once (the messages unique constraint).
+such) and ``enter_session`` (its ``welcome_code``, good for one message
+within 20 s, sends the welcome line with `send_msg_on_event`); origin 5 (a
+servicer writing in the WeCom client) is logged and left out of the ticket.
+The msgid is the message's external id, so a message read twice is stored
+once (the messages unique constraint).
 
 When WeCom refuses the callback's token (95007 不合法的msgtoken: it is valid
 for about 10 minutes) the page is read again without a token, which WeCom
@@ -43,9 +45,15 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.channels.wechat_api import ApiUnavailable
-from bot.channels.wecom_kf_api import ERRCODE_MSG_TOKEN_INVALID, SyncPage, SyncRefused
+from bot.channels.wecom_kf_api import (
+    ERRCODE_MSG_TOKEN_INVALID,
+    WELCOME_CODE_VALID_S,
+    SyncPage,
+    SyncRefused,
+)
 from bot.channels.wecom_kf_config import CHANNEL
 from bot.channels.wecom_kf_sender import KfClient, customer_key, line_of_msgid
+from bot.channels.welcome import welcome_line
 from bot.context import Services
 from bot.messages import DeliveryResult, InboundKind, InboundMessage, OutboundMessage
 from bot.messages import DeliveryStatus as DeliveryStatusName
@@ -122,6 +130,7 @@ class KfSyncer:
         *,
         instance_id: str,
         lease_s: float = 60,
+        welcome: bool = True,
         page_limit: int = 1000,
         max_pages: int = 1000,
     ) -> None:
@@ -129,6 +138,7 @@ class KfSyncer:
         self._client = client
         self._instance_id = instance_id
         self._lease = timedelta(seconds=lease_s)
+        self._welcome_enabled = welcome
         self._page_limit = page_limit
         self._max_pages = max_pages
         self._tasks: set[asyncio.Task[SyncResult]] = set()
@@ -392,6 +402,9 @@ class KfSyncer:
         if not isinstance(event, Mapping):
             return
         kind = event.get("event_type")
+        if kind == "enter_session":
+            await self._welcome(message, event)
+            return
         if kind != "msg_send_fail":
             log.info("wecom kf event %s", kind)
             return
@@ -406,6 +419,21 @@ class KfSyncer:
             line,
             DeliveryResult(status, f"WeCom msg_send_fail, fail_type {fail_type}"),
         )
+
+    async def _welcome(self, message: Mapping[str, Any], event: Mapping[str, Any]) -> None:
+        """Greet a customer entering the conversation, while the welcome_code is good."""
+        code = event.get("welcome_code")
+        if not self._welcome_enabled or not isinstance(code, str) or not code:
+            return  # WeCom gives a code only when no welcome is configured in its console
+        age = (self._now() - self._sent_at(message)).total_seconds()
+        if age > WELCOME_CODE_VALID_S:
+            log.info(
+                "wecom kf: welcome_code %.0fs old (good for %ss): not used",
+                age,
+                WELCOME_CODE_VALID_S,
+            )
+            return
+        await self._client.welcome(code, welcome_line(self._services.policy, CHANNEL))
 
     # -- scheduling ----------------------------------------------------------
 

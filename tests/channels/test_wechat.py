@@ -455,6 +455,62 @@ async def test_unsubscribe_deletes_personal_data_and_keeps_the_ticket(
     assert (status, body) == (200, "success")
 
 
+WELCOME_START = "您好[握手]欢迎联系朴赛售后服务中心。服务器报修请直接在这里留言"
+
+
+@pytest.mark.parametrize(
+    ("event", "key"), [("subscribe", ""), ("subscribe", "qrscene_1001"), ("SCAN", "1001")]
+)
+async def test_following_or_scanning_is_answered_with_the_welcome_line(
+    make_bot: BotFactory, sqlite_url: str, event: str, key: str
+) -> None:
+    bot = await make_bot(sqlite_url)
+    xml = message_xml(bot.wechat.account, OPENID, "event", {"Event": event, "EventKey": key})
+    status, body = await bot.post(xml)
+    assert status == 200
+    reply = bot.wechat.open_reply(body)
+    assert (reply["ToUserName"], reply["MsgType"]) == (OPENID, "text")
+    assert reply["Content"].startswith(WELCOME_START)
+    assert "在线服务时间：每天 09:30–18:00" in reply["Content"]
+    assert "7×24小时服务热线：400-000-1773" in reply["Content"]
+    # A passive reply: no API call, and nothing in any transcript.
+    assert bot.fake.calls == []
+    assert await bot.count(Message) == 0 and await bot.count(Customer) == 0
+
+
+async def test_menu_clicks_get_the_welcome_as_configured(
+    make_bot: BotFactory, sqlite_url: str, fake_api: tuple[FakeWeChatApi, str]
+) -> None:
+    env = wechat_env(fake_api[1], AFTERSALES_WECHAT_WELCOME="click:REPORT_FAULT")
+    bot = await make_bot(sqlite_url, env=env)
+
+    async def click(key: str) -> str:
+        xml = message_xml(bot.wechat.account, OPENID, "event", {"Event": "CLICK", "EventKey": key})
+        status, body = await bot.post(xml)
+        assert status == 200
+        return "" if body == "success" else str(bot.wechat.open_reply(body)["Content"])
+
+    assert (await click("REPORT_FAULT")).startswith(WELCOME_START)
+    assert await click("ABOUT_US") == ""
+    subscribe = message_xml(bot.wechat.account, OPENID, "event", {"Event": "subscribe"})
+    assert await bot.post(subscribe) == (200, "success")  # not in this account's list
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [("subscribe,later", "later"), ("scan:KEY", "scan:KEY")],
+)
+def test_a_bad_welcome_setting_is_named(sqlite_url: str, value: str, named: str) -> None:
+    settings = Settings(
+        policy=POLICY,
+        db_url=sqlite_url,
+        migrate_on_start=False,
+        environ=wechat_env("http://127.0.0.1:1", AFTERSALES_WECHAT_WELCOME=value),
+    )
+    with pytest.raises(SettingsError, match=f"AFTERSALES_WECHAT_WELCOME: '{named}'"):
+        create_app(settings)
+
+
 # -------------------------------------------------------------- configuration --
 
 

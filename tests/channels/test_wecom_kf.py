@@ -291,6 +291,31 @@ async def test_the_message_that_caused_the_first_notice_is_read(
     assert len(bot.fake.sent(CUSTOMER)) == 1
 
 
+async def test_entering_the_conversation_is_welcomed_once_with_the_welcome_code(
+    make_bot: BotFactory, sqlite_url: str
+) -> None:
+    bot = await make_bot(sqlite_url)
+    bot.fake.add(enter_session(CUSTOMER, bot.clock.unix, code="CODE-FRESH"))
+    bot.fake.add(enter_session("wmSlow", bot.clock.unix - 25, code="CODE-STALE"))
+    bot.fake.add(enter_session("wmNative", bot.clock.unix, code=None))
+    assert await bot.notify() == 200
+    [call] = bot.fake.calls_to("/cgi-bin/kf/send_msg_on_event")
+    assert call.body["code"] == "CODE-FRESH" and call.body["msgtype"] == "text"
+    welcome = bot.fake.welcomed["CODE-FRESH"]
+    assert welcome.startswith("您好[握手]欢迎联系朴赛售后服务中心。服务器报修请直接在这里留言")
+    assert "每天 09:30–18:00" in welcome and "400-000-1773" in welcome
+    # Not a ticket, not a transcript line, not a send_msg (the window is not used).
+    assert await bot.count(Message) == 0 and await bot.count(Ticket) == 0
+    assert bot.fake.calls_to("/cgi-bin/kf/send_msg") == []
+
+
+async def test_the_kf_welcome_can_be_left_to_wecom(make_bot: BotFactory, sqlite_url: str) -> None:
+    bot = await make_bot(sqlite_url, env=kf_env(BASE[0], AFTERSALES_WECOM_KF_WELCOME="off"))
+    bot.fake.add(enter_session(CUSTOMER, bot.clock.unix))
+    assert await bot.notify() == 200
+    assert bot.fake.calls_to("/cgi-bin/kf/send_msg_on_event") == []
+
+
 async def test_has_more_pages_are_followed_and_the_cursor_stored_after_each_page(
     make_bot: BotFactory, sqlite_url: str
 ) -> None:

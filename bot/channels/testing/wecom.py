@@ -57,6 +57,8 @@ class FakeKfApi:
     slow_sends: list[float] = field(default_factory=list)
     # msgid → the text the customer got (each at most once).
     delivered: dict[str, str] = field(default_factory=dict)
+    # welcome_code → the welcome text sent with it (a code is good once).
+    welcomed: dict[str, str] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     in_flight: dict[str, int] = field(default_factory=dict)
     max_in_flight: dict[str, int] = field(default_factory=dict)
@@ -119,6 +121,7 @@ class FakeKfApi:
         app.router.add_get("/cgi-bin/gettoken", self._gettoken)
         app.router.add_post("/cgi-bin/kf/sync_msg", self._sync_msg)
         app.router.add_post("/cgi-bin/kf/send_msg", self._send_msg)
+        app.router.add_post("/cgi-bin/kf/send_msg_on_event", self._send_msg_on_event)
         app.router.add_post("/cgi-bin/kf/service_state/get", self._state_get)
         app.router.add_post("/cgi-bin/kf/service_state/trans", self._state_trans)
         return app
@@ -207,6 +210,17 @@ class FakeKfApi:
         if self.slow_sends:
             await asyncio.sleep(self.slow_sends.pop(0))
         return answer
+
+    async def _send_msg_on_event(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        if not self._token_ok(request):
+            return self._answer(request, body, {"errcode": 40014, "errmsg": "invalid access_token"})
+        code = str(body.get("code", ""))
+        if not code or code in self.welcomed:
+            # The real errcode for a used code is unconfirmed: 40058 (不合法的参数) here.
+            return self._answer(request, body, {"errcode": 40058, "errmsg": "code used"})
+        self.welcomed[code] = str(body["text"]["content"])
+        return self._answer(request, body, {"errcode": 0, "errmsg": "ok", "msgid": "w1"})
 
     async def _state_get(self, request: web.Request) -> web.Response:
         body = await self._body(request)
