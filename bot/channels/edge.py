@@ -17,12 +17,17 @@ JSON bodies, the webhook that answers 503 until configured, and Tencent's ``succ
     channel's cleanup context only when it is configured.
 `success`
     The answer Tencent's callbacks document for "received, nothing to say".
+`periodically`
+    A channel's background sweep (kf's pending notices and unknown lines, the
+    公众号's intake journal): one round at once, then every `every_s`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -38,6 +43,7 @@ __all__ = [
     "ChannelEndpoint",
     "ChannelEnv",
     "mount_webhook",
+    "periodically",
     "read_body",
     "read_json_body",
     "success",
@@ -160,3 +166,28 @@ def success() -> web.Response:
     """WeChat's and WeCom's documented "received, no reply" answer: neither retries it,
     and WeChat does not tell the customer the account is unavailable."""
     return web.Response(text="success", content_type="text/plain")
+
+
+@contextlib.asynccontextmanager
+async def periodically(
+    every_s: float, round_: Callable[[], Awaitable[object]], what: str
+) -> AsyncIterator[None]:
+    """Run `round_` at once and then every `every_s` while the context is open (0: never);
+    a failing round is logged and the next one runs as planned."""
+
+    async def loop() -> None:
+        while True:
+            try:
+                await round_()
+            except Exception:  # one bad round must not end the sweep
+                log.exception("%s failed", what)
+            await asyncio.sleep(every_s)
+
+    task = asyncio.get_running_loop().create_task(loop()) if every_s > 0 else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,41 +1,43 @@
-"""The WeChat Official Account channel (公众号): the `/wechat` webhook and its sender.
+"""The WeChat Official Account channel (公众号): the `/wechat` webhook.
 
 Inbound (`GET` / `POST /wechat`)
     `GET` is WeChat's URL verification: a valid `signature` over token,
     timestamp and nonce gets `echostr` back (an encrypted `echostr` with a
-    `msg_signature` is decrypted first, as WeCom does it).  `POST` carries a
-    message in plaintext, compatible (plaintext and `<Encrypt>`) or safe mode
-    (`encrypt_type=aes`: only `<Encrypt>`; the reply is encrypted too).
-    Signatures are compared in constant time; the current and the previous
-    EncodingAESKey both decrypt (key rotation); a `timestamp` further than the
-    allowed skew from our clock is refused (a replay); bodies over the size
-    limit, malformed XML, DTDs, unknown message types get a 4xx and one log
-    line with the reason, never a 500 and never a write.
+    `msg_signature` is decrypted first, as WeCom does it); a stale timestamp
+    is refused there.  `POST` carries a message in plaintext, compatible
+    (plaintext and `<Encrypt>`) or safe mode (`encrypt_type=aes`: only
+    `<Encrypt>`; the reply is encrypted too).  Signatures are compared in
+    constant time; the current and the previous EncodingAESKey both decrypt
+    (key rotation).  Only a bad signature or a malformed envelope (not XML, a
+    DTD, no sender, a body over the size limit) is refused, with a 4xx and one
+    log line, never a 500 and never a write: a refusal makes WeChat retry and
+    then tell the customer the account is unavailable.  So a long text is
+    stored whole, an unknown MsgType is stored as kind ``unknown``, and a
+    timestamp far off our clock is logged loudly and taken (its MsgId makes a
+    replay harmless).
 
-    A message becomes one `InboundMessage` and goes to the core's inbound
-    service, which stores it (the unique (channel, external_id) constraint on
-    messages makes a redelivery a no-op) and returns the immediate line — the
-    greeting — which goes back as the passive reply inside WeChat's 5 s budget.
-    A redelivery (WeChat retries three times when it hears nothing in 5 s)
-    gets the same reply, or ``success`` when there is none.
+    A message becomes one `InboundMessage`, is written to the intake journal
+    and handed to the core (`wechat_intake`), which stores it (the unique
+    (channel, external_id) constraint makes a redelivery a no-op) and returns
+    the immediate lines — the greeting — which go back as the passive reply,
+    recorded ``answered``.  Work that does not finish within the reply budget
+    is answered ``success`` and its lines follow by custom/send.  A
+    redelivery gets the same passive reply, or ``success`` when there is none
+    left to give.
+
+Events
+    ``unsubscribe``: WeChat's platform rules (and PIPL) require an account to
+    delete a user's personal data once the user stops following it; the
+    core's `TicketService.forget_customer` anonymises the customer (the
+    openid becomes ``anon:<customer id>`` on the customer row, messages and
+    events; name, title and phone are cleared).  Tickets and message texts
+    stay under that reference as the company's service record; nothing can be
+    sent there afterwards.  ``subscribe`` (also by scanning a code), ``SCAN``
+    and menu ``CLICK`` are answered with the welcome line (`welcome`) as
+    configured; no event is stored.
 
 Outbound
     Every later line goes through `message/custom/send`: see `wechat_sender`.
-
-Unsubscribe
-    WeChat's platform rules (and PIPL) require an account to delete a user's
-    personal data once the user stops following it.  On `unsubscribe` the
-    core's `TicketService.forget_customer` anonymises the customer: the openid
-    becomes an anonymous reference (``anon:<customer id>``) on the customer
-    row, on the customer's messages and events; display name, surname, title
-    and phone are cleared.  Tickets and message texts stay, under that
-    reference, because they are the company's service record (warranty
-    periods, QA, satisfaction statistics); what identifies the person does
-    not.  Nothing can be sent to that reference afterwards (the sender answers
-    `blocked_by_channel`), and a later follow by the same person starts as a
-    new customer.  Other events (subscribe, menu clicks, location reports …)
-    are acknowledged with ``success`` and not stored: they are not customer
-    messages and would only flood the transcript.
 
 Configuration
     See `wechat_config`: `/wechat` is mounted always and answers 503 naming
@@ -48,18 +50,17 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.channels.edge import ChannelEndpoint, mount_webhook, read_body, success
+from bot.channels.edge import ChannelEndpoint, mount_webhook, periodically, read_body, success
 from bot.channels.signed_query import CallbackQuery
 from bot.channels.wechat_api import WeChatApi
 from bot.channels.wechat_config import CHANNEL, WeChatConfig
 from bot.channels.wechat_crypto import CryptoRejected, MessageCrypto, signature_matches
+from bot.channels.wechat_intake import IntakeSweep, WeChatIntake, replies_to
 from bot.channels.wechat_sender import WeChatSender
 from bot.channels.wechat_token import SharedAccessToken
 from bot.channels.wechat_xml import (
@@ -73,17 +74,13 @@ from bot.channels.wechat_xml import (
 from bot.channels.welcome import welcome_line
 from bot.context import SERVICES, SETTINGS, Services
 from bot.http import ApiError
-from bot.messages import DeliveryResult, InboundMessage, OutboundMessage
-from storage.models import Message, MessageRole
+from bot.messages import DeliveryResult, InboundMessage
 
 __all__ = ["PATH", "WECHAT", "WeChatEndpoint", "receive", "setup", "verify_url"]
 
 log = logging.getLogger("bot.channels.wechat")
 
 PATH = "/wechat"
-# The core stores the lines answering a customer message in the same
-# transaction; a line stored later than this after the message is not one.
-REPLY_LINES_WITHIN = timedelta(seconds=10)
 
 
 def _new_nonce() -> str:
@@ -101,6 +98,13 @@ class WeChatEndpoint(ChannelEndpoint[WeChatConfig]):
     label = "WeChat"
 
     crypto: MessageCrypto | None = None
+    # Set with the core (the sender's cleanup context).
+    intake: WeChatIntake | None = None
+
+    def require_intake(self) -> WeChatIntake:
+        if self.intake is None:  # pragma: no cover - set before the app serves
+            raise ApiError(503, "not_ready", "the WeChat channel is not running yet")
+        return self.intake
 
 
 WECHAT = web.AppKey("wechat", WeChatEndpoint)
@@ -175,6 +179,28 @@ async def verify_url(request: web.Request) -> web.Response:
     return web.Response(text=echostr, content_type="text/plain")
 
 
+@dataclass(frozen=True, slots=True)
+class _PassiveReply:
+    """How to answer one request with text: plaintext, or sealed with the key it came in."""
+
+    endpoint: WeChatEndpoint
+    query: _Query
+    key_index: int | None
+    to_user: str
+    account: str
+
+    def render(self, text: str, now: datetime) -> web.Response:
+        xml = render_text_reply(
+            to_user=self.to_user, from_user=self.account, text=text, create_time=_unix_seconds(now)
+        )
+        if self.key_index is not None:
+            assert self.endpoint.crypto is not None
+            xml = self.endpoint.crypto.encrypt(
+                xml, _new_nonce(), self.query.timestamp, key_index=self.key_index
+            )
+        return web.Response(text=xml, content_type="application/xml", charset="utf-8")
+
+
 async def receive(request: web.Request) -> web.Response:
     """`POST /wechat`: one message or event; answers the passive reply or ``success``."""
     endpoint = request.app[WECHAT]
@@ -211,7 +237,10 @@ async def receive(request: web.Request) -> web.Response:
     if inbound.kind == "event":
         welcome = await _on_event(services, endpoint.require_config(), inbound)
         return reply.render(welcome, services.now()) if welcome else success()
-    receipt = await services.tickets.receive(inbound)
+    intake = await endpoint.require_intake().accept(inbound)
+    if intake.receipt is None:
+        return success()  # over the budget: the reply follows by custom/send
+    receipt = intake.receipt
     replies = list(receipt.replies)
     if receipt.duplicate:
         replies = await replies_to(services.sessionmaker, receipt.message_id)
@@ -227,28 +256,6 @@ async def receive(request: web.Request) -> web.Response:
                 line.message_id, DeliveryResult("answered", "wechat passive reply")
             )
     return response
-
-
-@dataclass(frozen=True, slots=True)
-class _PassiveReply:
-    """How to answer one request with text: plaintext, or sealed with the key it came in."""
-
-    endpoint: WeChatEndpoint
-    query: _Query
-    key_index: int | None
-    to_user: str
-    account: str
-
-    def render(self, text: str, now: datetime) -> web.Response:
-        xml = render_text_reply(
-            to_user=self.to_user, from_user=self.account, text=text, create_time=_unix_seconds(now)
-        )
-        if self.key_index is not None:
-            assert self.endpoint.crypto is not None
-            xml = self.endpoint.crypto.encrypt(
-                xml, _new_nonce(), self.query.timestamp, key_index=self.key_index
-            )
-        return web.Response(text=xml, content_type="application/xml", charset="utf-8")
 
 
 async def _on_event(services: Services, config: WeChatConfig, inbound: InboundMessage) -> str:
@@ -269,50 +276,9 @@ async def _on_event(services: Services, config: WeChatConfig, inbound: InboundMe
     return ""
 
 
-async def replies_to(
-    sessionmaker: async_sessionmaker[AsyncSession], message_id: int
-) -> list[OutboundMessage]:
-    """The lines stored in answer to a customer message (for a redelivery of it).
-
-    WeChat redelivers when our answer did not reach it within 5 s, so the
-    passive reply it still waits for is the one the first delivery made: the
-    agent lines of the same ticket stored right after the message and before
-    the customer's next one.
-    """
-    async with sessionmaker() as session:
-        asked = await session.get(Message, message_id)
-        if asked is None or asked.ticket_id is None:
-            return []
-        following = (
-            await session.execute(
-                select(Message)
-                .where(Message.ticket_id == asked.ticket_id, Message.id > message_id)
-                .order_by(Message.id)
-                .limit(10)
-            )
-        ).scalars()
-        answered_by = asked.sent_at + REPLY_LINES_WITHIN
-        replies: list[OutboundMessage] = []
-        for line in following:
-            if line.role == MessageRole.CUSTOMER or line.sent_at > answered_by:
-                break
-            if line.role != MessageRole.AGENT:
-                continue
-            replies.append(
-                OutboundMessage(
-                    channel=CHANNEL,
-                    customer_id=asked.sender or "",
-                    text=line.text,
-                    staff_no=line.sender,
-                    prompted_by=line.prompted_by,
-                    message_id=line.id,
-                )
-            )
-        return replies
-
-
-async def _sender_ctx(app: web.Application) -> AsyncIterator[None]:
-    config = app[WECHAT].require_config()
+async def _channel_ctx(app: web.Application) -> AsyncIterator[None]:
+    endpoint = app[WECHAT]
+    config = endpoint.require_config()
     services = app[SERVICES]
     async with aiohttp.ClientSession() as http:
         api = WeChatApi(http, config.api_base, config.retry)
@@ -327,9 +293,14 @@ async def _sender_ctx(app: web.Application) -> AsyncIterator[None]:
             lead_s=config.token_lead_s,
         )
         services.senders.register(WeChatSender(api, token, services.sessionmaker, services.now))
+        intake = WeChatIntake(services, config.reply_budget_s)
+        endpoint.intake = intake
         try:
-            yield
+            async with periodically(config.sweep_s, IntakeSweep(services, intake).run, "intake"):
+                yield
         finally:
+            await intake.close()
+            endpoint.intake = None
             services.senders.unregister(CHANNEL)
 
 
@@ -347,4 +318,4 @@ def setup(app: web.Application) -> None:
         else None
     )
     endpoint = WeChatEndpoint(config=config, missing=WeChatConfig.missing(environ), crypto=crypto)
-    mount_webhook(app, WECHAT, endpoint, PATH, get=verify_url, post=receive, start=_sender_ctx)
+    mount_webhook(app, WECHAT, endpoint, PATH, get=verify_url, post=receive, start=_channel_ctx)

@@ -15,6 +15,9 @@ Optional, with their defaults:
 - `AFTERSALES_WECHAT_API_ATTEMPTS` (3): attempts per API call
 - `AFTERSALES_WECHAT_WELCOME` (subscribe,scan,click): the events answered with the
   welcome line; ``click:KEY`` limits menu clicks to that EventKey, ``off`` sends none
+- `AFTERSALES_WECHAT_REPLY_BUDGET_S` (2): past this the webhook answers ``success`` and
+  the reply follows by custom/send (WeChat itself waits 5 s)
+- `AFTERSALES_WECHAT_SWEEP_S` (30): how often the intake journal is swept (0: never)
 - `AFTERSALES_WECHAT_TOKEN_LEAD_S` (300): refresh the access token this long before it expires
 
 A value that is set but unusable stops the app at start with a `SettingsError`
@@ -102,6 +105,8 @@ class WeChatConfig:
     token_lead_s: float = 300
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     welcome: WelcomeRule = field(default_factory=WelcomeRule)
+    reply_budget_s: float = 2.0
+    sweep_s: float = 30
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> WeChatConfig | None:
@@ -127,6 +132,8 @@ class WeChatConfig:
                 timeout_s=env.number("AFTERSALES_WECHAT_API_TIMEOUT_S", 5.0, minimum=0.1),
                 attempts=env.whole("AFTERSALES_WECHAT_API_ATTEMPTS", 3, minimum=1),
             ),
+            reply_budget_s=env.number("AFTERSALES_WECHAT_REPLY_BUDGET_S", 2.0, minimum=0.1),
+            sweep_s=env.number("AFTERSALES_WECHAT_SWEEP_S", 30, minimum=0),
             welcome=WelcomeRule.parse(
                 env.text("AFTERSALES_WECHAT_WELCOME") or ",".join(WELCOME_TRIGGERS),
                 name="AFTERSALES_WECHAT_WELCOME",

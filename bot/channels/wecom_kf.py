@@ -22,7 +22,6 @@ Sending is `bot.channels.wecom_kf_sender`; the settings are
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import secrets
@@ -34,7 +33,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.channels.edge import ChannelEndpoint, mount_webhook, read_body, success
+from bot.channels.edge import ChannelEndpoint, mount_webhook, periodically, read_body, success
 from bot.channels.signed_query import CallbackQuery
 from bot.channels.wechat_crypto import CryptoRejected, MessageCrypto
 from bot.channels.wechat_token import SharedAccessToken
@@ -145,17 +144,6 @@ async def receive(request: web.Request) -> web.Response:
     return success()
 
 
-async def _sweeper(syncer: KfSyncer, sender: WeComKfSender, every_s: float) -> None:
-    """Every `every_s`: read the notices left pending, settle the ``unknown`` lines."""
-    while True:
-        await asyncio.sleep(every_s)
-        try:
-            await syncer.sweep()
-            await sender.reconcile()
-        except Exception:  # the sweep must outlive one bad round
-            log.exception("wecom kf sweep failed")
-
-
 async def _channel_ctx(app: web.Application) -> AsyncIterator[None]:
     endpoint = app[WECOM_KF]
     config = endpoint.require_config()
@@ -182,18 +170,16 @@ async def _channel_ctx(app: web.Application) -> AsyncIterator[None]:
         sender = WeComKfSender(services, client)
         endpoint.syncer, endpoint.sender = syncer, sender
         services.senders.register(sender)
-        sweeper = (
-            asyncio.get_running_loop().create_task(_sweeper(syncer, sender, config.sweep_s))
-            if config.sweep_s > 0
-            else None
-        )
+
+        async def sweep() -> None:
+            # Notices left pending, then the lines whose send had an unknown outcome.
+            await syncer.sweep()
+            await sender.reconcile()
+
         try:
-            yield
+            async with periodically(config.sweep_s, sweep, "wecom kf sweep"):
+                yield
         finally:
-            if sweeper is not None:
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
             await syncer.close()
             endpoint.syncer = endpoint.sender = None
             services.senders.unregister(CHANNEL)

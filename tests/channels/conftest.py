@@ -19,6 +19,7 @@ from bot.settings import Settings
 from compliance.policy import Policy
 from storage.db import make_async_engine, make_async_sessionmaker
 from tests.channels.harness import ChannelApp, FakeServer, ModuleList, StartApp, settings_values
+from tests.channels.wechat_harness import fake_api, make_bot  # noqa: F401  (fixtures)
 from tests.support import FakeClock
 
 

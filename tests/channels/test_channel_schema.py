@@ -14,7 +14,14 @@ from storage.db import make_engine
 from storage.migrate import alembic_config, current, downgrade, heads, upgrade
 from storage.models import Base
 
-CHANNEL_TABLES = {"kf_cursors", "bridge_keys", "bridge_nonces", "bridge_events", "bridge_commands"}
+CHANNEL_TABLES = {
+    "kf_cursors",
+    "bridge_keys",
+    "bridge_nonces",
+    "bridge_events",
+    "bridge_commands",
+    "channel_inbox",
+}
 
 
 def test_history_has_one_head_and_0010_follows_one_revision() -> None:

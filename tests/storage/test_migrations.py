@@ -36,7 +36,8 @@ TABLES_0001 = {
 }
 TABLES_0002 = {"console_users", "console_secrets"}
 TABLES_0010 = {"kf_cursors", "bridge_keys", "bridge_nonces", "bridge_events", "bridge_commands"}
-ALL_TABLES = TABLES_0001 | TABLES_0002 | TABLES_0010
+TABLES_0041 = {"channel_inbox"}
+ALL_TABLES = TABLES_0001 | TABLES_0002 | TABLES_0010 | TABLES_0041
 
 
 def _tables(engine: Engine) -> set[str]:
@@ -46,8 +47,8 @@ def _tables(engine: Engine) -> set[str]:
 def test_history_is_linear_from_0001() -> None:
     script = ScriptDirectory.from_config(alembic_config())
     revisions = [rev.revision for rev in script.walk_revisions("base", "heads")]
-    assert heads() == ("0040",)
-    assert list(reversed(revisions)) == ["0001", "0002", "0010", "0011", "0040"]
+    assert heads() == ("0041",)
+    assert list(reversed(revisions)) == ["0001", "0002", "0010", "0011", "0040", "0041"]
 
 
 def test_up_down_up(db_url: str) -> None:
@@ -56,7 +57,7 @@ def test_up_down_up(db_url: str) -> None:
         assert current(engine) is None
         upgrade(db_url)
         assert _tables(engine) == ALL_TABLES
-        assert current(engine) == "0040"
+        assert current(engine) == "0041"
 
         downgrade(db_url, "0001")
         assert _tables(engine) == TABLES_0001
@@ -68,7 +69,7 @@ def test_up_down_up(db_url: str) -> None:
 
         upgrade(db_url)
         assert _tables(engine) == ALL_TABLES
-        assert current(engine) == "0040"
+        assert current(engine) == "0041"
     finally:
         engine.dispose()
 
@@ -99,7 +100,7 @@ def test_index_and_constraint_names_follow_the_convention(engine: Engine) -> Non
 
 def test_upgrade_twice_is_a_no_op(engine: Engine) -> None:
     upgrade(engine)
-    assert current(engine) == "0040"
+    assert current(engine) == "0041"
 
 
 def test_concurrent_upgrades_in_one_process(db_url: str) -> None:
@@ -208,7 +209,7 @@ def test_0011_adds_finding_spans_and_keeps_the_rows_saved_before(db_url: str) ->
                 )
             )
         upgrade(db_url)
-        assert current(engine) == "0040"
+        assert current(engine) == "0041"
         with engine.connect() as conn:
             row = conn.execute(
                 select(findings.c.evidence, findings.c.span_start, findings.c.span_end)

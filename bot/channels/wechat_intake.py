@@ -1,0 +1,301 @@
+"""The 公众号's intake: stored first, answered within the reply budget, finished later.
+
+WeChat waits 5 s for the webhook's answer, then retries, and after three
+retries tells the customer the account is unavailable.  The ticket work a
+message causes (the ticket, the assignment, the greeting) usually takes
+milliseconds, but a loaded database can make it take seconds.  So:
+
+1. the message goes into the intake journal (`storage.channel_models.InboxMessage`),
+   committed before anything is answered — "stored before acknowledged";
+2. the core's `receive` runs; when it is done within the budget
+   (`AFTERSALES_WECHAT_REPLY_BUDGET_S`, 2 s) its lines go back as the passive
+   reply, as before;
+3. when it is not, the webhook answers ``success`` at the budget and the
+   work goes on in the background; its lines go out through
+   `message/custom/send` when ready (they then count in the 48 h window's
+   five messages, which a passive reply does not).
+
+A redelivery of a message still being worked on here waits for that work
+rather than starting it twice.  If the process stops between the answer and
+the end of the work, `IntakeSweep` (every 30 s, and at start) finds journal
+entries whose message is not stored, or whose answering lines were never
+handed over, and finishes them; entries are kept 3 days.  The core's
+(channel, external_id) constraint keeps every message stored once either way.
+
+On SQLite every write of the process is serialised, so the journal entry of a
+message arriving while another message's slow transaction holds the database
+waits for it: the budget then holds for each message's own work, not for the
+single writer.  On PostgreSQL the journal is written beside the ticket work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.channels.wechat_config import CHANNEL
+from bot.context import Services
+from bot.messages import InboundMessage, OutboundMessage
+from bot.tickets import Receipt
+from storage.channel_models import InboxMessage
+from storage.models import DeliveryStatus, Message, MessageRole
+
+log = logging.getLogger("bot.channels.wechat")
+
+# The core stores the lines answering a customer message in the same
+# transaction; a line stored later than this after the message is not one.
+REPLY_LINES_WITHIN = timedelta(seconds=10)
+# A journal entry this old and unfinished was left by a process that stopped.
+STALE_AFTER = timedelta(seconds=60)
+KEEP_FOR = timedelta(days=3)
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    """What became of one delivery within the budget."""
+
+    # The receipt when the work finished within the budget; None: answered late.
+    receipt: Receipt | None
+    # The same message was journalled before (a redelivery).
+    repeated: bool
+
+
+def _payload(inbound: InboundMessage) -> dict[str, Any]:
+    return {
+        "kind": inbound.kind,
+        "text": inbound.text,
+        "display_name": inbound.display_name,
+        "media_url": inbound.media_url,
+        "raw": dict(inbound.raw),
+    }
+
+
+def _inbound(row: InboxMessage) -> InboundMessage:
+    payload = row.payload or {}
+    return InboundMessage(
+        channel=row.channel,
+        customer_id=row.customer_id,
+        external_id=row.external_id,
+        sent_at=row.received_at,
+        kind=payload.get("kind", "text"),
+        text=str(payload.get("text", "")),
+        display_name=payload.get("display_name"),
+        media_url=payload.get("media_url"),
+        raw=payload.get("raw") or {},
+    )
+
+
+@dataclass
+class WeChatIntake:
+    """Journal, process within the budget, finish in the background (see the module)."""
+
+    services: Services
+    budget_s: float
+    _working: dict[str, asyncio.Task[Receipt]] = field(default_factory=dict)
+    _late: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def accept(self, inbound: InboundMessage) -> Intake:
+        """Journal `inbound` and process it; returns at the latest when the budget is spent
+        (or when the journal entry is committed, if the database takes longer than that)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.budget_s
+        repeated = not await self._journal(inbound)
+        task = self._working.get(inbound.external_id)
+        if task is None:
+            task = loop.create_task(self.services.tickets.receive(inbound))
+            self._working[inbound.external_id] = task
+            task.add_done_callback(lambda _t: self._working.pop(inbound.external_id, None))
+            first = True
+        else:
+            first = False  # a redelivery while the first delivery is still being worked on
+        done, _ = await asyncio.wait({task}, timeout=max(0.0, deadline - loop.time()))
+        if done:
+            return Intake(receipt=task.result(), repeated=repeated or not first)
+        if first:
+            log.warning(
+                "wechat message %s not processed within the %gs budget: answered success, "
+                "its reply follows by custom/send",
+                inbound.external_id,
+                self.budget_s,
+            )
+            self._finish_later(task)
+        return Intake(receipt=None, repeated=repeated or not first)
+
+    async def _journal(self, inbound: InboundMessage) -> bool:
+        """Commit the journal entry; False when the message was journalled before."""
+        try:
+            async with self.services.tickets.transaction() as session:
+                session.add(
+                    InboxMessage(
+                        channel=inbound.channel,
+                        external_id=inbound.external_id,
+                        customer_id=inbound.customer_id,
+                        payload=_payload(inbound),
+                        received_at=self.services.now(),
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def _finish_later(self, task: asyncio.Task[Receipt]) -> None:
+        late = asyncio.get_running_loop().create_task(self._deliver_when_done(task))
+        self._late.add(late)
+        late.add_done_callback(self._late.discard)
+
+    async def _deliver_when_done(self, task: asyncio.Task[Receipt]) -> None:
+        try:
+            receipt = await task
+        except Exception:  # the sweep replays the journal entry
+            log.exception("wechat message processing failed after the answer; the sweep retries")
+            return
+        await deliver_all(self.services, receipt.replies)
+
+    def working_on(self, external_id: str) -> bool:
+        return external_id in self._working
+
+    async def settle(self, wait_s: float = 5.0) -> set[asyncio.Task[Any]]:
+        """Wait up to `wait_s` for the work in progress here; the tasks still running."""
+        pending = [*self._working.values(), *self._late]
+        if not pending:
+            return set()
+        _, unfinished = await asyncio.wait(pending, timeout=wait_s)
+        return unfinished
+
+    async def close(self, wait_s: float = 5.0) -> None:
+        """Let work in progress finish (what does not is replayed from the journal)."""
+        unfinished = await self.settle(wait_s)
+        for task in unfinished:
+            task.cancel()
+        for task in unfinished:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def deliver_all(services: Services, lines: Sequence[OutboundMessage]) -> None:
+    """Hand lines that missed the passive reply to the channel (custom/send)."""
+    for line in lines:
+        await services.tickets.deliver(line)
+
+
+# Lines a passive reply may (again) carry: never handed over, or answered passively.
+# A line custom/send already took is not repeated in a later passive reply.
+PASSIVE = frozenset({DeliveryStatus.PENDING, DeliveryStatus.ANSWERED})
+
+
+async def replies_to(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    message_id: int,
+    statuses: frozenset[DeliveryStatus] = PASSIVE,
+) -> list[OutboundMessage]:
+    """The lines stored in answer to a customer message whose delivery is in `statuses`.
+
+    WeChat redelivers when our answer did not reach it within 5 s, so the
+    passive reply it still waits for is the one the first delivery made: the
+    agent lines of the same ticket stored right after the message and before
+    the customer's next one.
+    """
+    async with sessionmaker() as session:
+        asked = await session.get(Message, message_id)
+        if asked is None or asked.ticket_id is None:
+            return []
+        following = (
+            await session.execute(
+                select(Message)
+                .where(Message.ticket_id == asked.ticket_id, Message.id > message_id)
+                .order_by(Message.id)
+                .limit(10)
+            )
+        ).scalars()
+        answered_by = asked.sent_at + REPLY_LINES_WITHIN
+        replies: list[OutboundMessage] = []
+        for line in following:
+            if line.role == MessageRole.CUSTOMER or line.sent_at > answered_by:
+                break
+            if line.role != MessageRole.AGENT:
+                continue
+            if (line.delivery_status or DeliveryStatus.PENDING) not in statuses:
+                continue
+            replies.append(
+                OutboundMessage(
+                    channel=CHANNEL,
+                    customer_id=asked.sender or "",
+                    text=line.text,
+                    staff_no=line.sender,
+                    prompted_by=line.prompted_by,
+                    message_id=line.id,
+                )
+            )
+        return replies
+
+
+class IntakeSweep:
+    """Finishes what a stopped process left in the intake journal; forgets old entries."""
+
+    def __init__(self, services: Services, intake: WeChatIntake) -> None:
+        self._services = services
+        self._intake = intake
+
+    async def run(self, *, limit: int = 200) -> int:
+        """One pass; the number of entries finished by it."""
+        now = self._services.now()
+        async with self._services.tickets.transaction() as session:
+            await session.execute(
+                delete(InboxMessage).where(InboxMessage.received_at < now - KEEP_FOR)
+            )
+        async with self._services.sessionmaker() as session:
+            rows = list(
+                (
+                    await session.execute(
+                        select(InboxMessage)
+                        .where(
+                            InboxMessage.channel == CHANNEL,
+                            InboxMessage.done_at.is_(None),
+                            InboxMessage.received_at < now - STALE_AFTER,
+                        )
+                        .order_by(InboxMessage.id)
+                        .limit(limit)
+                    )
+                ).scalars()
+            )
+        finished = 0
+        for row in rows:
+            if self._intake.working_on(row.external_id):
+                continue  # still being worked on here
+            if await self._finish(row):
+                finished += 1
+            async with self._services.tickets.transaction() as session:
+                await session.execute(
+                    update(InboxMessage).where(InboxMessage.id == row.id).values(done_at=now)
+                )
+        return finished
+
+    async def _finish(self, row: InboxMessage) -> bool:
+        """Store the message if it is not, and hand over answering lines never handed over."""
+        receipt = await self._services.tickets.receive(_inbound(row))
+        if not receipt.duplicate:
+            log.warning(
+                "wechat message %s was journalled but not stored: stored now", row.external_id
+            )
+            await deliver_all(self._services, receipt.replies)
+            return True
+        pending = await replies_to(
+            self._services.sessionmaker, receipt.message_id, frozenset({DeliveryStatus.PENDING})
+        )
+        if pending:
+            log.warning(
+                "wechat message %s: %d answering lines were never handed over: sending them",
+                row.external_id,
+                len(pending),
+            )
+            await deliver_all(self._services, pending)
+        return bool(pending)
