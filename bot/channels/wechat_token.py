@@ -14,8 +14,9 @@ database row per (channel, app id) and is never fetched per request:
   while it lasts, or waits briefly for the new one.  A conditional UPDATE is
   atomic on SQLite and PostgreSQL alike, so no row lock is held across the
   HTTP call;
-- `stable_token` in normal mode, and WeCom's `gettoken` ("有效期内重复获取返回
-  相同结果"), may hand back the token still held, with little time left; then
+- `stable_token` in normal mode ("平台会提前5分钟更新access_token … expires_in
+  >= 300"), and WeCom's `gettoken` (the same token within its validity,
+  *unconfirmed*), may hand back the token still held, with little time left; then
   the claim is kept until that token is about to expire, and nobody asks
   again before it would help.  When even that answer is the same token inside
   the safety margin, it is not handed out: the claim is kept until the token
