@@ -237,10 +237,9 @@ async def receive(request: web.Request) -> web.Response:
     if inbound.kind == "event":
         welcome = await _on_event(services, endpoint.require_config(), inbound)
         return reply.render(welcome, services.now()) if welcome else success()
-    intake = await endpoint.require_intake().accept(inbound)
-    if intake.receipt is None:
+    receipt = await endpoint.require_intake().accept(inbound)
+    if receipt is None:
         return success()  # over the budget: the reply follows by custom/send
-    receipt = intake.receipt
     replies = list(receipt.replies)
     if receipt.duplicate:
         replies = await replies_to(services.sessionmaker, receipt.message_id)

@@ -59,16 +59,6 @@ STALE_AFTER = timedelta(seconds=60)
 KEEP_FOR = timedelta(days=3)
 
 
-@dataclass(frozen=True, slots=True)
-class Intake:
-    """What became of one delivery within the budget."""
-
-    # The receipt when the work finished within the budget; None: answered late.
-    receipt: Receipt | None
-    # The same message was journalled before (a redelivery).
-    repeated: bool
-
-
 def _payload(inbound: InboundMessage) -> dict[str, Any]:
     return {
         "kind": inbound.kind,
@@ -103,12 +93,14 @@ class WeChatIntake:
     _working: dict[str, asyncio.Task[Receipt]] = field(default_factory=dict)
     _late: set[asyncio.Task[None]] = field(default_factory=set)
 
-    async def accept(self, inbound: InboundMessage) -> Intake:
-        """Journal `inbound` and process it; returns at the latest when the budget is spent
-        (or when the journal entry is committed, if the database takes longer than that)."""
+    async def accept(self, inbound: InboundMessage) -> Receipt | None:
+        """Journal `inbound` and process it: the core's receipt, or None when the budget
+        ran out first (the work goes on; its lines follow by custom/send).  Returns at
+        the latest at the budget, or when the journal entry is committed if the
+        database takes longer than that: nothing is answered before it is stored."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.budget_s
-        repeated = not await self._journal(inbound)
+        await self._journal(inbound)
         task = self._working.get(inbound.external_id)
         if task is None:
             task = loop.create_task(self.services.tickets.receive(inbound))
@@ -119,7 +111,7 @@ class WeChatIntake:
             first = False  # a redelivery while the first delivery is still being worked on
         done, _ = await asyncio.wait({task}, timeout=max(0.0, deadline - loop.time()))
         if done:
-            return Intake(receipt=task.result(), repeated=repeated or not first)
+            return task.result()
         if first:
             log.warning(
                 "wechat message %s not processed within the %gs budget: answered success, "
@@ -128,10 +120,11 @@ class WeChatIntake:
                 self.budget_s,
             )
             self._finish_later(task)
-        return Intake(receipt=None, repeated=repeated or not first)
+        return None
 
     async def _journal(self, inbound: InboundMessage) -> bool:
-        """Commit the journal entry; False when the message was journalled before."""
+        """Commit the journal entry; False when the message was journalled before (a
+        redelivery: the first entry stands)."""
         try:
             async with self.services.tickets.transaction() as session:
                 session.add(

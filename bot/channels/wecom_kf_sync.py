@@ -464,6 +464,11 @@ class KfSyncer:
             accounts = list(pending)
         return [await self.sync(open_kfid) for open_kfid in accounts]
 
+    async def settle(self, wait_s: float = 30) -> None:
+        """Wait up to `wait_s` for the syncs running in the background here."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=wait_s)
+
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()

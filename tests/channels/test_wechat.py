@@ -449,6 +449,8 @@ async def test_unconfigured_channel_answers_503_naming_the_variables(
         ),
         ({"AFTERSALES_WECHAT_MAX_SKEW_S": "five"}, "AFTERSALES_WECHAT_MAX_SKEW_S"),
         ({"AFTERSALES_WECHAT_API_BASE": "ftp://x"}, "AFTERSALES_WECHAT_API_BASE"),
+        ({"AFTERSALES_WECHAT_REPLY_BUDGET_S": "0.01"}, "AFTERSALES_WECHAT_REPLY_BUDGET_S"),
+        ({"AFTERSALES_WECHAT_API_ATTEMPTS": "1.5"}, "AFTERSALES_WECHAT_API_ATTEMPTS"),
     ],
 )
 def test_bad_settings_stop_the_app_naming_the_variable(

@@ -73,6 +73,10 @@ def wechat_env(api_base: str, **extra: str) -> dict[str, str]:
         "AFTERSALES_WECHAT_SECRET": "s3cret",
         "AFTERSALES_WECHAT_API_BASE": api_base,
         "AFTERSALES_WECHAT_API_ATTEMPTS": "2",
+        # The budget's own tests set it low; elsewhere a loaded test machine must not
+        # turn a passive reply into custom/send.  The journal sweep is tested on its own.
+        "AFTERSALES_WECHAT_REPLY_BUDGET_S": "10",
+        "AFTERSALES_WECHAT_SWEEP_S": "0",
         **extra,
     }
 
