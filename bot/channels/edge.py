@@ -5,10 +5,11 @@ JSON bodies, the webhook that answers 503 until configured, and Tencent's ``succ
     A channel's view of `Settings.environ`: text, numbers (through
     `bot.settings.env_number`, the one parser of numeric variables), URLs and
     EncodingAESKeys, each refusal a `SettingsError` naming the variable.
-`read_body`, `read_json_body`
-    The request body under the app's size limit (`bot.http.read_body`), and
-    that body as one JSON object (`bot.http.json_object`, which the engineer
-    API's `read_json` uses too).
+`read_body`
+    The request body under the app's size limit (`bot.http.read_body`, which
+    the engineer API's `read_json` uses too).  A JSON body is decoded, after
+    its signature is checked over the raw bytes, by `bot.http.json_object`:
+    one decoder, one set of error answers, for the API and every channel.
 `ChannelEndpoint`, `mount_webhook`
     A webhook's state under its `web.AppKey`: the validated configuration,
     or the variables still unset; `require_config` answers 503 naming them
@@ -35,7 +36,7 @@ from aiohttp import web
 
 from bot.channels.wechat_crypto import AesKeyError, validate_aes_key
 from bot.context import SETTINGS
-from bot.http import ApiError, Handler, json_object
+from bot.http import ApiError, Handler
 from bot.http import read_body as read_limited_body
 from bot.settings import SettingsError, env_number
 
@@ -45,7 +46,6 @@ __all__ = [
     "mount_webhook",
     "periodically",
     "read_body",
-    "read_json_body",
     "success",
 ]
 
@@ -106,11 +106,6 @@ class ChannelEnv:
 async def read_body(request: web.Request) -> bytes:
     """The raw body, refused with 413 over `Settings.max_body_bytes`."""
     return await read_limited_body(request, request.app[SETTINGS].max_body_bytes)
-
-
-async def read_json_body(request: web.Request, what: str = "a JSON object") -> dict[str, Any]:
-    """The body as one JSON object, or a 4xx `ApiError` saying what is wrong with it."""
-    return json_object(await read_body(request), what)
 
 
 @dataclass(slots=True)

@@ -11,9 +11,10 @@ messages are read with `sync_msg` (`bot.channels.wecom_kf_sync.KfSyncer`),
 within a time budget, and ``success`` is answered.  A sync that is not done
 by then goes on in the background; one that fails leaves the notice pending
 for the next callback or the periodic sweep, which also settles the lines
-whose send had an unknown outcome (`WeComKfSender.reconcile`).  Signatures are compared in
-constant time, a stale timestamp is refused, and every bad request is a 4xx
-with one log line, never a 500 and never a write.
+whose send had an unknown outcome (`WeComKfSender.reconcile`).  Signatures
+are compared in constant time, a stale timestamp is refused (and logged
+loudly), and every bad request is a 4xx with one log line, never a 500 and
+never a write.
 
 Sending is `bot.channels.wecom_kf_sender`; the settings are
 `bot.channels.wecom_kf_config`.
