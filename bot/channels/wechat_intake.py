@@ -1,19 +1,21 @@
-"""The 公众号's intake: stored first, answered within the reply budget, finished later.
+"""The 公众号's intake: stored before it is answered, answered within the reply budget.
 
 WeChat waits 5 s for the webhook's answer, then retries, and after three
 retries tells the customer the account is unavailable.  The ticket work a
 message causes (the ticket, the assignment, the greeting) usually takes
 milliseconds, but a loaded database can make it take seconds.  So:
 
-1. the message goes into the intake journal (`storage.channel_models.InboxMessage`),
-   committed before anything is answered — "stored before acknowledged";
-2. the core's `receive` runs; when it is done within the budget
-   (`AFTERSALES_WECHAT_REPLY_BUDGET_S`, 2 s) its lines go back as the passive
-   reply, as before;
-3. when it is not, the webhook answers ``success`` at the budget and the
-   work goes on in the background; its lines go out through
-   `message/custom/send` when ready (they then count in the 48 h window's
-   five messages, which a passive reply does not).
+1. the core's `receive` runs; when it is done within the budget
+   (`AFTERSALES_WECHAT_REPLY_BUDGET_S`, 2 s) the message is stored and its
+   lines go back as the passive reply, as before;
+2. when it is not, the message goes into the intake journal
+   (`storage.channel_models.InboxMessage`), committed, and only then is
+   ``success`` answered — "stored before acknowledged"; the work goes on in
+   the background and its lines go out through `message/custom/send` when
+   ready (they then count in the 48 h window's five messages, which a
+   passive reply does not).  On SQLite, whose single writer would make that
+   late entry wait behind the late work itself, every message is journalled
+   first instead.
 
 A redelivery of a message still being worked on here waits for that work
 rather than starting it twice.  If the process stops between the answer and
@@ -25,7 +27,8 @@ handed over, and finishes them; entries are kept 3 days.  The core's
 On SQLite every write of the process is serialised, so the journal entry of a
 message arriving while another message's slow transaction holds the database
 waits for it: the budget then holds for each message's own work, not for the
-single writer.  On PostgreSQL the journal is written beside the ticket work.
+single writer.  On PostgreSQL the journal is written beside the ticket work,
+and only for the messages that need it.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -94,24 +97,25 @@ class WeChatIntake:
     _late: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def accept(self, inbound: InboundMessage) -> Receipt | None:
-        """Journal `inbound` and process it: the core's receipt, or None when the budget
-        ran out first (the work goes on; its lines follow by custom/send).  Returns at
-        the latest at the budget, or when the journal entry is committed if the
-        database takes longer than that: nothing is answered before it is stored."""
+        """Process `inbound`: the core's receipt, or None when the budget ran out first
+        (the work goes on; its lines follow by custom/send).  Nothing is answered
+        before the message is stored — by the core, or in the journal."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.budget_s
-        await self._journal(inbound)
+        journal = loop.create_task(self._journal(inbound)) if self._journal_first else None
         task = self._working.get(inbound.external_id)
+        first = task is None
         if task is None:
             task = loop.create_task(self.services.tickets.receive(inbound))
             self._working[inbound.external_id] = task
             task.add_done_callback(lambda _t: self._working.pop(inbound.external_id, None))
-            first = True
-        else:
-            first = False  # a redelivery while the first delivery is still being worked on
+        if journal is not None:
+            await journal
         done, _ = await asyncio.wait({task}, timeout=max(0.0, deadline - loop.time()))
         if done:
             return task.result()
+        if journal is None:
+            await self._journal(inbound)
         if first:
             log.warning(
                 "wechat message %s not processed within the %gs budget: answered success, "
@@ -122,23 +126,26 @@ class WeChatIntake:
             self._finish_later(task)
         return None
 
-    async def _journal(self, inbound: InboundMessage) -> bool:
-        """Commit the journal entry; False when the message was journalled before (a
-        redelivery: the first entry stands)."""
-        try:
+    @property
+    def _journal_first(self) -> bool:
+        # SQLite has one writer: an entry written when the budget runs out would
+        # wait behind the very transaction that ran late, so it is written before
+        # the work (the process's writes queue in order).  PostgreSQL writes it
+        # beside the late work, at the budget, and the fast path pays nothing.
+        return self.services.engine.dialect.name == "sqlite"
+
+    async def _journal(self, inbound: InboundMessage) -> None:
+        """Commit the journal entry (a redelivery finds the first one there)."""
+        row = {
+            "channel": inbound.channel,
+            "external_id": inbound.external_id,
+            "customer_id": inbound.customer_id,
+            "payload": _payload(inbound),
+            "received_at": self.services.now(),
+        }
+        with contextlib.suppress(IntegrityError):
             async with self.services.tickets.transaction() as session:
-                session.add(
-                    InboxMessage(
-                        channel=inbound.channel,
-                        external_id=inbound.external_id,
-                        customer_id=inbound.customer_id,
-                        payload=_payload(inbound),
-                        received_at=self.services.now(),
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
+                await session.execute(insert(InboxMessage), [row])
 
     def _finish_later(self, task: asyncio.Task[Receipt]) -> None:
         late = asyncio.get_running_loop().create_task(self._deliver_when_done(task))
