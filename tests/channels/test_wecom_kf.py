@@ -36,8 +36,6 @@ from tests.support import FakeClock, findings_of
 
 VECTORS_FILE = REALDATA / "wechat" / "wxbizmsgcrypt_vectors.json"
 CUSTOMER = "wmCustomer0001"
-# The fake API's base URL in the running test (for tests that pass their own env).
-BASE: list[str] = []
 
 
 def send_fail_event(line_id: int, fail_type: int, send_time: int) -> dict[str, Any]:
@@ -106,7 +104,6 @@ BotFactory = Callable[..., Awaitable[KfBot]]
 async def make_bot(start_app: StartApp, fake_server: FakeServer) -> AsyncIterator[BotFactory]:
     fake = FakeKfApi()
     base = await fake_server(fake.app())
-    BASE[:] = [base]
 
     async def factory(
         db_url: str,
@@ -114,10 +111,12 @@ async def make_bot(start_app: StartApp, fake_server: FakeServer) -> AsyncIterato
         clock: FakeClock | None = None,
         env: Mapping[str, str] | None = None,
         instance: str = "kf-a",
+        **extra_env: str,
     ) -> KfBot:
+        """The app on `db_url`: `env` replaces the test environment, `extra_env` adds to it."""
         app = await start_app(
             db_url,
-            env=kf_env(base) if env is None else env,
+            env=kf_env(base, **extra_env) if env is None else env,
             modules=[wecom_kf, bridge],
             clock=clock,
             instance=instance,
@@ -314,7 +313,7 @@ async def test_entering_the_conversation_is_welcomed_once_with_the_welcome_code(
 
 
 async def test_the_kf_welcome_can_be_left_to_wecom(make_bot: BotFactory, sqlite_url: str) -> None:
-    bot = await make_bot(sqlite_url, env=kf_env(BASE[0], AFTERSALES_WECOM_KF_WELCOME="off"))
+    bot = await make_bot(sqlite_url, AFTERSALES_WECOM_KF_WELCOME="off")
     bot.fake.add(enter_session(CUSTOMER, bot.clock.unix))
     assert await bot.notify() == 200
     assert bot.fake.calls_to("/cgi-bin/kf/send_msg_on_event") == []
@@ -538,7 +537,7 @@ def _sender(bot: KfBot) -> WeComKfSender:
 async def test_a_late_answering_send_reaches_wecom_once_is_unknown_then_settled(
     make_bot: BotFactory, db_url: str
 ) -> None:
-    bot = await make_bot(db_url, env=kf_env(BASE[0], AFTERSALES_WECOM_API_TIMEOUT_S="0.2"))
+    bot = await make_bot(db_url, AFTERSALES_WECOM_API_TIMEOUT_S="0.2")
     await bot.say("服务器开不了机了")
     number, staff_no = await bot.ticket_and_engineer()
     text = "您好，请问指示灯是什么颜色？"
