@@ -42,9 +42,9 @@ if str(REPO) not in sys.path:
 
 from sqlalchemy import text  # noqa: E402
 
+from bot.channels.testing import FakeWeChatApi, WeChatCallbacks  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 from storage.testing import temporary_pg_schema  # noqa: E402
-from tests.bot.fakes_wechat import FakeWeChatApi, WeChatSender  # noqa: E402
 
 TOKEN = "benchTOKEN2026"
 AES_KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
@@ -111,7 +111,7 @@ async def wait_until_up(base: str, server: subprocess.Popen[bytes], timeout_s: f
 
 
 async def deliver(
-    http: aiohttp.ClientSession, url: str, wechat: WeChatSender, xml: str
+    http: aiohttp.ClientSession, url: str, wechat: WeChatCallbacks, xml: str
 ) -> tuple[float, int, str]:
     signed = wechat.request(xml, "safe")
     started = time.perf_counter()
@@ -123,7 +123,7 @@ async def deliver(
 async def play_wechat(
     base: str, messages: int, customers: int, concurrency: int, deadline: float
 ) -> Results:
-    wechat = WeChatSender(TOKEN, AES_KEY, APP_ID, account="gh_bench")
+    wechat = WeChatCallbacks(TOKEN, AES_KEY, APP_ID, account="gh_bench")
     results = Results()
     url = f"{base}/wechat"
     queue: asyncio.Queue[int] = asyncio.Queue()

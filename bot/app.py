@@ -7,13 +7,15 @@ What is mounted, in this order:
    into the engineers table, the services object under `SERVICES`, the SLA
    scheduler task (when `settings.scheduler_enabled`);
 2. `/` → `/chat`, and the engineer API under `/api` (`bot.api`);
-3. the channel modules of `bot.channels.CHANNEL_MODULES` (`/chat`, `/wechat` …);
-4. the page modules, by default the console under `/console` (`bot.console.app`).
+3. the channel modules of `CHANNEL_MODULES` (`/chat`, `/wechat` …);
+4. the page modules of `PAGE_MODULES` (the console under `/console`).
+
+Both lists are plain imports: a module that fails to import stops the app, so
+the engineer API can never be left trusting its ``X-Staff-No`` header because
+the console (which replaces that resolver with its sign-in) went missing.
 
 Every module is mounted by its ``setup(app)``; its cleanup contexts run after
-the core's, so `app[SERVICES]` is there when they start.  The console is
-imported like any other module: if it cannot be imported the app does not
-start, rather than serve the engineer API without the console's sign-in.
+the core's, so `app[SERVICES]` is there when they start.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import api
-from bot.channels import ChannelModule, SenderRegistry, load_channel_modules
+from bot.channels import ChannelModule, SenderRegistry, bridge, wechat, wecom_kf
+from bot.channels import web as web_chat
 from bot.console import app as console
 from bot.context import ACTOR_RESOLVER, SERVICES, SETTINGS, TEMPLATES, Services
 from bot.http import json_errors
@@ -45,6 +48,9 @@ from storage.models import Engineer
 
 log = logging.getLogger("bot.app")
 
+# Every channel module, in mounting order: the web chat needs no credentials;
+# the others mount their routes always and answer 503 until configured.
+CHANNEL_MODULES: tuple[ChannelModule, ...] = (web_chat, wechat, wecom_kf, bridge)
 # Page modules mounted after the channels.
 PAGE_MODULES: tuple[ChannelModule, ...] = (console,)
 
@@ -175,7 +181,7 @@ def create_app(
     app.cleanup_ctx.append(_core)
     app.router.add_get("/", _to_chat)
     api.setup(app)
-    for module in load_channel_modules() if channel_modules is None else channel_modules:
+    for module in CHANNEL_MODULES if channel_modules is None else channel_modules:
         module.setup(app)
     for page in PAGE_MODULES if page_modules is None else page_modules:
         page.setup(app)

@@ -73,15 +73,10 @@ async def read_body(request: web.Request, limit: int | None = None) -> bytes:
     return raw
 
 
-async def read_json(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object, or an `ApiError` saying what is wrong with it."""
-    if request.content_type not in ("application/json", ""):
-        raise ApiError(
-            415, "unsupported_media_type", f"expected application/json, got {request.content_type}"
-        )
-    raw = await read_body(request)
+def json_object(raw: bytes, what: str = "a JSON object") -> dict[str, Any]:
+    """`raw` decoded as one JSON object, or a 400 `ApiError` saying what is wrong with it."""
     if not raw:
-        raise ApiError(400, "empty_body", "request body is empty; expected a JSON object")
+        raise ApiError(400, "empty_body", f"request body is empty; expected {what}")
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
@@ -91,8 +86,17 @@ async def read_json(request: web.Request) -> dict[str, Any]:
             400, "malformed_json", f"not valid JSON at line {exc.lineno} column {exc.colno}"
         ) from None
     if not isinstance(data, dict):
-        raise ApiError(400, "not_an_object", f"expected a JSON object, got {type(data).__name__}")
+        raise ApiError(400, "not_an_object", f"expected {what}, got {type(data).__name__}")
     return data
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or an `ApiError` saying what is wrong with it."""
+    if request.content_type not in ("application/json", ""):
+        raise ApiError(
+            415, "unsupported_media_type", f"expected application/json, got {request.content_type}"
+        )
+    return json_object(await read_body(request))
 
 
 def str_field(

@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-InboundKind = Literal["text", "image", "voice", "video", "file", "location", "link", "event"]
+# "unknown": a message type the channel added after this was written, stored as such.
+InboundKind = Literal[
+    "text", "image", "voice", "video", "file", "location", "link", "event", "unknown"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +54,25 @@ class OutboundMessage:
     message_id: int | None = None
 
 
-DeliveryStatus = Literal["sent", "failed", "blocked_by_channel"]
+# sent: the channel confirmed it took the line.  answered: it went back as the
+# webhook's own answer (WeChat's passive reply), which WeChat never confirms.
+# unknown: the call timed out or failed on the channel's side after the line
+# may have been taken; never resent blindly.  failed / blocked_by_channel: the
+# channel did not take it (a fault, or its own rules).
+DeliveryStatus = Literal["sent", "answered", "failed", "blocked_by_channel", "unknown"]
 
 
 @dataclass(frozen=True, slots=True)
 class DeliveryResult:
+    """What became of one attempt to hand a line to its channel."""
+
     status: DeliveryStatus
     detail: str | None = None
+
+    @property
+    def problem(self) -> bool:
+        """Whether the engineer has to look at the line (not sent or not known to be)."""
+        return self.status not in ("sent", "answered")
 
 
 class ChannelSender(Protocol):

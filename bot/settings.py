@@ -24,36 +24,35 @@ class SettingsError(ValueError):
     """A setting that cannot be used; the message names the variable or option."""
 
 
-def utc_now() -> datetime:
-    """The wall clock, aware; the default `Settings.now`."""
-    return datetime.now(UTC)
-
-
 def env_number(
     environ: Mapping[str, str],
     name: str,
     default: float,
     *,
-    integer: bool = False,
     minimum: float | None = None,
+    whole: bool = False,
 ) -> float:
-    """The number in environment variable `name` (unset or blank: `default`).
+    """The number in variable `name` (`default` when unset or blank).
 
-    Not a number (an integer when `integer`), or below `minimum`, is a
-    `SettingsError` naming the variable and the value.
+    Raises `SettingsError` naming the variable for a value that is not a number,
+    not a whole number when `whole`, or below `minimum`.
     """
     raw = environ.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = float(int(raw)) if integer else float(raw)
+        value = float(int(raw)) if whole else float(raw)
     except ValueError:
-        raise SettingsError(
-            f"{name}: expected {'an integer' if integer else 'a number'}, got {raw!r}"
-        ) from None
+        kind = "an integer" if whole else "a number"
+        raise SettingsError(f"{name}: expected {kind}, got {raw!r}") from None
     if minimum is not None and value < minimum:
         raise SettingsError(f"{name}: must be at least {minimum:g}, got {raw!r}")
     return value
+
+
+def utc_now() -> datetime:
+    """The wall clock, aware; the default `Settings.now`."""
+    return datetime.now(UTC)
 
 
 def _instance_id() -> str:
@@ -135,9 +134,7 @@ class Settings:
             db_url=db_url or env.get("AFTERSALES_DB_URL") or DEFAULT_DB_URL,
             host=host,
             port=port,
-            max_body_bytes=int(
-                env_number(env, "AFTERSALES_MAX_BODY_BYTES", 64 * 1024, integer=True)
-            ),
+            max_body_bytes=int(env_number(env, "AFTERSALES_MAX_BODY_BYTES", 64 * 1024, whole=True)),
             scheduler_enabled=scheduler == "on",
             scheduler_interval_s=env_number(env, "AFTERSALES_SCHEDULER_INTERVAL_S", 5.0),
             demo=demo,

@@ -29,6 +29,7 @@ from scripts_library.inputs import (
     SatisfactionSurveyInputs,
     ScriptInputError,
     ScriptInputs,
+    WelcomeInputs,
     address,
 )
 from scripts_library.labels import EVENT_LABELS, SCRIPT_LABELS, STATUS_LABELS
@@ -76,6 +77,7 @@ __all__ = [
     "ScriptInputs",
     "ScriptKey",
     "ScriptLine",
+    "WelcomeInputs",
     "address",
     "canonical_text",
     "cn_date",

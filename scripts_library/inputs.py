@@ -34,6 +34,7 @@ __all__ = [
     "SatisfactionSurveyInputs",
     "ScriptInputError",
     "ScriptInputs",
+    "WelcomeInputs",
     "address",
 ]
 
@@ -158,6 +159,20 @@ class ReviewInvitationInputs(ScriptInputs):
 
     def __post_init__(self) -> None:
         _address(self, self.address)
+
+
+@dataclass(frozen=True)
+class WelcomeInputs(ScriptInputs):
+    """【售后过程标准】1.1 服务时段: who answers, when chat is attended, the 7×24 line."""
+
+    chat_hours: str
+    hotline: str
+    phone_hours: str = "7×24小时"
+    centre: str = DEFAULT_CENTRE
+
+    def __post_init__(self) -> None:
+        for name in ("chat_hours", "hotline", "phone_hours", "centre"):
+            _text(self, name, getattr(self, name))
 
 
 @dataclass(frozen=True)

@@ -62,10 +62,13 @@ EVENT_LABELS: Mapping[str, str] = {
     "reminder_sent": "已提醒",
     "progress_update_due": "须发送进度更新",
     "delivery_problem": "消息未送达",
+    "delivery_retried": "已再次发送",
+    "delivery_confirmed": "已确认客户收到",
     "note": "备注",
 }
 
 SCRIPT_LABELS: Mapping[str, str] = {
+    ScriptKey.WELCOME: "欢迎语",
     ScriptKey.GREETING: "问候语",
     ScriptKey.REST_DAY_NOTICE: "休息日告知",
     ScriptKey.BACKUP_WARNING: "数据备份确认",

@@ -37,6 +37,7 @@ from scripts_library.inputs import (
     ReviewInvitationInputs,
     SatisfactionSurveyInputs,
     ScriptInputs,
+    WelcomeInputs,
 )
 
 __all__ = [
@@ -77,6 +78,7 @@ class ScriptKey(enum.StrEnum):
     RETURN_SHIPPING = "return_shipping"
     ONSITE_APPOINTMENT = "onsite_appointment"
     ONSITE_RESCHEDULE = "onsite_reschedule"
+    WELCOME = "welcome"
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,13 @@ def _line(
 SCRIPT_LINES: Mapping[ScriptKey, ScriptLine] = MappingProxyType(
     dict(
         [
+            _line(
+                ScriptKey.WELCOME,
+                WelcomeInputs,
+                "000 【售后过程标准】1.1 服务时段",
+                "when a customer follows the account, scans its code, opens its menu or enters"
+                " the 微信客服 conversation, before writing: how to report a fault, and when",
+            ),
             _line(
                 ScriptKey.GREETING,
                 GreetingInputs,

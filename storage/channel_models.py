@@ -7,7 +7,8 @@
     (`synced_seq`), and a lease (`leased_by` / `lease_until`) so that only
     one worker of all processes reads an account's messages at a time.  The
     lease is taken with a conditional UPDATE, which is atomic on SQLite and
-    PostgreSQL alike.
+    PostgreSQL alike.  `connected_at` is when the bot first heard of the
+    account: a new cursor reads past what came before, acting on none of it.
 
 `BridgeKey`, `BridgeNonce`
     The shared secrets bridge programs sign their requests with (key id →
@@ -22,6 +23,12 @@
 `BridgeCommand`
     An outbound line waiting for, leased by, or reported on by a bridge
     (queued → delivered → submitted / confirmed / unknown / rejected).
+
+`InboxMessage`
+    A customer message a webhook took before it was processed (the 公众号's
+    intake journal): written first, so a message is stored before WeChat is
+    answered even when the ticket work behind it runs past the reply budget,
+    and replayed by a sweep if the process stopped before finishing it.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ __all__ = [
     "BridgeEvent",
     "BridgeKey",
     "BridgeNonce",
+    "InboxMessage",
     "KfCursor",
 ]
 
@@ -65,6 +73,9 @@ class KfCursor(Base):
     leased_by: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # When the bot first heard of the account: what the account received before
+    # (sync_msg without a cursor returns three days) is read past, not acted on.
+    connected_at: Mapped[datetime | None] = mapped_column()
 
 
 class BridgeKey(Base):
@@ -176,3 +187,21 @@ class BridgeCommand(Base):
     platform_msg_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column()
     reported_at: Mapped[datetime | None] = mapped_column()
+
+
+class InboxMessage(Base):
+    """One customer message as the webhook received it, before (and while) it is processed."""
+
+    __tablename__ = "channel_inbox"
+    __table_args__ = (UniqueConstraint("channel", "external_id"), Index(None, "received_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    # The channel's id of the message (WeChat MsgId): a redelivery collides here.
+    external_id: Mapped[str] = mapped_column(String(128))
+    customer_id: Mapped[str] = mapped_column(String(128))
+    # What the core needs to process it again: kind, text, media, the raw fields.
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    received_at: Mapped[datetime] = mapped_column()
+    # Set by the sweep once the message is stored and every line answering it left.
+    done_at: Mapped[datetime | None] = mapped_column()

@@ -40,8 +40,12 @@ class DeliveryStatus(enum.StrEnum):
 
     PENDING = "pending"
     SENT = "sent"
+    # The webhook's own answer (WeChat's passive reply): not confirmed by the channel.
+    ANSWERED = "answered"
     FAILED = "failed"
     BLOCKED_BY_CHANNEL = "blocked_by_channel"
+    # The channel may or may not have taken it (a timeout, a 5xx): never resent blindly.
+    UNKNOWN = "unknown"
     MISSED = "missed"
 
 
@@ -96,6 +100,8 @@ class EventKind(enum.StrEnum):
     REMINDER_SENT = "reminder_sent"  # an SLA timer nudged an engineer or manager
     PROGRESS_UPDATE_DUE = "progress_update_due"  # working day 4 / 7 update is owed (SLA005)
     DELIVERY_PROBLEM = "delivery_problem"  # a line the channel did not take
+    DELIVERY_RETRIED = "delivery_retried"  # the engineer sent an undelivered line again
+    DELIVERY_CONFIRMED = "delivery_confirmed"  # the engineer settled an unknown line as received
     # Retired (RETIRED_EVENTS): rows holding it still load; no step records it.
     NOTE = "note"
 

@@ -1,7 +1,9 @@
 """Channels: one module each, turning a wire format into `InboundMessage`s.
 
-A channel module exposes ``setup(app: web.Application) -> None``, called by
-`bot.app.create_app` in the order of `CHANNEL_MODULES`.  In it the module
+A channel module exposes ``setup(app: web.Application) -> None``; `bot.app`
+imports each one by name and calls them in the order of its
+`CHANNEL_MODULES` (explicit imports: a channel that fails to import stops
+the app instead of leaving a hole nobody notices).  In `setup` the module
 adds its routes and, when it sends lines after the first reply, appends a
 cleanup context that registers its `ChannelSender`:
 
@@ -18,31 +20,21 @@ cleanup context that registers its `ChannelSender`:
 
 The core stays channel-blind: it stores every line and hands it to
 `SenderRegistry.deliver`, which looks up the sender by the ticket's channel.
+What the channels share at their edge (settings, bodies, the 503 endpoint)
+is in `bot.channels.edge`; the recording fakes of the Tencent side are in
+`bot.channels.testing`.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Callable
-from types import ModuleType
-from typing import Protocol, cast
+from typing import Protocol
 
 from aiohttp.web import Application
 
 from bot.messages import ChannelSender, DeliveryResult, OutboundMessage
 
 log = logging.getLogger("bot.channels")
-
-# Every channel module the app mounts, in mounting order.  The web chat is the
-# embedded default that needs no credentials; WeChat mounts its routes always
-# and answers 503 until its settings are given.
-CHANNEL_MODULES: tuple[str, ...] = (
-    "bot.channels.web",
-    "bot.channels.wechat",
-    "bot.channels.wecom_kf",
-    "bot.channels.bridge",
-)
 
 
 class ChannelModule(Protocol):
@@ -81,22 +73,6 @@ class SenderRegistry:
             return await sender.send(message)
         except Exception as exc:  # a channel bug must not lose the stored line
             log.exception("sender for %s raised", message.channel)
-            return DeliveryResult("failed", f"{type(exc).__name__}: {exc}")
-
-
-def load_channel_modules(
-    names: tuple[str, ...] = CHANNEL_MODULES,
-    importer: Callable[[str], ModuleType] = importlib.import_module,
-) -> list[ChannelModule]:
-    """Import the channel modules; one that is not installed yet is skipped with a warning."""
-    modules: list[ChannelModule] = []
-    for name in names:
-        try:
-            module = importer(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise  # the module exists but one of its imports is missing: a real error
-            log.warning("channel module %s is not available; not mounted", name)
-            continue
-        modules.append(cast(ChannelModule, module))
-    return modules
+            # It may have raised after the channel took the line: unknown, so
+            # nothing resends it blindly.
+            return DeliveryResult("unknown", f"{type(exc).__name__}: {exc}")

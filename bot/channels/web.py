@@ -24,6 +24,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.channels.welcome import service_hours
 from bot.context import SERVICES, SETTINGS, TEMPLATES
 from bot.http import ApiError, json_response, read_json, required_str
 from bot.messages import DeliveryResult, InboundMessage, OutboundMessage
@@ -70,19 +71,13 @@ def _visitor(value: object) -> str:
 async def chat_page(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     policy = settings.policy
-    hours = policy.hours[policy.channel(CHANNEL).hours]
-    if hours.always:
-        hours_text = "7×24小时"
-    else:
-        assert hours.opens is not None and hours.closes is not None
-        hours_text = f"每天 {hours.opens:%H:%M}–{hours.closes:%H:%M}"
     html = (
         request.app[TEMPLATES]
         .get_template("chat.html")
         .render(
             centre=policy.company.centre,
             hotline=policy.company.hotline,
-            hours=hours_text,
+            hours=service_hours(policy, CHANNEL),
             api_prefix=API_PREFIX,
             static_prefix=STATIC_PREFIX,
             max_chars=settings.max_text_chars,

@@ -5,10 +5,29 @@ loop, so the calls are made here: `cgi-bin/stable_token` for the access token
 and `cgi-bin/message/custom/send` for every line after the passive reply.
 
 Each call has a timeout and a bounded number of attempts with exponential
-backoff.  Only failures that say nothing about the request itself are
-retried: network errors, timeouts, HTTP 5xx and errcode -1 (系统繁忙).  An
-errcode that is an answer (45015 outside the 48 h window, 45047 too many
+backoff.  What may be repeated depends on the call:
+
+- a *read* (a token, `sync_msg`, a session state) is repeated after any
+  failure that says nothing about the request itself: network errors,
+  timeouts, HTTP 5xx, an unreadable answer and errcode -1 (系统繁忙);
+- a *send* (a message to a customer) is repeated only when the request
+  cannot have reached the API (the connection was never made).  After a
+  timeout, a 5xx, an unreadable answer or -1 the API may have taken the
+  message and failed only to say so: the call raises `SendOutcomeUnknown`
+  and the line is recorded ``unknown`` — a blind repeat on a channel
+  without idempotency keys (公众号 custom/send) would reach the customer
+  twice and use up the 48 h window's five messages.
+
+An errcode that is an answer (45015 outside the 48 h window, 45047 too many
 messages, an invalid token …) is returned to the caller at once.
+
+Error codes named here, and their meaning in WeChat's global return codes
+(全局返回码, as wechatpy's `WeChatErrorCode` restates them): -1 系统繁忙;
+40001 AppSecret 错误或 access_token 无效; 40014 不合法的 access_token;
+42001 access_token 超时; 43004 需要接收者关注; 45015 回复时间超过限制 (48 h
+after the customer's last interaction, or an unfollow: WeChat's errmsg says
+"response out of time limit or subscription is canceled"); 45047 客服接口下行
+条数超过上限.
 """
 
 from __future__ import annotations
@@ -41,6 +60,10 @@ ERRCODES_BLOCKED_BY_CHANNEL: Mapping[int, str] = {
 
 class ApiUnavailable(Exception):
     """The API could not be reached or kept failing after the last attempt."""
+
+
+class SendOutcomeUnknown(Exception):
+    """A send may or may not have been taken (timeout, 5xx, -1, an unreadable answer)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +108,11 @@ class StableToken:
 
 
 class _Transient(Exception):
-    """One attempt failed in a way worth another attempt."""
+    """One attempt failed in a way worth another attempt (for a read)."""
+
+
+class _NotSent(_Transient):
+    """The request never reached the API (no connection): any call may be repeated."""
 
 
 class TencentApi:
@@ -109,11 +136,17 @@ class TencentApi:
         self._sleep = sleep
 
     async def _post(
-        self, path: str, *, params: Mapping[str, str], payload: Mapping[str, Any]
+        self,
+        path: str,
+        *,
+        params: Mapping[str, str],
+        payload: Mapping[str, Any],
+        send: bool = False,
     ) -> ApiAnswer:
+        """POST `payload`; a `send` is repeated only when it cannot have arrived."""
         # WeChat expects UTF-8 JSON; \u escapes would count against length limits.
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        return await self._call("POST", path, params, data)
+        return await self._call("POST", path, params, data, send=send)
 
     @staticmethod
     def _token_from(answer: ApiAnswer, endpoint: str) -> StableToken:
@@ -130,7 +163,13 @@ class TencentApi:
         return await self._call("GET", path, params, None)
 
     async def _call(
-        self, method: str, path: str, params: Mapping[str, str], data: bytes | None
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str],
+        data: bytes | None,
+        *,
+        send: bool = False,
     ) -> ApiAnswer:
         """One API call with the retry policy's attempts, timeouts and back-off."""
         url = self._base_url + path
@@ -140,6 +179,11 @@ class TencentApi:
                 return await self._attempt(method, url, params, data)
             except _Transient as exc:
                 last_error = str(exc)
+                if send and not isinstance(exc, _NotSent):
+                    log.warning(
+                        "%s %s: outcome unknown, not repeated: %s", self._log_name, path, exc
+                    )
+                    raise SendOutcomeUnknown(f"{path}: {last_error}") from None
                 log.warning(
                     "%s %s attempt %d/%d failed: %s",
                     self._log_name,
@@ -155,7 +199,10 @@ class TencentApi:
     async def _attempt(
         self, method: str, url: str, params: Mapping[str, str], data: bytes | None
     ) -> ApiAnswer:
-        timeout = aiohttp.ClientTimeout(total=self._retry.timeout_s)
+        # A connection that is never made is known not to have sent anything.
+        timeout = aiohttp.ClientTimeout(
+            total=self._retry.timeout_s, sock_connect=self._retry.timeout_s / 2
+        )
         headers = {"Content-Type": "application/json; charset=utf-8"} if data is not None else None
         try:
             async with self._session.request(
@@ -164,6 +211,8 @@ class TencentApi:
                 if response.status >= 500:
                     raise _Transient(f"HTTP {response.status}")
                 raw = await response.read()
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            raise _NotSent(f"{type(exc).__name__}: {exc}") from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _Transient(f"{type(exc).__name__}: {exc}") from None
         if response.status != 200:
@@ -213,6 +262,7 @@ class WeChatApi(TencentApi):
             "/cgi-bin/message/custom/send",
             params={"access_token": access_token},
             payload={"touser": openid, "msgtype": "text", "text": {"content": text}},
+            send=True,
         )
 
     async def fetch_token(self, app_id: str, secret: str) -> StableToken:

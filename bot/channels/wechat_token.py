@@ -14,10 +14,17 @@ database row per (channel, app id) and is never fetched per request:
   while it lasts, or waits briefly for the new one.  A conditional UPDATE is
   atomic on SQLite and PostgreSQL alike, so no row lock is held across the
   HTTP call;
-- `stable_token` in normal mode returns the token WeChat still holds until
-  it expires, so a refresh ahead of expiry can return the same token with
-  little time left; then the claim is kept until that token is about to
-  expire, and nobody asks again before it would help;
+- `stable_token` in normal mode ("平台会提前5分钟更新access_token … expires_in
+  >= 300"), and WeCom's `gettoken` (the same token within its validity,
+  *unconfirmed*), may hand back the token still held, with little time left; then
+  the claim is kept until that token is about to expire, and nobody asks
+  again before it would help.  When even that answer is the same token inside
+  the safety margin, it is not handed out: the claim is kept until the token
+  has expired, the callers wait for it, and one of them asks once more — one
+  refresh per expiry, however many requests come in the last seconds;
+- while the token is due and another worker (or WeChat's same answer) holds
+  the refresh, a worker re-reads the row at most once a second, not per
+  request;
 - on errcode 40001/42001 the caller `invalidate`s the token it used (only if
   it is still the stored one, so a fresher token is not thrown away) and asks
   once more.
@@ -46,6 +53,9 @@ log = logging.getLogger("bot.channels.wechat")
 # A token this close to its expiry is not handed out: the call using it could
 # arrive at WeChat after it expired.
 SAFETY_MARGIN = timedelta(seconds=10)
+# While a due token is being (or cannot usefully be) refreshed, the row is
+# re-read at most this often by a worker.
+RECHECK = timedelta(seconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +100,9 @@ class SharedAccessToken:
         self._wait_s = wait_s
         self._poll_s = poll_s
         self._held: _Held | None = None
+        # Until then `_held` is handed out without looking at the row (it is due,
+        # but its refresh is another worker's, or WeChat keeps handing it back).
+        self._quiet_until: datetime | None = None
         # One refresh attempt per process at a time; the database decides
         # between processes.
         self._lock = asyncio.Lock()
@@ -103,9 +116,17 @@ class SharedAccessToken:
             held is not None and bool(held.access_token) and held.expires_at - SAFETY_MARGIN > now
         )
 
+    def _quiet(self, now: datetime) -> bool:
+        return (
+            self._quiet_until is not None
+            and now < self._quiet_until
+            and self._usable(self._held, now)
+        )
+
     async def get(self) -> str:
         """A valid access token; raises `ApiUnavailable` when none can be had."""
-        if self._fresh(self._held, self._now()):
+        now = self._now()
+        if self._fresh(self._held, now) or self._quiet(now):
             assert self._held is not None
             return self._held.access_token
         async with self._lock:
@@ -114,7 +135,7 @@ class SharedAccessToken:
     async def invalidate(self, access_token: str) -> None:
         """WeChat called `access_token` invalid: mark it expired unless it was replaced."""
         if self._held is not None and self._held.access_token == access_token:
-            self._held = None
+            self._held = self._quiet_until = None
         now = self._now()
         async with self._sessionmaker.begin() as session:
             await session.execute(
@@ -132,18 +153,29 @@ class SharedAccessToken:
         deadline = self._now() + timedelta(seconds=self._wait_s)
         while True:
             now = self._now()
+            if self._fresh(self._held, now) or self._quiet(now):
+                assert self._held is not None  # refreshed while this caller waited
+                return self._held.access_token
             stored = await self._read()
             if self._fresh(stored, now):
-                self._held = stored
+                self._held, self._quiet_until = stored, None
                 assert stored is not None
                 return stored.access_token
             if await self._claim(stored is not None, now):
-                return await self._refresh(now)
-            # Another worker holds the claim, or WeChat only had the same
-            # near-expiry token: use the stored one while it lasts.
-            if self._usable(stored, now):
+                fetched = await self._refresh(now)
+                if self._usable(fetched, now):
+                    return fetched.access_token
+                # The same token, about to expire: wait for it to expire (the
+                # claim is kept until then), then ask once more.
+            elif self._usable(stored, now):
+                # Another worker holds the refresh, or WeChat only had the same
+                # near-expiry token: use the stored one while it lasts.
                 assert stored is not None
+                self._held, self._quiet_until = stored, now + RECHECK
                 return stored.access_token
+            if stored is not None:
+                # Waiting out a token's last seconds: the wait counts from its expiry.
+                deadline = max(deadline, stored.expires_at + timedelta(seconds=self._wait_s))
             if now >= deadline:
                 raise ApiUnavailable(
                     f"no WeChat access token after waiting {self._wait_s:g}s for another "
@@ -202,7 +234,7 @@ class SharedAccessToken:
             )
             return bool(getattr(result, "rowcount", 0) == 1)
 
-    async def _refresh(self, now: datetime) -> str:
+    async def _refresh(self, now: datetime) -> _Held:
         try:
             fresh = await self._api.fetch_token(self._app_id, self._secret)
         except BaseException:
@@ -210,10 +242,12 @@ class SharedAccessToken:
             raise
         expires_at = now + timedelta(seconds=fresh.expires_in)
         held = _Held(access_token=fresh.access_token, expires_at=expires_at)
-        # WeChat may hand back the token it still holds with little time left;
-        # then keep the claim until it is about to expire (asking again before
-        # that returns the same token), else release it.
-        keep_until = expires_at - SAFETY_MARGIN if not self._fresh(held, now) else None
+        # WeChat (and WeCom) may hand back the token it still holds with little
+        # time left; then keep the claim until asking again can help: until it is
+        # about to expire, or — inside the safety margin already — until it has.
+        keep_until: datetime | None = None
+        if not self._fresh(held, now):
+            keep_until = expires_at - SAFETY_MARGIN if self._usable(held, now) else expires_at
         async with self._sessionmaker.begin() as session:
             await session.execute(
                 update(ChannelToken)
@@ -231,12 +265,14 @@ class SharedAccessToken:
                 )
             )
         self._held = held
+        self._quiet_until = keep_until - SAFETY_MARGIN if keep_until else None
         log.info(
-            "wechat access token refreshed by %s, expires in %ss",
+            "%s access token refreshed by %s, expires in %ss",
+            self._channel,
             self._instance_id,
             fresh.expires_in,
         )
-        return fresh.access_token
+        return held
 
     async def _release(self) -> None:
         async with self._sessionmaker.begin() as session:

@@ -54,8 +54,9 @@ _DIGITS = re.compile(r"[0-9]{1,20}")
 MAX_OPENID_LENGTH = 128
 
 # MsgType values an Official Account customer can produce.  Anything else
-# (WeChat hardware `device_*`, types added after this was written) is refused
-# with 400 rather than stored as a message the core cannot read.
+# (WeChat hardware `device_*`, types added after this was written) is stored
+# as kind "unknown" with a readable placeholder: refusing it would make WeChat
+# retry and then tell the customer the account is unavailable.
 MESSAGE_KINDS: Mapping[str, InboundKind] = {
     "text": "text",
     "image": "image",
@@ -188,13 +189,21 @@ def to_inbound(document: WeChatXml, *, received_at: datetime) -> InboundMessage:
             raw=raw,
         )
 
+    msg_id = _digits(fields, "MsgId", required=False)
     kind = MESSAGE_KINDS.get(msg_type)
     if kind is None:
-        raise XmlRejected(400, "unknown_message_type", f"unknown MsgType {msg_type[:40]!r}")
+        return InboundMessage(
+            channel=CHANNEL,
+            customer_id=openid,
+            external_id=msg_id or f"{openid}:{create_time}",
+            sent_at=received_at,
+            kind="unknown",
+            text=f"[未知消息类型：{msg_type[:40]}]",
+            raw=raw,
+        )
     nested = sorted(key for key, value in fields.items() if not isinstance(value, str | None))
     if nested:
         raise XmlRejected(400, "bad_field", f"<{nested[0]}> must be a single text element")
-    msg_id = _digits(fields, "MsgId", required=False)
     # The body is flat and validated, so wechatpy's typed accessors are safe.
     text, media_url = _describe(parse_message(document.text))
     return InboundMessage(

@@ -1,11 +1,12 @@
 """The WeCom 微信客服 (kf) server API, asynchronously (aiohttp).
 
 wechatpy 1.8.18 has no kf support, so the endpoints are called here:
-`cgi-bin/gettoken`, `cgi-bin/kf/sync_msg`, `cgi-bin/kf/send_msg` and
-`cgi-bin/kf/service_state/get|trans`.  WeCom's server API is the same family
-as WeChat's (JSON in and out, ``errcode``/``errmsg``, -1 for 系统繁忙), so
-`WeComKfApi`, like `WeChatApi`, is a `TencentApi`: the same timeouts, bounded
-retries and rule of which failures are worth another attempt.
+`cgi-bin/gettoken`, `cgi-bin/kf/sync_msg`, `cgi-bin/kf/send_msg`,
+`cgi-bin/kf/send_msg_on_event` and `cgi-bin/kf/service_state/get|trans`.
+WeCom's server API is the same family as WeChat's (JSON in and out,
+``errcode``/``errmsg``, -1 for 系统繁忙), so `WeComKfApi`, like `WeChatApi`, is
+a `TencentApi`: the same timeouts, bounded retries and rule of which
+failures are worth another attempt (and which sends are never repeated).
 
 `fetch_token` is `gettoken`: within its validity WeCom returns the same
 token to every caller, exactly the contract the shared
@@ -31,19 +32,47 @@ log = logging.getLogger("bot.channels.wecom_kf")
 
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
 
-# 40014 不合法的access_token, 42001 access_token已过期: refresh once.
+# Error codes, with where their meaning comes from.  WeCom's global error code
+# page (全局错误码, as zsmhub/workweixin and WxJava restate it): 40014 不合法的
+# access_token, 42001 access_token已过期 — refresh once.
 ERRCODES_TOKEN_INVALID = frozenset({40014, 42001})
-# 95007 不合法的msgtoken: the callback's Token (valid about 10 minutes) was
-# refused.  sync_msg also works without a token, under a strict rate limit.
+# 95007: the callback's Token was refused.  The meaning is inferred from
+# sync_msg's documentation (the token "10分钟内有效；可不填，如果不填接口有严格的
+# 频率限制"); the official table row (不合法的msgtoken) is unconfirmed.
 ERRCODE_MSG_TOKEN_INVALID = 95007
-# 95018: send_msg while the session is not 0 (未处理) or 1 (由智能助手接待).
+# 95018: send_msg while the session is not 0 (未处理) or 1 (由智能助手接待).  Real
+# answers carry errmsg "send msg session status invalid" (langbot-app/LangBot
+# #1547, whyiyhw/chatgpt-wechat #128); the official table row is unconfirmed.
 ERRCODE_SESSION_STATE = 95018
-# The channel's own sending rules (48 h / 5 lines after the customer's last message).
+# The channel's own sending rules (48 h / 5 lines after the customer's last
+# message).  Unconfirmed: 95001 is "给该客户发送的消息数量已达上限" only in
+# third-party code; 95002 and 95013 rest on no source found — each is still
+# recorded as the channel's refusal with its code in the detail, so a wrong
+# reading costs a label, never a resend.
 ERRCODES_BLOCKED_BY_CHANNEL: Mapping[int, str] = {
     95001: "more than 5 lines since the customer's last message (95001)",
     95002: "outside the 48 h after the customer's last message (95002)",
     95013: "the session has ended (95013)",
 }
+
+# An enter_session welcome_code is good for one message within 20 s (the
+# send_msg_on_event page's table: "用户进入会话，用于发送客服欢迎语 1条 20秒 文本、菜单").
+WELCOME_CODE_VALID_S = 20
+# send_msg's text limit: "消息内容，最长不超过2048个字节" (the send_msg page, as
+# WxJava's WxCpKfTextMsg and silenceper/wechat restate it).
+KF_TEXT_MAX_BYTES = 2048
+
+
+def refused_as_repeat(answer: ApiAnswer) -> bool:
+    """Whether send_msg refused a msgid it already has: the earlier send arrived.
+
+    Unconfirmed: WeCom's documentation names no errcode for a repeated msgid
+    (the send_msg page only says msgid is "指定消息ID … 不多于32字节 …
+    [0-9a-zA-Z_-]*").  Our msgids always have that shape, so a refusal whose
+    errmsg is about the msgid can only be about it being taken.
+    """
+    return not answer.ok and "msgid" in answer.errmsg.lower()
+
 
 # Session states (会话状态) of `service_state/get`.
 STATE_NEW = 0  # 未处理: the customer wrote, nobody took it yet
@@ -136,6 +165,17 @@ class WeComKfApi(TencentApi):
                 "msgtype": "text",
                 "text": {"content": text},
             },
+            send=True,
+        )
+
+    async def send_msg_on_event(self, access_token: str, code: str, text: str) -> ApiAnswer:
+        """The one message an event's `code` allows (the enter_session ``welcome_code``:
+        one text within 20 s, "仅可使用一次"); never repeated, like any send."""
+        return await self._post(
+            "/cgi-bin/kf/send_msg_on_event",
+            params={"access_token": access_token},
+            payload={"code": code, "msgtype": "text", "text": {"content": text}},
+            send=True,
         )
 
     async def service_state(

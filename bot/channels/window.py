@@ -3,22 +3,34 @@
 WeChat (公众号 customer service, 48 h / 5 lines) and WeCom kf (48 h / 5 lines) both
 limit what may be sent after the customer's last message.  Both count the same
 way: agent lines of that customer's tickets after their last message whose
-delivery is recorded as sent.  Only confirmed sends count, so a gap in the record
-can let one line too many through (the channel then refuses it, recorded as
-blocked) but never blocks a line the channel would take.
+delivery is recorded as sent.  A passive reply (``answered``) does not use the
+window, and is not counted.  Only confirmed sends count — not ``unknown`` ones —
+so a gap in the record can let one line too many through (the channel then
+refuses it, recorded as blocked) but never blocks a line the channel would take.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import Customer, DeliveryStatus, Message, MessageRole, Ticket
 
-__all__ = ["LastMessage", "WindowState", "sends_since_last_message"]
+__all__ = [
+    "SERVICE_WINDOW",
+    "SERVICE_WINDOW_MESSAGES",
+    "LastMessage",
+    "WindowState",
+    "sends_since_last_message",
+    "window_state",
+]
+
+# Both channels' rule: lines may follow a customer's message for 48 h, at most 5 of them.
+SERVICE_WINDOW = timedelta(hours=48)
+SERVICE_WINDOW_MESSAGES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +39,22 @@ class WindowState:
 
     last_customer_at: datetime | None
     sent_since: int
+
+    def refusal(self, now: datetime, platform: str) -> str | None:
+        """Why the channel would refuse one more line now; None while the window is open."""
+        if self.last_customer_at is None:
+            return "the customer has not written to the account: no service window is open"
+        if now >= self.last_customer_at + SERVICE_WINDOW:
+            return (
+                "outside the 48 h customer-service window "
+                f"(last customer message {self.last_customer_at.isoformat()})"
+            )
+        if self.sent_since >= SERVICE_WINDOW_MESSAGES:
+            return (
+                f"{self.sent_since} lines already sent since the customer's last message "
+                f"({platform} allows {SERVICE_WINDOW_MESSAGES} within 48 h)"
+            )
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +102,17 @@ async def sends_since_last_message(
             )
         ).scalars()
         return LastMessage(message_id=last_id, at=last_at, sent_since=set(sent))
+
+
+async def window_state(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    channel: str,
+    external_id: str,
+    *,
+    excluding: int | None = None,
+) -> WindowState:
+    """The customer's window, not counting the line `excluding` (the one about to be sent)."""
+    last = await sends_since_last_message(sessionmaker, channel, external_id)
+    if last is None:
+        return WindowState(last_customer_at=None, sent_since=0)
+    return WindowState(last_customer_at=last.at, sent_since=len(last.sent_since - {excluding}))

@@ -39,11 +39,11 @@ from bot.lifecycle.bodies import form_inputs, parse_body
 from bot.lifecycle.deadlines import DeadlineHandlers
 from bot.lifecycle.desk import Desk
 from bot.lifecycle.intake import Receipt, receive
-from bot.lifecycle.outbox import SentLine, deliver, record_delivery, replies_to
+from bot.lifecycle.outbox import SentLine, deliver, journal_line, record_delivery, replies_to
 from bot.lifecycle.privacy import forget_customer
 from bot.lifecycle.registry import ACTIONS, BY_NAME
 from bot.lifecycle.views import TicketViews
-from bot.lifecycle.vocabulary import ACTIVE, MANAGERS, WORKING, TimerKind
+from bot.lifecycle.vocabulary import ACTIVE, MANAGERS, WORKING, EventKind, TimerKind
 from bot.messages import DeliveryResult, InboundMessage, OutboundMessage
 from bot.presend import PresendResult
 from storage.models import Engineer
@@ -58,6 +58,7 @@ __all__ = [
     "Action",
     "ActionResult",
     "Desk",
+    "EventKind",
     "ExtensionBody",
     "ReassignBody",
     "Receipt",
@@ -103,6 +104,12 @@ class TicketService:
     async def record_delivery(self, message_id: int, result: DeliveryResult) -> None:
         """Store a delivery outcome the channel learnt itself (a passive reply, a bridge)."""
         await record_delivery(self.desk, message_id, result)
+
+    async def journal_line(
+        self, message_id: int, kind: EventKind, actor: str, data: dict[str, Any]
+    ) -> None:
+        """Record a step about one stored line (the engineer sent it again, or settled it)."""
+        await journal_line(self.desk, message_id, kind, actor, data)
 
     async def forget_customer(self, channel: str, customer_external_id: str) -> bool:
         """Anonymise a customer (WeChat unsubscribe); False when the customer is unknown."""

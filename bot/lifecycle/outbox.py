@@ -11,12 +11,12 @@ transcript, and a line the channel did not take leaves a ``delivery_problem``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.lifecycle.desk import Desk
@@ -114,8 +114,13 @@ async def store_line(
     )
 
 
-async def replies_to(session: AsyncSession, message_id: int) -> tuple[OutboundMessage, ...]:
-    """The lines stored in answer to customer message `message_id`, in order.
+async def replies_to(
+    session: AsyncSession,
+    message_id: int,
+    statuses: Collection[DeliveryStatus] | None = None,
+) -> tuple[OutboundMessage, ...]:
+    """The lines stored in answer to customer message `message_id`, in order; with
+    `statuses`, only those whose delivery is one of them (no status yet is pending).
 
     What a redelivery of that message is answered with again, and what a
     channel's passive reply to it carried.
@@ -123,12 +128,18 @@ async def replies_to(session: AsyncSession, message_id: int) -> tuple[OutboundMe
     asked = await session.get(Message, message_id)
     if asked is None:
         return ()
-    rows = await session.execute(
+    query = (
         select(Message, Ticket.number)
         .join(Ticket, Message.ticket_id == Ticket.id)
         .where(Message.in_reply_to_id == message_id)
         .order_by(Message.id)
     )
+    if statuses is not None:
+        chosen: ColumnElement[bool] = Message.delivery_status.in_(list(statuses))
+        if DeliveryStatus.PENDING in statuses:
+            chosen = or_(chosen, Message.delivery_status.is_(None))
+        query = query.where(chosen)
+    rows = await session.execute(query)
     return tuple(
         OutboundMessage(
             channel=line.channel,
@@ -160,8 +171,8 @@ async def record_delivery(desk: Desk, message_id: int, result: DeliveryResult) -
             return
         message.delivery_status = status
         message.delivery_attempts = (message.delivery_attempts or 0) + 1
-        message.delivery_error = None if status is DeliveryStatus.SENT else result.detail
-        if status is not DeliveryStatus.SENT and message.ticket_id is not None:
+        message.delivery_error = result.detail if result.problem else None
+        if result.problem and message.ticket_id is not None:
             session.add(
                 make_event(
                     message.ticket_id,
@@ -175,8 +186,28 @@ async def record_delivery(desk: Desk, message_id: int, result: DeliveryResult) -
                     },
                 )
             )
-    if status is not DeliveryStatus.SENT:
+    if result.problem:
         log.warning("line %d not delivered: %s (%s)", message_id, status.value, result.detail)
+
+
+async def journal_line(
+    desk: Desk, message_id: int, kind: EventKind, actor: str, data: dict[str, Any]
+) -> None:
+    """Record a step about one stored line (sent again, settled) on its ticket."""
+    async with desk.transaction() as session:
+        message = await session.get(Message, message_id)
+        if message is None or message.ticket_id is None:
+            return
+        ticket = await session.get(Ticket, message.ticket_id)
+        if ticket is not None:
+            record(
+                session,
+                ticket,
+                kind,
+                desk.now(),
+                actor=actor,
+                data={"message_id": message_id, **data},
+            )
 
 
 async def deliver_all(desk: Desk, lines: Sequence[OutboundMessage]) -> tuple[SentLine, ...]:

@@ -11,15 +11,15 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from aiohttp import web
 from sqlalchemy import select
 
+from bot.api import header_actor
 from bot.app import create_app, sync_roster
-from bot.channels import load_channel_modules
+from bot.context import ACTOR_RESOLVER
 from bot.settings import Settings, SettingsError, env_number
 from compliance.policy import Policy
 from storage.db import make_async_engine, make_async_sessionmaker
@@ -107,11 +107,11 @@ def test_bad_settings_are_named() -> None:
 
 def test_environment_numbers_are_checked_by_name() -> None:
     environ = {"N": " 12 ", "F": "0.5", "BAD": "12ab", "LOW": "-1", "BLANK": " "}
-    assert env_number(environ, "N", 3, integer=True) == 12
+    assert env_number(environ, "N", 3, whole=True) == 12
     assert env_number(environ, "F", 3) == 0.5
     assert env_number(environ, "BLANK", 3) == env_number(environ, "UNSET", 3) == 3
     with pytest.raises(SettingsError, match=r"F: expected an integer, got '0\.5'"):
-        env_number(environ, "F", 3, integer=True)
+        env_number(environ, "F", 3, whole=True)
     with pytest.raises(SettingsError, match="BAD: expected a number, got '12ab'"):
         env_number(environ, "BAD", 3)
     with pytest.raises(SettingsError, match="LOW: must be at least 0, got '-1'"):
@@ -136,20 +136,15 @@ def test_serve_reports_a_port_in_use(tmp_path: Path) -> None:
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
 
 
-def test_channel_modules_missing_ones_are_skipped_broken_ones_raise() -> None:
-    present = ModuleType("bot.channels.present")
-
-    def importer(name: str) -> ModuleType:
-        if name == "bot.channels.present":
-            return present
-        if name == "bot.channels.broken":
-            raise ModuleNotFoundError("No module named 'wechatpy2'", name="wechatpy2")
-        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-
-    loaded = load_channel_modules(("bot.channels.present", "bot.channels.absent"), importer)
-    assert loaded == [present]
-    with pytest.raises(ModuleNotFoundError, match="wechatpy2"):
-        load_channel_modules(("bot.channels.broken",), importer)
+async def test_the_default_app_mounts_the_console_and_its_sign_in(
+    policy: Policy, sqlite_url: str
+) -> None:
+    # Explicit imports: the engineer API never falls back to the X-Staff-No header
+    # because the console failed to import.
+    app = create_app(Settings(policy=policy, db_url=sqlite_url, scheduler_enabled=False))
+    assert app[ACTOR_RESOLVER] is not header_actor
+    paths = {getattr(r, "canonical", "") for r in app.router.resources()}
+    assert "/console" in paths
 
 
 async def test_the_default_app_mounts_every_channel(policy: Policy, sqlite_url: str) -> None:

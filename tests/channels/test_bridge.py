@@ -13,9 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from aiohttp.test_utils import TestClient
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import create_app
 from bot.channels import bridge, wecom_kf
@@ -24,9 +22,10 @@ from bot.context import SERVICES
 from bot.settings import Settings, SettingsError
 from compliance.policy import Policy
 from storage.channel_models import BridgeCommand, BridgeCommandStatus, BridgeEvent, BridgeNonce
-from storage.db import make_async_engine, make_async_sessionmaker
+from storage.db import make_async_sessionmaker
 from storage.models import DeliveryStatus, Message, MessageRole, Ticket
-from tests.support import AppCalls, FakeClock, findings_of
+from tests.channels.harness import ChannelApp, StartApp
+from tests.support import FakeClock, findings_of
 
 KEY_ID = "shop-pc-1"
 SECRET = "s" * 16 + secrets.token_hex(16)
@@ -35,10 +34,7 @@ BUYER = "tb_buyer_张"
 
 
 @dataclass
-class BridgeBot(AppCalls):
-    client: TestClient[Any, Any]
-    clock: FakeClock
-    engine: AsyncEngine
+class BridgeBot(ChannelApp):
     seq: list[int] = field(default_factory=lambda: [0])
 
     async def signed(
@@ -135,31 +131,20 @@ BotFactory = Callable[..., Awaitable[BridgeBot]]
 
 
 @pytest.fixture
-async def make_bot(aiohttp_client: Any, policy: Policy) -> AsyncIterator[BotFactory]:
-    engines: list[AsyncEngine] = []
-
+async def make_bot(start_app: StartApp) -> AsyncIterator[BotFactory]:
     async def factory(
         db_url: str, *, clock: FakeClock | None = None, env: Mapping[str, str] | None = None
     ) -> BridgeBot:
-        clock = clock or FakeClock()
-        settings = Settings(
-            policy=policy,
-            db_url=db_url,
-            migrate_on_start=False,
-            scheduler_enabled=False,
-            now=clock,
-            instance_id="bridge-a",
-            environ={"AFTERSALES_BRIDGE_KEYS": f"{KEY_ID}={SECRET}"} if env is None else env,
+        app = await start_app(
+            db_url,
+            env={"AFTERSALES_BRIDGE_KEYS": f"{KEY_ID}={SECRET}"} if env is None else env,
+            modules=[bridge, wecom_kf],
+            clock=clock,
+            instance="bridge-a",
         )
-        app = create_app(settings, channel_modules=[bridge, wecom_kf], page_modules=[])
-        client = await aiohttp_client(app)
-        engine = make_async_engine(db_url)
-        engines.append(engine)
-        return BridgeBot(client, clock, engine)
+        return BridgeBot(app.client, app.clock, app.engine)
 
     yield factory
-    for engine in engines:
-        await engine.dispose()
 
 
 # ---------------------------------------------------------------- inbound --
@@ -318,8 +303,8 @@ async def test_unknown_is_never_resent_and_a_late_confirmation_corrects_it(
     await bot.report(command["id"], "unknown", detail="千牛窗口未响应")
     row = await bot.command(command["id"])
     line = await bot.message(row.message_id or 0)
-    assert line.delivery_status is DeliveryStatus.FAILED
-    assert line.delivery_error is not None and line.delivery_error.startswith("unknown")
+    assert line.delivery_status is DeliveryStatus.UNKNOWN
+    assert line.delivery_error is not None and "cannot tell" in line.delivery_error
     # Not offered again: not now, not after the lease would have run out.
     assert await bot.poll() == []
     bot.clock.advance(hours=2)
@@ -349,7 +334,7 @@ async def test_a_lease_without_result_is_offered_again_then_marked_unknown(
     row = await bot.command(first["id"])
     assert row.status is BridgeCommandStatus.UNKNOWN
     line = await bot.message(row.message_id or 0)
-    assert line.delivery_status is DeliveryStatus.FAILED
+    assert line.delivery_status is DeliveryStatus.UNKNOWN
     assert "not resent" in (line.delivery_error or "")
 
 

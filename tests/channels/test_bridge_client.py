@@ -12,18 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from bot.app import create_app
 from bot.channels import bridge
 from bot.channels.bridge_auth import sign as server_sign
 from bot.channels.bridge_client import BridgeClient, BridgeHttp, FileAdapter, Journal, sign
-from bot.settings import Settings, utc_now
-from compliance.policy import Policy
+from bot.settings import utc_now
 from storage.channel_models import BridgeCommand, BridgeCommandStatus
 from storage.db import make_async_engine, make_async_sessionmaker
+from tests.channels.harness import REPO, StartApp
 
-REPO = Path(__file__).resolve().parents[2]
 KEY_ID = "shop-pc-9"
 SECRET = secrets.token_hex(24)
 
@@ -81,17 +80,21 @@ def _outbox(tmp: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-async def test_reference_client_against_the_app(
-    aiohttp_client: Any, policy: Policy, sqlite_url: str, tmp_path: Path
-) -> None:
-    settings = Settings(
-        policy=policy,
-        db_url=sqlite_url,
-        migrate_on_start=False,
-        scheduler_enabled=False,
-        environ={"AFTERSALES_BRIDGE_KEYS": f"{KEY_ID}={SECRET}"},
+async def _start(start_app: StartApp, sqlite_url: str) -> TestClient[Any, Any]:
+    # The client's events carry the real time, so the app runs on the real clock.
+    app = await start_app(
+        sqlite_url,
+        env={"AFTERSALES_BRIDGE_KEYS": f"{KEY_ID}={SECRET}"},
+        modules=[bridge],
+        now=utc_now,
     )
-    client = await aiohttp_client(create_app(settings, channel_modules=[bridge], page_modules=[]))
+    return app.client
+
+
+async def test_reference_client_against_the_app(
+    start_app: StartApp, sqlite_url: str, tmp_path: Path
+) -> None:
+    client = await _start(start_app, sqlite_url)
     base = str(client.server.make_url("")).rstrip("/")
     inbox = tmp_path / "inbox.jsonl"
     inbox.write_text(
@@ -139,18 +142,10 @@ class _CrashingAdapter(FileAdapter):
 
 
 async def test_a_command_offered_again_is_answered_from_the_journal(
-    aiohttp_client: Any, policy: Policy, sqlite_url: str, tmp_path: Path
+    start_app: StartApp, sqlite_url: str, tmp_path: Path
 ) -> None:
     """A bridge that died while typing answers ``unknown`` and never types it again."""
-    settings = Settings(
-        policy=policy,
-        db_url=sqlite_url,
-        migrate_on_start=False,
-        scheduler_enabled=False,
-        now=utc_now,
-        environ={"AFTERSALES_BRIDGE_KEYS": f"{KEY_ID}={SECRET}"},
-    )
-    client = await aiohttp_client(create_app(settings, channel_modules=[bridge], page_modules=[]))
+    client = await _start(start_app, sqlite_url)
     base = str(client.server.make_url("")).rstrip("/")
     (tmp_path / "inbox.jsonl").write_text(
         json.dumps(_event("tm-ev-2", "硬盘亮红灯"), ensure_ascii=False) + "\n", encoding="utf-8"

@@ -24,6 +24,8 @@ PATH_VALUES = {
     "finding": "1",
     "fmt": "xlsx",
     "user": "1",
+    "message_id": "1",
+    "act": "resend",
 }
 GUARDED = [route for route in build_routes() if not route.public]
 

@@ -28,6 +28,7 @@ from scripts_library import (
     SatisfactionSurveyInputs,
     ScriptInputs,
     ScriptKey,
+    WelcomeInputs,
     render,
 )
 
@@ -47,6 +48,23 @@ WEDNESDAY = date(2026, 11, 25)
 THURSDAY = date(2026, 11, 26)
 
 GOLDEN: tuple[Golden, ...] = (
+    Golden(
+        "welcome",
+        K.WELCOME,
+        WelcomeInputs("每天 09:30–18:00", "400-000-1773"),
+        "您好[握手]欢迎联系朴赛售后服务中心。服务器报修请直接在这里留言：说明服务器型号"
+        "（或序列号）和故障现象，有报错截图或日志也请一并发来，我们会为您登记工单并安排"
+        "运维工程师跟进。在线服务时间：每天 09:30–18:00；7×24小时服务热线：400-000-1773。",
+    ),
+    Golden(
+        "welcome-web-seed002",
+        K.WELCOME,
+        WelcomeInputs("7×24小时", "400-000-1773", centre="朴赛技术支持中心"),
+        "您好🤝欢迎联系朴赛技术支持中心。服务器报修请直接在这里留言：说明服务器型号"
+        "（或序列号）和故障现象，有报错截图或日志也请一并发来，我们会为您登记工单并安排"
+        "运维工程师跟进。在线服务时间：7×24小时；7×24小时服务热线：400-000-1773。",
+        "web",
+    ),
     # SPEC §4 example, exactly.
     Golden(
         "greeting-spec-example",

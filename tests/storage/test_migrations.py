@@ -39,8 +39,9 @@ TABLES_0001 = {
 }
 TABLES_0002 = {"console_users", "console_secrets"}
 TABLES_0010 = {"kf_cursors", "bridge_keys", "bridge_nonces", "bridge_events", "bridge_commands"}
-ALL_TABLES = TABLES_0001 | TABLES_0002 | TABLES_0010
-HEAD = "0031"
+TABLES_0041 = {"channel_inbox"}
+ALL_TABLES = TABLES_0001 | TABLES_0002 | TABLES_0010 | TABLES_0041
+HEAD = "0041"
 
 
 def _tables(engine: Engine) -> set[str]:
@@ -51,7 +52,16 @@ def test_history_is_linear_from_0001() -> None:
     script = ScriptDirectory.from_config(alembic_config())
     revisions = [rev.revision for rev in script.walk_revisions("base", "heads")]
     assert heads() == (HEAD,)
-    assert list(reversed(revisions)) == ["0001", "0002", "0010", "0011", "0030", "0031"]
+    assert list(reversed(revisions)) == [
+        "0001",
+        "0002",
+        "0010",
+        "0011",
+        "0030",
+        "0031",
+        "0040",
+        "0041",
+    ]
 
 
 def test_up_down_up(db_url: str) -> None:

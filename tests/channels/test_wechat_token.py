@@ -18,11 +18,11 @@ from pytest_aiohttp.plugin import AiohttpServer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.channels.testing import FakeWeChatApi, Scripted
 from bot.channels.wechat_api import ApiUnavailable, RetryPolicy, WeChatApi
 from bot.channels.wechat_token import SharedAccessToken
 from storage.db import make_async_engine, make_async_sessionmaker
 from storage.models import ChannelToken
-from tests.bot.fakes_wechat import FakeWeChatApi, Scripted
 from tests.support import FakeClock
 
 START = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)
@@ -154,3 +154,29 @@ async def test_same_near_expiry_token_is_not_asked_for_again(workers: Workers) -
     workers.fake.expires_in = 7200
     assert await b.get() == "TOKEN-2"
     assert len(workers.fake.token_calls) == 2
+
+
+async def test_one_refresh_per_expiry_when_the_api_hands_back_the_same_token(
+    workers: Workers,
+) -> None:
+    """WeCom's gettoken (and stable_token) return the token still held, with what it has
+    left: near expiry nobody may ask per request, and the last seconds wait for it."""
+    workers.fake.clock = workers.clock
+    ws = [workers.worker(f"w{i}") for i in range(3)]
+    assert {await w.get() for w in ws} == {"TOKEN-1"}
+    assert len(workers.fake.token_calls) == 1
+
+    workers.clock.advance(seconds=7200 - 299)  # due (300 s lead): one refresh, same token
+    got = await asyncio.gather(*(w.get() for w in ws for _ in range(5)))
+    assert set(got) == {"TOKEN-1"}
+    assert len(workers.fake.token_calls) == 2
+
+    workers.clock.advance(seconds=299 - 5)  # 5 s left: inside the safety margin
+    waiting = [asyncio.create_task(w.get()) for w in ws for _ in range(5)]
+    await asyncio.sleep(0.2)
+    assert not any(task.done() for task in waiting), "a token about to expire is not handed out"
+    assert len(workers.fake.token_calls) == 3  # asked once, got the same token back
+    workers.clock.advance(seconds=6)  # it has expired: one of them asks once more
+    got = await asyncio.wait_for(asyncio.gather(*waiting), 5)
+    assert set(got) == {"TOKEN-2"}
+    assert len(workers.fake.token_calls) == 4

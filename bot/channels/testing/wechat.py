@@ -1,4 +1,4 @@
-"""A recording fake of the WeChat server side, for tests and the benchmark.
+"""A recording fake of WeChat's side of the 公众号 channel, for tests and the benchmark.
 
 Two halves:
 
@@ -8,9 +8,10 @@ Two halves:
   invalidated, and can be scripted to fail the next calls (HTTP 5xx, errcode
   -1, 45015, 45047, a delay) so tests see the client's retry and
   classification decisions.
-- `WeChatSender`: what WeChat's servers do when they call our webhook: sign
-  the query, encrypt the body (plaintext, compatible or safe mode), and open
-  the encrypted passive reply.
+- `WeChatCallbacks`: what WeChat's servers do when they call our webhook:
+  sign the query, encrypt the body (plaintext, compatible or safe mode), and
+  open the encrypted passive reply.  (Not to be confused with the bot's own
+  `bot.channels.wechat_sender.WeChatSender`, which sends lines to WeChat.)
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import xmltodict
@@ -55,10 +57,14 @@ class FakeWeChatApi:
     """The fake API's state; `app()` serves it."""
 
     expires_in: int = 7200
+    # With a clock: hand back the token still valid, with the seconds it has left
+    # (WeCom's gettoken: "有效期内重复获取返回相同结果"), and a new one after.
+    clock: Callable[[], datetime] | None = None
     calls: list[RecordedCall] = field(default_factory=list)
     # Answers for the next calls to a path, consumed first in, first out.
     script: dict[str, list[Scripted]] = field(default_factory=dict)
     _issued: int = 0
+    _current: tuple[str, datetime] | None = None
     _valid_tokens: set[str] = field(default_factory=set)
     _token_delay_s: float = 0.0
 
@@ -109,10 +115,11 @@ class FakeWeChatApi:
         answer = queue.pop(0) if queue else None
         if answer is None:
             return None
-        if answer.delay_s:
-            await asyncio.sleep(answer.delay_s)
+        # Recorded on arrival: a late answer is to a request that was taken.
         params = {**request.query, "_answer": str(answer.errcode)}
         self.calls.append(RecordedCall(request.path, params, body))
+        if answer.delay_s:
+            await asyncio.sleep(answer.delay_s)
         if answer.status != 200:
             return web.Response(status=answer.status, text="upstream error")
         return web.json_response(
@@ -129,10 +136,17 @@ class FakeWeChatApi:
         if body.get("grant_type") != "client_credential" or not body.get("appid"):
             self.calls.append(RecordedCall(request.path, {"_answer": "40002"}, body))
             return web.json_response({"errcode": 40002, "errmsg": "invalid grant_type"})
+        self.calls.append(RecordedCall(request.path, {"_answer": "0"}, body))
+        if self.clock is not None and self._current is not None:
+            token, expires_at = self._current
+            left = int((expires_at - self.clock()).total_seconds())
+            if left > 0:
+                return web.json_response({"access_token": token, "expires_in": left})
         self._issued += 1
         token = f"TOKEN-{self._issued}"
         self._valid_tokens.add(token)
-        self.calls.append(RecordedCall(request.path, {"_answer": "0"}, body))
+        if self.clock is not None:
+            self._current = (token, self.clock() + timedelta(seconds=self.expires_in))
         return web.json_response({"access_token": token, "expires_in": self.expires_in})
 
     async def _custom_send(self, request: web.Request) -> web.Response:
@@ -159,7 +173,7 @@ class SignedRequest:
     timestamp: str
 
 
-class WeChatSender:
+class WeChatCallbacks:
     """Builds signed (and, in compatible/safe mode, encrypted) webhook requests."""
 
     def __init__(

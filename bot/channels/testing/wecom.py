@@ -4,7 +4,10 @@
 small page size so `has_more` is exercised, callback tokens that can expire,
 an optional delay and an in-flight counter per account that shows whether two
 workers ever read the same account at once), `kf/send_msg` (refused outside
-session states 0 and 1, as WeCom does) and `kf/service_state/get|trans`.
+session states 0 and 1 and over 2,048 bytes, as WeCom does; a msgid it has
+already taken is refused as a repeat; a send can be taken and answered late),
+`kf/send_msg_on_event` (a welcome_code is good once, for 20 s) and
+`kf/service_state/get|trans`.
 `KfCallbacks` builds the signed, encrypted callback requests.
 """
 
@@ -50,6 +53,12 @@ class FakeKfApi:
     callback_tokens: set[str] = field(default_factory=set)
     states: dict[tuple[str, str], int] = field(default_factory=dict)
     send_errcodes: list[int] = field(default_factory=list)
+    # Seconds the next sends are answered late, after being taken.
+    slow_sends: list[float] = field(default_factory=list)
+    # msgid → the text the customer got (each at most once).
+    delivered: dict[str, str] = field(default_factory=dict)
+    # welcome_code → the welcome text sent with it (a code is good once).
+    welcomed: dict[str, str] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     in_flight: dict[str, int] = field(default_factory=dict)
     max_in_flight: dict[str, int] = field(default_factory=dict)
@@ -112,6 +121,7 @@ class FakeKfApi:
         app.router.add_get("/cgi-bin/gettoken", self._gettoken)
         app.router.add_post("/cgi-bin/kf/sync_msg", self._sync_msg)
         app.router.add_post("/cgi-bin/kf/send_msg", self._send_msg)
+        app.router.add_post("/cgi-bin/kf/send_msg_on_event", self._send_msg_on_event)
         app.router.add_post("/cgi-bin/kf/service_state/get", self._state_get)
         app.router.add_post("/cgi-bin/kf/service_state/trans", self._state_trans)
         return app
@@ -181,12 +191,36 @@ class FakeKfApi:
         if self.send_errcodes:
             code = self.send_errcodes.pop(0)
             return self._answer(request, body, {"errcode": code, "errmsg": f"scripted {code}"})
+        msgid, text = str(body.get("msgid", "")), str(body["text"]["content"])
+        if msgid in self.delivered:
+            # WeCom's errcode for a repeated msgid is unconfirmed; the fake answers the
+            # generic 40058 (不合法的参数) with an errmsg about the msgid.
+            return self._answer(request, body, {"errcode": 40058, "errmsg": "msgid duplicated"})
+        if len(text.encode("utf-8")) > 2048:
+            return self._answer(
+                request, body, {"errcode": 40058, "errmsg": "content over 2048 bytes"}
+            )
         state = self.states.get((body["open_kfid"], body["touser"]), 4)
         if state not in (0, 1):
             return self._answer(
                 request, body, {"errcode": 95018, "errmsg": "send msg session status invalid"}
             )
-        return self._answer(request, body, {"errcode": 0, "errmsg": "ok", "msgid": body["msgid"]})
+        self.delivered[msgid] = text
+        answer = self._answer(request, body, {"errcode": 0, "errmsg": "ok", "msgid": msgid})
+        if self.slow_sends:
+            await asyncio.sleep(self.slow_sends.pop(0))
+        return answer
+
+    async def _send_msg_on_event(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        if not self._token_ok(request):
+            return self._answer(request, body, {"errcode": 40014, "errmsg": "invalid access_token"})
+        code = str(body.get("code", ""))
+        if not code or code in self.welcomed:
+            # The real errcode for a used code is unconfirmed: 40058 (不合法的参数) here.
+            return self._answer(request, body, {"errcode": 40058, "errmsg": "code used"})
+        self.welcomed[code] = str(body["text"]["content"])
+        return self._answer(request, body, {"errcode": 0, "errmsg": "ok", "msgid": "w1"})
 
     async def _state_get(self, request: web.Request) -> web.Response:
         body = await self._body(request)

@@ -8,8 +8,8 @@ import aiohttp
 import pytest
 from pytest_aiohttp.plugin import AiohttpServer
 
-from bot.channels.wechat_api import ApiUnavailable, RetryPolicy, WeChatApi
-from tests.bot.fakes_wechat import FakeWeChatApi, Scripted
+from bot.channels.testing import FakeWeChatApi, Scripted
+from bot.channels.wechat_api import ApiUnavailable, RetryPolicy, SendOutcomeUnknown, WeChatApi
 
 SEND = "/cgi-bin/message/custom/send"
 TOKEN = "/cgi-bin/stable_token"
@@ -76,33 +76,55 @@ async def test_send_text_is_utf8_json_with_the_token_in_the_query(
     }
 
 
-@pytest.mark.parametrize(
-    "failure", [Scripted(status=502), Scripted(status=503), Scripted(errcode=-1)]
-)
-async def test_transient_failures_are_retried_with_backoff(
+FAILURES = [Scripted(status=502), Scripted(status=503), Scripted(errcode=-1)]
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+async def test_transient_failures_of_a_read_are_retried_with_backoff(
     fake_api: tuple[FakeWeChatApi, str], http: aiohttp.ClientSession, failure: Scripted
 ) -> None:
     fake, base = fake_api
-    fake.fail_next(SEND, failure, failure)
+    fake.fail_next(TOKEN, failure, failure)
     sleeps: list[float] = []
-    api = _api(http, base, sleeps)
-    token = (await api.stable_token("wxapp", "s")).access_token
-    answer = await api.send_text(token, "oCust", "进度更新")
-    assert answer.ok
-    assert len(fake.calls_to(SEND)) == 3
+    token = await _api(http, base, sleeps).stable_token("wxapp", "s")
+    assert token.access_token == "TOKEN-1"
+    assert len(fake.token_calls) == 3
     assert sleeps == [0.1, 0.2]
+
+
+@pytest.mark.parametrize("failure", [*FAILURES, Scripted(delay_s=0.5)])
+async def test_a_send_whose_outcome_is_unknown_is_never_repeated(
+    fake_api: tuple[FakeWeChatApi, str], http: aiohttp.ClientSession, failure: Scripted
+) -> None:
+    fake, base = fake_api
+    fake.fail_next(SEND, failure)
+    sleeps: list[float] = []
+    with pytest.raises(SendOutcomeUnknown, match="message/custom/send"):
+        await _api(http, base, sleeps, timeout_s=0.2).send_text("T", "oCust", "进度更新")
+    assert len(fake.calls_to(SEND)) == 1
+    assert sleeps == []
 
 
 async def test_attempts_are_bounded(
     fake_api: tuple[FakeWeChatApi, str], http: aiohttp.ClientSession
 ) -> None:
     fake, base = fake_api
-    fake.fail_next(SEND, *[Scripted(status=500)] * 5)
+    fake.fail_next(TOKEN, *[Scripted(status=500)] * 5)
     sleeps: list[float] = []
     with pytest.raises(ApiUnavailable, match="3 attempts failed, last: HTTP 500"):
-        await _api(http, base, sleeps).send_text("T", "oCust", "x")
-    assert len(fake.calls_to(SEND)) == 3
+        await _api(http, base, sleeps).stable_token("wxapp", "s")
+    assert len(fake.token_calls) == 3
     assert sleeps == [0.1, 0.2]
+
+
+async def test_a_send_that_cannot_connect_is_retried_and_then_unavailable(
+    http: aiohttp.ClientSession,
+) -> None:
+    # Nothing listens on loopback port 9: the request never left, so repeating is safe.
+    sleeps: list[float] = []
+    with pytest.raises(ApiUnavailable, match="2 attempts failed"):
+        await _api(http, "http://127.0.0.1:9", sleeps, attempts=2).send_text("T", "oCust", "x")
+    assert sleeps == [0.1]
 
 
 @pytest.mark.parametrize("errcode", [45015, 45047, 40001, 43004, 40003])

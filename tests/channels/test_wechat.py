@@ -1,7 +1,7 @@
 """The `/wechat` channel driven through the real app, with a recording fake of WeChat's API.
 
 Signed and encrypted requests are built the way WeChat's servers build them
-(`tests.bot.fakes_wechat.WeChatSender`); outbound lines land in the fake API.
+(`bot.channels.testing.WeChatCallbacks`); outbound lines land in the fake API.
 Ticket tests run on SQLite and, where AFTERSALES_TEST_PG_URL is set, on
 PostgreSQL (an isolated schema per test).
 """
@@ -10,161 +10,37 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
-from pytest_aiohttp.plugin import AiohttpClient, AiohttpServer
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import create_app
+from bot.channels.testing import FakeWeChatApi, Mode, Scripted, WeChatCallbacks, message_xml
 from bot.channels.wechat_crypto import compute_signature
 from bot.settings import Settings, SettingsError
-from compliance.policy import load_policy
-from storage.db import make_async_engine, make_async_sessionmaker
+from storage.db import make_async_sessionmaker
 from storage.models import Customer, DeliveryStatus, Message, MessageRole, Ticket
-from tests.bot.fakes_wechat import FakeWeChatApi, Mode, Scripted, WeChatSender, message_xml
-from tests.support import AppCalls, FakeClock
+from tests.channels.harness import REALDATA, ConsoleBrowser
+from tests.channels.wechat_harness import (
+    AES_KEY,
+    APP_ID,
+    OLD_AES_KEY,
+    OPENID,
+    POLICY,
+    TOKEN,
+    Bot,
+    BotFactory,
+    wechat_env,
+)
+from tests.support import FakeClock
 
-REPO = Path(__file__).resolve().parents[2]
-REALDATA = Path(os.environ.get("AFTERSALES_REALDATA") or REPO / "../shared/realdata").resolve()
 VECTORS = REALDATA / "wechat" / "wxbizmsgcrypt_vectors.json"
 SAMPLES = REALDATA / "wechat" / "xml_samples"
-
-TOKEN = "aftersalesTOKEN2026"
-AES_KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
-OLD_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
-APP_ID = "wx49f0ab532d5d035a"
-OPENID = "oCust_2N3kd8sKe0Pq"
-POLICY = load_policy(None)
-
-
-# ------------------------------------------------------------------ databases --
-
-
-# ------------------------------------------------------------------- the app --
-
-
-@dataclass
-class Bot(AppCalls):
-    """One running app instance, its WeChat counterpart and the fake API."""
-
-    client: TestClient[Any, Any]
-    wechat: WeChatSender
-    fake: FakeWeChatApi
-    clock: FakeClock
-    engine: AsyncEngine
-    msg_ids: Iterator[int] = field(default_factory=lambda: iter(range(7_000_000_001, 8 << 40)))
-
-    async def post(
-        self,
-        plaintext: str,
-        mode: Mode = "safe",
-        *,
-        timestamp: int | None = None,
-        params: Mapping[str, str] | None = None,
-    ) -> tuple[int, str]:
-        signed = self.wechat.request(
-            plaintext, mode, timestamp=self.clock.unix if timestamp is None else timestamp
-        )
-        response = await self.client.post(
-            "/wechat", params={**signed.params, **(params or {})}, data=signed.body
-        )
-        return response.status, await response.text()
-
-    async def say(self, text: str, mode: Mode = "safe", *, msg_id: int | None = None) -> str:
-        """The customer writes; returns the passive reply's text ('' for ``success``)."""
-        xml = self.wechat.text_xml(OPENID, text, msg_id or next(self.msg_ids), self.clock.unix)
-        status, body = await self.post(xml, mode)
-        assert status == 200, body
-        if body == "success":
-            return ""
-        return str(self.wechat.open_reply(body)["Content"])
-
-    async def api(self, method: str, path: str, staff_no: str, **body: Any) -> dict[str, Any]:
-        response = await self.client.request(
-            method, path, json=body if method == "POST" else None, headers={"X-Staff-No": staff_no}
-        )
-        data = await response.json()
-        assert response.status < 300, data
-        return dict(data)
-
-    async def messages(self, role: MessageRole | None = None) -> list[Message]:
-        async with make_async_sessionmaker(self.engine)() as session:
-            query = select(Message).order_by(Message.id)
-            if role is not None:
-                query = query.where(Message.role == role)
-            return list((await session.execute(query)).scalars())
-
-    async def only_ticket(self) -> Ticket:
-        async with make_async_sessionmaker(self.engine)() as session:
-            return (await session.execute(select(Ticket))).scalar_one()
-
-
-def wechat_env(api_base: str, **extra: str) -> dict[str, str]:
-    return {
-        "AFTERSALES_WECHAT_TOKEN": TOKEN,
-        "AFTERSALES_WECHAT_AES_KEY": AES_KEY,
-        "AFTERSALES_WECHAT_APPID": APP_ID,
-        "AFTERSALES_WECHAT_SECRET": "s3cret",
-        "AFTERSALES_WECHAT_API_BASE": api_base,
-        "AFTERSALES_WECHAT_API_ATTEMPTS": "2",
-        **extra,
-    }
-
-
-BotFactory = Callable[..., Awaitable[Bot]]
-
-
-@pytest.fixture
-async def fake_api(aiohttp_server: AiohttpServer) -> tuple[FakeWeChatApi, str]:
-    fake = FakeWeChatApi()
-    server = await aiohttp_server(fake.app())
-    return fake, str(server.make_url("")).rstrip("/")
-
-
-@pytest.fixture
-async def make_bot(
-    aiohttp_client: AiohttpClient, fake_api: tuple[FakeWeChatApi, str]
-) -> AsyncIterator[BotFactory]:
-    engines: list[AsyncEngine] = []
-    fake, base = fake_api
-
-    async def factory(
-        db_url: str,
-        *,
-        env: Mapping[str, str] | None = None,
-        clock: FakeClock | None = None,
-        aes_key: str | None = AES_KEY,
-        app_id: str = APP_ID,
-        token: str = TOKEN,
-    ) -> Bot:
-        clock = clock or FakeClock()
-        settings = Settings(
-            policy=POLICY,
-            db_url=db_url,
-            migrate_on_start=False,
-            scheduler_enabled=False,
-            now=clock,
-            environ=wechat_env(base) if env is None else dict(env),
-        )
-        # No console: the engineer API then takes the acting 工号 from X-Staff-No.
-        client = await aiohttp_client(create_app(settings, page_modules=()))
-        engine = make_async_engine(db_url)
-        engines.append(engine)
-        return Bot(client, WeChatSender(token, aes_key, app_id), fake, clock, engine)
-
-    yield factory
-    for engine in engines:
-        await engine.dispose()
-
 
 # ---------------------------------------------------------------- verification --
 
@@ -312,10 +188,10 @@ async def test_key_rotation_accepts_the_previous_key_and_answers_with_it(
     env = wechat_env(fake_api[1], AFTERSALES_WECHAT_AES_KEY_PREVIOUS=OLD_AES_KEY)
     bot = await make_bot(sqlite_url, env=env, aes_key=OLD_AES_KEY)
     assert "朴赛" in await bot.say("硬盘报警了")  # WeChat still on the old key
-    bot.wechat = WeChatSender(TOKEN, AES_KEY, APP_ID)
+    bot.wechat = WeChatCallbacks(TOKEN, AES_KEY, APP_ID)
     status, _ = await bot.post(bot.wechat.text_xml(OPENID, "还在吗", 7101, bot.clock.unix))
     assert status == 200  # and on the new one
-    stranger = WeChatSender(TOKEN, "Z" * 43, APP_ID)
+    stranger = WeChatCallbacks(TOKEN, "Z" * 43, APP_ID)
     signed = stranger.request(stranger.text_xml(OPENID, "x", 7102, bot.clock.unix), "safe")
     response = await bot.client.post("/wechat", params=signed.params, data=signed.body)
     assert response.status == 403
@@ -365,11 +241,6 @@ async def test_bad_requests_get_4xx_and_write_nothing(
     bot = await make_bot(sqlite_url)
     text = bot.wechat.text_xml(OPENID, "你好", 9001, bot.clock.unix)
 
-    status, body = await bot.post(text, timestamp=bot.clock.unix - 301)
-    assert (status, json.loads(body)["error"]) == (403, "stale_timestamp")
-    status, body = await bot.post(text, timestamp=bot.clock.unix + 301)
-    assert (status, json.loads(body)["error"]) == (403, "stale_timestamp")
-
     signed = bot.wechat.request(text, "safe", timestamp=bot.clock.unix)
     for name, value in [("msg_signature", "0" * 40), ("signature", "0" * 40)]:
         response = await bot.client.post(
@@ -383,7 +254,7 @@ async def test_bad_requests_get_4xx_and_write_nothing(
     bad_bodies = {
         b"<xml><MsgType>text</MsgType>": 400,
         b'<!DOCTYPE x [<!ENTITY a "b">]><xml><a>&a;</a></xml>': 400,
-        message_xml("gh", OPENID, "notsure", {"MsgId": "1"}).encode(): 400,
+        message_xml("gh", "", "text", {"MsgId": "1"}).encode(): 400,
         b"<xml>" + b"<Content>" + b"x" * 70_000 + b"</Content></xml>": 413,
         b"": 400,
         "<xml>文本</xml>".encode("gbk"): 400,
@@ -392,12 +263,49 @@ async def test_bad_requests_get_4xx_and_write_nothing(
         response = await bot.client.post("/wechat", params=plain.params, data=body_bytes)
         assert response.status == expected, body_bytes[:40]
 
-    long_text = bot.wechat.text_xml(OPENID, "长" * 4001, 9002, bot.clock.unix)
-    status, body = await bot.post(long_text, "plaintext")
-    assert (status, json.loads(body)["error"]) == (400, "text_too_long")
-
     for model in (Message, Ticket, Customer):
         assert await bot.count(model) == 0, model.__name__
+
+
+async def test_what_the_customer_sends_is_never_refused_for_its_content(
+    make_bot: BotFactory, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 6,000-character log, an unknown MsgType and a clock far off are stored and
+    answered; only the signature and the envelope are reasons to refuse."""
+    bot = await make_bot(db_url)
+    log_lines = "\n".join(
+        f"[{i:05d}] kernel: ata{i % 8}: SError: {{ HandshkErr }} 硬盘链路重置" for i in range(200)
+    )
+    pasted = (log_lines * 2)[:6000]
+    assert len(pasted) == 6000
+    greeting = await bot.say(pasted)
+    assert "朴赛售后服务中心" in greeting  # the first message still gets the greeting
+    (stored,) = await bot.messages(MessageRole.CUSTOMER)
+    assert stored.text == pasted.strip()  # whole, as the engineer needs it
+
+    unknown = message_xml(
+        bot.wechat.account, OPENID, "channels_live", {"MsgId": "9003", "LiveId": "L1"}
+    )
+    assert await bot.post(unknown) == (200, "success")
+    later = await bot.say(pasted[:100] + "还是报错")
+    assert later == ""
+
+    with caplog.at_level(logging.ERROR, logger="bot.channels"):
+        status, body = await bot.post(
+            bot.wechat.text_xml(OPENID, "时钟差了一个小时", 9004, bot.clock.unix - 3600),
+            timestamp=bot.clock.unix - 3600,
+        )
+    assert (status, body) == (200, "success")
+    assert any("check NTP" in r.getMessage() for r in caplog.records)
+
+    lines = await bot.messages(MessageRole.CUSTOMER)
+    assert [(m.kind, m.external_id) for m in lines[1:]] == [
+        ("unknown", "9003"),
+        ("text", lines[2].external_id),
+        ("text", "9004"),
+    ]
+    assert lines[1].text == "[未知消息类型：channels_live]"
+    assert await bot.count(Ticket) == 1
 
 
 async def test_control_characters_from_the_customer_are_dropped(
@@ -460,6 +368,62 @@ async def test_unsubscribe_deletes_personal_data_and_keeps_the_ticket(
     assert (status, body) == (200, "success")
 
 
+WELCOME_START = "您好[握手]欢迎联系朴赛售后服务中心。服务器报修请直接在这里留言"
+
+
+@pytest.mark.parametrize(
+    ("event", "key"), [("subscribe", ""), ("subscribe", "qrscene_1001"), ("SCAN", "1001")]
+)
+async def test_following_or_scanning_is_answered_with_the_welcome_line(
+    make_bot: BotFactory, sqlite_url: str, event: str, key: str
+) -> None:
+    bot = await make_bot(sqlite_url)
+    xml = message_xml(bot.wechat.account, OPENID, "event", {"Event": event, "EventKey": key})
+    status, body = await bot.post(xml)
+    assert status == 200
+    reply = bot.wechat.open_reply(body)
+    assert (reply["ToUserName"], reply["MsgType"]) == (OPENID, "text")
+    assert reply["Content"].startswith(WELCOME_START)
+    assert "在线服务时间：每天 09:30–18:00" in reply["Content"]
+    assert "7×24小时服务热线：400-000-1773" in reply["Content"]
+    # A passive reply: no API call, and nothing in any transcript.
+    assert bot.fake.calls == []
+    assert await bot.count(Message) == 0 and await bot.count(Customer) == 0
+
+
+async def test_menu_clicks_get_the_welcome_as_configured(
+    make_bot: BotFactory, sqlite_url: str, fake_api: tuple[FakeWeChatApi, str]
+) -> None:
+    env = wechat_env(fake_api[1], AFTERSALES_WECHAT_WELCOME="click:REPORT_FAULT")
+    bot = await make_bot(sqlite_url, env=env)
+
+    async def click(key: str) -> str:
+        xml = message_xml(bot.wechat.account, OPENID, "event", {"Event": "CLICK", "EventKey": key})
+        status, body = await bot.post(xml)
+        assert status == 200
+        return "" if body == "success" else str(bot.wechat.open_reply(body)["Content"])
+
+    assert (await click("REPORT_FAULT")).startswith(WELCOME_START)
+    assert await click("ABOUT_US") == ""
+    subscribe = message_xml(bot.wechat.account, OPENID, "event", {"Event": "subscribe"})
+    assert await bot.post(subscribe) == (200, "success")  # not in this account's list
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [("subscribe,later", "later"), ("scan:KEY", "scan:KEY")],
+)
+def test_a_bad_welcome_setting_is_named(sqlite_url: str, value: str, named: str) -> None:
+    settings = Settings(
+        policy=POLICY,
+        db_url=sqlite_url,
+        migrate_on_start=False,
+        environ=wechat_env("http://127.0.0.1:1", AFTERSALES_WECHAT_WELCOME=value),
+    )
+    with pytest.raises(SettingsError, match=f"AFTERSALES_WECHAT_WELCOME: '{named}'"):
+        create_app(settings)
+
+
 # -------------------------------------------------------------- configuration --
 
 
@@ -485,6 +449,8 @@ async def test_unconfigured_channel_answers_503_naming_the_variables(
         ),
         ({"AFTERSALES_WECHAT_MAX_SKEW_S": "five"}, "AFTERSALES_WECHAT_MAX_SKEW_S"),
         ({"AFTERSALES_WECHAT_API_BASE": "ftp://x"}, "AFTERSALES_WECHAT_API_BASE"),
+        ({"AFTERSALES_WECHAT_REPLY_BUDGET_S": "0.01"}, "AFTERSALES_WECHAT_REPLY_BUDGET_S"),
+        ({"AFTERSALES_WECHAT_API_ATTEMPTS": "1.5"}, "AFTERSALES_WECHAT_API_ATTEMPTS"),
     ],
 )
 def test_bad_settings_stop_the_app_naming_the_variable(
@@ -594,15 +560,32 @@ async def test_wechat_refusals_are_blocked_by_the_channel_without_retry(
     assert len(bot.fake.calls_to(SEND)) == 1
 
 
-async def test_api_outage_is_failed_not_blocked(make_bot: BotFactory, sqlite_url: str) -> None:
-    bot = await make_bot(sqlite_url)
+async def test_api_outage_is_failed_not_blocked(
+    make_bot: BotFactory, sqlite_url: str, fake_api: tuple[FakeWeChatApi, str]
+) -> None:
+    # Nothing listens on loopback port 9: the token cannot even be fetched.
+    bot = await make_bot(sqlite_url, env=wechat_env("http://127.0.0.1:9"))
     number, staff_no = await _ticket_and_engineer(bot)
-    bot.fake.fail_next(SEND, Scripted(status=502), Scripted(errcode=-1))
     delivery = await _send(bot, number, staff_no, UPDATES[0])
     assert delivery["status"] == "failed"
     assert "2 attempts failed" in delivery["detail"]
     status, _ = await _delivery_of(bot, UPDATES[0])
     assert status is DeliveryStatus.FAILED
+
+
+@pytest.mark.parametrize("failure", [Scripted(status=502), Scripted(errcode=-1)])
+async def test_a_send_the_api_may_have_taken_is_unknown_and_not_repeated(
+    make_bot: BotFactory, sqlite_url: str, failure: Scripted
+) -> None:
+    bot = await make_bot(sqlite_url)
+    number, staff_no = await _ticket_and_engineer(bot)
+    bot.fake.fail_next(SEND, failure)
+    delivery = await _send(bot, number, staff_no, UPDATES[0])
+    assert delivery["status"] == "unknown"
+    assert "not repeated" in delivery["detail"]
+    assert len(bot.fake.calls_to(SEND)) == 1
+    status, error = await _delivery_of(bot, UPDATES[0])
+    assert status is DeliveryStatus.UNKNOWN and error and "no idempotency key" in error
 
 
 async def test_an_expired_token_is_refreshed_once_and_the_line_sent(
@@ -627,6 +610,69 @@ async def test_two_app_instances_share_one_access_token(make_bot: BotFactory, db
     assert (await _send(one, number, staff_no, UPDATES[2]))["status"] == "sent"
     assert len(one.fake.token_calls) == 1
     assert {call.params["access_token"] for call in one.fake.sent} == {"TOKEN-1"}
+
+
+DEMO_ACCOUNTS = {"1818": ("zhangsan", "demo1818"), "2046": ("lisi", "demo2046")}
+
+
+async def _console_engineer(bot: Bot) -> tuple[str, str, ConsoleBrowser]:
+    """The customer writes; the assigned engineer signs in to the console and accepts."""
+    assert await bot.say("服务器开不了机了")
+    number, staff_no = await bot.assigned()
+    browser = await bot.sign_in(*DEMO_ACCOUNTS[staff_no])
+    await browser.api("POST", f"/api/tickets/{number}/accept")
+    return number, staff_no, browser
+
+
+async def test_a_late_answering_send_reaches_wechat_once_is_unknown_then_settled_in_the_console(
+    make_bot: BotFactory, sqlite_url: str, fake_api: tuple[FakeWeChatApi, str]
+) -> None:
+    env = wechat_env(fake_api[1], AFTERSALES_WECHAT_API_TIMEOUT_S="0.2")
+    bot = await make_bot(sqlite_url, env=env, console=True)
+    number, staff_no, browser = await _console_engineer(bot)
+    bot.fake.fail_next(SEND, Scripted(delay_s=0.6))  # taken, answered after our timeout
+    sent = await browser.api("POST", f"/api/tickets/{number}/messages", text=UPDATES[0])
+    assert sent["sent"][0]["delivery"]["status"] == "unknown"
+    assert bot.fake.sent_texts(OPENID) == [UPDATES[0]]  # reached WeChat once, not repeated
+    assert (await _delivery_of(bot, UPDATES[0]))[0] is DeliveryStatus.UNKNOWN
+    line = await bot.line(UPDATES[0])
+
+    _, page = await browser.page(f"/console/tickets/{number}")
+    link = f"/console/tickets/{number}/lines/{line.id}"
+    assert f'href="{link}"' in page and "送达情况未知" in page
+    _, detail = await browser.page(link)
+    assert "收到两条" in detail and "5条" in detail  # what sending again risks
+    # The engineer sees in WeChat that the customer has it: settled, nothing sent.
+    status, after = await browser.form(f"{link}/confirm")
+    assert status == 200 and "已标记为客户已收到" in after
+    assert (await _delivery_of(bot, UPDATES[0])) == (DeliveryStatus.SENT, None)
+    assert bot.fake.sent_texts(OPENID) == [UPDATES[0]]
+    ticket = await browser.api("GET", f"/api/tickets/{number}")
+    confirmed = [e for e in ticket["events"] if e["event"] == "delivery_confirmed"]
+    assert [(e["actor"], e["data"]["message_id"]) for e in confirmed] == [(staff_no, line.id)]
+
+
+async def test_a_failed_line_is_sent_again_from_the_console(
+    make_bot: BotFactory, sqlite_url: str
+) -> None:
+    bot = await make_bot(sqlite_url, console=True)
+    number, staff_no, browser = await _console_engineer(bot)
+    bot.fake.fail_next(SEND, Scripted(errcode=40003))  # refused outright: WeChat did not take it
+    sent = await browser.api("POST", f"/api/tickets/{number}/messages", text=UPDATES[1])
+    assert sent["sent"][0]["delivery"]["status"] == "failed"
+    line = await bot.line(UPDATES[1])
+    link = f"/console/tickets/{number}/lines/{line.id}"
+    _, detail = await browser.page(link)
+    assert "errcode 40003" in detail and "再次发送" in detail
+    status, after = await browser.form(f"{link}/resend")
+    assert status == 200 and "已再次发送" in after
+    assert (await _delivery_of(bot, UPDATES[1])) == (DeliveryStatus.SENT, None)
+    assert bot.fake.sent_texts(OPENID) == [UPDATES[1]]
+    # A line that arrived is not sent again; someone else's ticket is not found.
+    assert (await browser.form(f"{link}/resend"))[0] == 409
+    other = "2046" if staff_no == "1818" else "1818"
+    stranger = await bot.sign_in(*DEMO_ACCOUNTS[other])
+    assert (await stranger.page(link))[0] == 404
 
 
 # ----------------------------------------------------------------- the flow --
