@@ -71,7 +71,19 @@ from compliance.matchers import folder_for, load_wordlist  # noqa: E402
 from compliance.parallel import available_cpus  # noqa: E402
 from compliance.policy import Policy, load_policy  # noqa: E402
 
-DEFAULT_JDDC = REPO.parent / "shared" / "realdata" / "jddc" / "dialogues.jsonl"
+# ../shared beside the checkout; a git worktree under a folder of worktrees has it
+# one level further up.
+DEFAULT_JDDC = next(
+    (
+        path
+        for path in (
+            folder / "shared" / "realdata" / "jddc" / "dialogues.jsonl"
+            for folder in (REPO.parent, REPO.parent.parent)
+        )
+        if path.exists()
+    ),
+    REPO.parent / "shared" / "realdata" / "jddc" / "dialogues.jsonl",
+)
 TARGET_RATIO = 2.0
 TARGET_RSS = 1 << 30
 
@@ -442,16 +454,24 @@ def breakdown(path: Path, policy: Policy) -> list[tuple[str, float]]:
     return sorted(stages.items(), key=lambda item: -item[1])
 
 
-def _worktree(revision: str, where: Path) -> Path:
-    """A detached worktree of this repository at `revision` (removed by the caller)."""
+def add_worktree(revision: str, where: Path) -> Path:
+    """A detached git worktree of this repository at `revision` (see `remove_worktree`)."""
     done = subprocess.run(
         ["git", "-C", str(REPO), "worktree", "add", "--detach", str(where), revision],
         capture_output=True,
         text=True,
     )
     if done.returncode != 0:
-        raise SystemExit(f"--against {revision}: {done.stderr.strip() or 'git worktree failed'}")
+        raise SystemExit(f"{revision}: {done.stderr.strip() or 'git worktree add failed'}")
     return where
+
+
+def remove_worktree(where: Path) -> None:
+    subprocess.run(
+        ["git", "-C", str(REPO), "worktree", "remove", "--force", str(where)],
+        check=False,
+        capture_output=True,
+    )
 
 
 def _compare(revision: str, pairs: list[tuple[float, CheckRun]], other: list[CheckRun]) -> None:
@@ -541,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
         # machine's mood: on a shared host speed drifts by a third over minutes.  One
         # extra floor first warms the page cache for both.
         measure_floor(transcript, automaton)
-        against = _worktree(args.against, workdir / "against") if args.against else None
+        against = add_worktree(args.against, workdir / "against") if args.against else None
         pairs: list[tuple[float, CheckRun]] = []
         other: list[CheckRun] = []
         for number in range(args.repeat):
@@ -624,11 +644,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if met else 1
     finally:
         if args.against and (workdir / "against").exists():
-            subprocess.run(
-                ["git", "-C", str(REPO), "worktree", "remove", "--force", str(workdir / "against")],
-                check=False,
-                capture_output=True,
-            )
+            remove_worktree(workdir / "against")
         if args.keep:
             print(f"kept {workdir}")
         else:
