@@ -413,6 +413,7 @@ def breakdown(path: Path, policy: Policy) -> list[tuple[str, float]]:
     reading, the shared per-session facts, each rule, and the reporting (JSON to null)."""
     from compliance.checker import Checker
     from compliance.cli import SessionReporter
+    from compliance.rules.facts import SessionFacts
     from compliance.reports import make_writer
     from compliance.reports.summary import RunInfo, SummaryBuilder
     from compliance.transcript import read_transcripts
@@ -437,12 +438,12 @@ def breakdown(path: Path, policy: Policy) -> list[tuple[str, float]]:
         writer.begin(run)
         for session in read.sessions:
             start = clock()
-            context.facts(session)  # built once per session, shared by the rules
+            facts = SessionFacts(session, context)  # once per session, shared by the rules
             stages["facts"] += clock() - start
             findings: list[Any] = []
             for rule, label in rules:
                 start = clock()
-                findings.extend(rule.check(session, context))
+                findings.extend(rule.check(session, facts, context))
                 stages[label] += clock() - start
             start = clock()
             reporter.add(session, findings)

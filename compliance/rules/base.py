@@ -6,8 +6,9 @@ Every rule of SPEC §6 subclasses `Rule`:
 - ``Options``: a frozen dataclass with defaults; the policy's ``[rules.CODE]`` keys
   other than ``severity`` / ``enabled`` are checked against it when the checker
   starts, so an unknown or wrongly typed option is a `PolicyError` naming the key;
-- ``check(session, ctx)``: yields `Finding`s; ``ctx`` is the run's `CheckContext`
-  (policy, calendar, clock, matchers, and the facts of the session at hand).
+- ``check(session, facts, ctx)``: yields `Finding`s; ``facts`` are the session's
+  shared facts (`SessionFacts`, worked out once by the checker for every rule),
+  ``ctx`` is the run's `CheckContext` (policy, calendar, clock, matchers).
 
 The class docstring is the rule's documentation (``docs/rules.md`` is generated
 from it): a one-line summary, the seed clause it enforces, quoted, a failing and a
@@ -27,7 +28,8 @@ from compliance.model import Finding, Line, Session
 from compliance.policy import Policy, PolicyError, Severity
 
 if TYPE_CHECKING:
-    from compliance.checker import CheckContext
+    from compliance.context import CheckContext
+    from compliance.rules.facts import SessionFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +55,8 @@ class Rule:
         options = parse_options(cls.Options, config.options, cls.code, policy.source_path)
         return cls(config.severity, options)
 
-    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
-        """Yield the findings of this rule on one session."""
+    def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
+        """Yield the findings of this rule on one session (`facts` are its shared facts)."""
         raise NotImplementedError
 
     def finding(

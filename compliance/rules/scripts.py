@@ -22,7 +22,7 @@ from scripts_library import (
 )
 
 if TYPE_CHECKING:
-    from compliance.checker import CheckContext
+    from compliance.context import CheckContext
 
 
 def expected_names(session: Session, ctx: CheckContext, staff_no: str) -> tuple[str, ...]:
@@ -102,8 +102,7 @@ class GreetingMissing(Rule):
     name = "greeting-missing"
     Options = GreetingOptions
 
-    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
-        facts = ctx.facts(session)
+    def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
         firsts: list[Line] = []
         seen: set[str | None] = set()
         for line in facts.speech:
@@ -168,8 +167,7 @@ class GreetingIdentity(Rule):
     code = "SCR002"
     name = "greeting-identity"
 
-    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
-        facts = ctx.facts(session)
+    def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
         for line in facts.speech:
             # A self-introduction names the 工号; most messages are out at this test.
             if line.role != "agent" or ctx.greeting.staff_label not in facts.folded(line):
@@ -233,8 +231,7 @@ class BackupWarningMissing(Rule):
     code = "SCR003"
     name = "backup-warning-missing"
 
-    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
-        facts = ctx.facts(session)
+    def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
         logins = facts.remote_logins()
         if not logins:
             return
@@ -264,8 +261,7 @@ class _AfterResolution(Rule):
     line_key: ScriptKey
     what: str
 
-    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
-        facts = ctx.facts(session)
+    def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
         resolutions = facts.resolutions()
         if not resolutions:
             return
@@ -402,8 +398,7 @@ class SuggestionPressed(Rule):
             return True
         return facts.says(line, ScriptKey.SUGGESTION_REQUEST)
 
-    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
-        facts = ctx.facts(session)
+    def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
         blocks = facts.blocks
         # Only a decline makes a request a finding, and declines are rare: start from
         # the customer blocks that decline, right after an agent turn that asked.
@@ -473,8 +468,7 @@ class RestDayNoticeMissing(Rule):
             notice = self._notices[(day, channel)] = render_rest_day_notice(day, channel=channel)
         return notice
 
-    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
-        facts = ctx.facts(session)
+    def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
         turn = next((block for block in facts.blocks if block.role == "agent"), None)
         if turn is None:
             return
