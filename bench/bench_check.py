@@ -413,9 +413,9 @@ def breakdown(path: Path, policy: Policy) -> list[tuple[str, float]]:
     reading, the shared per-session facts, each rule, and the reporting (JSON to null)."""
     from compliance.checker import Checker
     from compliance.cli import SessionReporter
-    from compliance.rules.facts import SessionFacts
     from compliance.reports import make_writer
     from compliance.reports.summary import RunInfo, SummaryBuilder
+    from compliance.rules.facts import SessionFacts
     from compliance.transcript import read_transcripts
 
     clock = time.perf_counter

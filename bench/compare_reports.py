@@ -47,7 +47,8 @@ from bench_check import (  # noqa: E402
     write_transcript,
 )
 
-FORMATS = ("text", "json", "csv", "html", "xlsx")
+from compliance.reports import FORMATS  # noqa: E402
+
 WORKTREE = "WORKTREE"
 FROZEN_AT = 1795401723  # 2026-11-23 09:22:03 +08:00
 

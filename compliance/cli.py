@@ -36,7 +36,14 @@ from compliance.masking import mask_finding
 from compliance.model import Finding, Session, TranscriptError
 from compliance.parallel import WorkerFailed
 from compliance.policy import Policy, PolicyError, load_policy
-from compliance.reports import FORMATS, EncodedWriter, ReportWriter, make_writer, session_encoder
+from compliance.reports import (
+    FORMATS,
+    WRITERS,
+    EncodedWriter,
+    ReportWriter,
+    make_writer,
+    session_encoder,
+)
 from compliance.reports.summary import (
     ReportedSession,
     RunInfo,
@@ -122,8 +129,8 @@ def parse_options(args: argparse.Namespace) -> CheckOptions:
         raise UsageError(f"--since {since} is after --until {until}")
     if fmt not in FORMATS:
         raise UsageError(f"unknown --format {fmt!r} (known: {', '.join(FORMATS)})")
-    if fmt == "xlsx" and not out:
-        raise UsageError("--format xlsx writes a workbook: give --out FILE.xlsx")
+    if WRITERS[fmt].binary and not out:
+        raise UsageError(f"--format {fmt} writes {WRITERS[fmt].noun}: give --out FILE.{fmt}")
     if save_db and db:
         raise UsageError("--save-db is for transcript files; with --db the run is saved there")
     if save_db and not save:
@@ -276,7 +283,13 @@ def _check_files_in_parts(
         return None
     encode = session_encoder(options.format)
     parts = stack.enter_context(
-        PartsRun(files, checker, jobs=jobs, keep_lines=options.format == "html", encode=encode)
+        PartsRun(
+            files,
+            checker,
+            jobs=jobs,
+            keep_lines=WRITERS[options.format].shows_transcripts,
+            encode=encode,
+        )
     )
     # Reading comes first in every worker; say so, the bar follows once it is done.
     reading = _progress(options, 0, f"读取转录（{jobs} 个进程）")
@@ -545,7 +558,7 @@ def _output(options: CheckOptions) -> Iterator[_Target]:
     # Half a report under the real name would pass for a whole one.
     temporary = out.with_name(f".{out.name}.{os.getpid()}.part")
     try:
-        if options.format == "xlsx":
+        if WRITERS[options.format].binary:
             yield _Target(None, temporary)
         else:
             with temporary.open("w", encoding="utf-8", newline="") as stream:
