@@ -412,10 +412,10 @@ def breakdown(path: Path, policy: Policy) -> list[tuple[str, float]]:
     """Seconds per stage of the check, in this process, without a profiler's distortion:
     reading, the shared per-session facts, each rule, and the reporting (JSON to null)."""
     from compliance.checker import Checker
-    from compliance.cli import SessionReporter
     from compliance.reports import make_writer
     from compliance.reports.summary import RunInfo, SummaryBuilder
     from compliance.rules.facts import SessionFacts
+    from compliance.run import SessionReporter
     from compliance.transcript import read_transcripts
 
     clock = time.perf_counter
@@ -430,7 +430,7 @@ def breakdown(path: Path, policy: Policy) -> list[tuple[str, float]]:
     stages["report (mask, score, summary, json)"] = 0.0
     report_label = "report (mask, score, summary, json)"
     run = RunInfo(policy=policy, sources=(str(path),), rules=checker.codes)
-    gc.freeze()  # as the check does before checking what it read (compliance.cli)
+    gc.freeze()  # as the check does before checking what it read (compliance.run)
     with open(os.devnull, "w", encoding="utf-8") as sink:
         writer = make_writer("json", stream=sink)
         builder = SummaryBuilder(run)

@@ -45,7 +45,12 @@ from compliance.transcript import ReadPlan, owners
 
 if TYPE_CHECKING:
     from compliance.checker import Checker
+    from compliance.model import Finding
+    from compliance.policy import Policy
     from compliance.reports.summary import ReportedSession, SummaryPart
+
+    Prepare = Callable[[Policy, Session, list[Finding]], ReportedSession]
+    """What follows the rules for one session (`compliance.run.prepare_session`)."""
 
 __all__ = ["AUTO_MIN_BYTES", "MAX_JOBS", "PartsRun", "WorkerFailed", "auto_jobs", "fork_available"]
 
@@ -96,6 +101,7 @@ class _Job:
     plan: ReadPlan
     jobs: int
     checker: Checker
+    prepare: Prepare
     keep_lines: bool
     encode: Callable[[ReportedSession], Any] | None
 
@@ -130,7 +136,6 @@ def _work(job: _Job, part: int, conn: Connection, control: Connection) -> None:
 
 
 def _work_part(job: _Job, part: int, conn: Connection, control: Connection) -> None:
-    from compliance.cli import prepare_session
     from compliance.reports.summary import RunInfo, SummaryBuilder
 
     # Nothing here makes reference cycles; the collector would only walk what was
@@ -146,6 +151,7 @@ def _work_part(job: _Job, part: int, conn: Connection, control: Connection) -> N
     read = reading.finish()
     conn.send(("read", len(read.sessions), read.errors, read.error_keys, read.lines))
     check = job.checker.check
+    prepare = job.prepare
     policy = job.checker.policy
     keep_lines = job.keep_lines
     encode = job.encode
@@ -160,7 +166,7 @@ def _work_part(job: _Job, part: int, conn: Connection, control: Connection) -> N
     for number in range(len(sessions)):
         session = sessions[number]
         sessions[number] = None  # type: ignore[call-overload]  # let it go once checked
-        reported = prepare_session(policy, session, check(session))
+        reported = prepare(policy, session, check(session))
         position = first_seen[number]
         if builder is not None and encode is not None:
             # Only text goes to the parent: the score is in it, encoded (the parent
@@ -180,6 +186,9 @@ def _work_part(job: _Job, part: int, conn: Connection, control: Connection) -> N
 class PartsRun:
     """Workers reading and checking `files` in parts; use as a context manager.
 
+    Each worker checks its sessions with `checker` and hands each one's findings to
+    `prepare` (`compliance.run.prepare_session`: mask, score) before sending it.
+
     `start` forks the workers and waits until every one has read its part; then
     `errors`, `sessions` and `lines` are known.  `reported` yields the checked
     sessions in reading order while the workers are still checking: as
@@ -193,6 +202,7 @@ class PartsRun:
         self,
         files: Sequence[Path],
         checker: Checker,
+        prepare: Prepare,
         *,
         jobs: int,
         keep_lines: bool,
@@ -200,7 +210,7 @@ class PartsRun:
     ):
         if jobs < 2:
             raise ValueError("PartsRun is for two or more jobs")
-        self._job = _Job(ReadPlan.of(files), jobs, checker, keep_lines, encode)
+        self._job = _Job(ReadPlan.of(files), jobs, checker, prepare, keep_lines, encode)
         self.summary_parts: list[SummaryPart] = []
         self._processes: list[BaseProcess] = []
         self._conns: list[Connection] = []

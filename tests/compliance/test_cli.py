@@ -16,7 +16,7 @@ import pytest
 
 from bot.cli import main
 from compliance import cli as check_cli
-from compliance.cli import Progress
+from compliance.progress import Progress
 
 REPO = Path(__file__).resolve().parents[2]
 GREETING = "您好，我是朴赛售后服务中心运维工程师张三，工号1818，很高兴为您服务[握手]"

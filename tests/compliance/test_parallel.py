@@ -21,6 +21,7 @@ import pytest
 
 from bot.cli import main
 from compliance import cli as check_cli
+from compliance import run as check_run
 from compliance.cli import parse_options
 from compliance.parallel import AUTO_MIN_BYTES, auto_jobs, fork_available
 from compliance.transcript import ReadPlan, read_parts, read_transcripts
@@ -304,7 +305,7 @@ def test_reports_match_one_process_byte_for_byte(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(check_cli, "datetime", _FixedNow)
+    monkeypatch.setattr(check_run, "datetime", _FixedNow)
     one = tmp_path / f"one.{fmt}"
     many = tmp_path / f"many.{fmt}"
     status_one, _out, err_one = _run(
@@ -330,7 +331,7 @@ def test_xlsx_matches_one_process(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(check_cli, "datetime", _FixedNow)
+    monkeypatch.setattr(check_run, "datetime", _FixedNow)
     books = []
     for jobs in ("1", "2"):
         out = tmp_path / f"report-{jobs}.xlsx"
@@ -357,7 +358,7 @@ def test_a_failing_worker_fails_the_run(
         raise RuntimeError("rule exploded")
 
     # Forked workers inherit the patched module.
-    monkeypatch.setattr(check_cli, "prepare_session", broken)
+    monkeypatch.setattr(check_run, "prepare_session", broken)
     status, out, err = _run([str(corpus), "--format", "json", "--jobs", "2"], capsys)
     assert status == 2
     assert "checking process" in err and "rule exploded" in err
@@ -392,8 +393,8 @@ def test_checked_sessions_survive_pickling_between_processes(corpus: Path) -> No
     import pickle
 
     from compliance.checker import Checker
-    from compliance.cli import prepare_session
     from compliance.policy import load_policy
+    from compliance.run import prepare_session
 
     policy = load_policy()
     checker = Checker(policy)
