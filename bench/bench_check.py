@@ -412,11 +412,11 @@ def breakdown(path: Path, policy: Policy) -> list[tuple[str, float]]:
     """Seconds per stage of the check, in this process, without a profiler's distortion:
     reading, the shared per-session facts, each rule, and the reporting (JSON to null)."""
     from compliance.checker import Checker
+    from compliance.reader import read_transcripts
     from compliance.reports import make_writer
     from compliance.reports.summary import RunInfo, SummaryBuilder
     from compliance.rules.facts import SessionFacts
     from compliance.run import SessionReporter
-    from compliance.transcript import read_transcripts
 
     clock = time.perf_counter
     started = clock()

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from compliance.model import Session, TranscriptError
-from compliance.transcript import ReadPlan, owners
+from compliance.reader import ReadPlan, owners
 
 if TYPE_CHECKING:
     from compliance.checker import Checker

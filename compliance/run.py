@@ -178,7 +178,7 @@ def run(
 
 def _files(paths: Sequence[str]) -> list[Path]:
     """The transcript files the command line names (a directory: its ``*.jsonl``)."""
-    from compliance.transcript import transcript_files
+    from compliance.reader import transcript_files
 
     files, missing = transcript_files(paths)
     if missing:
@@ -189,7 +189,7 @@ def _files(paths: Sequence[str]) -> list[Path]:
 
 
 def _read_files(files: list[Path], stack: contextlib.ExitStack) -> _Input:
-    from compliance.transcript import read_transcripts
+    from compliance.reader import read_transcripts
 
     # What is read lives until checked: millions of objects and no reference cycles.
     # Read with the collector off, then freeze it all (until the run ends) before

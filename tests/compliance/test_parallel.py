@@ -24,7 +24,7 @@ from compliance import cli as check_cli
 from compliance import run as check_run
 from compliance.cli import parse_options
 from compliance.parallel import AUTO_MIN_BYTES, auto_jobs, fork_available
-from compliance.transcript import ReadPlan, read_parts, read_transcripts
+from compliance.reader import ReadPlan, read_parts, read_transcripts
 from tests.compliance.test_rules import CASE_FILES
 
 pytestmark = pytest.mark.skipif(not fork_available(), reason="needs the fork start method")
@@ -244,7 +244,7 @@ def test_a_file_gone_or_failing_is_reported_once(
                     raise OSError(5, "Input/output error")
                 yield raw
 
-    monkeypatch.setattr("compliance.transcript.open", Failing, raising=False)
+    monkeypatch.setattr("compliance.reader.open", Failing, raising=False)
     whole = read_transcripts([first])
     assert [str(e) for e in whole.errors][-1] == f"{first}: cannot read: Input/output error"
     assert sum(len(s.lines) for s in whole.sessions) == 9  # the lines before it

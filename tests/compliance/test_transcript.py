@@ -11,12 +11,8 @@ from typing import Any
 import pytest
 
 from compliance.calendar import SHANGHAI
-from compliance.transcript import (
-    TranscriptBuilder,
-    read_parts,
-    read_transcripts,
-    sessions_from_records,
-)
+from compliance.reader import read_parts, read_transcripts
+from compliance.transcript import TranscriptBuilder, sessions_from_records
 
 
 def line(**fields: Any) -> str:
