@@ -29,7 +29,10 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+import orjson
+from orjson import JSONDecodeError
 
 from compliance.model import TranscriptError
 from compliance.transcript import TranscriptBuilder, TranscriptRead
@@ -198,9 +201,10 @@ def _read_file(
     byte `stop` (None: to the end).  Only a part that `reports` says what is wrong
     with the file as a whole (it cannot be opened, it is UTF-16); the others leave
     such a file alone.  A failure while reading is every part's to report."""
-    decode = json.JSONDecoder().raw_decode
-    add = builder.add
+    loads = orjson.loads
+    take = builder.take
     opened = False
+    records = 0  # counted here, added to the builder's count at the end
     try:
         with open(name, "rb") as fh:
             opened = True
@@ -232,31 +236,99 @@ def _read_file(
                             f"iconv -f {encoding} -t UTF-8",
                         )
                         return
-                if not raw.strip():
-                    continue
                 try:
-                    text = raw.decode("utf-8")
-                    if text[0].isspace():
-                        text = text.lstrip()
-                    # raw_decode skips json.loads' encoding sniffing; what follows
-                    # the object must be white space.
-                    record, end = decode(text)
-                    if end < len(text) and not text[end:].isspace():
-                        raise json.JSONDecodeError("Extra data", text, end)
-                except UnicodeDecodeError as exc:
-                    builder.lines += 1
-                    builder.error(
-                        name, line_no, f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
-                    )
-                    continue
-                except ValueError as exc:
-                    builder.lines += 1
-                    builder.error(name, line_no, f"not valid JSON ({_json_problem(exc)})")
-                    continue
-                add(record, name, line_no)
+                    record = loads(raw)
+                except JSONDecodeError:
+                    if raw.strip():
+                        records += 1
+                        _take_exactly(builder, raw, name, line_no)
+                    continue  # a blank line carries nothing
+                records += 1
+                problem = take(record, name, line_no)
+                if problem is not None:
+                    _reject(builder, record, problem, raw, name, line_no)
     except OSError as exc:
         if reports or opened:
             builder.error(name, None, f"cannot read: {exc.strerror or exc}")
+    finally:
+        builder.lines += records
+
+
+_decode = json.JSONDecoder().raw_decode
+
+
+def _parse_exactly(raw: bytes) -> Any:
+    """`raw` parsed by the standard library, which is the reference: what orjson
+    refuses is read (or refused, with the message) as the standard library reads it.
+
+    Raises UnicodeDecodeError, ValueError (JSONDecodeError among them) or
+    RecursionError."""
+    text = raw.decode("utf-8")
+    if text[0].isspace():
+        text = text.lstrip()
+    # raw_decode skips json.loads' encoding sniffing; what follows the object must
+    # be white space.
+    record, end = _decode(text)
+    if end < len(text) and not text[end:].isspace():
+        raise json.JSONDecodeError("Extra data", text, end)
+    return record
+
+
+def _take_exactly(builder: TranscriptBuilder, raw: bytes, name: str, line_no: int) -> None:
+    """A line orjson refused: the standard library's verdict, and its message.
+
+    The standard library takes a few things orjson does not (white space such as
+    U+3000 around the object, NaN and Infinity, numbers beyond 64 bits, escaped
+    lone surrogates); the record is then checked as any other."""
+    try:
+        record = _parse_exactly(raw)
+    except UnicodeDecodeError as exc:
+        problem: str | None = f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
+    except RecursionError:
+        problem = "not valid JSON (arrays or objects nested too deeply)"
+    except ValueError as exc:
+        problem = f"not valid JSON ({_json_problem(exc)})"
+    else:
+        key = _lone_surrogate(record)
+        if key is not None:
+            problem = (
+                f"field {key!r} holds an escaped lone surrogate "
+                "(half of a UTF-16 pair, not a character)"
+            )
+        else:
+            problem = builder.take(record, name, line_no)
+    if problem is not None:
+        builder.error(name, line_no, problem)
+
+
+def _reject(
+    builder: TranscriptBuilder, record: Any, problem: str, raw: bytes, name: str, line_no: int
+) -> None:
+    """Record what is wrong with a line orjson read.  orjson reads an integer beyond
+    64 bits as a float, where the standard library keeps it (an integer ``session``
+    is taken, and a message quotes the value as written): such a line is looked at
+    again as the standard library reads it."""
+    if type(record) is dict and any(type(value) is float for value in record.values()):
+        exact = _parse_exactly(raw)
+        if exact != record:
+            found = builder.take(exact, name, line_no)
+            if found is None:
+                return
+            problem = found
+    builder.error(name, line_no, problem)
+
+
+def _lone_surrogate(record: Any) -> str | None:
+    """The first top-level field whose text holds a lone surrogate (which no UTF-8
+    report can hold), if any."""
+    if type(record) is dict:
+        for key, value in record.items():
+            if type(value) is str:
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    return str(key)
+    return None
 
 
 def _count_lines(fh: BinaryIO, stop: int) -> int:

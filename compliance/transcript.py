@@ -31,7 +31,16 @@ from operator import itemgetter
 from typing import Any
 
 from compliance.calendar import SHANGHAI
-from compliance.model import EVENTS, ROLES, SATISFACTION_LABELS, Line, Session, TranscriptError
+from compliance.model import (
+    EVENTS,
+    FIRST_YEAR,
+    LAST_YEAR,
+    ROLES,
+    SATISFACTION_LABELS,
+    Line,
+    Session,
+    TranscriptError,
+)
 from compliance.policy import CHANNELS
 
 __all__ = [
@@ -153,14 +162,17 @@ class TranscriptBuilder:
 
         Its line's `Line.origin` is ``path:line_no`` (``path`` alone without one)."""
         self.lines += 1
-        problem = self._take(record, path, line_no or None)
+        problem = self.take(record, path, line_no)
         if problem is None:
             return True
         self.error(path, line_no, problem)
         return False
 
-    def _take(self, record: Any, source: str, line_no: int | None) -> str | None:
-        # Returns what is wrong with the record, or None after storing it.
+    def take(self, record: Any, source: str, line_no: int | None) -> str | None:
+        """Store one record if it is good; else what is wrong with it, not yet
+        recorded (the caller may look again before calling `error`).  Unlike `add`,
+        it leaves counting the record (`lines`) to the caller."""
+        line_no = line_no or None
         if type(record) is not dict:
             return f"a line must be a JSON object, got {_describe(record)}"
         get = record.get
@@ -182,6 +194,10 @@ class TranscriptBuilder:
                 f"field 'ts': bad time {raw_ts!r}: expected ISO 8601 such as "
                 "2026-11-23T09:31:00+08:00"
             )
+        if not FIRST_YEAR <= ts.year <= LAST_YEAR:
+            # Outside these years no conversation took place, and times near the
+            # ends of the calendar (year 1, 9999) overflow once moved to UTC.
+            return f"field 'ts': {raw_ts!r} is outside the years {FIRST_YEAR}–{LAST_YEAR}"
         # The known names map to one shared string each: a million lines then hold
         # a million references, not a million copies of "customer".
         raw_role = get("role")
