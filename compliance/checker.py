@@ -10,6 +10,8 @@ session-level findings (index None) come last within their session.
 
 from __future__ import annotations
 
+import os
+import traceback
 from collections.abc import Iterable, Iterator
 
 from compliance.context import CheckContext, agent_cue_lists, customer_cue_lists
@@ -19,7 +21,41 @@ from compliance.rules import RULES, Rule
 from compliance.rules.facts import SessionFacts
 
 # The bot's pre-send check and intake read the cue lists from here.
-__all__ = ["CheckContext", "Checker", "agent_cue_lists", "check_sessions", "customer_cue_lists"]
+__all__ = [
+    "CheckContext",
+    "Checker",
+    "SessionCheckFailed",
+    "agent_cue_lists",
+    "check_sessions",
+    "customer_cue_lists",
+    "describe_error",
+]
+
+
+class SessionCheckFailed(RuntimeError):
+    """Checking one session raised: a defect the input brought out.  The message is
+    one line naming the session, the FILE:LINE it starts at, the error and the
+    line of code that raised it, so a user can report it and a developer find it."""
+
+    def __init__(self, session: Session, error: BaseException) -> None:
+        first = session.lines[0].origin if session.lines else None
+        where = f"{first}: " if first else ""
+        super().__init__(f"{where}checking session {session.id!r} failed: {describe_error(error)}")
+
+
+def describe_error(error: BaseException) -> str:
+    """An unexpected error in one line: ``Type: message (raised at FILE:LINE)``, the
+    file the project's source file that raised it (a traceback would say more, but
+    a user must never be shown one)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    raised = ""
+    if frames:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        filename = frames[-1].filename
+        if filename.startswith(root + os.sep):
+            filename = os.path.relpath(filename, root)
+        raised = f" (raised at {filename}:{frames[-1].lineno})"
+    return f"{type(error).__name__}: {error}{raised}"
 
 
 def _sort_key(finding: Finding) -> tuple[int, int, str]:

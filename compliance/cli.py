@@ -23,13 +23,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
+from compliance.checker import SessionCheckFailed, describe_error
 from compliance.codes import expand_selection
-from compliance.model import TranscriptError
+from compliance.model import FIRST_YEAR, LAST_YEAR
+from compliance.options import CheckOptions, UsageError
 from compliance.parallel import WorkerFailed
 from compliance.policy import PolicyError, load_policy
 from compliance.progress import Progress
 from compliance.reports import FORMATS, WRITERS
-from compliance.run import CheckOptions, ReportTarget, UsageError, run
+from compliance.run import ReportTarget, run
 
 __all__ = [
     "EXIT_FINDINGS",
@@ -44,6 +46,7 @@ __all__ = [
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 _PROG = "aftersales check"
 
@@ -67,6 +70,9 @@ def parse_options(args: argparse.Namespace) -> CheckOptions:
     if (since or until) and not db:
         which = "--since" if since else "--until"
         raise UsageError(f"{which} selects stored tickets by date: it needs --db URL")
+    for flag, day in (("--since", since), ("--until", until)):
+        if day is not None and not FIRST_YEAR <= day.year <= LAST_YEAR:
+            raise UsageError(f"{flag} {day}: outside the years {FIRST_YEAR}–{LAST_YEAR}")
     if since and until and since > until:
         raise UsageError(f"--since {since} is after --until {until}")
     if fmt not in FORMATS:
@@ -136,7 +142,7 @@ def run_check(args: argparse.Namespace) -> int:
             policy,
             output=lambda: _output(options),
             progress=progress,
-            input_errors=_print_input_errors,
+            notice=_err,
         )
     except UsageError as exc:
         _err(f"{_PROG}: {exc}")
@@ -144,7 +150,7 @@ def run_check(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         _err(f"{_PROG}: policy error: {exc}")
         return EXIT_USAGE
-    except WorkerFailed as exc:
+    except (WorkerFailed, SessionCheckFailed) as exc:
         _err(f"{_PROG}: {exc}")
         return EXIT_USAGE
     except BrokenPipeError:
@@ -154,6 +160,12 @@ def run_check(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     except OSError as exc:
         _err(f"{_PROG}: cannot write the report: {exc}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _err(f"{_PROG}: interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a defect: said in one line, never as a traceback
+        _err(f"{_PROG}: internal error, please report it: {describe_error(exc)}")
         return EXIT_USAGE
     if outcome.saved_run is not None:
         _err(
@@ -167,11 +179,6 @@ def run_check(args: argparse.Namespace) -> int:
 
 def _err(message: str) -> None:
     print(message, file=sys.stderr)
-
-
-def _print_input_errors(errors: list[TranscriptError]) -> None:
-    for error in errors:
-        _err(str(error))
 
 
 @contextlib.contextmanager

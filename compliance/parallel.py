@@ -31,7 +31,6 @@ import gc
 import multiprocessing
 import os
 import signal
-import traceback
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -40,6 +39,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from compliance.checker import SessionCheckFailed, describe_error
 from compliance.model import Session, TranscriptError
 from compliance.reader import ReadPlan, owners
 
@@ -60,7 +60,7 @@ MAX_JOBS = 16
 
 
 class WorkerFailed(RuntimeError):
-    """A worker process failed (an exception, its traceback in the message) or died
+    """A worker process failed (an exception, described in one line) or died
     (killed, out of memory) before sending all of its part back."""
 
 
@@ -126,10 +126,11 @@ def _work(job: _Job, part: int, conn: Connection, control: Connection) -> None:
         _work_part(job, part, conn, control)
     except (BrokenPipeError, EOFError):
         return  # the parent stopped listening (it failed or was interrupted): nothing to say
-    except BaseException:  # every other failure must reach the parent
+    except BaseException as exc:  # every other failure must reach the parent, in one line
         with contextlib.suppress(OSError):
-            conn.send(("failed", traceback.format_exc()))
-        raise
+            failure = str(exc) if isinstance(exc, SessionCheckFailed) else describe_error(exc)
+            conn.send(("failed", failure))
+        os._exit(1)  # said; multiprocessing would print the traceback too
     finally:
         conn.close()
         control.close()
@@ -166,7 +167,10 @@ def _work_part(job: _Job, part: int, conn: Connection, control: Connection) -> N
     for number in range(len(sessions)):
         session = sessions[number]
         sessions[number] = None  # type: ignore[call-overload]  # let it go once checked
-        reported = prepare(policy, session, check(session))
+        try:
+            reported = prepare(policy, session, check(session))
+        except Exception as exc:
+            raise SessionCheckFailed(session, exc) from exc
         position = first_seen[number]
         if builder is not None and encode is not None:
             # Only text goes to the parent: the score is in it, encoded (the parent
@@ -332,7 +336,7 @@ class PartsRun:
             raise self._died(part) from None
         if message[0] == "failed":
             raise WorkerFailed(
-                f"checking process {part + 1} of {self._job.jobs} failed:\n{message[1]}"
+                f"checking process {part + 1} of {self._job.jobs} failed: {message[1]}"
             )
         if message[0] not in expected:
             raise WorkerFailed(f"checking process {part + 1}: unexpected {message[0]!r}")

@@ -1,7 +1,8 @@
 """Reading transcript files (SPEC §4 JSON Lines) into `Session`s, line by line.
 
 `read_transcripts(paths)` takes files and directories (a directory means every
-``*.jsonl`` in it, sorted by name).  Every line is parsed and handed to a
+``*.jsonl`` in it, whatever the case of the extension, sorted by name;
+`transcript_files` says which entries it had to skip).  Every line is parsed and handed to a
 `compliance.transcript.TranscriptBuilder`, which validates it; a line that is not
 JSON, or not UTF-8, becomes a `TranscriptError` ("FILE:LINE: what is wrong") and
 reading goes on (blank lines carry nothing and are skipped).  Files are UTF-8 (a
@@ -29,7 +30,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 from orjson import JSONDecodeError
@@ -39,6 +40,7 @@ from compliance.transcript import TranscriptBuilder, TranscriptRead
 
 __all__ = [
     "ReadPlan",
+    "TranscriptFiles",
     "owners",
     "read_parts",
     "read_transcripts",
@@ -46,26 +48,59 @@ __all__ = [
 ]
 
 
-def transcript_files(
-    paths: Iterable[str | os.PathLike[str]],
-) -> tuple[list[Path], list[TranscriptError]]:
-    """The files `paths` stand for (a directory: its ``*.jsonl``, sorted), and what is missing."""
-    files: list[Path] = []
-    errors: list[TranscriptError] = []
+class TranscriptFiles(NamedTuple):
+    """What the command line's paths stand for."""
+
+    files: list[Path]
+    """The files to read, in order (a directory's sorted by name)."""
+    missing: list[TranscriptError]
+    """Paths that are not there, or not readable as files or directories."""
+    skipped: list[str]
+    """Entries of a directory named like a transcript that cannot be read (a broken
+    symbolic link, a folder named ``x.jsonl``), as ``PATH: skipped (why)``."""
+
+
+def transcript_files(paths: Iterable[str | os.PathLike[str]]) -> TranscriptFiles:
+    """The files `paths` stand for: a directory means every ``*.jsonl`` in it, the
+    extension in any case (``UPPER.JSONL`` too), sorted by name."""
+    found = TranscriptFiles([], [], [])
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.glob("*.jsonl") if p.is_file())
-            if not found:
-                errors.append(TranscriptError(str(path), None, "directory holds no *.jsonl file"))
-            files.extend(found)
+            _directory(path, found)
         elif path.is_file():
-            files.append(path)
+            found.files.append(path)
         elif path.exists():
-            errors.append(TranscriptError(str(path), None, "not a regular file or directory"))
+            found.missing.append(
+                TranscriptError(str(path), None, "not a regular file or directory")
+            )
         else:
-            errors.append(TranscriptError(str(path), None, "no such file or directory"))
-    return files, errors
+            found.missing.append(TranscriptError(str(path), None, "no such file or directory"))
+    return found
+
+
+def _directory(folder: Path, found: TranscriptFiles) -> None:
+    try:
+        entries = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".jsonl")
+    except OSError as exc:
+        found.missing.append(
+            TranscriptError(str(folder), None, f"cannot read the directory: {exc.strerror or exc}")
+        )
+        return
+    files = [p for p in entries if p.is_file()]
+    for entry in entries:
+        if entry.is_file():
+            continue
+        if entry.is_symlink() and not entry.exists():
+            why = "a broken symbolic link"
+        elif entry.is_dir():
+            why = "a directory"
+        else:
+            why = "not a regular file"
+        found.skipped.append(f"{entry}: skipped ({why})")
+    if not files:
+        found.missing.append(TranscriptError(str(folder), None, "directory holds no *.jsonl file"))
+    found.files.extend(files)
 
 
 def read_transcripts(paths: Iterable[str | os.PathLike[str]]) -> TranscriptRead:
@@ -117,7 +152,7 @@ class ReadPlan:
 
     @classmethod
     def of(cls, paths: Iterable[str | os.PathLike[str]]) -> ReadPlan:
-        files, problems = transcript_files(paths)
+        files, problems, _skipped = transcript_files(paths)
         sizes: list[int] = []
         for path in files:
             try:

@@ -27,13 +27,14 @@ import gc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
-from compliance.checker import Checker
+from compliance.checker import Checker, SessionCheckFailed
 from compliance.masking import mask_finding
 from compliance.model import Finding, Session, TranscriptError
+from compliance.options import CheckOptions, UsageError
 from compliance.policy import Policy
 from compliance.progress import Progress
 from compliance.reports import WRITERS, EncodedWriter, ReportWriter, make_writer, session_encoder
@@ -50,48 +51,15 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 __all__ = [
-    "CheckOptions",
     "Outcome",
     "ReportTarget",
     "SessionReporter",
-    "UsageError",
     "prepare_session",
     "run",
 ]
 
 ProgressFactory = Callable[[int, str], Progress]
 """(sessions to go, label) -> a progress bar (`Progress.disabled()` when none is shown)."""
-
-
-class UsageError(ValueError):
-    """A command line that cannot be run; the message says what to change."""
-
-
-@dataclass(frozen=True, slots=True)
-class CheckOptions:
-    """The validated command line of one check."""
-
-    paths: tuple[str, ...]
-    db: str | None
-    since: date | None
-    until: date | None
-    format: str
-    out: Path | None
-    select: frozenset[str] | None
-    ignore: frozenset[str]
-    save: bool
-    save_db: str | None
-    progress: bool
-    policy: str | None
-    jobs: int = 1
-    """Processes that read and check files (the ``--jobs`` given, or `auto_jobs`' pick)."""
-    raw_select: tuple[str, ...] = field(default=())
-    raw_ignore: tuple[str, ...] = field(default=())
-
-    @property
-    def database(self) -> str | None:
-        """The database this run reads from or saves into, if any."""
-        return self.db or self.save_db
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +96,8 @@ class _Input:
     """How many sessions `reported` yields."""
     summary_parts: Callable[[], list[SummaryPart]] | None = None
     """The workers' summary counts (read once `reported` is exhausted)."""
+    lines: int = 0
+    """Transcript lines read from files, good and bad (blank lines not counted)."""
 
 
 def run(
@@ -136,12 +106,13 @@ def run(
     *,
     output: Callable[[], AbstractContextManager[ReportTarget]],
     progress: ProgressFactory,
-    input_errors: Callable[[list[TranscriptError]], None],
+    notice: Callable[[str], None],
 ) -> Outcome:
     """Check what `options` name against `policy` and write the report.
 
     `output` opens where the report goes (entered once the input is read);
-    `input_errors` is told what was wrong with the input before checking starts.
+    `notice` is told, a line at a time, what was wrong with the input (each bad
+    line, ``FILE:LINE: problem``) and what was skipped, before checking starts.
     """
     started_at = datetime.now(UTC)
     engine: Engine | None = None
@@ -151,8 +122,15 @@ def run(
         checker = Checker(policy, select=options.select, ignore=options.ignore)
         if options.database:
             engine = _open_engine(options.database)
-        data, false_positives = _load(options, engine, checker, stack, progress)
-        input_errors(data.errors)
+        data, false_positives = _load(options, engine, checker, stack, progress, notice)
+        for error in data.errors:
+            notice(str(error))
+        if options.paths and not data.lines and not data.errors:
+            # Empty or blank files: a report of nothing would pass for a clean bill.
+            raise UsageError(
+                f"nothing to check: no transcript lines in {', '.join(options.paths)} "
+                "(the files are empty or blank)"
+            )
         info = RunInfo(
             policy=policy,
             sources=data.sources,
@@ -176,11 +154,13 @@ def run(
             engine.dispose()
 
 
-def _files(paths: Sequence[str]) -> list[Path]:
+def _files(paths: Sequence[str], notice: Callable[[str], None]) -> list[Path]:
     """The transcript files the command line names (a directory: its ``*.jsonl``)."""
     from compliance.reader import transcript_files
 
-    files, missing = transcript_files(paths)
+    files, missing, skipped = transcript_files(paths)
+    for entry in skipped:
+        notice(entry)
     if missing:
         # A path that is not there is a mistake on the command line, not a bad line:
         # say so and check nothing rather than report on a subset nobody asked for.
@@ -204,7 +184,8 @@ def _read_files(files: list[Path], stack: contextlib.ExitStack) -> _Input:
         stack.callback(gc.unfreeze)
         if collecting:
             gc.enable()
-    return _Input(read.sessions, read.errors, tuple(read.files or (str(f) for f in files)))
+    sources = tuple(read.files or (str(f) for f in files))
+    return _Input(read.sessions, read.errors, sources, lines=read.lines)
 
 
 def _check_files_in_parts(
@@ -245,6 +226,7 @@ def _check_files_in_parts(
         tuple(str(f) for f in files),
         reported=parts.reported(),
         total=parts.sessions,
+        lines=parts.lines,
         summary_parts=(lambda: parts.summary_parts) if encode is not None else None,
     )
 
@@ -279,10 +261,11 @@ def _load(
     checker: Checker,
     stack: contextlib.ExitStack,
     progress: ProgressFactory,
+    notice: Callable[[str], None],
 ) -> tuple[_Input, frozenset[FindingKey]]:
     """The sessions to check, and the findings QA marked false positive in the database."""
     if engine is None:
-        files = _files(options.paths)
+        files = _files(options.paths, notice)
         if options.jobs != 1:
             checked = _check_files_in_parts(options, files, checker, stack, progress)
             if checked is not None:
@@ -294,7 +277,9 @@ def _load(
 
     try:
         data = (
-            _read_db(engine, options) if options.db else _read_files(_files(options.paths), stack)
+            _read_db(engine, options)
+            if options.db
+            else _read_files(_files(options.paths, notice), stack)
         )
         # A --save-db database may be new (no tables, so no verdicts yet).
         if data.sessions and (options.db or has_schema(engine)):
@@ -445,10 +430,14 @@ def _check_here(
     try:
         while pending:
             session = pending.pop()
-            findings = check(session)
+            try:
+                findings = check(session)
+                reported = reporter.prepare(session, findings)
+            except Exception as exc:
+                raise SessionCheckFailed(session, exc) from exc
             if raw is not None:
                 raw.extend(findings)
-            yield reporter.prepare(session, findings)
+            yield reported
     finally:
         gc.unfreeze()
 

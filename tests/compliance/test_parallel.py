@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
@@ -363,6 +364,32 @@ def test_a_failing_worker_fails_the_run(
     assert status == 2
     assert "checking process" in err and "rule exploded" in err
     assert '"summary"' not in out  # no report passed off as complete
+    # One line naming where the session starts and what raised, no traceback.
+    failure = next(line for line in err.splitlines() if "rule exploded" in line)
+    assert re.search(
+        r"\.jsonl:\d+: checking session '[^']+' failed: RuntimeError: rule exploded", failure
+    )
+    assert "raised at tests/compliance/test_parallel.py:" in failure
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_rule_that_raises_names_the_session_and_its_file_line(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], jobs: str
+) -> None:
+    from compliance.rules.language import Profanity
+
+    def explode(self: Any, session: Any, facts: Any, ctx: Any) -> Any:
+        raise ZeroDivisionError("a rule's defect")
+
+    monkeypatch.setattr(Profanity, "check", explode)
+    status, out, err = _run([str(corpus), "--format", "json", "--jobs", jobs], capsys)
+    assert status == 2
+    assert "Traceback" not in err
+    assert re.search(
+        r"\.jsonl:\d+: checking session '[^']+' failed: ZeroDivisionError: a rule's defect", err
+    ), err
+    assert '"summary"' not in out
 
 
 def test_auto_jobs_keeps_small_input_in_one_process(tmp_path: Path) -> None:
