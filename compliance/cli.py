@@ -125,11 +125,6 @@ def run_check(args: argparse.Namespace) -> int:
     except UsageError as exc:
         _err(f"{_PROG}: {exc}")
         return EXIT_USAGE
-    try:
-        policy = load_policy(options.policy)
-    except PolicyError as exc:
-        _err(f"{_PROG}: policy error: {exc}")
-        return EXIT_USAGE
 
     def progress(total: int, label: str) -> Progress:
         if options.progress and sys.stderr.isatty():
@@ -137,6 +132,7 @@ def run_check(args: argparse.Namespace) -> int:
         return Progress.disabled()
 
     try:
+        policy = load_policy(options.policy)
         outcome = run(
             options,
             policy,

@@ -338,6 +338,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise PolicyError(f"{path}: policy file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise PolicyError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
     except OSError as exc:
         raise PolicyError(f"{path}: cannot read policy file: {exc.strerror}") from None
 
