@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import filecmp
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -132,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"JDDC data not found at {args.jddc}: nothing to compare", file=sys.stderr)
         return 2
     formats = args.format or list(FORMATS)
+    # Stopped with kill: still remove the worktrees and the transcript (SystemExit
+    # runs the `finally` below, and subprocess.run kills the check it waits for).
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(1))
     jobs_list = args.jobs or [1, 2]
     workdir = Path(tempfile.mkdtemp(prefix="aftersales-compare-"))
     worktrees: list[Path] = []
