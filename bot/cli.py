@@ -18,12 +18,11 @@ from collections.abc import Sequence
 from datetime import date
 
 from compliance.policy import PolicyError, build_calendar, load_policy
+from compliance.reports import WRITERS
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
-
-FORMATS = ("text", "json", "csv", "html", "xlsx")
 
 
 def _add_policy(parser: argparse.ArgumentParser) -> None:
@@ -72,10 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--until", metavar="DATE", type=date.fromisoformat, help="with --db: to DATE"
     )
     check.add_argument(
-        "--format", choices=FORMATS, default="text", help="report format (default text)"
+        "--format", choices=list(WRITERS), default="text", help="report format (default text)"
     )
+    binary = " and ".join(name for name, kind in WRITERS.items() if kind.binary)
     check.add_argument(
-        "--out", metavar="FILE", help="write the report here (default stdout; xlsx needs it)"
+        "--out", metavar="FILE", help=f"write the report here (default stdout; {binary} needs it)"
     )
     check.add_argument(
         "--select",

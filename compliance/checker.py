@@ -1,143 +1,61 @@
 """Running the rules over sessions.
 
-`CheckContext` holds what every rule shares for one run — the policy, the
-working-day calendar, the attended-hours clock and the matchers — built once, not
-per session.  `Checker` turns a policy (plus ``--select`` / ``--ignore``) into the
-list of rules to run and checks one session at a time; `check_sessions` streams the
-findings of many.  Findings come sorted by session (input order), then by line
-index; session-level findings (index None) come last within their session.
+`Checker` turns a policy (plus ``--select`` / ``--ignore``) into the list of rules
+to run and checks one session at a time: it works out the session's shared facts
+(`SessionFacts`) once and hands them, with the run's `CheckContext`
+(`compliance.context`), to every rule.  `check_sessions` streams the findings of
+many.  Findings come sorted by session (input order), then by line index;
+session-level findings (index None) come last within their session.
 """
 
 from __future__ import annotations
 
+import os
+import traceback
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import timedelta
-from functools import cached_property
 
-from compliance.calendar import AttendedClock, WorkCalendar
-from compliance.matchers import (
-    AckMatcher,
-    AgentScan,
-    CueBook,
-    CueList,
-    ForbiddenMatcher,
-    GreetingParser,
-    RequiredLineMatcher,
-    folder_for,
-)
+from compliance.context import CheckContext, agent_cue_lists, customer_cue_lists
 from compliance.model import Finding, Session
-from compliance.normalize import TextFolder
-from compliance.policy import Policy, build_calendar, build_clock
+from compliance.policy import Policy
 from compliance.rules import RULES, Rule
 from compliance.rules.facts import SessionFacts
 
-__all__ = ["CheckContext", "Checker", "check_sessions"]
+# The bot's pre-send check and intake read the cue lists from here.
+__all__ = [
+    "CheckContext",
+    "Checker",
+    "SessionCheckFailed",
+    "agent_cue_lists",
+    "check_sessions",
+    "customer_cue_lists",
+    "describe_error",
+]
 
 
-def agent_cue_lists(policy: Policy) -> list[CueList]:
-    """The policy's cue lists that are looked for in agent messages."""
-    phrases = policy.phrases
-    return [
-        CueList("remote", phrases.remote_access, phrases.remote_negations),
-        CueList(
-            "resolution_agent",
-            phrases.resolution_agent,
-            phrases.resolution_negations,
-            negation_scope="text",
-            skip_questions=True,
-        ),
-        CueList("complaint_ack", phrases.complaint_ack),
-        CueList("doubt_ack", phrases.doubt_ack),
-        CueList("emotion_ack", phrases.emotion_ack),
-    ]
+class SessionCheckFailed(RuntimeError):
+    """Checking one session raised: a defect the input brought out.  The message is
+    one line naming the session, the FILE:LINE it starts at, the error and the
+    line of code that raised it, so a user can report it and a developer find it."""
+
+    def __init__(self, session: Session, error: BaseException) -> None:
+        first = session.lines[0].origin if session.lines else None
+        where = f"{first}: " if first else ""
+        super().__init__(f"{where}checking session {session.id!r} failed: {describe_error(error)}")
 
 
-def customer_cue_lists(policy: Policy) -> list[CueList]:
-    """The policy's cue lists that are looked for in customer messages."""
-    phrases = policy.phrases
-    return [
-        CueList(
-            "resolution_customer",
-            phrases.resolution_customer,
-            phrases.resolution_negations,
-            negation_scope="text",
-            skip_questions=True,
-        ),
-        CueList("suggestion_declined", phrases.suggestion_declined),
-        CueList("complaint", phrases.complaint_cues),
-        CueList("doubt", phrases.doubt_cues),
-        CueList("emotion", phrases.emotion_cues),
-    ]
-
-
-@dataclass(eq=False)
-class CheckContext:
-    """Everything the rules share during one run; build with `CheckContext.build`."""
-
-    policy: Policy
-    calendar: WorkCalendar
-    clock: AttendedClock
-    folder: TextFolder
-    forbidden: ForbiddenMatcher
-    required: RequiredLineMatcher
-    greeting: GreetingParser
-    agent_cues: CueBook
-    customer_cues: CueBook
-    acks: AckMatcher
-    _facts: SessionFacts | None = field(default=None, repr=False)
-
-    @cached_property
-    def agent_scan(self) -> AgentScan:
-        """The one pass over agent messages for forbidden phrases and agent cues."""
-        return AgentScan(self.forbidden, self.agent_cues, self.folder)
-
-    @cached_property
-    def rest_day_cues(self) -> tuple[str, ...]:
-        """The policy's ``phrases.rest_day_notice`` cues, folded (SCR007)."""
-        return tuple(self.folder.fold(cue) for cue in self.policy.phrases.rest_day_notice)
-
-    @cached_property
-    def shortest_response(self) -> dict[str, timedelta]:
-        """Per channel, the shorter of its working-day and rest-day response limits:
-        a reply within it, in wall-clock time, is in time whatever the calendar says
-        (attended time never exceeds wall-clock time)."""
-        return {
-            name: timedelta(seconds=min(limits.response_working_s, limits.response_rest_s))
-            for name, limits in self.policy.channels.items()
-        }
-
-    @classmethod
-    def build(
-        cls,
-        policy: Policy,
-        *,
-        calendar: WorkCalendar | None = None,
-        clock: AttendedClock | None = None,
-    ) -> CheckContext:
-        """Build the calendar, clock and matchers of `policy` (PolicyError if unusable)."""
-        calendar = calendar or build_calendar(policy)
-        clock = clock or build_clock(policy, calendar)
-        folder = folder_for(policy)
-        return cls(
-            policy=policy,
-            calendar=calendar,
-            clock=clock,
-            folder=folder,
-            forbidden=ForbiddenMatcher(policy, folder),
-            required=RequiredLineMatcher(policy, folder),
-            greeting=GreetingParser(policy, folder),
-            agent_cues=CueBook(agent_cue_lists(policy), folder),
-            customer_cues=CueBook(customer_cue_lists(policy), folder),
-            acks=AckMatcher(policy.phrases.ack_only, folder),
-        )
-
-    def facts(self, session: Session) -> SessionFacts:
-        """The shared facts of `session` (kept for the session being checked only)."""
-        facts = self._facts
-        if facts is None or facts.session is not session:
-            facts = self._facts = SessionFacts(session, self)
-        return facts
+def describe_error(error: BaseException) -> str:
+    """An unexpected error in one line: ``Type: message (raised at FILE:LINE)``, the
+    file the project's source file that raised it (a traceback would say more, but
+    a user must never be shown one)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    raised = ""
+    if frames:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        filename = frames[-1].filename
+        if filename.startswith(root + os.sep):
+            filename = os.path.relpath(filename, root)
+        raised = f" (raised at {filename}:{frames[-1].lineno})"
+    return f"{type(error).__name__}: {error}{raised}"
 
 
 def _sort_key(finding: Finding) -> tuple[int, int, str]:
@@ -182,8 +100,12 @@ class Checker:
     def check(self, session: Session) -> list[Finding]:
         """Every finding on one session, sorted by line index (session-level last)."""
         findings: list[Finding] = []
+        if not self.rules:
+            return findings
+        context = self.context
+        facts = SessionFacts(session, context)
         for rule in self.rules:
-            findings.extend(rule.check(session, self.context))
+            findings.extend(rule.check(session, facts, context))
         findings.sort(key=_sort_key)
         return findings
 

@@ -58,6 +58,10 @@ EVENTS: frozenset[str] = frozenset(
 )
 SATISFACTION_LABELS: tuple[str, ...] = ("很满意", "满意", "一般", "不满意")
 
+# Times outside these years (as written, in their own offset) are input errors (SPEC §4).
+FIRST_YEAR = 1970
+LAST_YEAR = 2100
+
 
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, which
 # made building a million lines cost 1.7 µs each (the benchmark reads that many).

@@ -31,7 +31,6 @@ import gc
 import multiprocessing
 import os
 import signal
-import traceback
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -40,12 +39,18 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from compliance.checker import SessionCheckFailed, describe_error
 from compliance.model import Session, TranscriptError
-from compliance.transcript import ReadPlan, owners
+from compliance.reader import ReadPlan, owners
 
 if TYPE_CHECKING:
     from compliance.checker import Checker
+    from compliance.model import Finding
+    from compliance.policy import Policy
     from compliance.reports.summary import ReportedSession, SummaryPart
+
+    Prepare = Callable[[Policy, Session, list[Finding]], ReportedSession]
+    """What follows the rules for one session (`compliance.run.prepare_session`)."""
 
 __all__ = ["AUTO_MIN_BYTES", "MAX_JOBS", "PartsRun", "WorkerFailed", "auto_jobs", "fork_available"]
 
@@ -55,7 +60,7 @@ MAX_JOBS = 16
 
 
 class WorkerFailed(RuntimeError):
-    """A worker process failed (an exception, its traceback in the message) or died
+    """A worker process failed (an exception, described in one line) or died
     (killed, out of memory) before sending all of its part back."""
 
 
@@ -96,6 +101,7 @@ class _Job:
     plan: ReadPlan
     jobs: int
     checker: Checker
+    prepare: Prepare
     keep_lines: bool
     encode: Callable[[ReportedSession], Any] | None
 
@@ -120,17 +126,17 @@ def _work(job: _Job, part: int, conn: Connection, control: Connection) -> None:
         _work_part(job, part, conn, control)
     except (BrokenPipeError, EOFError):
         return  # the parent stopped listening (it failed or was interrupted): nothing to say
-    except BaseException:  # every other failure must reach the parent
+    except BaseException as exc:  # every other failure must reach the parent, in one line
         with contextlib.suppress(OSError):
-            conn.send(("failed", traceback.format_exc()))
-        raise
+            failure = str(exc) if isinstance(exc, SessionCheckFailed) else describe_error(exc)
+            conn.send(("failed", failure))
+        os._exit(1)  # said; multiprocessing would print the traceback too
     finally:
         conn.close()
         control.close()
 
 
 def _work_part(job: _Job, part: int, conn: Connection, control: Connection) -> None:
-    from compliance.cli import prepare_session
     from compliance.reports.summary import RunInfo, SummaryBuilder
 
     # Nothing here makes reference cycles; the collector would only walk what was
@@ -146,6 +152,7 @@ def _work_part(job: _Job, part: int, conn: Connection, control: Connection) -> N
     read = reading.finish()
     conn.send(("read", len(read.sessions), read.errors, read.error_keys, read.lines))
     check = job.checker.check
+    prepare = job.prepare
     policy = job.checker.policy
     keep_lines = job.keep_lines
     encode = job.encode
@@ -160,7 +167,10 @@ def _work_part(job: _Job, part: int, conn: Connection, control: Connection) -> N
     for number in range(len(sessions)):
         session = sessions[number]
         sessions[number] = None  # type: ignore[call-overload]  # let it go once checked
-        reported = prepare_session(policy, session, check(session))
+        try:
+            reported = prepare(policy, session, check(session))
+        except Exception as exc:
+            raise SessionCheckFailed(session, exc) from exc
         position = first_seen[number]
         if builder is not None and encode is not None:
             # Only text goes to the parent: the score is in it, encoded (the parent
@@ -180,6 +190,9 @@ def _work_part(job: _Job, part: int, conn: Connection, control: Connection) -> N
 class PartsRun:
     """Workers reading and checking `files` in parts; use as a context manager.
 
+    Each worker checks its sessions with `checker` and hands each one's findings to
+    `prepare` (`compliance.run.prepare_session`: mask, score) before sending it.
+
     `start` forks the workers and waits until every one has read its part; then
     `errors`, `sessions` and `lines` are known.  `reported` yields the checked
     sessions in reading order while the workers are still checking: as
@@ -193,6 +206,7 @@ class PartsRun:
         self,
         files: Sequence[Path],
         checker: Checker,
+        prepare: Prepare,
         *,
         jobs: int,
         keep_lines: bool,
@@ -200,7 +214,7 @@ class PartsRun:
     ):
         if jobs < 2:
             raise ValueError("PartsRun is for two or more jobs")
-        self._job = _Job(ReadPlan.of(files), jobs, checker, keep_lines, encode)
+        self._job = _Job(ReadPlan.of(files), jobs, checker, prepare, keep_lines, encode)
         self.summary_parts: list[SummaryPart] = []
         self._processes: list[BaseProcess] = []
         self._conns: list[Connection] = []
@@ -322,7 +336,7 @@ class PartsRun:
             raise self._died(part) from None
         if message[0] == "failed":
             raise WorkerFailed(
-                f"checking process {part + 1} of {self._job.jobs} failed:\n{message[1]}"
+                f"checking process {part + 1} of {self._job.jobs} failed: {message[1]}"
             )
         if message[0] not in expected:
             raise WorkerFailed(f"checking process {part + 1}: unexpected {message[0]!r}")

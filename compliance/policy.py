@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
-import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal
 
 from compliance.codes import RULE_CODES
+from compliance.typed_toml import TomlConverter
 
 if typing.TYPE_CHECKING:
     from compliance.calendar import AttendedClock, WorkCalendar
@@ -38,10 +38,6 @@ DEFAULT_PROFILE = "pusai"
 
 class PolicyError(ValueError):
     """A policy file that cannot be used; the message names the file and key."""
-
-
-def _frozen_map(value: Mapping[str, Any]) -> Mapping[str, Any]:
-    return types.MappingProxyType(dict(value))
 
 
 # ------------------------------------------------------------------ schema --
@@ -300,119 +296,18 @@ class Policy:
 # ----------------------------------------------------------------- loading --
 
 
-def _type_name(tp: Any) -> str:
-    names = {
-        str: "a string",
-        int: "an integer",
-        float: "a number",
-        bool: "true or false",
-        time: 'a time "HH:MM"',
-        date: 'a date "YYYY-MM-DD"',
-    }
-    if tp in names:
-        return names[tp]
-    origin = get_origin(tp)
-    if origin is tuple:
-        return "a list"
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in get_args(tp))
-    if dataclasses.is_dataclass(tp) or origin in (Mapping, dict):
-        return "a table"
-    return str(tp)
+class _PolicyConverter(TomlConverter):
+    """The policy's tables: a ``[rules.CODE]`` table's keys other than severity and
+    enabled are that rule's options, checked by the rule itself."""
 
+    internal_fields = frozenset({"source_path"})
 
-class _Converter:
-    """Converts parsed TOML into the schema dataclasses, naming bad keys."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, key: str, problem: str) -> PolicyError:
-        return PolicyError(f"{self.source}: {key or '(top level)'}: {problem}")
-
-    def convert(self, value: Any, tp: Any, key: str) -> Any:
-        origin = get_origin(tp)
-        if origin in (types.UnionType, typing.Union):
-            args = [a for a in get_args(tp) if a is not type(None)]
-            if value is None:
-                return None
-            return self.convert(value, args[0], key)
-        if tp is Any:
-            return value
-        if origin is Literal:
-            if value not in get_args(tp):
-                raise self.fail(key, f"must be {_type_name(tp)}, got {value!r}")
-            return value
-        if origin is tuple:
-            if not isinstance(value, list):
-                raise self.fail(key, f"must be a list, got {type(value).__name__}")
-            (item_tp, _ellipsis) = get_args(tp)
-            return tuple(self.convert(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value))
-        if origin in (Mapping, dict) or tp is Mapping:
-            if not isinstance(value, dict):
-                raise self.fail(key, f"must be a table, got {type(value).__name__}")
-            map_args = get_args(tp)
-            val_tp = map_args[1] if map_args else Any
-            return _frozen_map({k: self.convert(v, val_tp, f"{key}.{k}") for k, v in value.items()})
-        if dataclasses.is_dataclass(tp):
-            return self.dataclass(value, typing.cast(type, tp), key)
-        return self.scalar(value, tp, key)
-
-    def scalar(self, value: Any, tp: Any, key: str) -> Any:
-        if tp is bool:
-            if isinstance(value, bool):
-                return value
-        elif tp is int:
-            if isinstance(value, int) and not isinstance(value, bool):
-                return value
-        elif tp is float:
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                return float(value)
-        elif tp is str:
-            if isinstance(value, str):
-                return value
-        elif tp is time:
-            if isinstance(value, time):
-                return value
-            if isinstance(value, str):
-                try:
-                    return time.fromisoformat(value)
-                except ValueError:
-                    raise self.fail(key, f"bad time {value!r}: expected HH:MM") from None
-        elif tp is date:
-            if isinstance(value, date):
-                return value
-            if isinstance(value, str):
-                try:
-                    return date.fromisoformat(value)
-                except ValueError:
-                    raise self.fail(key, f"bad date {value!r}: expected YYYY-MM-DD") from None
-        else:  # pragma: no cover - schema error, not user error
-            raise TypeError(f"unsupported schema type {tp!r} at {key}")
-        raise self.fail(key, f"must be {_type_name(tp)}, got {type(value).__name__} {value!r}")
-
-    def dataclass(self, value: Any, cls: type, key: str) -> Any:
-        if not isinstance(value, dict):
-            raise self.fail(key, f"must be a table, got {type(value).__name__}")
-        hints = typing.get_type_hints(cls)
-        fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source_path"}
-        if cls is RuleConfig:
-            # severity and enabled are ours; any other key is a rule option.
+    def dataclass(self, value: Any, cls: type, key: str, *, noun: str = "key") -> Any:
+        if cls is RuleConfig and isinstance(value, dict):
             options = {k: v for k, v in value.items() if k not in ("severity", "enabled")}
             value = {k: v for k, v in value.items() if k in ("severity", "enabled")}
             value["options"] = options
-        kwargs: dict[str, Any] = {}
-        for name, item in value.items():
-            sub = f"{key}.{name}" if key else name
-            if name not in fields:
-                known = ", ".join(fields)
-                raise self.fail(sub, f"unknown key (known keys here: {known})")
-            kwargs[name] = self.convert(item, hints[name], sub)
-        for name, f in fields.items():
-            missing = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-            if missing and name not in kwargs:
-                raise self.fail(f"{key}.{name}" if key else name, "required key is missing")
-        return cls(**kwargs)
+        return super().dataclass(value, cls, key, noun=noun)
 
 
 # Tables an extending policy replaces whole instead of merging key by key: an
@@ -443,6 +338,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise PolicyError(f"{path}: policy file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise PolicyError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
     except OSError as exc:
         raise PolicyError(f"{path}: cannot read policy file: {exc.strerror}") from None
 
@@ -492,7 +389,7 @@ def load_policy(path: str | Path | None = None) -> Policy:
         resolved = Path(path)
     raw = _load_raw(resolved)
     source = str(resolved)
-    policy = typing.cast(Policy, _Converter(source).dataclass(raw, Policy, ""))
+    policy = typing.cast(Policy, _PolicyConverter(source, PolicyError).dataclass(raw, Policy, ""))
     policy = dataclasses.replace(policy, source_path=source)
     _check_consistency(policy, source)
     return policy

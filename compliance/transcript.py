@@ -1,64 +1,53 @@
-"""Reading transcripts (SPEC §4 JSON Lines) into `Session`s, line by line.
+"""Validating transcript records (SPEC §4) and assembling them into `Session`s.
 
-`read_transcripts(paths)` takes files and directories (a directory means every
-``*.jsonl`` in it, sorted by name).  Every line is checked; a bad one becomes a
-`TranscriptError` ("FILE:LINE: what is wrong") and reading goes on, so one run
-reports every bad line and the caller decides what to do (the ``check`` command
-exits 2 and presents no report as complete).  Nothing is dropped silently: a line
-is either in a session or in the errors (blank lines carry nothing and are skipped).
-Files are UTF-8 (a UTF-8 byte-order mark is skipped); a file that starts with a
-UTF-16 or UTF-32 byte-order mark (Windows Notepad's "Unicode") is one error for
-the whole file, saying how to convert it, rather than one per line.
+`TranscriptBuilder` takes one record at a time (a parsed JSON line, or a stored
+message or ticket event from the database adapter) and checks every field; a bad
+one becomes a `TranscriptError` ("FILE:LINE: what is wrong") and the work goes on,
+so one run reports every bad line and the caller decides what to do (the ``check``
+command exits 2 and presents no report as complete).  Nothing is dropped silently:
+a record is either in a session or in the errors.  `sessions_from_records` is the
+short way to use it; reading files is `compliance.reader`'s.
 
-Lines are grouped by ``session``; within a session they are ordered by ``ts``, then
-by the order they were read (file order, files in the order given); ``index`` is the
-0-based position after that ordering.  A naive ``ts`` is Asia/Shanghai time.
-``channel`` may be left out after a session's first line: such a line inherits the
-channel of the line read before it in the same session.
+Records are grouped by ``session``; within a session they are ordered by ``ts``,
+then by the order they were read (file order, files in the order given); ``index``
+is the 0-based position after that ordering.  A naive ``ts`` is Asia/Shanghai
+time.  ``channel`` may be left out after a session's first line: such a line
+inherits the channel of the line read before it in the same session.
 
-For several cores, `ReadPlan` splits the bytes of the files into equal ranges, one
-per worker process; each reads the lines that begin in its range, and a session
-with lines in several ranges is handed to the first of them (`read_parts` does the
-same in one process).
+Several builders may each read a part of the input (`compliance.reader.ReadPlan`);
+a session with lines in several parts is handed to the first of them
+(`TranscriptBuilder.hand_over` and `take_over`).
 
-`TranscriptBuilder` is the same validation for records that come from elsewhere
-(the database adapter feeds it stored messages and ticket events);
-`sessions_from_records` is the short way to use it.
-
-This is the hot path of a large check (a million lines): one ``json.loads`` per
-line, a dictionary lookup per field, no per-line objects but one tuple until the
-session is complete.
+This is the hot path of a large check (a million lines): a dictionary lookup per
+field, no per-line objects but one tuple until the session is complete.
 """
 
 from __future__ import annotations
 
-import codecs
-import contextlib
-import gc
-import json
-import os
-from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from compliance.calendar import SHANGHAI
-from compliance.model import EVENTS, ROLES, SATISFACTION_LABELS, Line, Session, TranscriptError
+from compliance.model import (
+    EVENTS,
+    FIRST_YEAR,
+    LAST_YEAR,
+    ROLES,
+    SATISFACTION_LABELS,
+    Line,
+    Session,
+    TranscriptError,
+)
 from compliance.policy import CHANNELS
 
 __all__ = [
     "HandOver",
-    "ReadPlan",
     "TranscriptBuilder",
     "TranscriptRead",
-    "owners",
-    "read_parts",
-    "read_transcripts",
     "sessions_from_records",
-    "transcript_files",
 ]
 
 _CHANNEL_NAMES = {name: name for name in CHANNELS}
@@ -173,14 +162,17 @@ class TranscriptBuilder:
 
         Its line's `Line.origin` is ``path:line_no`` (``path`` alone without one)."""
         self.lines += 1
-        problem = self._take(record, path, line_no or None)
+        problem = self.take(record, path, line_no)
         if problem is None:
             return True
         self.error(path, line_no, problem)
         return False
 
-    def _take(self, record: Any, source: str, line_no: int | None) -> str | None:
-        # Returns what is wrong with the record, or None after storing it.
+    def take(self, record: Any, source: str, line_no: int | None) -> str | None:
+        """Store one record if it is good; else what is wrong with it, not yet
+        recorded (the caller may look again before calling `error`).  Unlike `add`,
+        it leaves counting the record (`lines`) to the caller."""
+        line_no = line_no or None
         if type(record) is not dict:
             return f"a line must be a JSON object, got {_describe(record)}"
         get = record.get
@@ -202,6 +194,10 @@ class TranscriptBuilder:
                 f"field 'ts': bad time {raw_ts!r}: expected ISO 8601 such as "
                 "2026-11-23T09:31:00+08:00"
             )
+        if not FIRST_YEAR <= ts.year <= LAST_YEAR:
+            # Outside these years no conversation took place, and times near the
+            # ends of the calendar (year 1, 9999) overflow once moved to UTC.
+            return f"field 'ts': {raw_ts!r} is outside the years {FIRST_YEAR}–{LAST_YEAR}"
         # The known names map to one shared string each: a million lines then hold
         # a million references, not a million copies of "customer".
         raw_role = get("role")
@@ -364,260 +360,6 @@ class TranscriptBuilder:
 
 def _with_channel(row: tuple[Any, ...], channel: str) -> tuple[Any, ...]:
     return (*row[:_CHANNEL], channel, *row[_CHANNEL + 1 :])
-
-
-def transcript_files(
-    paths: Iterable[str | os.PathLike[str]],
-) -> tuple[list[Path], list[TranscriptError]]:
-    """The files `paths` stand for (a directory: its ``*.jsonl``, sorted), and what is missing."""
-    files: list[Path] = []
-    errors: list[TranscriptError] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found = sorted(p for p in path.glob("*.jsonl") if p.is_file())
-            if not found:
-                errors.append(TranscriptError(str(path), None, "directory holds no *.jsonl file"))
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        elif path.exists():
-            errors.append(TranscriptError(str(path), None, "not a regular file or directory"))
-        else:
-            errors.append(TranscriptError(str(path), None, "no such file or directory"))
-    return files, errors
-
-
-def read_transcripts(paths: Iterable[str | os.PathLike[str]]) -> TranscriptRead:
-    """Read every transcript file of `paths` (files or directories of ``*.jsonl``)."""
-    with _no_collection():
-        return ReadPlan.of(paths).read_part(0, 1).finish()
-
-
-def read_parts(paths: Iterable[str | os.PathLike[str]], parts: int) -> list[TranscriptRead]:
-    """`paths` read in `parts` parts, one after the other (`ReadPlan.read_in_parts`)."""
-    return ReadPlan.of(paths).read_in_parts(parts)
-
-
-def owners(session_ids: Sequence[Sequence[str]]) -> list[dict[str, int]]:
-    """Per part (given the sessions each part read, parts in reading order): which
-    of its sessions it hands over, and to which part, the first that read any of
-    their lines."""
-    first: dict[str, int] = {}
-    plans: list[dict[str, int]] = []
-    for part, ids in enumerate(session_ids):
-        give: dict[str, int] = {}
-        for session_id in ids:
-            owner = first.setdefault(session_id, part)
-            if owner != part:
-                give[session_id] = owner
-        plans.append(give)
-    return plans
-
-
-_PART_SHIFT = 40
-"""Reading positions of part k start at k << _PART_SHIFT: a part reads fewer than
-2**40 lines, so positions of several parts sort in reading order."""
-
-
-@dataclass(frozen=True, slots=True)
-class ReadPlan:
-    """The files to read, their sizes when the read began, and what is missing.
-
-    Reading in parts splits the bytes of all files, taken one after the other, into
-    equal ranges; a part reads the lines that begin in its range.  Sessions whose
-    lines fall in several parts are then handed to the first of them
-    (`TranscriptBuilder.hand_over`).
-    A file that grows while read has its new lines read by the part that reads its
-    end."""
-
-    files: tuple[Path, ...]
-    sizes: tuple[int, ...]
-    problems: tuple[TranscriptError, ...]
-
-    @classmethod
-    def of(cls, paths: Iterable[str | os.PathLike[str]]) -> ReadPlan:
-        files, problems = transcript_files(paths)
-        sizes: list[int] = []
-        for path in files:
-            try:
-                sizes.append(path.stat().st_size)
-            except OSError:
-                sizes.append(0)  # reported when read
-        return cls(tuple(files), tuple(sizes), tuple(problems))
-
-    def read_in_parts(self, parts: int) -> list[TranscriptRead]:
-        """Every part, read one after the other in this process, the sessions handed
-        over as worker processes do (`compliance.parallel`): every session, and every
-        bad line, is in exactly one part; `TranscriptRead.first_seen` and
-        `error_keys` give the positions to merge the parts into the order of one
-        whole read."""
-        with _no_collection():
-            reads = [self.read_part(part, parts) for part in range(parts)]
-            plans = owners([reading.session_ids() for reading in reads])
-            handed = [reading.hand_over(give) for reading, give in zip(reads, plans, strict=True)]
-            for owner, reading in enumerate(reads):
-                for given in handed:
-                    if owner in given:
-                        reading.take_over(given[owner])
-            return [reading.finish() for reading in reads]
-
-    def read_part(self, part: int, parts: int) -> TranscriptBuilder:
-        """Read part `part` (0-based) of `parts`, not yet made into sessions: first
-        `TranscriptBuilder.hand_over` the sessions an earlier part also read, then
-        `take_over` those later parts read on, then `finish`.  Best with the cyclic
-        garbage collector off, as `read_transcripts` has it (see `_no_collection`)."""
-        if not 0 <= part < parts:
-            raise ValueError(f"part {part} of {parts}: expected 0 <= part < parts")
-        builder = TranscriptBuilder(first_position=part << _PART_SHIFT)
-        self._read(builder, part, parts)
-        return builder
-
-    def _read(self, builder: TranscriptBuilder, part: int, parts: int) -> None:
-        if part == 0:
-            for problem in self.problems:
-                builder.error(problem.path, None, problem.problem)
-        total = sum(self.sizes)
-        bounds = [total * k // parts for k in range(parts)]
-
-        def owner(offset: int) -> int:
-            return bisect_right(bounds, offset) - 1
-
-        start = bounds[part]
-        end = bounds[part + 1] if part + 1 < parts else None
-        offset = 0
-        for path, size in zip(self.files, self.sizes, strict=True):
-            name = str(path)
-            builder.files.append(name)
-            first_owner = owner(offset)
-            last_owner = owner(offset + size - 1) if size else first_owner
-            here_from = max(start - offset, 0)
-            # The file's lines that begin before `here_to` are read here; the part
-            # with its last byte also reads what was added since the sizes were taken.
-            here_to = None if part == last_owner else (end - offset if end is not None else None)
-            offset += size
-            if part < first_owner or part > last_owner:
-                continue
-            _read_file(builder, name, here_from, here_to, reports=part == first_owner)
-
-
-@contextlib.contextmanager
-def _no_collection() -> Iterator[None]:
-    """Reading creates millions of objects and no reference cycles; the cyclic
-    collector would walk them again and again for nothing (a quarter of the time)."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
-
-
-def _read_file(
-    builder: TranscriptBuilder, name: str, start: int, stop: int | None, *, reports: bool
-) -> None:
-    """Read the lines of file `name` that begin at byte `start` or later and before
-    byte `stop` (None: to the end).  Only a part that `reports` says what is wrong
-    with the file as a whole (it cannot be opened, it is UTF-16); the others leave
-    such a file alone.  A failure while reading is every part's to report."""
-    decode = json.JSONDecoder().raw_decode
-    add = builder.add
-    opened = False
-    try:
-        with open(name, "rb") as fh:
-            opened = True
-            first_line = 1
-            if start > 0:
-                if _wide_encoding(fh.read(4)) is not None:
-                    return  # the part with its first line says so
-                fh.seek(start - 1)
-                if fh.read(1) != b"\n":
-                    start += len(fh.readline())  # that line began in an earlier part
-                first_line += _count_lines(fh, start)
-            budget = None if stop is None else stop - start
-            for line_no, raw in enumerate(fh, first_line):
-                if budget is not None:
-                    if budget <= 0:
-                        break
-                    budget -= len(raw)
-                if line_no == 1:
-                    if raw.startswith(codecs.BOM_UTF8):
-                        raw = raw[len(codecs.BOM_UTF8) :]  # editors on Windows add one
-                    elif (encoding := _wide_encoding(raw)) is not None:
-                        # Notepad's "Unicode" and Excel's "Unicode text": say so once,
-                        # not once per line as undecodable UTF-8.
-                        builder.error(
-                            name,
-                            None,
-                            f"encoded as {encoding} (it starts with that byte-order mark); "
-                            "transcripts must be UTF-8: convert it, e.g. "
-                            f"iconv -f {encoding} -t UTF-8",
-                        )
-                        return
-                if not raw.strip():
-                    continue
-                try:
-                    text = raw.decode("utf-8")
-                    if text[0].isspace():
-                        text = text.lstrip()
-                    # raw_decode skips json.loads' encoding sniffing; what follows
-                    # the object must be white space.
-                    record, end = decode(text)
-                    if end < len(text) and not text[end:].isspace():
-                        raise json.JSONDecodeError("Extra data", text, end)
-                except UnicodeDecodeError as exc:
-                    builder.lines += 1
-                    builder.error(
-                        name, line_no, f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
-                    )
-                    continue
-                except ValueError as exc:
-                    builder.lines += 1
-                    builder.error(name, line_no, f"not valid JSON ({_json_problem(exc)})")
-                    continue
-                add(record, name, line_no)
-    except OSError as exc:
-        if reports or opened:
-            builder.error(name, None, f"cannot read: {exc.strerror or exc}")
-
-
-def _count_lines(fh: BinaryIO, stop: int) -> int:
-    """Line breaks in the first `stop` bytes of the file `fh` reads; leaves `fh` at
-    byte `stop`."""
-    fh.seek(0)
-    count = 0
-    left = stop
-    while left > 0:
-        block = fh.read(min(left, 1 << 20))
-        if not block:
-            break
-        count += block.count(b"\n")
-        left -= len(block)
-    return count
-
-
-# Longest first: the UTF-32-LE mark begins with the UTF-16-LE one.
-_WIDE_BOMS = (
-    (codecs.BOM_UTF32_LE, "UTF-32LE"),
-    (codecs.BOM_UTF32_BE, "UTF-32BE"),
-    (codecs.BOM_UTF16_LE, "UTF-16LE"),
-    (codecs.BOM_UTF16_BE, "UTF-16BE"),
-)
-
-
-def _wide_encoding(first: bytes) -> str | None:
-    """The UTF-16 or UTF-32 encoding whose byte-order mark `first` starts with."""
-    for bom, encoding in _WIDE_BOMS:
-        if first.startswith(bom):
-            return encoding
-    return None
-
-
-def _json_problem(exc: ValueError) -> str:
-    if isinstance(exc, json.JSONDecodeError):
-        return f"{exc.msg} at column {exc.colno}"
-    return str(exc)
 
 
 def sessions_from_records(records: Iterable[Mapping[str, Any]], origin: str) -> TranscriptRead:

@@ -14,12 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("bot", "storage", "scripts_library")
+PACKAGES = ("bot", "compliance", "storage", "scripts_library")
 # Longest a module may be (lines); migrations are generated history, not read as code.
 MAX_LINES = 500
 # Modules still over the limit, each with who is splitting it.  The test fails
 # when one of them has come under the limit, so the list only ever shrinks.
-OVERSIZED: dict[str, str] = {}
+OVERSIZED: dict[str, str] = {
+    "compliance/matchers.py": "issue 13 (the detectors' rewrite owns its split)",
+}
 
 
 def _modules() -> dict[str, Path]:

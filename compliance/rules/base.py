@@ -6,8 +6,9 @@ Every rule of SPEC §6 subclasses `Rule`:
 - ``Options``: a frozen dataclass with defaults; the policy's ``[rules.CODE]`` keys
   other than ``severity`` / ``enabled`` are checked against it when the checker
   starts, so an unknown or wrongly typed option is a `PolicyError` naming the key;
-- ``check(session, ctx)``: yields `Finding`s; ``ctx`` is the run's `CheckContext`
-  (policy, calendar, clock, matchers, and the facts of the session at hand).
+- ``check(session, facts, ctx)``: yields `Finding`s; ``facts`` are the session's
+  shared facts (`SessionFacts`, worked out once by the checker for every rule),
+  ``ctx`` is the run's `CheckContext` (policy, calendar, clock, matchers).
 
 The class docstring is the rule's documentation (``docs/rules.md`` is generated
 from it): a one-line summary, the seed clause it enforces, quoted, a failing and a
@@ -25,9 +26,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from compliance.model import Finding, Line, Session
 from compliance.policy import Policy, PolicyError, Severity
+from compliance.typed_toml import TomlConverter, type_name
 
 if TYPE_CHECKING:
-    from compliance.checker import CheckContext
+    from compliance.context import CheckContext
+    from compliance.rules.facts import SessionFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +56,8 @@ class Rule:
         options = parse_options(cls.Options, config.options, cls.code, policy.source_path)
         return cls(config.severity, options)
 
-    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
-        """Yield the findings of this rule on one session."""
+    def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
+        """Yield the findings of this rule on one session (`facts` are its shared facts)."""
         raise NotImplementedError
 
     def finding(
@@ -90,35 +93,6 @@ class Rule:
         )
 
 
-def _type_label(tp: Any) -> str:
-    labels = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
-    if tp in labels:
-        return labels[tp]
-    return "a list of strings"
-
-
-def _convert(value: Any, tp: Any) -> Any:
-    """`value` as type `tp`, or raise TypeError."""
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif tp is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    elif tp is str:
-        if isinstance(value, str):
-            return value
-    elif typing.get_origin(tp) is tuple:
-        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-            return tuple(value)
-    else:  # pragma: no cover - a rule author's mistake, caught by the meta-test
-        raise AssertionError(f"unsupported option type {tp!r}")
-    raise TypeError(_type_label(tp))
-
-
 def parse_options(
     options_type: type[Any], raw: Mapping[str, Any], code: str, source: str = ""
 ) -> Any:
@@ -126,23 +100,8 @@ def parse_options(
 
     Raises `PolicyError` naming ``rules.CODE.key`` for an unknown key or a wrong type.
     """
-    where = f"{source}: " if source else ""
-    hints = typing.get_type_hints(options_type)
-    fields = {f.name for f in dataclasses.fields(options_type)}
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key not in fields:
-            known = ", ".join(sorted(fields)) or "none"
-            raise PolicyError(
-                f"{where}rules.{code}.{key}: unknown option for {code} (its options: {known})"
-            )
-        try:
-            values[key] = _convert(value, hints[key])
-        except TypeError as exc:
-            raise PolicyError(
-                f"{where}rules.{code}.{key}: must be {exc.args[0]}, got {value!r}"
-            ) from None
-    return options_type(**values)
+    converter = TomlConverter(source, PolicyError)
+    return converter.dataclass(dict(raw), options_type, f"rules.{code}", noun="option")
 
 
 def option_docs(options_type: type[Any]) -> list[tuple[str, str, str]]:
@@ -153,7 +112,7 @@ def option_docs(options_type: type[Any]) -> list[tuple[str, str, str]]:
         default = f.default if f.default is not dataclasses.MISSING else None
         if f.default_factory is not dataclasses.MISSING:
             default = f.default_factory()
-        rows.append((f.name, _type_label(hints[f.name]), _toml(default)))
+        rows.append((f.name, type_name(hints[f.name]), _toml(default)))
     return rows
 
 

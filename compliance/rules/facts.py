@@ -24,7 +24,7 @@ from compliance.model import Line, Session
 from scripts_library import ScriptKey
 
 if TYPE_CHECKING:
-    from compliance.checker import CheckContext
+    from compliance.context import CheckContext
 
 
 # Not frozen, like `Line`: a million-line check builds about a million blocks, and a

@@ -12,7 +12,8 @@ from compliance.rules.base import Rule
 from scripts_library import ScriptKey
 
 if TYPE_CHECKING:
-    from compliance.checker import CheckContext
+    from compliance.context import CheckContext
+    from compliance.rules.facts import SessionFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +44,9 @@ class _ForbiddenPhraseRule(Rule):
     def suggestion(self, line: Line, hits: list[ForbiddenHit]) -> str | None:
         return None
 
-    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
+    def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
         by_line: dict[int, tuple[Line, list[ForbiddenHit]]] = {}
-        for line, hit in ctx.facts(session).forbidden(self.code):
+        for line, hit in facts.forbidden(self.code):
             by_line.setdefault(line.index, (line, []))[1].append(hit)
         for line, hits in by_line.values():
             first = hits[0]
@@ -171,9 +172,8 @@ class WalkAway(_ForbiddenPhraseRule):
     name = "walk-away"
     what = "中途离开或挂断"
 
-    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
-        yield from super().check(session, ctx)
-        facts = ctx.facts(session)
+    def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
+        yield from super().check(session, facts, ctx)
         for event in facts.events("closed"):
             last = next(
                 (line for line in reversed(facts.lines[: event.index]) if line.role != "event"),
@@ -266,8 +266,7 @@ class _Unacknowledged(Rule):
     what: str
     needed: str
 
-    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
-        facts = ctx.facts(session)
+    def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
         blocks = facts.blocks
         for number, cues in facts.customer_block_cues():
             cue = cues.get(self.cue_list)

@@ -23,7 +23,7 @@ from scripts_library import (
 )
 
 if TYPE_CHECKING:
-    from compliance.checker import CheckContext
+    from compliance.context import CheckContext
 
 
 def expected_names(session: Session, ctx: CheckContext, staff_no: str) -> tuple[str, ...]:
@@ -103,8 +103,7 @@ class GreetingMissing(Rule):
     name = "greeting-missing"
     Options = GreetingOptions
 
-    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
-        facts = ctx.facts(session)
+    def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
         firsts: list[Line] = []
         seen: set[str | None] = set()
         for line in facts.speech:
@@ -169,8 +168,7 @@ class GreetingIdentity(Rule):
     code = "SCR002"
     name = "greeting-identity"
 
-    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
-        facts = ctx.facts(session)
+    def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
         for line in facts.speech:
             # A self-introduction names the 工号; most messages are out at this test.
             if line.role != "agent" or ctx.greeting.staff_label not in facts.folded(line):
@@ -234,8 +232,7 @@ class BackupWarningMissing(Rule):
     code = "SCR003"
     name = "backup-warning-missing"
 
-    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
-        facts = ctx.facts(session)
+    def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
         logins = facts.remote_logins()
         if not logins:
             return
@@ -265,8 +262,7 @@ class _AfterResolution(Rule):
     line_key: ScriptKey
     what: str
 
-    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
-        facts = ctx.facts(session)
+    def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
         resolutions = facts.resolutions()
         if not resolutions:
             return
@@ -403,8 +399,7 @@ class SuggestionPressed(Rule):
             return True
         return facts.says(line, ScriptKey.SUGGESTION_REQUEST)
 
-    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
-        facts = ctx.facts(session)
+    def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
         blocks = facts.blocks
         # Only a decline makes a request a finding, and declines are rare: start from
         # the customer blocks that decline, right after an agent turn that asked.
@@ -475,8 +470,7 @@ class RestDayNoticeMissing(Rule):
             self._notices[(day, channel)] = notice
         return notice
 
-    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
-        facts = ctx.facts(session)
+    def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
         turn = next((block for block in facts.blocks if block.role == "agent"), None)
         if turn is None:
             return

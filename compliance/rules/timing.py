@@ -21,7 +21,7 @@ from compliance.rules.facts import SessionFacts
 from scripts_library import cn_date
 
 if TYPE_CHECKING:
-    from compliance.checker import CheckContext
+    from compliance.context import CheckContext
 
 
 def duration(seconds: float) -> str:
@@ -112,8 +112,7 @@ class FirstResponse(Rule):
     code = "SLA001"
     name = "first-response"
 
-    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
-        facts = ctx.facts(session)
+    def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
         first = facts.first_customer_line
         if first is None:
             return
@@ -155,8 +154,7 @@ class ReplyTimeout(Rule):
     code = "SLA002"
     name = "reply-timeout"
 
-    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
-        facts = ctx.facts(session)
+    def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
         first = facts.first_customer_line
         first_index = first.index if first is not None else -1
         blocks = facts.blocks
@@ -237,8 +235,7 @@ class AcceptTimeout(Rule):
     code = "SLA003"
     name = "accept-timeout"
 
-    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
-        facts = ctx.facts(session)
+    def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
         for cycle in _cycles(facts):
             opened = _first(cycle, "ticket_opened")
             if opened is None:
@@ -305,8 +302,7 @@ class SolutionTimeout(Rule):
     name = "solution-timeout"
     Options = SolutionOptions
 
-    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
-        facts = ctx.facts(session)
+    def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
         last_ts = facts.lines[-1].ts
         sla = ctx.policy.sla
         for cycle in _cycles(facts):
@@ -390,8 +386,7 @@ class ProgressUpdateMissing(Rule):
     code = "SLA005"
     name = "progress-update-missing"
 
-    def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
-        facts = ctx.facts(session)
+    def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
         calendar = ctx.calendar
         inferred = not facts.has_events
         if inferred:

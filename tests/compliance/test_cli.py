@@ -16,7 +16,7 @@ import pytest
 
 from bot.cli import main
 from compliance import cli as check_cli
-from compliance.cli import Progress
+from compliance.progress import Progress
 
 REPO = Path(__file__).resolve().parents[2]
 GREETING = "您好，我是朴赛售后服务中心运维工程师张三，工号1818，很高兴为您服务[握手]"
@@ -242,6 +242,11 @@ def test_bad_lines_are_reported_and_the_report_is_incomplete(
         (["--db", "sqlite:///x.db", "--since", "2026-11-02", "--until", "2026-11-01"], "after"),
         (["{tmp}/ok.jsonl", "--out", "{tmp}/nowhere/r.txt"], "does not exist"),
         (["{tmp}/ok.jsonl", "--policy", "{tmp}/nope.toml"], "policy file not found"),
+        (["--db", "sqlite:///x.db", "--since", "0001-01-01"], "--since 0001-01-01: outside"),
+        (["--db", "sqlite:///x.db", "--until", "9999-12-31"], "--until 9999-12-31: outside"),
+        (["--db", "sqlite:///x.db", "--since", "1969-12-31"], "the years 1970–2100"),
+        (["{tmp}/blank.jsonl"], "nothing to check: no transcript lines in"),
+        (["{tmp}/blanks"], "(the files are empty or blank)"),
     ],
 )
 def test_usage_errors_exit_2(
@@ -249,10 +254,34 @@ def test_usage_errors_exit_2(
 ) -> None:
     _write(tmp_path / "ok.jsonl", _clean_session())
     (tmp_path / "empty").mkdir()
+    (tmp_path / "blank.jsonl").write_text("\n  \n\t\n", encoding="utf-8")
+    (tmp_path / "blanks").mkdir()
+    (tmp_path / "blanks" / "a.jsonl").write_bytes(b"")
+    (tmp_path / "blanks" / "b.jsonl").write_text("\n\n", encoding="utf-8")
     status, out, err = run([a.replace("{tmp}", str(tmp_path)) for a in argv], capsys)
     assert status == 2
     assert message in err
     assert out == ""
+    assert "Traceback" not in err
+
+
+def test_a_directory_reads_jsonl_in_any_case_and_lists_what_it_skips(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    _write(folder / "a.jsonl", _clean_session("A"))
+    _write(folder / "UPPER.JSONL", _clean_session("UP"))
+    (folder / "gone.jsonl").symlink_to(tmp_path / "nowhere.jsonl")
+    (folder / "folder.jsonl").mkdir()
+    (folder / "notes.txt").write_text("not a transcript", encoding="utf-8")
+    status, out, err = run([str(folder), "--format", "json"], capsys)
+    assert status == 0
+    assert json.loads(out)["summary"]["sessions"] == 2  # a.jsonl and UPPER.JSONL
+    assert err.splitlines() == [
+        f"{folder / 'folder.jsonl'}: skipped (a directory)",
+        f"{folder / 'gone.jsonl'}: skipped (a broken symbolic link)",
+    ]
 
 
 # --------------------------------------------------------------- formats --

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import pytest
 
-from compliance.checker import CheckContext
+from compliance.context import CheckContext
 from compliance.matchers import (
     AckMatcher,
     AgentScan,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,10 @@ import pytest
 
 from bot.cli import main
 from compliance import cli as check_cli
+from compliance import run as check_run
 from compliance.cli import parse_options
 from compliance.parallel import AUTO_MIN_BYTES, auto_jobs, fork_available
-from compliance.transcript import ReadPlan, read_parts, read_transcripts
+from compliance.reader import ReadPlan, read_parts, read_transcripts
 from tests.compliance.test_rules import CASE_FILES
 
 pytestmark = pytest.mark.skipif(not fork_available(), reason="needs the fork start method")
@@ -243,7 +245,7 @@ def test_a_file_gone_or_failing_is_reported_once(
                     raise OSError(5, "Input/output error")
                 yield raw
 
-    monkeypatch.setattr("compliance.transcript.open", Failing, raising=False)
+    monkeypatch.setattr("compliance.reader.open", Failing, raising=False)
     whole = read_transcripts([first])
     assert [str(e) for e in whole.errors][-1] == f"{first}: cannot read: Input/output error"
     assert sum(len(s.lines) for s in whole.sessions) == 9  # the lines before it
@@ -304,7 +306,7 @@ def test_reports_match_one_process_byte_for_byte(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(check_cli, "datetime", _FixedNow)
+    monkeypatch.setattr(check_run, "datetime", _FixedNow)
     one = tmp_path / f"one.{fmt}"
     many = tmp_path / f"many.{fmt}"
     status_one, _out, err_one = _run(
@@ -330,7 +332,7 @@ def test_xlsx_matches_one_process(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(check_cli, "datetime", _FixedNow)
+    monkeypatch.setattr(check_run, "datetime", _FixedNow)
     books = []
     for jobs in ("1", "2"):
         out = tmp_path / f"report-{jobs}.xlsx"
@@ -357,11 +359,37 @@ def test_a_failing_worker_fails_the_run(
         raise RuntimeError("rule exploded")
 
     # Forked workers inherit the patched module.
-    monkeypatch.setattr(check_cli, "prepare_session", broken)
+    monkeypatch.setattr(check_run, "prepare_session", broken)
     status, out, err = _run([str(corpus), "--format", "json", "--jobs", "2"], capsys)
     assert status == 2
     assert "checking process" in err and "rule exploded" in err
     assert '"summary"' not in out  # no report passed off as complete
+    # One line naming where the session starts and what raised, no traceback.
+    failure = next(line for line in err.splitlines() if "rule exploded" in line)
+    assert re.search(
+        r"\.jsonl:\d+: checking session '[^']+' failed: RuntimeError: rule exploded", failure
+    )
+    assert "raised at tests/compliance/test_parallel.py:" in failure
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_rule_that_raises_names_the_session_and_its_file_line(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], jobs: str
+) -> None:
+    from compliance.rules.language import Profanity
+
+    def explode(self: Any, session: Any, facts: Any, ctx: Any) -> Any:
+        raise ZeroDivisionError("a rule's defect")
+
+    monkeypatch.setattr(Profanity, "check", explode)
+    status, out, err = _run([str(corpus), "--format", "json", "--jobs", jobs], capsys)
+    assert status == 2
+    assert "Traceback" not in err
+    assert re.search(
+        r"\.jsonl:\d+: checking session '[^']+' failed: ZeroDivisionError: a rule's defect", err
+    ), err
+    assert '"summary"' not in out
 
 
 def test_auto_jobs_keeps_small_input_in_one_process(tmp_path: Path) -> None:
@@ -392,8 +420,8 @@ def test_checked_sessions_survive_pickling_between_processes(corpus: Path) -> No
     import pickle
 
     from compliance.checker import Checker
-    from compliance.cli import prepare_session
     from compliance.policy import load_policy
+    from compliance.run import prepare_session
 
     policy = load_policy()
     checker = Checker(policy)

@@ -160,6 +160,9 @@ def test_not_toml_and_missing_file(tmp_path: Path) -> None:
         load_policy(broken)
     with pytest.raises(PolicyError, match="policy file not found"):
         load_policy(tmp_path / "absent.toml")
+    deep = write(tmp_path, "a = " + "[" * 100_000)
+    with pytest.raises(PolicyError, match="not valid TOML: arrays or tables nested too deeply"):
+        load_policy(deep)
 
 
 def test_circular_extends(tmp_path: Path) -> None:

@@ -28,7 +28,8 @@ from typing import Any
 
 import pytest
 
-from compliance.checker import CheckContext, Checker
+from compliance.checker import Checker
+from compliance.context import CheckContext
 from compliance.matchers import folder_for
 from compliance.policy import Policy, load_policy
 from compliance.transcript import sessions_from_records

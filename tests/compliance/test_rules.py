@@ -26,7 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
-from compliance.checker import CheckContext, Checker
+from compliance.checker import Checker
+from compliance.context import CheckContext
 from compliance.model import Finding
 from compliance.policy import Policy, load_policy
 from compliance.transcript import sessions_from_records

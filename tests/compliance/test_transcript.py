@@ -11,12 +11,8 @@ from typing import Any
 import pytest
 
 from compliance.calendar import SHANGHAI
-from compliance.transcript import (
-    TranscriptBuilder,
-    read_parts,
-    read_transcripts,
-    sessions_from_records,
-)
+from compliance.reader import read_parts, read_transcripts
+from compliance.transcript import TranscriptBuilder, sessions_from_records
 
 
 def line(**fields: Any) -> str:
@@ -183,10 +179,27 @@ BAD_LINES = [
         line(role="event", event="satisfaction_rated", rating="五星"),
         "field 'rating': unknown rating '五星' (expected 很满意 / 满意 / 一般 / 不满意)",
     ),
+    # Times the SPEC rules out (1970–2100), among them ones that overflow in UTC.
+    (line(ts="9999-12-31T23:00:00-05:00"), "field 'ts': '9999-12-31T23:00:00-05:00' is outside"),
+    (line(ts="0001-01-01T00:00:00+08:00"), "field 'ts': '0001-01-01T00:00:00+08:00' is outside"),
+    (line(ts="1969-12-31T23:59:59+00:00"), "field 'ts': '1969-12-31T23:59:59+00:00' is outside"),
+    (line(ts="2101-01-01T00:00:00"), "field 'ts': '2101-01-01T00:00:00' is outside the years"),
+    # What orjson refuses, read as the standard library reads it, messages and all.
+    ("[" * 200_000, "not valid JSON (arrays or objects nested too deeply)"),
+    ('{"session": NaN}', "field 'session' must be a string, got a number"),
+    (
+        line().replace('"text": "服务器开不了机了"', '"text": "\\ud800"'),
+        "field 'text' holds an escaped lone surrogate",
+    ),
+    (line(role=10**30), "field 'role': unknown role 1000000000000000000000000000000"),
+    (line(ts=-(10**25)), "field 'ts': bad time -10000000000000000000000000"),
+    ('{"a": 1}\x0c{"b": 2}', "not valid JSON (Extra data at column 9)"),
+    ("\u3000", "not valid JSON (Expecting value at column 1)"),
+    (b"\xff\xfe{}".decode("latin-1"), "not valid"),
 ]
 
 
-@pytest.mark.parametrize(("bad", "problem"), BAD_LINES, ids=[p for _, p in BAD_LINES])
+@pytest.mark.parametrize(("bad", "problem"), BAD_LINES, ids=[p[:60] for _, p in BAD_LINES])
 def test_bad_line_is_reported_and_the_rest_is_read(tmp_path: Path, bad: str, problem: str) -> None:
     path = write(
         tmp_path / "t.jsonl",
@@ -201,6 +214,30 @@ def test_bad_line_is_reported_and_the_rest_is_read(tmp_path: Path, bad: str, pro
     assert (error.path, error.line_no) == (str(path), 3)
     assert [ln.text for ln in read.sessions[0].lines] == ["before", "after"]
     assert read.lines == 3  # the blank line is not counted
+
+
+def test_what_the_standard_library_takes_is_taken(tmp_path: Path) -> None:
+    # orjson refuses these or reads them otherwise; the standard library is the reference.
+    big = 10**30
+    path = write(
+        tmp_path / "t.jsonl",
+        "\u3000" + line(text="ideographic space first") + "\u3000",
+        line(session=big, text="a session id beyond 64 bits"),
+        line(session=big, sender=-big, text="a sender beyond 64 bits"),
+        line(session=big, text="a float elsewhere", extra=1.5),
+        '{"session": "S1", "session": "S2", "channel": "web", "ts": "2026-11-23T09:00:00",'
+        ' "role": "customer", "text": "the last of repeated keys", "n": Infinity}',
+    )
+    read = read_transcripts([path])
+    assert read.errors == []
+    by_text = {ln.text: (ln.session, ln.sender) for s in read.sessions for ln in s.lines}
+    assert by_text == {
+        "ideographic space first": ("S1", "oC1"),
+        "a session id beyond 64 bits": (str(big), "oC1"),
+        "a sender beyond 64 bits": (str(big), str(-big)),
+        "a float elsewhere": (str(big), "oC1"),
+        "the last of repeated keys": ("S2", None),
+    }
 
 
 def test_good_event_lines_carry_event_and_rating() -> None:
