@@ -16,10 +16,10 @@ from datetime import timedelta
 from functools import cached_property
 
 from compliance.calendar import AttendedClock, WorkCalendar
+from compliance.detection import CueReader, Detectors, Exemplars
 from compliance.matchers import (
     AckMatcher,
     AgentScan,
-    CueBook,
     CueList,
     ForbiddenMatcher,
     GreetingParser,
@@ -82,15 +82,16 @@ class CheckContext:
     forbidden: ForbiddenMatcher
     required: RequiredLineMatcher
     greeting: GreetingParser
-    agent_cues: CueBook
-    customer_cues: CueBook
+    agent_cues: CueReader
+    customer_cues: CueReader
     acks: AckMatcher
+    detectors: Detectors
     _facts: SessionFacts | None = field(default=None, repr=False)
 
     @cached_property
     def agent_scan(self) -> AgentScan:
         """The one pass over agent messages for forbidden phrases and agent cues."""
-        return AgentScan(self.forbidden, self.agent_cues, self.folder)
+        return AgentScan(self.forbidden, self.agent_cues.book, self.folder)
 
     @cached_property
     def rest_day_cues(self) -> tuple[str, ...]:
@@ -114,11 +115,14 @@ class CheckContext:
         *,
         calendar: WorkCalendar | None = None,
         clock: AttendedClock | None = None,
+        exemplars: Exemplars | None = None,
     ) -> CheckContext:
-        """Build the calendar, clock and matchers of `policy` (PolicyError if unusable)."""
+        """Build the calendar, clock and matchers of `policy` (PolicyError if unusable);
+        `exemplars` adds to the detectors' own (QA's marks from the database)."""
         calendar = calendar or build_calendar(policy)
         clock = clock or build_clock(policy, calendar)
         folder = folder_for(policy)
+        detectors = Detectors(policy, folder, exemplars)
         return cls(
             policy=policy,
             calendar=calendar,
@@ -127,9 +131,12 @@ class CheckContext:
             forbidden=ForbiddenMatcher(policy, folder),
             required=RequiredLineMatcher(policy, folder),
             greeting=GreetingParser(policy, folder),
-            agent_cues=CueBook(agent_cue_lists(policy), folder),
-            customer_cues=CueBook(customer_cue_lists(policy), folder),
+            agent_cues=CueReader(
+                agent_cue_lists(policy), detectors, folder, anchors_of=detectors.language_names
+            ),
+            customer_cues=CueReader(customer_cue_lists(policy), detectors, folder),
             acks=AckMatcher(policy.phrases.ack_only, folder),
+            detectors=detectors,
         )
 
     def facts(self, session: Session) -> SessionFacts:

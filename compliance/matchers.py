@@ -409,6 +409,9 @@ class CueHit:
     cue: str
     span: tuple[int, int]
     matched: str
+    layer: str = "phrase"
+    """The detector layer that found it (phrase / operator / similarity)."""
+    confidence: float = 1.0
 
 
 _QUESTION_AFTER = re.compile(r"\s*(?:[吗么嘛没?？]|了吗|了没|了么)")

@@ -218,6 +218,95 @@ class ForbiddenList:
     exceptions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+LAYERS: tuple[str, ...] = ("phrase", "operator", "similarity")
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorSpec:
+    """One configurable operator of a detector (as QA products let their users set up).
+
+    ``keyword``: any of `evaluations` (and the lexicons named) is a hit; ``regex``: any
+    of `patterns`; ``context``: an evaluation within `window` characters of a *target*
+    (the customer or their ability, the company, its products or people).  Every kind
+    is then read through the shared grammar of ``[detection]``: a negated evaluation
+    (不会 / 绝不 / 从不 …), one in a hypothetical clause (如果 …, when `hypothetical`
+    is on) or after a reassurance (请放心 …) does not count, nor does one with a
+    context exception (IP, 防火墙, 日志 …) in its clause.
+    """
+
+    name: str
+    kind: Literal["keyword", "regex", "context"] = "context"
+    targets: tuple[str, ...] = ()
+    evaluations: tuple[str, ...] = ()
+    evaluation_lexicons: tuple[str, ...] = ()
+    evaluation_skip: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+    window: int = 8
+    order: Literal["any", "target_first", "evaluation_first"] = "any"
+    negation: bool = True
+    hypothetical: bool = False
+    reassurance: bool = True
+    exceptions: tuple[str, ...] = ()
+    confidence: float = 0.9
+
+
+@dataclass(frozen=True, slots=True)
+class SimilaritySpec:
+    """Similarity to exemplar sentences (jieba words, TF-IDF cosine, 0–1).
+
+    A text scoring at least `threshold` against a positive exemplar is a hit of the
+    layer's severity; from `review_threshold` up to it, a warning to review.  A text
+    at least `negative_threshold` like a negative exemplar (a confirmed false alarm)
+    and more like it than like any positive one has no hit of any layer.  Only texts
+    with one of the detector's anchors (the evaluations of its operators, and
+    `anchors`) are scored: the cheap prefilter.
+    """
+
+    exemplars: tuple[str, ...] = ()
+    negative_exemplars: tuple[str, ...] = ()
+    threshold: float = 0.75
+    review_threshold: float = 0.6
+    negative_threshold: float = 0.8
+    anchors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorPolicy:
+    """The layers of one rule's (or cue's) detector beyond its phrase list.
+
+    `rule` is the code the detector feeds; `layers` gives, per layer (phrase,
+    operator, similarity), the severity of its hits (default: the rule's).
+    `guard_phrases` reads phrase-list hits through the grammar too (我们从不拉黑客户
+    is no threat); profanity is profanity however it is framed, so it is off there.
+    """
+
+    rule: str
+    operators: tuple[OperatorSpec, ...] = ()
+    similarity: SimilaritySpec = SimilaritySpec()
+    layers: Mapping[str, Severity] = field(default_factory=dict)
+    guard_phrases: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionGrammar:
+    """Words that change what an evaluation means, shared by every operator.
+
+    A negation just before an evaluation (with `negation_scope` characters between at
+    most, and no clause break) cancels it; so does one of `negations_after` right
+    after it (拉黑是不可能的).  A clause that opens with a hypothetical or follows a
+    reassurance (in the same sentence) is not a statement.  A benefactive (帮您, 为您)
+    just before an action makes it a service to the customer (帮您删除 …).
+    """
+
+    negations: tuple[str, ...] = ()
+    negations_after: tuple[str, ...] = ()
+    negation_scope: int = 6
+    scope_breaks: tuple[str, ...] = ()
+    hypotheticals: tuple[str, ...] = ()
+    reassurances: tuple[str, ...] = ()
+    benefactives: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class RuleConfig:
     """Severity and switch of one rule; `options` are checked by the rule itself."""
@@ -254,6 +343,8 @@ class Policy:
     forbidden: Mapping[str, ForbiddenList]
     rules: Mapping[str, RuleConfig]
     complaints: ComplaintPolicy = ComplaintPolicy()
+    detection: DetectionGrammar = DetectionGrammar()
+    detectors: Mapping[str, DetectorPolicy] = field(default_factory=dict)
     source_path: str = ""
 
     # -- conveniences used across the product --------------------------------
@@ -539,6 +630,7 @@ def _check_consistency(policy: Policy, source: str) -> None:
                     f"forbidden.{name}.exceptions.{phrase}",
                     "exception for a phrase that is not in this list's phrases",
                 )
+    _check_detectors(policy, fail)
     for code in policy.scoring.fatal:
         if code not in RULE_CODES:
             raise fail("scoring.fatal", f"unknown rule code {code!r}")
@@ -560,6 +652,58 @@ def _check_consistency(policy: Policy, source: str) -> None:
     staff = [e.staff_no for e in policy.roster.engineers]
     if len(set(staff)) != len(staff):
         raise fail("roster.engineers", "工号 (staff_no) must be unique")
+
+
+def _check_detectors(policy: Policy, fail: typing.Callable[[str, str], PolicyError]) -> None:
+    """Detector tables: known rule codes and layers, thresholds in 0–1, regexes that
+    compile, lexicons that ship, operators that have something to look for."""
+    import re
+
+    from compliance.matchers import wordlist_names
+
+    shipped = wordlist_names()
+    for name, detector in policy.detectors.items():
+        key = f"detectors.{name}"
+        if detector.rule not in RULE_CODES:
+            raise fail(f"{key}.rule", f"unknown rule code {detector.rule!r}")
+        for layer in detector.layers:
+            if layer not in LAYERS:
+                raise fail(f"{key}.layers.{layer}", f"unknown layer (layers: {', '.join(LAYERS)})")
+        similarity = detector.similarity
+        for attr in ("threshold", "review_threshold", "negative_threshold"):
+            if not 0 < getattr(similarity, attr) <= 1:
+                raise fail(f"{key}.similarity.{attr}", "must be above 0 and at most 1")
+        if similarity.review_threshold > similarity.threshold:
+            raise fail(f"{key}.similarity.review_threshold", "must not exceed threshold")
+        names: set[str] = set()
+        for i, operator in enumerate(detector.operators):
+            where = f"{key}.operators[{i}]"
+            if operator.name in names:
+                raise fail(f"{where}.name", f"two operators named {operator.name!r}")
+            names.add(operator.name)
+            for j, lexicon in enumerate(operator.evaluation_lexicons):
+                if lexicon not in shipped:
+                    raise fail(
+                        f"{where}.evaluation_lexicons[{j}]",
+                        f"no lexicon {lexicon!r} (shipped: {', '.join(shipped)})",
+                    )
+            for j, pattern in enumerate(operator.patterns):
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise fail(f"{where}.patterns[{j}]", f"not a valid regex: {exc}") from None
+            if operator.kind == "regex" and not operator.patterns:
+                raise fail(f"{where}.patterns", "a regex operator needs patterns")
+            if operator.kind != "regex" and not (
+                operator.evaluations or operator.evaluation_lexicons
+            ):
+                raise fail(f"{where}.evaluations", f"a {operator.kind} operator needs evaluations")
+            if operator.kind == "context" and not operator.targets:
+                raise fail(f"{where}.targets", "a context operator needs targets")
+            if operator.window < 0:
+                raise fail(f"{where}.window", "must not be negative")
+            if not 0 < operator.confidence <= 1:
+                raise fail(f"{where}.confidence", "must be above 0 and at most 1")
 
 
 # ------------------------------------------------------------- calendars --

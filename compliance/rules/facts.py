@@ -19,7 +19,8 @@ from datetime import date, datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from compliance.matchers import CueHit, ForbiddenHit, GreetingMatch
+from compliance.detection import Detection
+from compliance.matchers import CueHit, GreetingMatch
 from compliance.model import Line, Session
 from scripts_library import ScriptKey
 
@@ -110,6 +111,8 @@ class SessionFacts:
             folded[line.index] = line_folded
         cues: list[dict[str, CueHit]] = [_NO_CUES] * len(lines)
         cue_lines: list[Line] = []
+        # Agent messages that passed a language detector's prefilter (its anchors).
+        self._anchored: list[Line] = []
         # Agent messages: one pass says which may hold a forbidden phrase (kept for
         # `forbidden`) and which a cue (looked at now).
         self._maybe_forbidden: list[Line] = []
@@ -125,6 +128,8 @@ class SessionFacts:
                     line = speech[i]
                     cues[line.index] = hits
                     cue_lines.append(line)
+                    if any(name.startswith("anchor:") for name in hits):
+                        self._anchored.append(line)
         if customers:
             found = ctx.customer_cues.find_many(
                 [texts[i] for i in customers], [speech_folded[i] for i in customers]
@@ -149,7 +154,7 @@ class SessionFacts:
         self._scores: dict[tuple[int, ScriptKey], float] = {}
         self._acks: dict[int, bool] = {}
         self._greetings: dict[int, GreetingMatch | None] = {}
-        self._forbidden: dict[str, list[tuple[Line, ForbiddenHit]]] | None = None
+        self._detections: dict[str, list[tuple[Line, Detection]]] | None = None
         self._remote: list[Occurrence] | None = None
         self._resolutions: list[Occurrence] | None = None
         self._block_cues: list[tuple[int, dict[str, tuple[Line, CueHit]]]] | None = None
@@ -243,18 +248,32 @@ class SessionFacts:
     def says(self, line: Line, key: ScriptKey) -> bool:
         return line.role == "agent" and self.score(line, key) >= self.ctx.required.cutoff
 
-    def forbidden(self, rule: str) -> list[tuple[Line, ForbiddenHit]]:
-        """Forbidden-phrase hits of `rule` in agent messages (customers are never blamed)."""
-        if self._forbidden is None:
-            by_rule: dict[str, list[tuple[Line, ForbiddenHit]]] = {}
+    def detections(self, rule: str) -> list[tuple[Line, Detection]]:
+        """Language detections of `rule` in agent messages (customers are never blamed):
+        phrase-list hits as the rule's detector reads them, and its operator and
+        similarity hits on messages that passed its prefilter."""
+        if self._detections is None:
+            by_rule: dict[str, list[tuple[Line, Detection]]] = {}
+            maybe = {line.index for line in self._maybe_forbidden}
+            lines = self._maybe_forbidden
+            if self._anchored:
+                lines = sorted({*lines, *self._anchored}, key=_INDEX)
             find = self.ctx.forbidden.find
-            for line in self._maybe_forbidden:
+            detect = self.ctx.detectors.language
+            for line in lines:
                 if not line.text:
                     continue
-                for hit in find(line.text, self._folded[line.index]):
-                    by_rule.setdefault(hit.rule, []).append((line, hit))
-            self._forbidden = by_rule
-        return self._forbidden.get(rule, [])
+                folded = self._folded[line.index]
+                hits = find(line.text, folded) if line.index in maybe else []
+                anchored = [
+                    name[len("anchor:") :]
+                    for name in self._cues[line.index]
+                    if name.startswith("anchor:")
+                ]
+                for detection in detect(line.text, folded, hits, anchored):
+                    by_rule.setdefault(detection.rule, []).append((line, detection))
+            self._detections = by_rule
+        return self._detections.get(rule, [])
 
     # -- events, or what the text says instead ---------------------------------
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from compliance.matchers import ForbiddenHit
+from compliance.detection import LAYER_LABELS, Detection, strongest
 from compliance.model import Finding, Line, Session
 from compliance.rules.base import Rule
 from scripts_library import ScriptKey
@@ -21,43 +21,53 @@ class ForbiddenOptions:
 
 
 class _ForbiddenPhraseRule(Rule):
-    """Shared by LNG001–LNG006: hits of the forbidden lists whose ``rule`` is this code.
+    """Shared by LNG001–LNG006: the language detections whose rule is this code.
 
-    One finding per message: its evidence and span are the first hit; the message
-    names every phrase found in it.
+    One finding per message, reported from its strongest detection (errors first, then
+    phrase > operator > similarity, then confidence): that detection gives the
+    evidence, span, severity, layer and confidence; the message names every phrase
+    (and the layer of those not from a phrase list).
     """
 
     Options = ForbiddenOptions
     what: str
 
-    def message(self, hits: list[ForbiddenHit]) -> str:
+    def message(self, detections: list[Detection]) -> str:
         said = []
-        for hit in hits:
-            quoted = f"“{hit.matched}”"
-            if hit.matched != hit.phrase:
-                quoted += f"（匹配“{hit.phrase}”）"
+        for detection in detections:
+            quoted = f"“{detection.matched}”"
+            if detection.layer == "similarity":
+                quoted += f"（与范例“{detection.phrase}”相似度{detection.confidence:.2f}）"
+            elif detection.layer == "operator":
+                quoted += f"（{LAYER_LABELS['operator']}）"
+            elif detection.matched != detection.phrase:
+                quoted += f"（匹配“{detection.phrase}”）"
             if quoted not in said:
                 said.append(quoted)
         return f"客服{self.what}：{'、'.join(said)}"
 
-    def suggestion(self, line: Line, hits: list[ForbiddenHit]) -> str | None:
+    def suggestion(self, line: Line, detections: list[Detection]) -> str | None:
         return None
 
     def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
-        by_line: dict[int, tuple[Line, list[ForbiddenHit]]] = {}
-        for line, hit in ctx.facts(session).forbidden(self.code):
-            by_line.setdefault(line.index, (line, []))[1].append(hit)
-        for line, hits in by_line.values():
-            first = hits[0]
+        by_line: dict[int, tuple[Line, list[Detection]]] = {}
+        for line, detection in ctx.facts(session).detections(self.code):
+            by_line.setdefault(line.index, (line, []))[1].append(detection)
+        for line, detections in by_line.values():
+            best = strongest(detections)
+            assert best is not None
             yield self.finding(
                 session,
-                self.message(hits),
+                self.message(detections),
                 line=line,
                 agent=line.sender,
-                evidence=first.matched,
-                span=first.span,
-                source=first.source,
-                suggestion=self.suggestion(line, hits),
+                evidence=best.matched,
+                span=best.span,
+                source=best.source,
+                suggestion=self.suggestion(line, detections),
+                severity=best.severity,
+                layer=best.layer,
+                confidence=best.confidence,
             )
 
 
@@ -241,18 +251,18 @@ class InformalAddress(_ForbiddenPhraseRule):
     code = "LNG006"
     name = "informal-address"
 
-    def message(self, hits: list[ForbiddenHit]) -> str:
-        times = f"（共{len(hits)}处）" if len(hits) > 1 else ""
-        return f"称呼客户用了“{hits[0].matched}”{times}，应称“您”或“张总”“张老师”"
+    def message(self, detections: list[Detection]) -> str:
+        times = f"（共{len(detections)}处）" if len(detections) > 1 else ""
+        return f"称呼客户用了“{detections[0].matched}”{times}，应称“您”或“张总”“张老师”"
 
-    def suggestion(self, line: Line, hits: list[ForbiddenHit]) -> str | None:
+    def suggestion(self, line: Line, detections: list[Detection]) -> str | None:
         text = line.text or ""
         pieces: list[str] = []
         cursor = 0
-        for hit in hits:
-            pieces.append(text[cursor : hit.span[0]])
+        for detection in detections:
+            pieces.append(text[cursor : detection.span[0]])
             pieces.append("您")
-            cursor = hit.span[1]
+            cursor = detection.span[1]
         pieces.append(text[cursor:])
         return "".join(pieces)
 
