@@ -214,10 +214,12 @@ def real_negatives(policy: Policy, context: CheckContext) -> tuple[Counter[str],
             )
         lines += sum(1 for role, _ in turns if role == "agent")
         read = sessions_from_records(records, "real")
-        for finding in checker.check(read.sessions[0]):
+        session = read.sessions[0]
+        for finding in checker.check(session):
             if finding.severity == "error":
                 found[finding.rule] += 1
-                details.append(f"{finding.rule}{_describe(finding)}")
+                text = session.lines[finding.index].text if finding.index is not None else ""
+                details.append(f"{finding.rule}: {text}{_describe(finding)}")
     return found, lines, details
 
 

@@ -228,6 +228,14 @@ class OperatorSpec:
     ``keyword``: any of `evaluations` (and the lexicons named) is a hit; ``regex``: any
     of `patterns`; ``context``: an evaluation within `window` characters of a *target*
     (the customer or their ability, the company, its products or people).  Every kind
+    A lexicon entry that is common in general text (its count in jieba's dictionary
+    above `lexicon_max_frequency`: 没有, 要求, 问题) is too general to be an
+    evaluation on its own and is left out.  A one-character evaluation only counts
+    as a whole jieba word (差 is not in 差不多), a two-character one where a word
+    starts (不管 is not in 尽管), and none inside one of `innocent_words` (不理 in
+    不理解).  An `owned_targets` word only counts right after one of the `owners`
+    (我们的 before 产品: our products, not the customer's).  `evaluations` of a regex operator are
+    the literal words its matches hold: texts without one are not tried.  Every kind
     is then read through the shared grammar of ``[detection]``: a negated evaluation
     (不会 / 绝不 / 从不 …), one in a hypothetical clause (如果 …, when `hypothetical`
     is on) or after a reassurance (请放心 …) does not count, nor does one with a
@@ -237,9 +245,14 @@ class OperatorSpec:
     name: str
     kind: Literal["keyword", "regex", "context"] = "context"
     targets: tuple[str, ...] = ()
+    owned_targets: tuple[str, ...] = ()
+    owners: tuple[str, ...] = ()
+    owner_window: int = 6
     evaluations: tuple[str, ...] = ()
     evaluation_lexicons: tuple[str, ...] = ()
     evaluation_skip: tuple[str, ...] = ()
+    lexicon_max_frequency: int = 3000
+    innocent_words: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
     window: int = 8
     order: Literal["any", "target_first", "evaluation_first"] = "any"
@@ -278,11 +291,14 @@ class DetectorPolicy:
     operator, similarity), the severity of its hits (default: the rule's).
     `guard_phrases` reads phrase-list hits through the grammar too (我们从不拉黑客户
     is no threat); profanity is profanity however it is framed, so it is off there.
+    `exceptions` are context words that cancel a hit of any layer in their sentence
+    (IP, 防火墙, 日志: a security action, not a threat to the customer).
     """
 
     rule: str
     operators: tuple[OperatorSpec, ...] = ()
     similarity: SimilaritySpec = SimilaritySpec()
+    exceptions: tuple[str, ...] = ()
     layers: Mapping[str, Severity] = field(default_factory=dict)
     guard_phrases: bool = False
 
@@ -698,8 +714,10 @@ def _check_detectors(policy: Policy, fail: typing.Callable[[str, str], PolicyErr
                 operator.evaluations or operator.evaluation_lexicons
             ):
                 raise fail(f"{where}.evaluations", f"a {operator.kind} operator needs evaluations")
-            if operator.kind == "context" and not operator.targets:
+            if operator.kind == "context" and not (operator.targets or operator.owned_targets):
                 raise fail(f"{where}.targets", "a context operator needs targets")
+            if operator.owned_targets and not operator.owners:
+                raise fail(f"{where}.owners", "owned_targets need owners")
             if operator.window < 0:
                 raise fail(f"{where}.window", "must not be negative")
             if not 0 < operator.confidence <= 1:

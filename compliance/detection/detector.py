@@ -31,7 +31,7 @@ from typing import Literal
 import ahocorasick
 
 from compliance.detection.grammar import CLAUSE_BREAKS, SENTENCE_BREAKS, Grammar, Guard
-from compliance.detection.similarity import ExemplarIndex, boundaries, vector
+from compliance.detection.similarity import ExemplarIndex, boundaries, frequency, vector
 from compliance.matchers import CueBook, CueList, load_wordlist
 from compliance.normalize import TextFolder
 from compliance.policy import DetectorPolicy, OperatorSpec, Policy, Severity
@@ -39,9 +39,10 @@ from compliance.policy import DetectorPolicy, OperatorSpec, Policy, Severity
 Layer = Literal["phrase", "operator", "similarity"]
 LAYER_LABELS: dict[str, str] = {"phrase": "短语", "operator": "算子", "similarity": "相似度"}
 
-# Evaluations this short are only taken as whole jieba words (差 is not in 差不多,
-# 不理 is not in 不理解).
-_SHORT = 2
+# One-character evaluations are only taken as whole jieba words (差 is not in 差不多);
+# two-character ones must start where a word starts (不管 is not in 尽管).  Longer
+# ones are taken as they are: jieba often glues their first character to the word
+# before (真让人 / 着急).
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,16 @@ class _Terms:
         return kept
 
 
+def in_sentence(folded: str, start: int, end: int, words: Sequence[str]) -> bool:
+    """Is one of `words` in the sentence of ``folded[start:end]``?"""
+    if not words:
+        return False
+    left = Grammar.clause_start(folded, start, SENTENCE_BREAKS)
+    right = Grammar.clause_end(folded, end, SENTENCE_BREAKS)
+    sentence = folded[left:right]
+    return any(word in sentence for word in words)
+
+
 def _is_latin(char: str) -> bool:
     return char.isascii() and char.isalnum()
 
@@ -121,10 +132,15 @@ class _Operator:
         skip = {folder.fold(w) for w in spec.evaluation_skip}
         words = list(spec.evaluations)
         for lexicon in spec.evaluation_lexicons:
-            words.extend(load_wordlist(lexicon))
+            words.extend(
+                w for w in load_wordlist(lexicon) if frequency(w) <= spec.lexicon_max_frequency
+            )
         self.evaluations = _Terms((w for w in words if folder.fold(w) not in skip), folder)
         self.targets = _Terms(spec.targets, folder)
+        self.owned_targets = _Terms(spec.owned_targets, folder)
+        self.owners = _Terms(spec.owners, folder)
         self.exceptions = tuple(folder.fold(w) for w in spec.exceptions if w.strip())
+        self.innocent = _Terms(spec.innocent_words, folder)
         self.patterns = tuple(re.compile(p) for p in spec.patterns)
         self.guard = Guard(
             negation=spec.negation,
@@ -137,20 +153,17 @@ class _Operator:
         return self.evaluations.keys
 
     def _excepted(self, folded: str, start: int, end: int) -> bool:
-        if not self.exceptions:
-            return False
-        left = Grammar.clause_start(folded, start, SENTENCE_BREAKS)
-        right = Grammar.clause_end(folded, end, SENTENCE_BREAKS)
-        sentence = folded[left:right]
-        return any(word in sentence for word in self.exceptions)
+        return in_sentence(folded, start, end, self.exceptions)
 
     def _whole(self, folded: str, start: int, end: int, edges: frozenset[int] | None) -> bool:
         if start > 0 and _is_latin(folded[start]) and _is_latin(folded[start - 1]):
             return False
         if end < len(folded) and _is_latin(folded[end - 1]) and _is_latin(folded[end]):
             return False
-        if end - start > _SHORT or edges is None:
+        if edges is None or end - start > 2:
             return True
+        if end - start == 2:
+            return start in edges
         return start in edges and end in edges
 
     def find(self, folded: str, grammar: Grammar) -> list[tuple[int, int, float, str]]:
@@ -172,6 +185,10 @@ class _Operator:
                 candidates = [(s, e, spec.confidence, w) for s, e, w in evaluations]
             else:
                 targets = self.targets.find(folded)
+                if self.owned_targets:
+                    owned = self.owned_targets.find(folded)
+                    if owned:
+                        targets = sorted([*targets, *self._owned(folded, owned)])
                 if not targets:
                     return []
                 for start, end, word in evaluations:
@@ -182,10 +199,13 @@ class _Operator:
                     candidates.append((start, end, round(confidence, 3), word))
         if not candidates:
             return []
-        edges = boundaries(folded) if any(e - s <= _SHORT for s, e, _c, _w in candidates) else None
+        edges = boundaries(folded) if spec.kind != "regex" else None
+        innocent = self.innocent.find(folded) if self.innocent else []
         hits = []
         for start, end, confidence, word in candidates:
-            if not self._whole(folded, start, end, edges if spec.kind != "regex" else None):
+            if any(a <= start and end <= b for a, b, _w in innocent):
+                continue
+            if not self._whole(folded, start, end, edges):
                 continue
             if grammar.cancels(self.guard, folded, start, end):
                 continue
@@ -193,6 +213,24 @@ class _Operator:
                 continue
             hits.append((start, end, confidence, word))
         return hits
+
+    def _owned(
+        self, folded: str, targets: list[tuple[int, int, str]]
+    ) -> list[tuple[int, int, str]]:
+        """The targets an owner word comes shortly before (我们的产品, 公司的质检)."""
+        owners = self.owners.find(folded)
+        window = self.spec.owner_window
+        return [
+            target
+            for target in targets
+            if any(
+                end <= target[0]
+                and target[0] - end <= window
+                and not any(c in CLAUSE_BREAKS for c in folded[end : target[0]])
+                for _start, end, _word in owners
+            )
+            or any(start == target[0] for start, _end, _word in owners)
+        ]
 
     def _nearest_target(
         self, folded: str, start: int, end: int, targets: list[tuple[int, int, str]]
@@ -256,6 +294,7 @@ class Detector:
         self.anchor_list = CueList(f"anchor:{name}", tuple(anchors))
         self._anchor_book = CueBook([self.anchor_list], folder)
         self._phrase_guard = Guard(negation=True, reassurance=True, benefactive=True)
+        self.exceptions = tuple(folder.fold(w) for w in spec.exceptions if w.strip())
 
     def anchored(self, text: str, folded: str) -> bool:
         """Does `text` hold one of the anchors (the prefilter of operators and similarity)?"""
@@ -279,8 +318,9 @@ class Detector:
         found: list[Detection] = []
         for hit in phrases:
             start, end = hit.span
-            if self.spec.guard_phrases and self.grammar.cancels(
-                self._phrase_guard, folded, start, end
+            if self.spec.guard_phrases and (
+                self.grammar.cancels(self._phrase_guard, folded, start, end)
+                or in_sentence(folded, start, end, self.exceptions)
             ):
                 continue
             found.append(self._detection("phrase", 1.0, hit.span, text, hit.phrase, hit.source))
@@ -290,6 +330,8 @@ class Detector:
         if anchored:
             for operator in self.operators:
                 for start, end, confidence, word in operator.find(folded, self.grammar):
+                    if in_sentence(folded, start, end, self.exceptions):
+                        continue
                     found.append(
                         self._detection(
                             "operator", confidence, (start, end), text, word, operator.source
@@ -303,6 +345,7 @@ class Detector:
                     match is not None
                     and match.score >= similarity.review_threshold
                     and not self._turned(folded, match.exemplar)
+                    and not in_sentence(folded, 0, len(folded), self.exceptions)
                 ):
                     severity = self.severity["similarity"]
                     if match.score < similarity.threshold and severity == "error":

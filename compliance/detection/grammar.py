@@ -97,7 +97,12 @@ class Grammar:
                 ends = [match.end() for match in self._breaks.finditer(window)]
                 if ends:
                     window = window[ends[-1] :]
+            base = start - len(window)
             for match in self._negations.finditer(window):
+                at = base + match.start()
+                # A-not-A is a question, not a negation (是不是, 会不会, 懂不懂).
+                if at > 0 and match.end() + base < len(text) and text[at - 1] == text[at + 1]:
+                    continue
                 # One character (不, 没) negates what is close: 不知道您怎么这么笨 is
                 # no negation of 笨.
                 if match.end() - match.start() > 1 or len(window) - match.end() <= 3:
@@ -124,8 +129,9 @@ class Grammar:
         return self._reassurances.search(text, left, start) is not None
 
     def benefactive(self, text: str, start: int) -> bool:
-        """Is the action at `start` done for the customer (帮您删除)?"""
-        before = text[max(0, start - 6) : start]
+        """Is the action at `start` done for the customer, or by them (帮您删除,
+        建议您屏蔽)?  Looked for earlier in the same clause."""
+        before = text[self.clause_start(text, start) : start]
         return any(word in before for word in self._benefactives)
 
     def turning_markers(self, text: str) -> frozenset[str]:

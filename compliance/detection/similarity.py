@@ -72,6 +72,12 @@ def _frequencies() -> tuple[dict[str, int], int]:
     return dt.FREQ, dt.total
 
 
+def frequency(word: str) -> int:
+    """How often `word` occurs in jieba's dictionary corpus (0 when it is not there)."""
+    freq, _total = _frequencies()
+    return int(freq.get(word, 0))
+
+
 @lru_cache(maxsize=65536)
 def _idf(word: str) -> float:
     freq, total = _frequencies()
