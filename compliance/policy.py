@@ -235,7 +235,9 @@ class OperatorSpec:
     starts (不管 is not in 尽管), and none inside one of `innocent_words` (不理 in
     不理解).  An `owned_targets` word only counts right after one of the `owners`
     (我们的 before 产品: our products, not the customer's).  `evaluations` of a regex operator are
-    the literal words its matches hold: texts without one are not tried.  Every kind
+    the literal words its matches hold: texts without one are not tried.  `anchor`
+    says which side of a context operator the prefilter looks for (the rarer one in
+    everyday chat, so that few texts pay for the operator).  Every kind
     is then read through the shared grammar of ``[detection]``: a negated evaluation
     (不会 / 绝不 / 从不 …), one in a hypothetical clause (如果 …, when `hypothetical`
     is on) or after a reassurance (请放心 …) does not count, nor does one with a
@@ -256,6 +258,7 @@ class OperatorSpec:
     patterns: tuple[str, ...] = ()
     window: int = 8
     order: Literal["any", "target_first", "evaluation_first"] = "any"
+    anchor: Literal["evaluations", "targets"] = "evaluations"
     negation: bool = True
     hypothetical: bool = False
     reassurance: bool = True

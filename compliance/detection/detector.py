@@ -150,6 +150,8 @@ class _Operator:
 
     @property
     def anchors(self) -> tuple[str, ...]:
+        if self.spec.kind == "context" and self.spec.anchor == "targets":
+            return (*self.targets.keys, *self.owned_targets.keys)
         return self.evaluations.keys
 
     def _excepted(self, folded: str, start: int, end: int) -> bool:
@@ -289,8 +291,10 @@ class Detector:
         anchors: dict[str, None] = {}
         for operator in self.operators:
             anchors.update(dict.fromkeys(operator.anchors))
-        if self.positives:
-            anchors.update(dict.fromkeys(folder.fold(a) for a in similarity.anchors if a.strip()))
+        # Similarity is the dearest layer: it only scores texts with one of its own
+        # anchors (a subset of the detector's prefilter).
+        self._similarity_anchors = _Terms(similarity.anchors if self.positives else (), folder)
+        anchors.update(dict.fromkeys(self._similarity_anchors.keys))
         self.anchor_list = CueList(f"anchor:{name}", tuple(anchors))
         self._anchor_book = CueBook([self.anchor_list], folder)
         self._phrase_guard = Guard(negation=True, reassurance=True, benefactive=True)
@@ -337,7 +341,7 @@ class Detector:
                             "operator", confidence, (start, end), text, word, operator.source
                         )
                     )
-            if not found and self.positives:
+            if not found and self.positives and self._similarity_anchors.find(folded):
                 vec = vector(folded)
                 match = self.positives.best(folded, vec)
                 similarity = self.spec.similarity

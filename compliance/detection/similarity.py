@@ -45,21 +45,26 @@ def _tokenizer() -> object:
 
 
 @lru_cache(maxsize=8192)
+def _tokens(folded: str) -> tuple[tuple[str, int, int], ...]:
+    jieba = _tokenizer()
+    return tuple(jieba.tokenize(folded, HMM=False))  # type: ignore[attr-defined]
+
+
+@lru_cache(maxsize=8192)
 def words(folded: str) -> tuple[tuple[str, int, int], ...]:
     """jieba's words of `folded` as (word, start, end), blanks and punctuation left out."""
-    jieba = _tokenizer()
     return tuple(
         (word, start, end)
-        for word, start, end in jieba.tokenize(folded, HMM=False)  # type: ignore[attr-defined]
+        for word, start, end in _tokens(folded)
         if word.strip() and any(c.isalnum() for c in word)
     )
 
 
+@lru_cache(maxsize=8192)
 def boundaries(folded: str) -> frozenset[int]:
     """Positions of `folded` where a jieba word starts or ends."""
-    jieba = _tokenizer()
     edges: set[int] = set()
-    for _word, start, end in jieba.tokenize(folded, HMM=False):  # type: ignore[attr-defined]
+    for _word, start, end in _tokens(folded):
         edges.add(start)
         edges.add(end)
     return frozenset(edges)
@@ -84,8 +89,10 @@ def _idf(word: str) -> float:
     return math.log(total / (freq.get(word, 0) + 1))
 
 
+@lru_cache(maxsize=8192)
 def vector(folded: str) -> dict[str, float]:
-    """The weighted content words of a folded text (not normalised)."""
+    """The weighted content words of a folded text (not normalised; shared from a
+    cache, so never change it)."""
     out: dict[str, float] = {}
     for word, _start, _end in words(folded):
         if word in _STOP:
