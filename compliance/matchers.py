@@ -837,15 +837,24 @@ class GreetingParser:
         self.cutoff = policy.matching.fuzzy_cutoff
         self.parts = greeting_parts(policy.company.centre, policy.company.engineer_title)
         self._required = RequiredLineMatcher(policy, self.folder)
-        stop = r"\s，,。.、:：;；!！?？\[\]（）()0-9"
+        # Brackets, quotes, dashes and colons people put around the name and 工号
+        # (工号：【1818】, 工程师“张三”); the name and 工号 inside stay exact.
+        marks = r"【】\[\]「」『』“”\"'‘’（）()<>《》"
+        stop = rf"\s，,。.、:：;；!！?？~～\-—{marks}0-9"
         name = rf"(?P<name>[^{stop}]{{1,12}}?)"
-        ahead = r"(?=\s*(?:[，,、。.:：;；\s]|工号|$))"
+        opening = r"[—\-:：\s]*[【\[「『“\"'‘（(<《]?\s*"
+        ahead = rf"(?=\s*(?:[，,、。.:：;；!！~～\s{marks}]|工号|我的工号|$))"
         title = re.escape(self.folder.fold(self.parts.title))
         centre = re.escape(self.folder.fold(self.parts.centre))
-        self._after_title = re.compile(rf"{title}\s*[：:]?\s*{name}{ahead}")
-        self._after_intro = re.compile(rf"我是\s*(?:{centre})?\s*(?:{title})?\s*{name}{ahead}")
+        self._after_title = re.compile(rf"{title}{opening}{name}{ahead}")
+        self._after_intro = re.compile(
+            rf"我是\s*(?:{centre})?\s*(?:的)?\s*(?:{title})?{opening}{name}{ahead}"
+        )
         label = re.escape(self.folder.fold(self.parts.staff_no_label))
-        self._staff = re.compile(rf"{label}\s*[：:]?\s*(?:是|为)?\s*(?P<staff>[a-z0-9]{{1,32}})")
+        self._staff = re.compile(
+            rf"{label}\s*[：:]?\s*(?:是|为)?\s*[：:]?\s*[【\[「『“\"'‘（(<《]?\s*"
+            rf"(?P<staff>[a-z0-9]{{1,32}})"
+        )
         self.staff_label = self.folder.fold(self.parts.staff_no_label)
         self._rendered: dict[tuple[str, str], str] = {}
         self._parsed: dict[str, GreetingMatch | None] = {}

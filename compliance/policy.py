@@ -206,6 +206,7 @@ class Phrases:
     backup_confirmed: tuple[str, ...] = ()
     backup_confirmed_despite_negation: tuple[str, ...] = ()
     backup_denied: tuple[str, ...] = ()
+    affirmations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +220,23 @@ class ForbiddenList:
 
 
 LAYERS: tuple[str, ...] = ("phrase", "operator", "similarity")
+# Cue lists a detector may extend (besides the forbidden lists), by the side of the
+# conversation they are read on.
+CUSTOMER_CUE_DETECTORS: tuple[str, ...] = (
+    "complaint",
+    "doubt",
+    "emotion",
+    "resolution_customer",
+    "suggestion_declined",
+)
+AGENT_CUE_DETECTORS: tuple[str, ...] = (
+    "complaint_ack",
+    "doubt_ack",
+    "emotion_ack",
+    "remote",
+    "resolution_agent",
+    "suggestion_request",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +259,9 @@ class OperatorSpec:
     is then read through the shared grammar of ``[detection]``: a negated evaluation
     (不会 / 绝不 / 从不 …), one in a hypothetical clause (如果 …, when `hypothetical`
     is on) or after a reassurance (请放心 …) does not count, nor does one with a
-    context exception (IP, 防火墙, 日志 …) in its clause.
+    context exception (IP, 防火墙, 日志 …) in its sentence, nor, with
+    `skip_questions`, one asked rather than said (恢复了吗), nor, with
+    `benefactive`, an action done for or by the customer (帮您删除, 建议您屏蔽).
     """
 
     name: str
@@ -262,7 +282,9 @@ class OperatorSpec:
     negation: bool = True
     hypothetical: bool = False
     reassurance: bool = True
+    benefactive: bool = False
     exceptions: tuple[str, ...] = ()
+    skip_questions: bool = False
     confidence: float = 0.9
 
 
@@ -294,6 +316,7 @@ class DetectorPolicy:
     operator, similarity), the severity of its hits (default: the rule's).
     `guard_phrases` reads phrase-list hits through the grammar too (我们从不拉黑客户
     is no threat); profanity is profanity however it is framed, so it is off there.
+    `benefactive` also drops phrase hits done for or by the customer (帮您删除);
     `exceptions` are context words that cancel a hit of any layer in their sentence
     (IP, 防火墙, 日志: a security action, not a threat to the customer).
     """
@@ -304,6 +327,7 @@ class DetectorPolicy:
     exceptions: tuple[str, ...] = ()
     layers: Mapping[str, Severity] = field(default_factory=dict)
     guard_phrases: bool = False
+    benefactive: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -681,8 +705,21 @@ def _check_detectors(policy: Policy, fail: typing.Callable[[str, str], PolicyErr
     from compliance.matchers import wordlist_names
 
     shipped = wordlist_names()
+    cue_names = (*CUSTOMER_CUE_DETECTORS, *AGENT_CUE_DETECTORS)
     for name, detector in policy.detectors.items():
         key = f"detectors.{name}"
+        if name not in policy.forbidden and name not in cue_names:
+            raise fail(
+                key,
+                "a detector extends a forbidden list or a cue list of the same name "
+                f"(forbidden lists: {', '.join(policy.forbidden)}; "
+                f"cue lists: {', '.join(cue_names)})",
+            )
+        if name in policy.forbidden and detector.rule != policy.forbidden[name].rule:
+            raise fail(
+                f"{key}.rule",
+                f"must be {policy.forbidden[name].rule}, the rule of forbidden.{name}",
+            )
         if detector.rule not in RULE_CODES:
             raise fail(f"{key}.rule", f"unknown rule code {detector.rule!r}")
         for layer in detector.layers:

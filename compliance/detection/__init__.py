@@ -30,7 +30,7 @@ from compliance.detection.detector import (
 from compliance.detection.grammar import Grammar
 from compliance.matchers import CueBook, CueHit, CueList, ForbiddenHit
 from compliance.normalize import TextFolder
-from compliance.policy import Policy
+from compliance.policy import AGENT_CUE_DETECTORS, CUSTOMER_CUE_DETECTORS, Policy
 
 __all__ = [
     "AGENT_CUES",
@@ -46,20 +46,8 @@ __all__ = [
     "strongest",
 ]
 
-# Cue lists a detector may extend, by the side of the conversation they are read on.
-CUSTOMER_CUES: frozenset[str] = frozenset(
-    {"complaint", "doubt", "emotion", "resolution_customer", "suggestion_declined"}
-)
-AGENT_CUES: frozenset[str] = frozenset(
-    {
-        "complaint_ack",
-        "doubt_ack",
-        "emotion_ack",
-        "remote",
-        "resolution_agent",
-        "suggestion_request",
-    }
-)
+CUSTOMER_CUES: frozenset[str] = frozenset(CUSTOMER_CUE_DETECTORS)
+AGENT_CUES: frozenset[str] = frozenset(AGENT_CUE_DETECTORS)
 
 # Extra exemplars per detector name: (positive, negative), e.g. from QA's marks.
 Exemplars = Mapping[str, tuple[Sequence[str], Sequence[str]]]
@@ -191,8 +179,8 @@ class CueReader:
     or adds to (an operator or similarity hit where no phrase matched).
 
     The result of `find` is the book's: cue list name -> `CueHit`, plus an
-    ``anchor:NAME`` key for every detector whose prefilter the text passed (the
-    language detectors of agent messages read those).
+    ``anchor:NAME`` key for every detector of `anchors_of` whose prefilter the text
+    passed (the language detectors of agent messages read those).
     """
 
     def __init__(
@@ -232,7 +220,7 @@ class CueReader:
             return hits
         out = dict(hits)
         for name in self._cue_names:
-            anchored = f"anchor:{name}" in hits
+            anchored = out.pop(f"anchor:{name}", None) is not None
             phrase = hits.get(name)
             if phrase is None and not anchored:
                 continue

@@ -146,6 +146,7 @@ class _Operator:
             negation=spec.negation,
             hypothetical=spec.hypothetical,
             reassurance=spec.reassurance,
+            benefactive=spec.benefactive,
         )
 
     @property
@@ -210,6 +211,8 @@ class _Operator:
             if not self._whole(folded, start, end, edges):
                 continue
             if grammar.cancels(self.guard, folded, start, end):
+                continue
+            if spec.skip_questions and grammar.asked(folded, start, end):
                 continue
             if self._excepted(folded, start, end):
                 continue
@@ -297,7 +300,7 @@ class Detector:
         anchors.update(dict.fromkeys(self._similarity_anchors.keys))
         self.anchor_list = CueList(f"anchor:{name}", tuple(anchors))
         self._anchor_book = CueBook([self.anchor_list], folder)
-        self._phrase_guard = Guard(negation=True, reassurance=True, benefactive=True)
+        self._phrase_guard = Guard(negation=True, reassurance=True, benefactive=spec.benefactive)
         self.exceptions = tuple(folder.fold(w) for w in spec.exceptions if w.strip())
 
     def anchored(self, text: str, folded: str) -> bool:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from compliance.normalize import TextFolder
 from compliance.policy import DetectionGrammar
 
+# A-not-A questions (能不能, 是不是, 有没有).
+_A_NOT_A = re.compile(r"(.)[不没]\1")
 # Characters that end a sentence and a clause (both widths).
 SENTENCE_BREAKS = frozenset("。！？!?；;\n")
 CLAUSE_BREAKS = SENTENCE_BREAKS | frozenset("，,、：:")
@@ -42,7 +44,7 @@ class Guard:
     negation: bool = True
     hypothetical: bool = False
     reassurance: bool = True
-    benefactive: bool = True
+    benefactive: bool = False
 
 
 class Grammar:
@@ -139,6 +141,16 @@ class Grammar:
         if self._turning is None:
             return frozenset()
         return frozenset(m[0] for m in self._turning.finditer(text))
+
+    @staticmethod
+    def asked(text: str, start: int, end: int) -> bool:
+        """Is the hit at ``text[start:end]`` asked rather than said (恢复了吗,
+        能不能打开, 好了没)?"""
+        rest = text[end : Grammar.clause_end(text, end, SENTENCE_BREAKS) + 1]
+        if any(mark in rest for mark in ("吗", "?", "？", "了没", "没有?")):
+            return True
+        before = text[Grammar.clause_start(text, start) : start]
+        return _A_NOT_A.search(before) is not None
 
     def cancels(self, guard: Guard, text: str, start: int, end: int) -> str | None:
         """Why the hit at ``text[start:end]`` does not count, or None when it does."""

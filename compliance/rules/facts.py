@@ -305,10 +305,32 @@ class SessionFacts:
                 for line in self._cue_lines:
                     cue_list = "resolution_agent" if line.role == "agent" else "resolution_customer"
                     hit = self._cues[line.index].get(cue_list)
-                    if hit is not None:
-                        found.append(Occurrence(line, True, hit.cue, hit.span))
+                    if hit is None:
+                        continue
+                    # An engineer's report of a passing test or restored service in
+                    # other words is a resolution once the customer confirms it.
+                    if line.role == "agent" and hit.layer != "phrase" and not self.confirmed(line):
+                        continue
+                    found.append(Occurrence(line, True, hit.cue, hit.span))
                 self._resolutions = found
         return self._resolutions
+
+    def confirmed(self, report: Line) -> bool:
+        """Does the customer's next message confirm what the agent's `report` says
+        (好的, 确实正常了 …: no question, no 还是不行)?"""
+        number = self._block_of[report.index] + 1
+        if number <= 0 or number >= len(self.blocks) or self.blocks[number].role != "customer":
+            return False
+        reply = self.blocks[number].first
+        folded = self._folded[reply.index]
+        if not folded or "?" in folded or "？" in folded:
+            return False
+        phrases = self.ctx.policy.phrases
+        if any(self.ctx.folder.fold(n) in folded for n in phrases.resolution_negations):
+            return False
+        if "resolution_customer" in self._cues[reply.index] or self.is_ack_only(reply):
+            return True
+        return any(self.ctx.folder.fold(word) in folded for word in phrases.affirmations)
 
     def agent_lines_from(self, point: Line) -> list[Line]:
         """Agent messages that count as *after* `point`: from the start of the agent

@@ -400,7 +400,11 @@ class SuggestionPressed(Rule):
             self._cues = (ctx.folder, matcher)
         if self._cues[1].matches(line.text, facts.folded(line)):
             return True
-        return facts.says(line, ScriptKey.SUGGESTION_REQUEST)
+        if facts.says(line, ScriptKey.SUGGESTION_REQUEST):
+            return True
+        # A request in other words (operators, or similarity to the script line).
+        detector = ctx.detectors.get("suggestion_request")
+        return detector is not None and bool(detector.find(line.text, facts.folded(line)))
 
     def check(self, session: Session, ctx: CheckContext) -> Iterator[Finding]:
         facts = ctx.facts(session)
