@@ -296,8 +296,8 @@ class SimilaritySpec:
     layer's severity; from `review_threshold` up to it, a warning to review.  A text
     at least `negative_threshold` like a negative exemplar (a confirmed false alarm)
     and more like it than like any positive one has no hit of any layer.  Only texts
-    with one of the detector's anchors (the evaluations of its operators, and
-    `anchors`) are scored: the cheap prefilter.
+    with one of the similarity `anchors` (or one of the two rarest words of an
+    exemplar QA added) are scored: the cheap prefilter.
     """
 
     exemplars: tuple[str, ...] = ()
@@ -351,6 +351,19 @@ class DetectionGrammar:
 
 
 @dataclass(frozen=True, slots=True)
+class PresendPolicy:
+    """What the bot's pre-send check offers instead of a refused draft.
+
+    `lines` gives, per rule code, a compliant line in 您 form for a draft that rule
+    refuses (a neutral instruction or the standard's own words); `fallback` is for
+    the others.  The check reads each line through the detectors before offering it.
+    """
+
+    fallback: str = "请您稍等，我这边马上继续为您处理"
+    lines: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class RuleConfig:
     """Severity and switch of one rule; `options` are checked by the rule itself."""
 
@@ -388,6 +401,7 @@ class Policy:
     complaints: ComplaintPolicy = ComplaintPolicy()
     detection: DetectionGrammar = DetectionGrammar()
     detectors: Mapping[str, DetectorPolicy] = field(default_factory=dict)
+    presend: PresendPolicy = PresendPolicy()
     source_path: str = ""
 
     # -- conveniences used across the product --------------------------------
@@ -674,6 +688,9 @@ def _check_consistency(policy: Policy, source: str) -> None:
                     "exception for a phrase that is not in this list's phrases",
                 )
     _check_detectors(policy, fail)
+    for code in policy.presend.lines:
+        if code not in RULE_CODES:
+            raise fail(f"presend.lines.{code}", "unknown rule code")
     for code in policy.scoring.fatal:
         if code not in RULE_CODES:
             raise fail("scoring.fatal", f"unknown rule code {code!r}")

@@ -31,7 +31,13 @@ from typing import Literal
 import ahocorasick
 
 from compliance.detection.grammar import CLAUSE_BREAKS, SENTENCE_BREAKS, Grammar, Guard
-from compliance.detection.similarity import ExemplarIndex, boundaries, frequency, vector
+from compliance.detection.similarity import (
+    ExemplarIndex,
+    boundaries,
+    frequency,
+    salient_words,
+    vector,
+)
 from compliance.matchers import CueBook, CueList, load_wordlist
 from compliance.normalize import TextFolder
 from compliance.policy import DetectorPolicy, OperatorSpec, Policy, Severity
@@ -296,7 +302,10 @@ class Detector:
             anchors.update(dict.fromkeys(operator.anchors))
         # Similarity is the dearest layer: it only scores texts with one of its own
         # anchors (a subset of the detector's prefilter).
-        self._similarity_anchors = _Terms(similarity.anchors if self.positives else (), folder)
+        learned = [w for e in exemplars for w in salient_words(folder.fold(e))]
+        self._similarity_anchors = _Terms(
+            (*similarity.anchors, *learned) if self.positives else (), folder
+        )
         anchors.update(dict.fromkeys(self._similarity_anchors.keys))
         self.anchor_list = CueList(f"anchor:{name}", tuple(anchors))
         self._anchor_book = CueBook([self.anchor_list], folder)

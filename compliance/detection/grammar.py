@@ -7,7 +7,7 @@ so spans carry over):
 - **negation**: a negation word (不会, 绝不, 从不, 没 …) ending shortly before the
   evaluation, with no clause break or consequence word (就, 但 …) between, cancels
   it (我们从不拉黑客户, 不会不理您); so does a negation right after it
-  (拉黑是不可能的).  A one-character negation reaches three characters at most.
+  (拉黑客户是不可能的).  A one-character negation reaches three characters at most.
 - **hypothetical**: a clause that opens with 如果 / 假如 / 要是 … before the hit;
   only for operators that ask for it (a conditional threat is still a threat).
 - **reassurance**: 请放心, 不用担心 … earlier in the same sentence.
@@ -110,9 +110,9 @@ class Grammar:
                 if match.end() - match.start() > 1 or len(window) - match.end() <= 3:
                     return True
         if self._after:
-            rest = text[end : self.clause_end(text, end, SENTENCE_BREAKS)]
-            rest = rest.lstrip("是的这种事都也，, ")
-            if any(rest.startswith(word) for word in self._after):
+            # Later in the same clause: 拉黑客户是不可能的.
+            rest = text[end : self.clause_end(text, end)]
+            if any(word in rest for word in self._after):
                 return True
         return False
 
