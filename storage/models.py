@@ -163,6 +163,13 @@ class Verdict(enum.StrEnum):
     CONFIRMED = "confirmed"
 
 
+class Polarity(enum.StrEnum):
+    """Whether an exemplar sentence is a violation (positive) or a false alarm (negative)."""
+
+    POSITIVE = "positive"
+    NEGATIVE = "negative"
+
+
 class TimerStatus(enum.StrEnum):
     """A timer waits (pending), has run (fired) or is no longer needed (cancelled)."""
 
@@ -409,6 +416,10 @@ class Finding(Base):
     span_end: Mapped[int | None] = mapped_column(Integer)
     suggestion: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str | None] = mapped_column(String(64))  # the transcript file, if any
+    # The detector layer that caught it (phrase / operator / similarity) and how sure it
+    # was (0–1); NULL for rules that do not read text by layers and for older rows.
+    layer: Mapped[str | None] = mapped_column(String(16))
+    confidence: Mapped[float | None] = mapped_column(Float)
     # True when the rule had no event to go on and read it from the text (SPEC §4).
     inferred: Mapped[bool] = mapped_column(Boolean, default=False)
     score: Mapped[float | None] = mapped_column(Float)
@@ -432,6 +443,30 @@ class QaReview(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     finding: Mapped[Finding] = relationship(back_populates="reviews")
+
+
+class Exemplar(Base):
+    """A sentence QA's marks taught a detector: a confirmed finding's line is a positive
+    exemplar, a false positive's a negative one (`compliance.detection`).
+
+    One active exemplar per finding: a new verdict on the same finding retires the
+    previous one (``active`` false), so the history stays.
+    """
+
+    __tablename__ = "exemplars"
+    __table_args__ = (Index(None, "detector"), Index(None, "finding_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    detector: Mapped[str] = mapped_column(String(64))  # abuse, block_threat, remote …
+    rule: Mapped[str] = mapped_column(String(16))
+    polarity: Mapped[Polarity] = mapped_column(_enum(Polarity, "polarity"))
+    text: Mapped[str] = mapped_column(Text)
+    finding_id: Mapped[int | None] = mapped_column(ForeignKey("findings.id"))
+    session: Mapped[str | None] = mapped_column(String(128))
+    reviewer: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Timer(Base):

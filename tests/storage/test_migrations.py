@@ -36,7 +36,9 @@ TABLES_0001 = {
 }
 TABLES_0002 = {"console_users", "console_secrets"}
 TABLES_0010 = {"kf_cursors", "bridge_keys", "bridge_nonces", "bridge_events", "bridge_commands"}
-ALL_TABLES = TABLES_0001 | TABLES_0002 | TABLES_0010
+TABLES_0020 = {"exemplars"}
+ALL_TABLES = TABLES_0001 | TABLES_0002 | TABLES_0010 | TABLES_0020
+HEAD = "0020"
 
 
 def _tables(engine: Engine) -> set[str]:
@@ -46,8 +48,8 @@ def _tables(engine: Engine) -> set[str]:
 def test_history_is_linear_from_0001() -> None:
     script = ScriptDirectory.from_config(alembic_config())
     revisions = [rev.revision for rev in script.walk_revisions("base", "heads")]
-    assert heads() == ("0011",)
-    assert list(reversed(revisions)) == ["0001", "0002", "0010", "0011"]
+    assert heads() == (HEAD,)
+    assert list(reversed(revisions)) == ["0001", "0002", "0010", "0011", "0020"]
 
 
 def test_up_down_up(db_url: str) -> None:
@@ -56,7 +58,7 @@ def test_up_down_up(db_url: str) -> None:
         assert current(engine) is None
         upgrade(db_url)
         assert _tables(engine) == ALL_TABLES
-        assert current(engine) == "0011"
+        assert current(engine) == HEAD
 
         downgrade(db_url, "0001")
         assert _tables(engine) == TABLES_0001
@@ -68,7 +70,7 @@ def test_up_down_up(db_url: str) -> None:
 
         upgrade(db_url)
         assert _tables(engine) == ALL_TABLES
-        assert current(engine) == "0011"
+        assert current(engine) == HEAD
     finally:
         engine.dispose()
 
@@ -99,7 +101,7 @@ def test_index_and_constraint_names_follow_the_convention(engine: Engine) -> Non
 
 def test_upgrade_twice_is_a_no_op(engine: Engine) -> None:
     upgrade(engine)
-    assert current(engine) == "0011"
+    assert current(engine) == HEAD
 
 
 def test_concurrent_upgrades_in_one_process(db_url: str) -> None:
@@ -208,7 +210,7 @@ def test_0011_adds_finding_spans_and_keeps_the_rows_saved_before(db_url: str) ->
                 )
             )
         upgrade(db_url)
-        assert current(engine) == "0011"
+        assert current(engine) == HEAD
         with engine.connect() as conn:
             row = conn.execute(
                 select(findings.c.evidence, findings.c.span_start, findings.c.span_end)
