@@ -107,7 +107,10 @@ class Abuse(_ForbiddenPhraseRule):
     Seed 000 【售后沟通标准】4: “禁止辱骂、诽谤、轻视、挖苦客户的沟通言论”
 
     Phrases: the lists whose ``rule`` is LNG002 (``[forbidden.abuse]``), with their
-    innocent containing words (滚动 ⊃ 滚, 垃圾文件 ⊃ 垃圾).
+    innocent containing words (滚动 ⊃ 滚, 垃圾文件 ⊃ 垃圾).  Beyond them the
+    ``[detectors.abuse]`` layers catch mockery in any words: the customer's ability
+    judged (您这水平…), "even this you cannot do" (连…都不会), contempt (真是个人才),
+    and sentences like the exemplars; negated or reassuring mentions do not count.
 
     Fails::
 
@@ -132,7 +135,10 @@ class BlockThreat(_ForbiddenPhraseRule):
     Seed 000 【售后沟通标准】6: “禁止任何沟通平台的拉黑、删除客户”
 
     Phrases: the lists whose ``rule`` is LNG003 (``[forbidden.block_threat]``); a
-    firewall's blacklist (IP加入黑名单) is no threat.
+    firewall's blacklist (IP加入黑名单) is no threat.  The ``[detectors.block_threat]``
+    layers catch removing, blocking or ignoring the customer in any words (以后你的消息
+    我一律不回), and leave alone what is negated or reassuring (我们从不拉黑客户), done
+    for the customer (帮您删除) or a security action (攻击者的IP).
 
     Fails::
 
@@ -157,7 +163,9 @@ class WalkAway(_ForbiddenPhraseRule):
     Seed 000 【售后沟通标准】5: “禁止无端挂断客户电话或沟通中当场离开（包括线上沟通场景）”
 
     Fires on a phrase of the lists whose ``rule`` is LNG004 (``[forbidden.walk_away]``:
-    我先挂了, 我下班了 …), and on a ``closed`` event while the customer's last
+    我先挂了, 我下班了 …) or a hit of the ``[detectors.walk_away]`` layers (leaving or
+    dismissing the customer in any words, unless with a promise to come back or a
+    hand-over), and on a ``closed`` event while the customer's last
     message is unanswered (a message that is only an acknowledgement, policy
     ``phrases.ack_only``, needs no answer).
 
@@ -208,7 +216,10 @@ class CompanyDamaging(_ForbiddenPhraseRule):
 
     Phrases: the lists whose ``rule`` is LNG005 (``[forbidden.company_damaging]``);
     a hit inside a longer hit of another list counts once, for the longer phrase
-    (垃圾公司 is LNG005, not also LNG002).
+    (垃圾公司 is LNG005, not also LNG002).  The ``[detectors.company_damaging]`` layers
+    catch damaging talk about the company, its products, quality control, management
+    or honesty in any words (公司的质检就是走过场), with the NTUSD lexicon; owning a fault
+    and offering the remedy, or a hypothetical (如果我们的服务有不到位的地方), is none.
 
     Fails::
 
@@ -308,9 +319,10 @@ class ComplaintUnacknowledged(_Unacknowledged):
     Seed 000 【售后沟通标准】8: “对于客户的抱怨应等待客户吐槽完之后表示理解，并耐心解释
     “感谢您的提议和指导，我们会继续完善售后服务质量和效率，给您添麻烦了””
 
-    Complaint cues (customer) are ``phrases.complaint_cues``; the next turn complies
-    with a ``phrases.complaint_ack`` cue or the script line (fuzzy).  The finding is
-    on the first message of that turn.
+    Complaint cues (customer) are ``phrases.complaint_cues`` and the
+    ``[detectors.complaint]`` layers; the next turn complies with a
+    ``phrases.complaint_ack`` cue, a ``[detectors.complaint_ack]`` hit or the script
+    line (fuzzy).  The finding is on the first message of that turn.
 
     Fails::
 
@@ -341,8 +353,9 @@ class DoubtUnacknowledged(_Unacknowledged):
     服务机会“您的顾虑我特别能理解，因为信任不是一件容易的事情，能给您提供服务的机会我很珍惜，
     不惧怕困难和学习””
 
-    Doubt cues are ``phrases.doubt_cues``; acknowledgements ``phrases.doubt_ack`` or the
-    script line (fuzzy).
+    Doubt cues are ``phrases.doubt_cues`` and the ``[detectors.doubt]`` layers;
+    acknowledgements ``phrases.doubt_ack``, ``[detectors.doubt_ack]`` or the script
+    line (fuzzy).
 
     Fails::
 
@@ -373,8 +386,9 @@ class EmotionUnacknowledged(_Unacknowledged):
     换作是我我也会生气；您消消气，保重身体，我们承诺不会放弃、不会厌倦、不会抵触本次和以后的
     服务；……””
 
-    Emotion cues are ``phrases.emotion_cues`` (气死, 受不了, ！！！ …);
-    acknowledgements ``phrases.emotion_ack`` or the script line (fuzzy).
+    Emotion cues are ``phrases.emotion_cues`` (气死, 受不了, ！！！ …) and the
+    ``[detectors.emotion]`` layers; acknowledgements ``phrases.emotion_ack``,
+    ``[detectors.emotion_ack]`` or the script line (fuzzy).
 
     Fails::
 

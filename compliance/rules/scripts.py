@@ -81,7 +81,9 @@ class GreetingMissing(Rule):
 
     The message must contain 您好, the centre, the title, a name, 工号 with the number
     and 很高兴为您服务 (fuzzily: punctuation, emoji and small rewordings do not
-    matter).  A complete self-introduction with the wrong name or 工号 is SCR002.
+    matter; brackets, quotes, colons, exclamation marks and filler around the name
+    and 工号 are tolerated, 工号：【1818】, while both are read exactly).  A complete
+    self-introduction with the wrong name or 工号 is SCR002.
 
     Fails::
 
@@ -213,9 +215,12 @@ class BackupWarningMissing(Rule):
 
     The remote login is the ``remote_login`` event; a transcript without any events
     has it inferred from the agent asking for or announcing remote access (远程,
-    向日葵, ToDesk, 识别码 …; policy ``phrases.remote_access``), except where the
-    text says remote access will not happen (远程解决不了, 无法远程;
-    ``phrases.remote_negations``).  An inferred finding says 推断.
+    向日葵, ToDesk, 识别码 …; policy ``phrases.remote_access``, and the
+    ``[detectors.remote]`` layers: out-of-band management BMC/IPMI/iDRAC/iLO/KVM, an
+    SSH/RDP/VNC login, screen sharing, credentials asked for, 我登录您的服务器), except
+    where the text rules it out (远程解决不了, 无法远程, ``phrases.remote_negations``;
+    不需要登录您的服务器 and other negations through the detector's grammar).  An
+    inferred finding says 推断.
 
     Fails::
 
@@ -294,9 +299,12 @@ class ThanksMissing(_AfterResolution):
 
     Resolution is the ``resolved`` event; a transcript without any events has it
     inferred from the text (agent: 问题已解决 …; customer: 好了, 可以了 … but not
-    as a question, and not next to 还是不行 …; policy ``phrases.resolution_*``), and
-    the finding says 推断.  The thanks line may come in the agent turn in which the
-    resolution happens, or any time later.
+    as a question, and not next to 还是不行 …; policy ``phrases.resolution_*`` and
+    the ``[detectors.resolution_*]`` layers), and the finding says 推断.  An engineer's
+    report of a passing test or restored service in other words (压测跑了一晚上没有再
+    报错) is a resolution once the customer's next message confirms it in any words
+    (no question, no negation; ``phrases.affirmations``).  The thanks line may come in
+    the agent turn in which the resolution happens, or any time later.
 
     Fails::
 
@@ -365,7 +373,9 @@ class SuggestionPressed(Rule):
     Seed 000 【售后动作标准】2.a.1: “客户建议收集……“您对我们的服务器使用及售后服务有什么建议
     或者意见吗？……”。①如果客户说暂时没有那就不能持续追问”
 
-    A request is the script line (fuzzy) or a message with one of the ``request_cues``;
+    A request is the script line (fuzzy), a message with one of the ``request_cues``,
+    or a hit of the ``[detectors.suggestion_request]`` layers (a renewed request in
+    other words, or similarity to the script line);
     a decline is a customer reply with a ``phrases.suggestion_declined`` cue (暂时没有,
     没意见 …).  Every request after a decline is a finding.
 
