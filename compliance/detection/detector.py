@@ -135,13 +135,17 @@ class _Operator:
     def __init__(self, detector: str, spec: OperatorSpec, folder: TextFolder) -> None:
         self.spec = spec
         self.source = f"detectors.{detector}.operators.{spec.name}"
+        # The skip list and the frequency cap are for lexicon entries: the policy's own
+        # evaluations are meant as they are written.
         skip = {folder.fold(w) for w in spec.evaluation_skip}
         words = list(spec.evaluations)
         for lexicon in spec.evaluation_lexicons:
             words.extend(
-                w for w in load_wordlist(lexicon) if frequency(w) <= spec.lexicon_max_frequency
+                w
+                for w in load_wordlist(lexicon)
+                if frequency(w) <= spec.lexicon_max_frequency and folder.fold(w) not in skip
             )
-        self.evaluations = _Terms((w for w in words if folder.fold(w) not in skip), folder)
+        self.evaluations = _Terms(words, folder)
         self.targets = _Terms(spec.targets, folder)
         self.owned_targets = _Terms(spec.owned_targets, folder)
         self.owners = _Terms(spec.owners, folder)
