@@ -165,7 +165,7 @@ class Detectors:
         phrases = [PhraseHit(phrase.span, phrase.cue, f"phrases.{name}")] if phrase else []
         if not phrases and anchored is False:
             return None
-        best = strongest(detector.find(text, folded, phrases, anchored=anchored))
+        best = strongest(detector.find(text, folded, phrases, anchored=anchored, first=True))
         if best is None:
             return None
         return CueHit(

@@ -212,7 +212,9 @@ class _Operator:
                     candidates.append((start, end, round(confidence, 3), word))
         if not candidates:
             return []
-        edges = boundaries(folded) if spec.kind != "regex" else None
+        # jieba runs only when a hit is short enough for its word edges to matter.
+        short = spec.kind != "regex" and any(e - s <= 2 for s, e, _c, _w in candidates)
+        edges = boundaries(folded) if short else None
         innocent = self.innocent.find(folded) if self.innocent else []
         hits = []
         for start, end, confidence, word in candidates:
@@ -327,11 +329,13 @@ class Detector:
         phrases: Sequence[PhraseHit] = (),
         *,
         anchored: bool | None = None,
+        first: bool = False,
     ) -> list[Detection]:
         """Every detection in `text`, phrase hits first, then operators, then similarity.
 
         `phrases` are the text's phrase-list hits (forbidden or cue lists); `anchored`
-        may pass what the caller's own prefilter said (`anchored` otherwise).
+        may pass what the caller's own prefilter said (`anchored` otherwise).  With
+        `first`, a surviving phrase hit is enough (a cue needs one hit, not all).
         """
         if folded is None:
             folded = self.folder.fold(text)
@@ -344,10 +348,10 @@ class Detector:
             ):
                 continue
             found.append(self._detection("phrase", 1.0, hit.span, text, hit.phrase, hit.source))
-        if anchored is None:
+        if anchored is None and not (first and found):
             anchored = self.anchored(text, folded)
         vec: dict[str, float] | None = None
-        if anchored:
+        if anchored and not (first and found):
             for operator in self.operators:
                 for start, end, confidence, word in operator.find(folded, self.grammar):
                     if in_sentence(folded, start, end, self.exceptions):
