@@ -132,7 +132,11 @@ class CheckContext:
             required=RequiredLineMatcher(policy, folder),
             greeting=GreetingParser(policy, folder),
             agent_cues=CueReader(
-                agent_cue_lists(policy), detectors, folder, anchors_of=detectors.language_names
+                agent_cue_lists(policy),
+                detectors,
+                folder,
+                anchors_of=detectors.language_names,
+                lazy=True,
             ),
             customer_cues=CueReader(customer_cue_lists(policy), detectors, folder),
             acks=AckMatcher(policy.phrases.ack_only, folder),

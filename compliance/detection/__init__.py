@@ -77,6 +77,14 @@ class Detectors:
             )
         self._severity = {code: config.severity for code, config in policy.rules.items()}
         self._enabled = {code for code, config in policy.rules.items() if config.enabled}
+        self.language_names: tuple[str, ...] = tuple(
+            name for name in self.by_name if name in policy.forbidden
+        )
+        """Detectors that extend a forbidden list (their hits are LNG findings)."""
+        self.language_anchors: frozenset[str] = frozenset(
+            f"anchor:{name}" for name in self.language_names
+        )
+        """Their ``anchor:NAME`` keys in a cue reader's results."""
 
     def get(self, name: str) -> Detector | None:
         return self.by_name.get(name)
@@ -90,11 +98,6 @@ class Detectors:
             for name in names
             if name in self.by_name and self.by_name[name].anchor_list.cues
         ]
-
-    @property
-    def language_names(self) -> tuple[str, ...]:
-        """Detectors that extend a forbidden list (their hits are LNG findings)."""
-        return tuple(name for name in self.by_name if name in self.policy.forbidden)
 
     # -- language rules (agent messages) ---------------------------------------
 
@@ -162,6 +165,8 @@ class Detectors:
         detector = self.by_name.get(name)
         if detector is None:
             return phrase
+        if phrase is not None and not detector.reads_phrases:
+            return phrase  # nothing would change it: keep the phrase hit as it is
         phrases = [PhraseHit(phrase.span, phrase.cue, f"phrases.{name}")] if phrase else []
         if not phrases and anchored is False:
             return None
@@ -180,7 +185,9 @@ class CueReader:
 
     The result of `find` is the book's: cue list name -> `CueHit`, plus an
     ``anchor:NAME`` key for every detector of `anchors_of` whose prefilter the text
-    passed (the language detectors of agent messages read those).
+    passed (the language detectors of agent messages read those).  A `lazy` reader
+    leaves its cues unread (and their anchor keys in): the caller reads a cue with
+    `read` when a rule needs it, which for the agent's acknowledgements is rarely.
     """
 
     def __init__(
@@ -190,11 +197,15 @@ class CueReader:
         folder: TextFolder,
         *,
         anchors_of: Iterable[str] = (),
+        lazy: bool = False,
     ) -> None:
         self.detectors = detectors
         names = [cue_list.name for cue_list in lists]
-        self._cue_names = tuple(name for name in names if detectors.get(name) is not None)
-        anchored = detectors.anchor_lists((*self._cue_names, *anchors_of))
+        cue_names = tuple(name for name in names if detectors.get(name) is not None)
+        # Lazy: leave the reading to the caller (`read`), cue by cue, when a rule asks;
+        # the ``anchor:NAME`` keys stay in the result to say where it may.
+        self._cue_names = () if lazy else cue_names
+        anchored = detectors.anchor_lists((*cue_names, *anchors_of))
         self.book = CueBook([*lists, *anchored], folder)
         self.folder = folder
         self.cue_keys = self.book.cue_keys
@@ -214,6 +225,14 @@ class CueReader:
             self._read(text, fold, hits) if hits else hits
             for text, fold, hits in zip(texts, folded, found, strict=True)
         ]
+
+    def read(self, name: str, text: str, folded: str, hits: dict[str, CueHit]) -> CueHit | None:
+        """The cue `name` in a text whose `find` (lazy) gave `hits`, read by its detector."""
+        anchored = f"anchor:{name}" in hits
+        phrase = hits.get(name)
+        if phrase is None and not anchored:
+            return None
+        return self.detectors.cue(name, text, folded, phrase, anchored)
 
     def _read(self, text: str, folded: str, hits: dict[str, CueHit]) -> dict[str, CueHit]:
         if not hits or not self._cue_names:

@@ -318,6 +318,12 @@ class Detector:
         self._phrase_guard = Guard(negation=True, reassurance=True, benefactive=spec.benefactive)
         self.exceptions = tuple(folder.fold(w) for w in spec.exceptions if w.strip())
 
+    @property
+    def reads_phrases(self) -> bool:
+        """Can anything here drop a phrase-list hit (the grammar, exceptions, QA's
+        false alarms)?  If not, a phrase hit stands as it is."""
+        return self.spec.guard_phrases or bool(self.negatives)
+
     def anchored(self, text: str, folded: str) -> bool:
         """Does `text` hold one of the anchors (the prefilter of operators and similarity)?"""
         return bool(self._anchor_book.find(text, folded))

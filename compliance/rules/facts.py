@@ -121,6 +121,7 @@ class SessionFacts:
             maybe_forbidden, maybe_cue = ctx.agent_scan.scan(agent_folded)
             self._maybe_forbidden = [speech[agents[number]] for number in maybe_forbidden]
             find = ctx.agent_cues.find
+            language_anchors = ctx.detectors.language_anchors
             for number in maybe_cue:
                 i = agents[number]
                 hits = find(texts[i], speech_folded[i]) if texts[i] else _NO_CUES
@@ -128,7 +129,7 @@ class SessionFacts:
                     line = speech[i]
                     cues[line.index] = hits
                     cue_lines.append(line)
-                    if any(name.startswith("anchor:") for name in hits):
+                    if not language_anchors.isdisjoint(hits):
                         self._anchored.append(line)
         if customers:
             found = ctx.customer_cues.find_many(
@@ -155,6 +156,7 @@ class SessionFacts:
         self._acks: dict[int, bool] = {}
         self._greetings: dict[int, GreetingMatch | None] = {}
         self._detections: dict[str, list[tuple[Line, Detection]]] | None = None
+        self._agent_cues: dict[tuple[int, str], CueHit | None] = {}
         self._remote: list[Occurrence] | None = None
         self._resolutions: list[Occurrence] | None = None
         self._block_cues: list[tuple[int, dict[str, tuple[Line, CueHit]]]] | None = None
@@ -198,8 +200,22 @@ class SessionFacts:
         return self._folded[line.index]
 
     def cues(self, line: Line) -> dict[str, CueHit]:
-        """The cue lists (of the line's role) with a cue in this line."""
+        """The cue lists (of the line's role) with a cue in this line; an agent line's
+        own cues as their phrase lists found them (read them with `agent_cue`)."""
         return self._cues[line.index]
+
+    def agent_cue(self, line: Line, name: str) -> CueHit | None:
+        """The agent cue `name` in `line` as its detector reads it (read when first
+        asked: most agent lines are never asked about their acknowledgements)."""
+        hits = self._cues[line.index]
+        if name not in hits and f"anchor:{name}" not in hits:
+            return None
+        key = (line.index, name)
+        if key not in self._agent_cues:
+            self._agent_cues[key] = self.ctx.agent_cues.read(
+                name, line.text or "", self._folded[line.index], hits
+            )
+        return self._agent_cues[key]
 
     def customer_block_cues(self) -> list[tuple[int, dict[str, tuple[Line, CueHit]]]]:
         """Customer blocks with cues: (block number, cue list -> first line and hit)."""
@@ -268,7 +284,7 @@ class SessionFacts:
                 anchored = [
                     name[len("anchor:") :]
                     for name in self._cues[line.index]
-                    if name.startswith("anchor:")
+                    if name in self.ctx.detectors.language_anchors
                 ]
                 for detection in detect(line.text, folded, hits, anchored):
                     by_rule.setdefault(detection.rule, []).append((line, detection))
@@ -288,7 +304,7 @@ class SessionFacts:
                 for line in self._cue_lines:
                     if line.role != "agent":
                         continue
-                    hit = self._cues[line.index].get("remote")
+                    hit = self.agent_cue(line, "remote")
                     if hit is not None:
                         found.append(Occurrence(line, True, hit.cue, hit.span))
                 self._remote = found
@@ -303,8 +319,10 @@ class SessionFacts:
             else:
                 found: list[Occurrence] = []
                 for line in self._cue_lines:
-                    cue_list = "resolution_agent" if line.role == "agent" else "resolution_customer"
-                    hit = self._cues[line.index].get(cue_list)
+                    if line.role == "agent":
+                        hit = self.agent_cue(line, "resolution_agent")
+                    else:
+                        hit = self._cues[line.index].get("resolution_customer")
                     if hit is None:
                         continue
                     # An engineer's report of a passing test or restored service in

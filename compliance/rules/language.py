@@ -296,7 +296,7 @@ class _Unacknowledged(Rule):
                 continue
             turn = blocks[number + 1]
             if any(
-                self.ack_list in facts.cues(line) or facts.says(line, self.line_key)
+                facts.agent_cue(line, self.ack_list) is not None or facts.says(line, self.line_key)
                 for line in turn.lines
             ):
                 continue
