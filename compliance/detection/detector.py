@@ -99,6 +99,12 @@ class _Terms:
     def __bool__(self) -> bool:
         return not self._empty
 
+    def present(self, folded: str) -> bool:
+        """Does `folded` hold one of the words at all?"""
+        if self._empty:
+            return False
+        return next(self._automaton.iter(folded), None) is not None
+
     def find(self, folded: str) -> list[tuple[int, int, str]]:
         """(start, end, word) of every occurrence, longest first where they overlap."""
         if self._empty:
@@ -184,26 +190,25 @@ class _Operator:
         spec = self.spec
         candidates: list[tuple[int, int, float, str]] = []
         if spec.kind == "regex":
-            if not self.evaluations.find(folded):
+            if not self.evaluations.present(folded):
                 return []
             for pattern in self.patterns:
                 for match in pattern.finditer(folded):
                     if match.end() > match.start():
                         candidates.append((match.start(), match.end(), spec.confidence, match[0]))
+        elif spec.kind == "keyword":
+            candidates = [(s, e, spec.confidence, w) for s, e, w in self.evaluations.find(folded)]
         else:
-            evaluations = self.evaluations.find(folded)
-            if not evaluations:
+            # Targets first: their lists are short, an evaluation lexicon is long.
+            targets = self.targets.find(folded)
+            if self.owned_targets:
+                owned = self.owned_targets.find(folded)
+                if owned:
+                    targets = sorted([*targets, *self._owned(folded, owned)])
+            if not targets:
                 return []
-            if spec.kind == "keyword":
-                candidates = [(s, e, spec.confidence, w) for s, e, w in evaluations]
-            else:
-                targets = self.targets.find(folded)
-                if self.owned_targets:
-                    owned = self.owned_targets.find(folded)
-                    if owned:
-                        targets = sorted([*targets, *self._owned(folded, owned)])
-                if not targets:
-                    return []
+            evaluations = self.evaluations.find(folded)
+            if evaluations:
                 for start, end, word in evaluations:
                     gap = self._nearest_target(folded, start, end, targets)
                     if gap is None:
