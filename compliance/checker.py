@@ -137,6 +137,7 @@ class CheckContext:
                 folder,
                 anchors_of=detectors.language_names,
                 lazy=True,
+                on_demand=("complaint_ack", "doubt_ack", "emotion_ack"),
             ),
             customer_cues=CueReader(customer_cue_lists(policy), detectors, folder),
             acks=AckMatcher(policy.phrases.ack_only, folder),

@@ -198,14 +198,20 @@ class CueReader:
         *,
         anchors_of: Iterable[str] = (),
         lazy: bool = False,
+        on_demand: Iterable[str] = (),
     ) -> None:
         self.detectors = detectors
         names = [cue_list.name for cue_list in lists]
         cue_names = tuple(name for name in names if detectors.get(name) is not None)
         # Lazy: leave the reading to the caller (`read`), cue by cue, when a rule asks;
-        # the ``anchor:NAME`` keys stay in the result to say where it may.
+        # the ``anchor:NAME`` keys stay in the result to say where it may.  Cues read
+        # `on_demand` only (a turn's acknowledgements) keep their anchors out of the
+        # book altogether: their detector looks when it is asked.
+        self.on_demand = frozenset(on_demand) if lazy else frozenset()
         self._cue_names = () if lazy else cue_names
-        anchored = detectors.anchor_lists((*cue_names, *anchors_of))
+        anchored = detectors.anchor_lists(
+            (*(n for n in cue_names if n not in self.on_demand), *anchors_of)
+        )
         self.book = CueBook([*lists, *anchored], folder)
         self.folder = folder
         self.cue_keys = self.book.cue_keys
@@ -228,8 +234,10 @@ class CueReader:
 
     def read(self, name: str, text: str, folded: str, hits: dict[str, CueHit]) -> CueHit | None:
         """The cue `name` in a text whose `find` (lazy) gave `hits`, read by its detector."""
-        anchored = f"anchor:{name}" in hits
         phrase = hits.get(name)
+        if name in self.on_demand:
+            return self.detectors.cue(name, text, folded, phrase)
+        anchored = f"anchor:{name}" in hits
         if phrase is None and not anchored:
             return None
         return self.detectors.cue(name, text, folded, phrase, anchored)

@@ -218,13 +218,13 @@ class _Operator:
         if not candidates:
             return []
         # jieba runs only when a hit is short enough for its word edges to matter.
-        short = spec.kind != "regex" and any(e - s <= 2 for s, e, _c, _w in candidates)
-        edges = boundaries(folded) if short else None
         innocent = self.innocent.find(folded) if self.innocent else []
         hits = []
         for start, end, confidence, word in candidates:
             if any(a <= start and end <= b for a, b, _w in innocent):
                 continue
+            short = spec.kind != "regex" and end - start <= 2
+            edges = boundaries(folded, start, end) if short else None
             if not self._whole(folded, start, end, edges):
                 continue
             if grammar.cancels(self.guard, folded, start, end):

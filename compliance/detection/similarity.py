@@ -23,6 +23,7 @@ from functools import lru_cache
 from compliance.normalize import is_cjk
 
 _LOCK = threading.Lock()
+_SENTENCE_ENDS = frozenset("。！？!?；;\n，,")
 # The weight of a word's characters next to the word itself.
 _CHAR_SHARE = 0.35
 # Particles and function words that carry no meaning for similarity.
@@ -66,13 +67,27 @@ def words(folded: str) -> tuple[tuple[str, int, int], ...]:
 
 
 @lru_cache(maxsize=8192)
-def boundaries(folded: str) -> frozenset[int]:
-    """Positions of `folded` where a jieba word starts or ends."""
+def _edges(piece: str) -> frozenset[int]:
     edges: set[int] = set()
-    for _word, start, end in _tokens(folded):
+    for _word, start, end in _tokens(piece):
         edges.add(start)
         edges.add(end)
     return frozenset(edges)
+
+
+def boundaries(folded: str, start: int = 0, end: int | None = None) -> frozenset[int]:
+    """Positions of `folded` where a jieba word starts or ends; with `start`/`end`,
+    only within the sentence holding ``folded[start:end]`` (a long chat line is cut
+    once, where it matters, not whole)."""
+    if end is None:
+        return _edges(folded)
+    left = start
+    while left > 0 and folded[left - 1] not in _SENTENCE_ENDS:
+        left -= 1
+    right = end
+    while right < len(folded) and folded[right] not in _SENTENCE_ENDS:
+        right += 1
+    return frozenset(left + edge for edge in _edges(folded[left:right]))
 
 
 @lru_cache(maxsize=1)

@@ -208,11 +208,12 @@ class SessionFacts:
         """The agent cue `name` in `line` as its detector reads it (read when first
         asked: most agent lines are never asked about their acknowledgements)."""
         hits = self._cues[line.index]
-        if name not in hits and f"anchor:{name}" not in hits:
+        reader = self.ctx.agent_cues
+        if name not in hits and f"anchor:{name}" not in hits and name not in reader.on_demand:
             return None
         key = (line.index, name)
         if key not in self._agent_cues:
-            self._agent_cues[key] = self.ctx.agent_cues.read(
+            self._agent_cues[key] = reader.read(
                 name, line.text or "", self._folded[line.index], hits
             )
         return self._agent_cues[key]
