@@ -30,11 +30,9 @@ from compliance.detection.detector import (
 from compliance.detection.grammar import Grammar
 from compliance.matchers import CueBook, CueHit, CueList, ForbiddenHit
 from compliance.normalize import TextFolder
-from compliance.policy import AGENT_CUE_DETECTORS, CUSTOMER_CUE_DETECTORS, Policy
+from compliance.policy import Policy
 
 __all__ = [
-    "AGENT_CUES",
-    "CUSTOMER_CUES",
     "LAYER_LABELS",
     "CueReader",
     "Detection",
@@ -46,8 +44,6 @@ __all__ = [
     "strongest",
 ]
 
-CUSTOMER_CUES: frozenset[str] = frozenset(CUSTOMER_CUE_DETECTORS)
-AGENT_CUES: frozenset[str] = frozenset(AGENT_CUE_DETECTORS)
 
 # Extra exemplars per detector name: (positive, negative), e.g. from QA's marks.
 Exemplars = Mapping[str, tuple[Sequence[str], Sequence[str]]]

@@ -462,10 +462,3 @@ def strongest(detections: Iterable[Detection]) -> Detection | None:
         ):
             best = d
     return best
-
-
-def clause_of(text: str, span: tuple[int, int]) -> tuple[int, int]:
-    """The clause of `text` holding `span` (for quoting an operator's hit)."""
-    return Grammar.clause_start(text, span[0], CLAUSE_BREAKS), Grammar.clause_end(
-        text, span[1], CLAUSE_BREAKS
-    )
