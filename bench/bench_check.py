@@ -71,9 +71,10 @@ import ahocorasick  # noqa: E402
 import orjson  # noqa: E402
 
 from compliance.calendar import SHANGHAI  # noqa: E402
-from compliance.matchers import folder_for, load_wordlist  # noqa: E402
+from compliance.matchers import folder_for  # noqa: E402
 from compliance.parallel import available_cpus  # noqa: E402
 from compliance.policy import Policy, load_policy  # noqa: E402
+from compliance.wordlists import load_wordlist  # noqa: E402
 
 # ../shared beside the checkout; a git worktree under a folder of worktrees has it
 # one level further up.

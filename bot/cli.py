@@ -118,6 +118,25 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("dates", nargs="+", metavar="DATE", help="YYYY-MM-DD")
     _add_policy(cal)
 
+    exemplars = sub.add_parser(
+        "exemplars",
+        help="exemplars QA's marks taught the detectors: list them, or export them as policy",
+    )
+    ex_sub = exemplars.add_subparsers(dest="exemplars_command", metavar="ACTION", required=True)
+    for action, text in (
+        ("list", "one JSON object per stored exemplar, newest first"),
+        ("export", "a policy file (TOML) that extends the policy with the active exemplars"),
+    ):
+        ex = ex_sub.add_parser(action, help=text)
+        ex.add_argument(
+            "--db", metavar="URL", help="database URL (default: SQLite file ./aftersales.sqlite3)"
+        )
+        ex.add_argument("--detector", metavar="NAME", help="only this detector (abuse, remote …)")
+        ex.add_argument("--all", action="store_true", help="also the retired ones")
+        if action == "export":
+            ex.add_argument("--out", metavar="FILE", help="write here (default: standard output)")
+            _add_policy(ex)
+
     user = sub.add_parser("user", help="manage console accounts")
     user_sub = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
     add = user_sub.add_parser("add", help="create a console account")
@@ -169,6 +188,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.serve import run_serve
 
             return run_serve(args)
+        if args.command == "exemplars":
+            from compliance.exemplars import run_exemplars_command
+
+            return run_exemplars_command(args)
         if args.command == "user":
             from bot.accounts import run_user_command
 

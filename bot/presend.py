@@ -1,44 +1,52 @@
-"""The pre-send check: every engineer draft passes the compliance matchers first.
+"""The pre-send check: every engineer draft passes the checker's own detectors first.
 
-One source of truth: the forbidden-phrase hits come from the same
-`compliance.matchers.ForbiddenMatcher` the checker uses on transcripts, over
-the same policy lists and exceptions, so a draft the bot lets through is one
-QA will not flag for LNG001–LNG006 later.
+One source of truth: the hits come from the same `compliance.detection.Detectors`
+the checker runs on transcripts — the forbidden phrase lists with their
+exceptions, the operators and the similarity to exemplars, with the severity the
+policy gives each layer — so a draft the bot lets through is one QA will not flag
+for LNG001–LNG006 later, and one it refuses is one QA would flag at error level.
 
-- An error-level hit (profanity, abuse, block threat, walk-away,
-  company-damaging: LNG001–LNG005 in the 朴赛 policy) refuses the draft; the
-  verdict carries each matched span and a compliant suggestion.
-- A warning-level hit (LNG006 你) needs confirmation: the draft is sent only
-  with an override reason, which is stored on the message.
+- An error-level hit refuses the draft.  The verdict carries each hit's span,
+  layer and confidence, and a suggestion that is a genuinely compliant line, never
+  the draft with the bad words cut out (cutting the insult from a mocking sentence
+  leaves the mockery): the standard's own line for the situation when the
+  customer's last message complains, doubts or is upset (【售后沟通标准】8–10),
+  else the policy's line in 您 form for the rule (``[presend.lines]``).
+- A warning-level hit (LNG006 你, a similarity hit sent to review) needs
+  confirmation: the draft is sent only with an override reason, which is stored
+  on the message.  For a draft whose only problem is 你 the suggestion is the
+  draft rewritten by rule (您 or the customer's title instead of 你).
+- Every suggestion is checked itself before it is offered.
 - The verdict also says whether the draft asks for or announces remote access
   (the ticket service holds it until the backup confirmation, SCR003) and
-  whether it is the suggestion request (never repeated after a decline,
-  SCR006).
+  whether it is the suggestion request (never repeated after a decline, SCR006).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from compliance.checker import agent_cue_lists
-from compliance.matchers import CueBook, ForbiddenMatcher, RequiredLineMatcher, folder_for
-from compliance.policy import Policy
-from scripts_library import ScriptKey
+from compliance.checker import agent_cue_lists, customer_cue_lists
+from compliance.detection import LAYER_LABELS, CueReader, Detection, Detectors, Exemplars
+from compliance.detection.similarity import warm
+from compliance.matchers import ForbiddenMatcher, RequiredLineMatcher, folder_for
+from compliance.policy import Policy, PolicyError
+from scripts_library import ScriptKey, canonical_text
 
 Verdict = Literal["ok", "confirm", "refused"]
 
-# Said instead of a draft that is nothing but a forbidden phrase.
-FALLBACK_SUGGESTION = "请您稍等，我这边马上继续为您处理"
-
-# A clause and the punctuation that ends it.
-_CLAUSE = re.compile(r"(?P<body>[^，,。.！!？?；;\n]*)(?P<stop>[，,。.！!？?；;\n]*)")
+# The standard's own line for a customer's complaint, doubt or anger, most pressing first.
+SITUATION_LINES: tuple[tuple[str, ScriptKey], ...] = (
+    ("emotion", ScriptKey.EMOTION_RESPONSE),
+    ("doubt", ScriptKey.DOUBT_RESPONSE),
+    ("complaint", ScriptKey.COMPLAINT_RESPONSE),
+)
 
 
 @dataclass(frozen=True, slots=True)
 class PresendHit:
-    """One forbidden phrase found in a draft."""
+    """One hit of a detector in a draft."""
 
     rule: str
     severity: str
@@ -46,6 +54,21 @@ class PresendHit:
     span: tuple[int, int]
     evidence: str
     source: str
+    layer: str = "phrase"
+    confidence: float = 1.0
+
+    @classmethod
+    def of(cls, detection: Detection) -> PresendHit:
+        return cls(
+            rule=detection.rule,
+            severity=detection.severity,
+            phrase=detection.phrase,
+            span=detection.span,
+            evidence=detection.matched,
+            source=detection.source,
+            layer=detection.layer,
+            confidence=detection.confidence,
+        )
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -55,6 +78,9 @@ class PresendHit:
             "span": list(self.span),
             "evidence": self.evidence,
             "source": self.source,
+            "layer": self.layer,
+            "layer_label": LAYER_LABELS.get(self.layer, self.layer),
+            "confidence": self.confidence,
         }
 
 
@@ -96,35 +122,32 @@ class PresendResult:
 
 
 class PresendChecker:
-    """Checks drafts against the policy's forbidden lists and cue lists."""
+    """Checks drafts with the checker's detectors; build once per policy (and exemplars)."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, exemplars: Exemplars | None = None) -> None:
         self.policy = policy
-        folder = folder_for(policy)
+        folder = self.folder = folder_for(policy)
         self.forbidden = ForbiddenMatcher(policy, folder)
-        # The checker's agent-side cue lists: what it would infer as remote access.
-        self.agent_cues = CueBook(agent_cue_lists(policy), folder)
+        self.detectors = Detectors(policy, folder, exemplars)
+        # The checker's agent- and customer-side cue lists, read the same way.
+        self.agent_cues = CueReader(agent_cue_lists(policy), self.detectors, folder)
+        self.customer_cues = CueReader(customer_cue_lists(policy), self.detectors, folder)
         self.required = RequiredLineMatcher(policy, folder)
+        # jieba's dictionary is loaded now, not on the first draft an engineer types.
+        warm()
+        source = policy.source_path or "policy"
+        for code, line in (("fallback", policy.presend.fallback), *policy.presend.lines.items()):
+            if self.hits(line):
+                raise PolicyError(
+                    f"{source}: presend.{'lines.' if code != 'fallback' else ''}{code}: "
+                    f"the line offered instead of a refused draft is not compliant itself: {line}"
+                )
 
     def hits(self, text: str) -> tuple[PresendHit, ...]:
-        """Every forbidden phrase in `text`, with the severity the policy gives its rule."""
-        found: list[PresendHit] = []
-        for hit in self.forbidden.find(text):
-            rule = self.policy.rules.get(hit.rule)
-            if rule is not None and not rule.enabled:
-                continue
-            found.append(
-                PresendHit(
-                    rule=hit.rule,
-                    severity=rule.severity if rule is not None else "error",
-                    phrase=hit.phrase,
-                    span=hit.span,
-                    evidence=hit.matched,
-                    source=hit.source,
-                )
-            )
-        found.sort(key=lambda h: h.span)
-        return tuple(found)
+        """Every language detection in `text`, as the checker would report it."""
+        folded = self.folder.fold(text)
+        detections = self.detectors.language(text, folded, self.forbidden.find(text, folded))
+        return tuple(sorted((PresendHit.of(d) for d in detections), key=lambda h: h.span))
 
     def script_line(self, text: str) -> ScriptKey | None:
         """The fixed script line `text` says (backup warning, thanks …), as the checker
@@ -134,46 +157,55 @@ class PresendChecker:
                 return key
         return None
 
-    def check(self, text: str, address: str = "您") -> PresendResult:
-        """The verdict on a draft; `address` is how a compliant suggestion names the customer."""
+    def check(
+        self, text: str, address: str = "您", *, customer_text: str | None = None
+    ) -> PresendResult:
+        """The verdict on a draft.  `address` is how a rewritten draft names the
+        customer; `customer_text`, the customer's last message, picks the standard's
+        line for the situation (complaint, doubt, anger)."""
         hits = self.hits(text)
         mentions_remote = "remote" in self.agent_cues.find(text)
         line = self.script_line(text)
         if not hits:
             return PresendResult("ok", text, mentions_remote=mentions_remote, script_line=line)
-        suggestion = suggest(text, hits, address)
         verdict: Verdict = "refused" if any(h.severity == "error" for h in hits) else "confirm"
         return PresendResult(
             verdict,
             text,
             hits=hits,
-            suggestion=suggestion,
+            suggestion=self.suggest(text, hits, address, customer_text),
             mentions_remote=mentions_remote,
             script_line=line,
         )
 
+    def suggest(
+        self,
+        text: str,
+        hits: tuple[PresendHit, ...],
+        address: str = "您",
+        customer_text: str | None = None,
+    ) -> str | None:
+        """A compliant line instead of `text`, checked before it is offered (None when
+        no candidate passes, which a valid policy rules out)."""
+        candidates: list[str] = []
+        if all(h.rule == "LNG006" for h in hits):
+            candidates.append(_readdress(text, hits, address))
+        if customer_text:
+            cues = self.customer_cues.find(customer_text)
+            candidates.extend(canonical_text(key) for cue, key in SITUATION_LINES if cue in cues)
+        first = min(hits, key=lambda h: (h.severity != "error", h.span))
+        presend = self.policy.presend
+        candidates.extend((presend.lines.get(first.rule, presend.fallback), presend.fallback))
+        return next((c for c in candidates if c.strip() and not self.hits(c)), None)
 
-def suggest(text: str, hits: tuple[PresendHit, ...], address: str = "您") -> str:
-    """A compliant version of `text`.
 
-    A clause (up to a comma, full stop, question mark …) that holds an
-    error-level phrase is dropped whole — cutting the phrase alone leaves
-    sentences such as "再这样就把您" —, an informal 你 becomes the customer's
-    address; nothing meaningful left means the fallback line.
-    """
-    errors = [h.span for h in hits if h.severity == "error"]
-    informal = sorted(h.span for h in hits if h.severity != "error" and h.rule == "LNG006")
-    kept: list[str] = []
-    for match in _CLAUSE.finditer(text):
-        start, end = match.span("body")
-        if any(a < end and start < b for a, b in errors):
-            continue
-        body = text[start:end]
-        for a, b in reversed([span for span in informal if start <= span[0] < end]):
-            body = body[: a - start] + address + body[b - start :]
-        kept.append(body + match.group("stop"))
-    cleaned = "".join(kept).strip()
-    cleaned = re.sub(r"^[，,；;、\s]+", "", cleaned)
-    if len(re.sub(r"[\W_]+", "", cleaned)) < 2:
-        return FALLBACK_SUGGESTION
-    return cleaned
+def _readdress(text: str, hits: tuple[PresendHit, ...], address: str) -> str:
+    """`text` with the customer's address (您, 张总) in place of every informal 你."""
+    pieces: list[str] = []
+    cursor = 0
+    for hit in sorted(hits, key=lambda h: h.span):
+        pieces.append(text[cursor : hit.span[0]])
+        pieces.append(address)
+        cursor = hit.span[1]
+    pieces.append(text[cursor:])
+    return "".join(pieces)

@@ -17,10 +17,10 @@ from datetime import timedelta
 from functools import cached_property
 
 from compliance.calendar import AttendedClock, WorkCalendar
+from compliance.detection import CueReader, Detectors, Exemplars
 from compliance.matchers import (
     AckMatcher,
     AgentScan,
-    CueBook,
     CueList,
     ForbiddenMatcher,
     GreetingParser,
@@ -80,14 +80,15 @@ class CheckContext:
     forbidden: ForbiddenMatcher
     required: RequiredLineMatcher
     greeting: GreetingParser
-    agent_cues: CueBook
-    customer_cues: CueBook
+    agent_cues: CueReader
+    customer_cues: CueReader
     acks: AckMatcher
+    detectors: Detectors
 
     @cached_property
     def agent_scan(self) -> AgentScan:
         """The one pass over agent messages for forbidden phrases and agent cues."""
-        return AgentScan(self.forbidden, self.agent_cues, self.folder)
+        return AgentScan(self.forbidden, self.agent_cues.book, self.folder)
 
     @cached_property
     def rest_day_cues(self) -> tuple[str, ...]:
@@ -111,11 +112,14 @@ class CheckContext:
         *,
         calendar: WorkCalendar | None = None,
         clock: AttendedClock | None = None,
+        exemplars: Exemplars | None = None,
     ) -> CheckContext:
-        """Build the calendar, clock and matchers of `policy` (PolicyError if unusable)."""
+        """Build the calendar, clock and matchers of `policy` (PolicyError if unusable);
+        `exemplars` adds to the detectors' own (QA's marks from the database)."""
         calendar = calendar or build_calendar(policy)
         clock = clock or build_clock(policy, calendar)
         folder = folder_for(policy)
+        detectors = Detectors(policy, folder, exemplars)
         return cls(
             policy=policy,
             calendar=calendar,
@@ -124,7 +128,15 @@ class CheckContext:
             forbidden=ForbiddenMatcher(policy, folder),
             required=RequiredLineMatcher(policy, folder),
             greeting=GreetingParser(policy, folder),
-            agent_cues=CueBook(agent_cue_lists(policy), folder),
-            customer_cues=CueBook(customer_cue_lists(policy), folder),
+            agent_cues=CueReader(
+                agent_cue_lists(policy),
+                detectors,
+                folder,
+                anchors_of=detectors.language_names,
+                lazy=True,
+                on_demand=("complaint_ack", "doubt_ack", "emotion_ack"),
+            ),
+            customer_cues=CueReader(customer_cue_lists(policy), detectors, folder),
             acks=AckMatcher(policy.phrases.ack_only, folder),
+            detectors=detectors,
         )

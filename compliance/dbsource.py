@@ -263,6 +263,8 @@ def _finding_rows(run_id: int, findings: Iterable[Finding]) -> Iterator[dict[str
             "source": finding.source[:_SOURCE_MAX] if finding.source else None,
             "inferred": finding.inferred,
             "score": finding.score,
+            "layer": finding.layer,
+            "confidence": finding.confidence,
         }
 
 

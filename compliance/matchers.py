@@ -27,7 +27,6 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Literal
 
 import ahocorasick
@@ -35,6 +34,7 @@ from rapidfuzz import fuzz
 
 from compliance.normalize import SEPARATOR, Normalized, TextFolder
 from compliance.policy import Policy, PolicyError
+from compliance.wordlists import load_wordlist
 from scripts_library import (
     GreetingInputs,
     ScriptInputError,
@@ -57,8 +57,6 @@ __all__ = [
     "GreetingParser",
     "RequiredLineMatcher",
     "folder_for",
-    "load_wordlist",
-    "wordlist_names",
 ]
 
 
@@ -103,34 +101,6 @@ def _folder(filler_chars: str, traditional_to_simplified: bool) -> TextFolder:
 
 def _is_latin_word_char(char: str) -> bool:
     return char.isascii() and char.isalnum()
-
-
-# ------------------------------------------------------------ word lists --
-
-
-def wordlist_names() -> tuple[str, ...]:
-    """The word lists shipped in ``compliance/data`` (``<name>.txt``)."""
-    data = resources.files("compliance") / "data"
-    return tuple(
-        sorted(
-            entry.name.removesuffix(".txt")
-            for entry in data.iterdir()
-            if entry.name.endswith(".txt")
-        )
-    )
-
-
-@lru_cache(maxsize=8)
-def load_wordlist(name: str) -> tuple[str, ...]:
-    """Every entry of a shipped word list, as published (one per line, blanks skipped).
-
-    Raises `KeyError` naming the known lists when there is no list called `name`.
-    """
-    if not re.fullmatch(r"[A-Za-z0-9_]+", name) or name not in wordlist_names():
-        raise KeyError(f"no word list {name!r} (shipped: {', '.join(wordlist_names())})")
-    data = resources.files("compliance") / "data" / f"{name}.txt"
-    text = data.read_text(encoding="utf-8")
-    return tuple(line.strip() for line in text.splitlines() if line.strip())
 
 
 # ------------------------------------------------------------- forbidden --
@@ -415,6 +385,9 @@ class CueHit:
     cue: str
     span: tuple[int, int]
     matched: str
+    layer: str = "phrase"
+    """The detector layer that found it (phrase / operator / similarity)."""
+    confidence: float = 1.0
 
 
 _QUESTION_AFTER = re.compile(r"\s*(?:[吗么嘛没?？]|了吗|了没|了么)")
@@ -840,15 +813,24 @@ class GreetingParser:
         self.cutoff = policy.matching.fuzzy_cutoff
         self.parts = greeting_parts(policy.company.centre, policy.company.engineer_title)
         self._required = RequiredLineMatcher(policy, self.folder)
-        stop = r"\s，,。.、:：;；!！?？\[\]（）()0-9"
+        # Brackets, quotes, dashes and colons people put around the name and 工号
+        # (工号：【1818】, 工程师“张三”); the name and 工号 inside stay exact.
+        marks = r"【】\[\]「」『』“”\"'‘’（）()<>《》"
+        stop = rf"\s，,。.、:：;；!！?？~～\-—{marks}0-9"
         name = rf"(?P<name>[^{stop}]{{1,12}}?)"
-        ahead = r"(?=\s*(?:[，,、。.:：;；\s]|工号|$))"
+        opening = r"[—\-:：\s]*[【\[「『“\"'‘（(<《]?\s*"
+        ahead = rf"(?=\s*(?:[，,、。.:：;；!！~～\s{marks}]|工号|我的工号|$))"
         title = re.escape(self.folder.fold(self.parts.title))
         centre = re.escape(self.folder.fold(self.parts.centre))
-        self._after_title = re.compile(rf"{title}\s*[：:]?\s*{name}{ahead}")
-        self._after_intro = re.compile(rf"我是\s*(?:{centre})?\s*(?:{title})?\s*{name}{ahead}")
+        self._after_title = re.compile(rf"{title}{opening}{name}{ahead}")
+        self._after_intro = re.compile(
+            rf"我是\s*(?:{centre})?\s*(?:的)?\s*(?:{title})?{opening}{name}{ahead}"
+        )
         label = re.escape(self.folder.fold(self.parts.staff_no_label))
-        self._staff = re.compile(rf"{label}\s*[：:]?\s*(?:是|为)?\s*(?P<staff>[a-z0-9]{{1,32}})")
+        self._staff = re.compile(
+            rf"{label}\s*[：:]?\s*(?:是|为)?\s*[：:]?\s*[【\[「『“\"'‘（(<《]?\s*"
+            rf"(?P<staff>[a-z0-9]{{1,32}})"
+        )
         self.staff_label = self.folder.fold(self.parts.staff_no_label)
         self._rendered: dict[tuple[str, str], str] = {}
         self._parsed: dict[str, GreetingMatch | None] = {}

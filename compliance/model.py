@@ -142,6 +142,10 @@ class Finding:
     suggestion: str | None = None
     # True when the rule inferred an event (remote login, resolution) from text.
     inferred: bool = False
+    # The detector layer that caught it (phrase / operator / similarity) and how sure
+    # that layer is (0–1); None for rules that do not read text that way (SLA …).
+    layer: str | None = None
+    confidence: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The SPEC §3 JSON shape plus the extra evidence fields."""
@@ -159,6 +163,8 @@ class Finding:
             "score": self.score,
             "suggestion": self.suggestion,
             "inferred": self.inferred,
+            "layer": self.layer,
+            "confidence": self.confidence,
         }
 
 

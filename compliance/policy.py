@@ -8,6 +8,8 @@ another file (by path, relative to itself) and override only what differs.
 Every key is checked: an unknown key, a wrong type, a bad time or date is a
 `PolicyError` whose message names the file and the dotted key, so the person
 editing the policy knows what to fix.
+
+The schema itself (the frozen dataclasses) is `compliance.policy_schema`.
 """
 
 from __future__ import annotations
@@ -15,22 +17,95 @@ from __future__ import annotations
 import dataclasses
 import tomllib
 import typing
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import date, time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from compliance.codes import RULE_CODES
+from compliance.policy_schema import (
+    AGENT_CUE_DETECTORS,
+    CHANNELS,
+    CUSTOMER_CUE_DETECTORS,
+    LAYERS,
+    ROLES,
+    SEVERITIES,
+    CalendarPolicy,
+    ChannelPolicy,
+    Company,
+    ComplaintPolicy,
+    DetectionGrammar,
+    DetectorPolicy,
+    Exclusion,
+    FaultLevel,
+    ForbiddenList,
+    HoursSpec,
+    MatchingPolicy,
+    Meta,
+    OnsiteTier,
+    OperatorSpec,
+    OverrideDay,
+    Phrases,
+    Policy,
+    PresendPolicy,
+    RosterEngineer,
+    RosterPolicy,
+    RuleConfig,
+    SatisfactionLevel,
+    SatisfactionPolicy,
+    ScoringPolicy,
+    Severity,
+    SimilaritySpec,
+    SlaPolicy,
+    WarrantyPolicy,
+)
 from compliance.typed_toml import TomlConverter
 
 if typing.TYPE_CHECKING:
     from compliance.calendar import AttendedClock, WorkCalendar
 
-Severity = Literal["error", "warning", "info"]
-SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
-CHANNELS: tuple[str, ...] = ("wechat", "wecom", "qianniu", "jd", "web", "phone")
-ROLES: tuple[str, ...] = ("engineer", "qa", "manager", "admin")
+# The schema's names are part of this module's interface: readers import them from here.
+__all__ = [
+    "AGENT_CUE_DETECTORS",
+    "CHANNELS",
+    "CUSTOMER_CUE_DETECTORS",
+    "DEFAULT_PROFILE",
+    "LAYERS",
+    "POLICY_DIR",
+    "ROLES",
+    "SEVERITIES",
+    "CalendarPolicy",
+    "ChannelPolicy",
+    "Company",
+    "ComplaintPolicy",
+    "DetectionGrammar",
+    "DetectorPolicy",
+    "Exclusion",
+    "FaultLevel",
+    "ForbiddenList",
+    "HoursSpec",
+    "MatchingPolicy",
+    "Meta",
+    "OnsiteTier",
+    "OperatorSpec",
+    "OverrideDay",
+    "Phrases",
+    "Policy",
+    "PolicyError",
+    "PresendPolicy",
+    "RosterEngineer",
+    "RosterPolicy",
+    "RuleConfig",
+    "SatisfactionLevel",
+    "SatisfactionPolicy",
+    "ScoringPolicy",
+    "Severity",
+    "SimilaritySpec",
+    "SlaPolicy",
+    "WarrantyPolicy",
+    "build_calendar",
+    "build_clock",
+    "load_policy",
+    "profile_path",
+]
 
 POLICY_DIR = Path(__file__).with_name("policies")
 DEFAULT_PROFILE = "pusai"
@@ -38,259 +113,6 @@ DEFAULT_PROFILE = "pusai"
 
 class PolicyError(ValueError):
     """A policy file that cannot be used; the message names the file and key."""
-
-
-# ------------------------------------------------------------------ schema --
-
-
-@dataclass(frozen=True, slots=True)
-class Meta:
-    name: str
-    profile: str
-    source: str = ""
-    extends: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Company:
-    name: str
-    centre: str
-    engineer_title: str = "运维工程师"
-    hotline: str = ""
-    timezone: str = "Asia/Shanghai"
-    ticket_prefix: str = "PS"
-    technical_department: str = "技术部"
-
-
-@dataclass(frozen=True, slots=True)
-class OverrideDay:
-    date: date
-    working_day: bool
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class CalendarPolicy:
-    working_weekdays: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
-    statutory_holidays: bool = True
-    overrides: tuple[OverrideDay, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class HoursSpec:
-    """Attended hours of one kind of channel; `always` means 7×24."""
-
-    opens: time | None = None
-    closes: time | None = None
-    always: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelPolicy:
-    label: str
-    hours: str
-    response_working_s: int
-    response_rest_s: int
-
-
-@dataclass(frozen=True, slots=True)
-class OnsiteTier:
-    max_km: float
-    working_days: int
-
-
-@dataclass(frozen=True, slots=True)
-class SlaPolicy:
-    accept_working_s: int
-    accept_rest_s: int
-    solution_s: int
-    extension_s: int
-    max_extensions: int
-    progress_update_days: tuple[int, ...]
-    replacement_offer_day: int
-    rma_chase_every_days: int
-    rma_product_manager_after_days: int
-    archive_within_working_days: int
-    stable_run_h: int
-    intermittent_stable_run_h: int
-    manager_reminder_after_s: int = 600
-    onsite: tuple[OnsiteTier, ...] = ()
-    response_by_fault_level: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Exclusion:
-    code: str
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class WarrantyPolicy:
-    replace_new_months: int
-    replace_refurbished_months: int
-    free_repair_months: int
-    exclusions: tuple[Exclusion, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class SatisfactionLevel:
-    label: str
-    points: int
-
-
-@dataclass(frozen=True, slots=True)
-class SatisfactionPolicy:
-    scale: tuple[SatisfactionLevel, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ScoringPolicy:
-    start: int = 100
-    deduct_error: int = 10
-    deduct_warning: int = 3
-    deduct_info: int = 0
-    fatal: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class MatchingPolicy:
-    fuzzy_cutoff: float = 85.0
-    filler_chars: str = " "
-    traditional_to_simplified: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class RosterEngineer:
-    staff_no: str
-    name: str
-    roles: tuple[str, ...] = ("engineer",)
-    on_duty: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class RosterPolicy:
-    source: Literal["policy", "database"] = "policy"
-    engineers: tuple[RosterEngineer, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class FaultLevel:
-    code: str
-    name: str
-    description: str = ""
-    cues: tuple[str, ...] = ()
-    response_s: int | None = None
-    remote_response_s: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Phrases:
-    ack_only: tuple[str, ...] = ()
-    remote_access: tuple[str, ...] = ()
-    remote_negations: tuple[str, ...] = ()
-    resolution_agent: tuple[str, ...] = ()
-    resolution_customer: tuple[str, ...] = ()
-    resolution_negations: tuple[str, ...] = ()
-    suggestion_declined: tuple[str, ...] = ()
-    rest_day_notice: tuple[str, ...] = ()
-    complaint_cues: tuple[str, ...] = ()
-    complaint_ack: tuple[str, ...] = ()
-    doubt_cues: tuple[str, ...] = ()
-    doubt_ack: tuple[str, ...] = ()
-    emotion_cues: tuple[str, ...] = ()
-    emotion_ack: tuple[str, ...] = ()
-    backup_confirmed: tuple[str, ...] = ()
-    backup_confirmed_despite_negation: tuple[str, ...] = ()
-    backup_denied: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ForbiddenList:
-    """One list of forbidden phrases, with per-phrase innocent containing words."""
-
-    rule: str
-    phrases: tuple[str, ...] = ()
-    wordlists: tuple[str, ...] = ()
-    exceptions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class RuleConfig:
-    """Severity and switch of one rule; `options` are checked by the rule itself."""
-
-    severity: Severity
-    enabled: bool = True
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class ComplaintPolicy:
-    first_reply_s: int | None = None
-    resolve_days: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """The whole validated policy.  Build with `load_policy`."""
-
-    meta: Meta
-    company: Company
-    calendar: CalendarPolicy
-    hours: Mapping[str, HoursSpec]
-    channels: Mapping[str, ChannelPolicy]
-    sla: SlaPolicy
-    warranty: WarrantyPolicy
-    satisfaction: SatisfactionPolicy
-    scoring: ScoringPolicy
-    matching: MatchingPolicy
-    roster: RosterPolicy
-    fault_levels: tuple[FaultLevel, ...]
-    intents: Mapping[str, tuple[str, ...]]
-    phrases: Phrases
-    forbidden: Mapping[str, ForbiddenList]
-    rules: Mapping[str, RuleConfig]
-    complaints: ComplaintPolicy = ComplaintPolicy()
-    source_path: str = ""
-
-    # -- conveniences used across the product --------------------------------
-
-    def channel(self, name: str) -> ChannelPolicy:
-        try:
-            return self.channels[name]
-        except KeyError:
-            known = ", ".join(self.channels)
-            raise KeyError(f"channel {name!r} is not in the policy (known: {known})") from None
-
-    def response_limit_s(self, channel: str, working_day: bool) -> int:
-        spec = self.channel(channel)
-        return spec.response_working_s if working_day else spec.response_rest_s
-
-    def accept_limit_s(self, working_day: bool) -> int:
-        return self.sla.accept_working_s if working_day else self.sla.accept_rest_s
-
-    def satisfaction_points(self, label: str) -> int | None:
-        for level in self.satisfaction.scale:
-            if level.label == label:
-                return level.points
-        return None
-
-    def engineer(self, staff_no: str) -> RosterEngineer | None:
-        for engineer in self.roster.engineers:
-            if engineer.staff_no == staff_no:
-                return engineer
-        return None
-
-    def severity(self, code: str) -> Severity:
-        return self.rules[code].severity
-
-    def onsite_working_days(self, distance_km: float) -> int | None:
-        """Working days to be on site after the plan is fixed; None = negotiated."""
-        for tier in self.sla.onsite:
-            if distance_km < tier.max_km or (
-                tier is self.sla.onsite[-1] and distance_km <= tier.max_km
-            ):
-                return tier.working_days
-        return None
 
 
 # ----------------------------------------------------------------- loading --
@@ -436,6 +258,10 @@ def _check_consistency(policy: Policy, source: str) -> None:
                     f"forbidden.{name}.exceptions.{phrase}",
                     "exception for a phrase that is not in this list's phrases",
                 )
+    _check_detectors(policy, fail)
+    for code in policy.presend.lines:
+        if code not in RULE_CODES:
+            raise fail(f"presend.lines.{code}", "unknown rule code")
     for code in policy.scoring.fatal:
         if code not in RULE_CODES:
             raise fail("scoring.fatal", f"unknown rule code {code!r}")
@@ -457,6 +283,73 @@ def _check_consistency(policy: Policy, source: str) -> None:
     staff = [e.staff_no for e in policy.roster.engineers]
     if len(set(staff)) != len(staff):
         raise fail("roster.engineers", "工号 (staff_no) must be unique")
+
+
+def _check_detectors(policy: Policy, fail: typing.Callable[[str, str], PolicyError]) -> None:
+    """Detector tables: known rule codes and layers, thresholds in 0–1, regexes that
+    compile, lexicons that ship, operators that have something to look for."""
+    import re
+
+    from compliance.wordlists import wordlist_names
+
+    shipped = wordlist_names()
+    cue_names = (*CUSTOMER_CUE_DETECTORS, *AGENT_CUE_DETECTORS)
+    for name, detector in policy.detectors.items():
+        key = f"detectors.{name}"
+        if name not in policy.forbidden and name not in cue_names:
+            raise fail(
+                key,
+                "a detector extends a forbidden list or a cue list of the same name "
+                f"(forbidden lists: {', '.join(policy.forbidden)}; "
+                f"cue lists: {', '.join(cue_names)})",
+            )
+        if name in policy.forbidden and detector.rule != policy.forbidden[name].rule:
+            raise fail(
+                f"{key}.rule",
+                f"must be {policy.forbidden[name].rule}, the rule of forbidden.{name}",
+            )
+        if detector.rule not in RULE_CODES:
+            raise fail(f"{key}.rule", f"unknown rule code {detector.rule!r}")
+        for layer in detector.layers:
+            if layer not in LAYERS:
+                raise fail(f"{key}.layers.{layer}", f"unknown layer (layers: {', '.join(LAYERS)})")
+        similarity = detector.similarity
+        for attr in ("threshold", "review_threshold", "negative_threshold"):
+            if not 0 < getattr(similarity, attr) <= 1:
+                raise fail(f"{key}.similarity.{attr}", "must be above 0 and at most 1")
+        if similarity.review_threshold > similarity.threshold:
+            raise fail(f"{key}.similarity.review_threshold", "must not exceed threshold")
+        names: set[str] = set()
+        for i, operator in enumerate(detector.operators):
+            where = f"{key}.operators[{i}]"
+            if operator.name in names:
+                raise fail(f"{where}.name", f"two operators named {operator.name!r}")
+            names.add(operator.name)
+            for j, lexicon in enumerate(operator.evaluation_lexicons):
+                if lexicon not in shipped:
+                    raise fail(
+                        f"{where}.evaluation_lexicons[{j}]",
+                        f"no lexicon {lexicon!r} (shipped: {', '.join(shipped)})",
+                    )
+            for j, pattern in enumerate(operator.patterns):
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise fail(f"{where}.patterns[{j}]", f"not a valid regex: {exc}") from None
+            if operator.kind == "regex" and not operator.patterns:
+                raise fail(f"{where}.patterns", "a regex operator needs patterns")
+            if operator.kind != "regex" and not (
+                operator.evaluations or operator.evaluation_lexicons
+            ):
+                raise fail(f"{where}.evaluations", f"a {operator.kind} operator needs evaluations")
+            if operator.kind == "context" and not (operator.targets or operator.owned_targets):
+                raise fail(f"{where}.targets", "a context operator needs targets")
+            if operator.owned_targets and not operator.owners:
+                raise fail(f"{where}.owners", "owned_targets need owners")
+            if operator.window < 0:
+                raise fail(f"{where}.window", "must not be negative")
+            if not 0 < operator.confidence <= 1:
+                raise fail(f"{where}.confidence", "must be above 0 and at most 1")
 
 
 # ------------------------------------------------------------- calendars --

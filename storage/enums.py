@@ -140,6 +140,13 @@ class Verdict(enum.StrEnum):
     CONFIRMED = "confirmed"
 
 
+class Polarity(enum.StrEnum):
+    """Whether an exemplar sentence is a violation (positive) or a false alarm (negative)."""
+
+    POSITIVE = "positive"
+    NEGATIVE = "negative"
+
+
 class TimerStatus(enum.StrEnum):
     """A timer waits (pending), has run (fired) or is no longer needed (cancelled)."""
 

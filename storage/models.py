@@ -37,6 +37,7 @@ from storage.enums import (
     EngineerRole,
     EventKind,
     MessageRole,
+    Polarity,
     Severity,
     TicketStatus,
     TimerStatus,
@@ -57,9 +58,11 @@ __all__ = [
     "Engineer",
     "EngineerRole",
     "EventKind",
+    "Exemplar",
     "Finding",
     "Message",
     "MessageRole",
+    "Polarity",
     "QaReview",
     "Severity",
     "Ticket",
@@ -347,6 +350,10 @@ class Finding(Base):
     span_end: Mapped[int | None] = mapped_column(Integer)
     suggestion: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str | None] = mapped_column(String(64))  # the transcript file, if any
+    # The detector layer that caught it (phrase / operator / similarity) and how sure it
+    # was (0–1); NULL for rules that do not read text by layers and for older rows.
+    layer: Mapped[str | None] = mapped_column(String(16))
+    confidence: Mapped[float | None] = mapped_column(Float)
     # True when the rule had no event to go on and read it from the text (SPEC §4).
     inferred: Mapped[bool] = mapped_column(Boolean, default=False)
     score: Mapped[float | None] = mapped_column(Float)
@@ -370,6 +377,30 @@ class QaReview(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     finding: Mapped[Finding] = relationship(back_populates="reviews")
+
+
+class Exemplar(Base):
+    """A sentence QA's marks taught a detector: a confirmed finding's line is a positive
+    exemplar, a false positive's a negative one (`compliance.detection`).
+
+    One active exemplar per finding: a new verdict on the same finding retires the
+    previous one (``active`` false), so the history stays.
+    """
+
+    __tablename__ = "exemplars"
+    __table_args__ = (Index(None, "detector"), Index(None, "finding_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    detector: Mapped[str] = mapped_column(String(64))  # abuse, block_threat, remote …
+    rule: Mapped[str] = mapped_column(String(16))
+    polarity: Mapped[Polarity] = mapped_column(_enum(Polarity, "polarity"))
+    text: Mapped[str] = mapped_column(Text)
+    finding_id: Mapped[int | None] = mapped_column(ForeignKey("findings.id"))
+    session: Mapped[str | None] = mapped_column(String(128))
+    reviewer: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Timer(Base):

@@ -48,6 +48,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("质检概览", f"{PREFIX}/qa", frozenset({"qa", "manager", "admin"})),
     NavItem("问题列表", f"{PREFIX}/qa/findings", frozenset({"qa", "manager", "admin"})),
     NavItem("误报清单", f"{PREFIX}/qa/false-positives", frozenset({"qa", "manager", "admin"})),
+    NavItem("范例句", f"{PREFIX}/qa/exemplars", frozenset({"qa", "manager", "admin"})),
     NavItem("团队管理", f"{PREFIX}/manager", frozenset({"manager", "admin"})),
     NavItem("账号", f"{PREFIX}/admin/users", frozenset({"admin"})),
 )
@@ -66,6 +67,7 @@ NOTICES: Mapping[str, tuple[str, str]] = {
     "signed_out": ("ok", "您已退出登录。"),
     "fp_saved": ("ok", "已标记为误报，原因已记录；该问题不再计入评分。"),
     "fp_removed": ("ok", "已撤销误报标记。"),
+    "confirmed_saved": ("ok", "已确认为违规；这句话已作为范例句，供检测器学习。"),
     "reassigned": ("ok", "工单已改派，新工程师的问候语已发送给客户。"),
     "extension_granted": ("ok", "已批准延期，方案时限已延长。"),
     "user_created": ("ok", "账号已创建。"),

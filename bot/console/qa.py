@@ -28,15 +28,17 @@ from bot.console.qa_data import (
     QaView,
     build_view,
     false_positives_by_phrase,
-    group_by_index,
-    highlight,
     recent_runs,
     record_review,
     run_check,
 )
+from bot.console.qa_display import group_by_index, highlight
 from compliance.calendar import SHANGHAI
 from compliance.codes import RULE_CODES
 from compliance.dbsource import describe_url
+from compliance.detection import LAYER_LABELS
+from compliance.exemplars import export_policy, list_exemplars
+from compliance.masking import mask_pii
 from compliance.reports import BINARY_FORMATS, make_writer
 from compliance.reports.summary import (
     RULE_TITLES,
@@ -134,6 +136,8 @@ def _common(request: web.Request) -> dict[str, Any]:
         "rule_codes": RULE_CODES,
         "severity_labels": SEVERITY_LABELS,
         "channel_labels": channel_labels(services_of(request).policy),
+        "layer_labels": LAYER_LABELS,
+        "mask_pii": mask_pii,
     }
 
 
@@ -328,10 +332,14 @@ async def review(request: web.Request) -> web.StreamResponse:
         reason or "撤销误报标记",
         f"{user.display_name}（{user.username}）",
         services_of(request).now(),
+        services_of(request).policy,
     )
     if session_id is None:
         raise web.HTTPNotFound(text=f"问题 {finding_id} 不存在")
-    notice = "fp_saved" if verdict == "false_positive" else "fp_removed"
+    if verdict == "false_positive":
+        notice = "fp_saved"
+    else:
+        notice = "confirmed_saved" if form.get("confirm") else "fp_removed"
     separator = "&" if "?" in back else "?"
     raise web.HTTPSeeOther(f"{back}{separator}notice={notice}")
 
@@ -341,6 +349,38 @@ async def false_positives(request: web.Request) -> web.StreamResponse:
     groups = await asyncio.to_thread(false_positives_by_phrase, await _engine(request))
     return await render(
         request, "qa_false_positives.html", page_title="误报清单", groups=groups, **_common(request)
+    )
+
+
+async def exemplars(request: web.Request) -> web.StreamResponse:
+    """The exemplars QA's marks taught the detectors, and the export into policy form."""
+    detector = request.query.get("detector", "").strip()[:64] or None
+    rows = await asyncio.to_thread(
+        list_exemplars, await _engine(request), detector=detector, include_retired=True
+    )
+    return await render(
+        request,
+        "qa_exemplars.html",
+        page_title="范例句",
+        rows=rows,
+        detector=detector or "",
+        detectors=sorted(services_of(request).policy.detectors),
+        **_common(request),
+    )
+
+
+async def exemplars_export(request: web.Request) -> web.StreamResponse:
+    """The active exemplars as a policy file extending the running policy."""
+    rows = await asyncio.to_thread(list_exemplars, await _engine(request))
+    body = export_policy(services_of(request).policy, rows)
+    return web.Response(
+        text=body,
+        content_type="application/toml",
+        charset="utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="exemplars.toml"',
+            "Cache-Control": "no-store",
+        },
     )
 
 
@@ -429,4 +469,8 @@ ROUTES: tuple[Route, ...] = (
         "GET", "/qa/false-positives", false_positives, "console.qa.false_positives", roles=QA_ROLES
     ),
     Route("GET", "/qa/export.{fmt:html|xlsx}", export, "console.qa.export", roles=QA_ROLES),
+    Route("GET", "/qa/exemplars", exemplars, "console.qa.exemplars", roles=QA_ROLES),
+    Route(
+        "GET", "/qa/exemplars.toml", exemplars_export, "console.qa.exemplars_export", roles=QA_ROLES
+    ),
 )

@@ -16,7 +16,7 @@ exported is what is on screen.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -24,14 +24,15 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session as DbSession
 
 from compliance.calendar import SHANGHAI
-from compliance.checker import Checker
+from compliance.checker import CheckContext, Checker
 from compliance.dbsource import describe_url, load_sessions, save_run
-from compliance.masking import mask_finding, mask_pii
+from compliance.exemplars import load_exemplars, record_exemplar
+from compliance.masking import mask_finding
 from compliance.model import Finding, Line, Session
 from compliance.policy import Policy
 from compliance.reports.summary import ReportedSession, RunInfo, Summary, SummaryBuilder
 from compliance.scoring import FindingKey, finding_key, score_session
-from storage.models import CheckRun, QaReview, Verdict
+from storage.models import CheckRun, QaReview, Ticket, Verdict
 from storage.models import Finding as FindingRow
 
 # Runs looked at when finding each session's newest check (older ones are history).
@@ -188,6 +189,8 @@ def _to_finding(row: FindingRow, session: Session | None = None) -> Finding:
         score=row.score,
         suggestion=row.suggestion,
         inferred=row.inferred,
+        layer=row.layer,
+        confidence=row.confidence,
     )
 
 
@@ -323,7 +326,9 @@ def run_check(
     started = now
     wall_start = datetime.now(UTC)
     stored = load_sessions(engine, since=since, until=until)
-    checker = Checker(policy)
+    # QA's marks teach the detectors: their exemplars join the policy's own.
+    context = CheckContext.build(policy, exemplars=load_exemplars(engine))
+    checker = Checker(policy, context=context)
     findings = list(checker.check_all(stored.sessions))
     run_id = save_run(
         engine,
@@ -350,10 +355,17 @@ def run_check(
 
 
 def record_review(
-    engine: Engine, finding_id: int, verdict: str, reason: str, reviewer: str, now: datetime
+    engine: Engine,
+    finding_id: int,
+    verdict: str,
+    reason: str,
+    reviewer: str,
+    now: datetime,
+    policy: Policy | None = None,
 ) -> str | None:
-    """Store QA's verdict on a finding (at `now`, the app's clock); returns its session
-    id, None if there is no such finding."""
+    """Store QA's verdict on a finding (at `now`, the app's clock) and, with `policy`,
+    the exemplar it teaches the finding's detector (`compliance.exemplars`); returns
+    its session id, None if there is no such finding."""
     with DbSession(engine) as db, db.begin():
         row = db.get(FindingRow, finding_id)
         if row is None:
@@ -367,7 +379,27 @@ def record_review(
                 created_at=now,
             )
         )
+        if policy is not None:
+            text = _line_text(engine, row) or row.evidence or ""
+            record_exemplar(
+                db, policy, row, verdict, text, reviewer=reviewer, reason=reason, now=now
+            )
         return row.session
+
+
+def _line_text(engine: Engine, row: FindingRow) -> str | None:
+    """The text of the line a stored finding is on (a ticket's message), if found."""
+    if row.index is None:
+        return None
+    with DbSession(engine) as db:
+        opened = db.scalar(select(Ticket.opened_at).where(Ticket.number == row.session))
+    if opened is None:
+        return None
+    day = opened.astimezone(SHANGHAI).date()
+    stored = load_sessions(engine, since=day, until=day)
+    session = next((s for s in stored.sessions if s.id == row.session), None)
+    line = _line_at(session, row.index)
+    return line.text if line is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,37 +445,6 @@ def false_positives_by_phrase(engine: Engine) -> list[PhraseExceptions]:
             )
         )
     out.sort(key=lambda group: (-group.count, group.rule, group.evidence))
-    return out
-
-
-def highlight(line: Line, findings: Sequence[ShownFinding]) -> list[tuple[str, bool]]:
-    """The line's text (personal numbers masked) cut into (piece, flagged) runs, each
-    finding's span flagged; overlapping spans merge."""
-    text = mask_pii(line.text or "")
-    marks = sorted(
-        shown.finding.span
-        for shown in findings
-        if shown.finding.span is not None and 0 <= shown.finding.span[0] < shown.finding.span[1]
-    )
-    pieces: list[tuple[str, bool]] = []
-    cursor = 0
-    for start, end in marks:
-        start = max(start, cursor)
-        if start >= end or end > len(text):
-            continue
-        if start > cursor:
-            pieces.append((text[cursor:start], False))
-        pieces.append((text[start:end], True))
-        cursor = end
-    if cursor < len(text) or not pieces:
-        pieces.append((text[cursor:], False))
-    return pieces
-
-
-def group_by_index(findings: Iterable[ShownFinding]) -> Mapping[int | None, list[ShownFinding]]:
-    out: dict[int | None, list[ShownFinding]] = defaultdict(list)
-    for shown in findings:
-        out[shown.finding.index].append(shown)
     return out
 
 

@@ -8,6 +8,7 @@ The contract every rule follows is in `compliance.rules.base`.
 from __future__ import annotations
 
 from compliance.rules.base import NoOptions, Rule, parse_options
+from compliance.rules.greeting import GreetingIdentity, GreetingMissing
 from compliance.rules.language import (
     Abuse,
     BlockThreat,
@@ -21,8 +22,6 @@ from compliance.rules.language import (
 )
 from compliance.rules.scripts import (
     BackupWarningMissing,
-    GreetingIdentity,
-    GreetingMissing,
     ResponsibilityMissing,
     RestDayNoticeMissing,
     SuggestionPressed,

@@ -74,12 +74,16 @@ class Rule:
         score: float | None = None,
         suggestion: str | None = None,
         inferred: bool = False,
+        severity: Severity | None = None,
+        layer: str | None = None,
+        confidence: float | None = None,
     ) -> Finding:
-        """A finding of this rule; position and time come from `line` unless given."""
+        """A finding of this rule; position and time come from `line` unless given,
+        the severity is the rule's unless the detector layer that caught it sets one."""
         return Finding(
             session=session.id,
             rule=self.code,
-            severity=self.severity,
+            severity=severity or self.severity,
             message=message,
             ts=ts if ts is not None or line is None else line.ts,
             index=line.index if line is not None else None,
@@ -90,6 +94,8 @@ class Rule:
             score=score,
             suggestion=suggestion,
             inferred=inferred,
+            layer=layer,
+            confidence=confidence,
         )
 
 

@@ -103,7 +103,114 @@ def rule_section(rule: type[Rule], policy: Policy) -> str:
         parts += ["", _option_list(options_prose), ""]
     else:
         parts += ["Options: none.", ""]
+    parts += _detector_docs(rule.code, policy)
     return "\n".join(parts)
+
+
+def _sample(words: tuple[str, ...], count: int = 6) -> str:
+    shown = "、".join(words[:count])
+    return f"{shown} …（共 {len(words)} 个）" if len(words) > count else shown
+
+
+def _detector_docs(code: str, policy: Policy) -> list[str]:
+    """The detector layers the policy configures for `code` (`[detectors.NAME]`)."""
+    out: list[str] = []
+    for name, spec in policy.detectors.items():
+        if spec.rule != code:
+            continue
+        severity = policy.rules[code].severity
+        layers = ", ".join(
+            f"{layer} → `{spec.layers.get(layer, severity)}`"
+            for layer in ("phrase", "operator", "similarity")
+        )
+        out += [
+            f"Detector `[detectors.{name}]` (layers and the severity of their hits: {layers}; "
+            f"phrase hits read through the grammar: {'yes' if spec.guard_phrases else 'no'}):",
+            "",
+        ]
+        if spec.exceptions:
+            out.append(f"- context exceptions for every layer: {_sample(spec.exceptions)}")
+        for op in spec.operators:
+            what = [f"- operator `{op.name}` ({op.kind}"]
+            if op.kind == "context":
+                what.append(f", window {op.window}, order {op.order}, prefilter on {op.anchor}")
+            what.append(f", confidence {op.confidence}")
+            guards = [
+                g
+                for g, on in (
+                    ("negation", op.negation),
+                    ("hypothetical", op.hypothetical),
+                    ("reassurance", op.reassurance),
+                    ("benefactive", op.benefactive),
+                    ("questions", op.skip_questions),
+                )
+                if on
+            ]
+            what.append(f"; grammar: {', '.join(guards) or 'none'})")
+            line = "".join(what)
+            if op.targets:
+                line += f"; targets: {_sample(op.targets)}"
+            if op.owned_targets:
+                line += f"; targets after {_sample(op.owners, 3)}: {_sample(op.owned_targets)}"
+            if op.evaluations:
+                line += f"; evaluations: {_sample(op.evaluations)}"
+            if op.evaluation_lexicons:
+                line += (
+                    f"; lexicons: {', '.join(f'`{x}`' for x in op.evaluation_lexicons)} "
+                    f"(entries up to jieba frequency {op.lexicon_max_frequency})"
+                )
+            if op.patterns:
+                line += f"; {len(op.patterns)} pattern(s)"
+            if op.exceptions:
+                line += f"; exceptions: {_sample(op.exceptions)}"
+            out.append(line)
+        sim = spec.similarity
+        if sim.exemplars:
+            out.append(
+                f"- similarity: {len(sim.exemplars)} exemplar(s), hit at {sim.threshold}, "
+                f"review (warning) from {sim.review_threshold}; negative exemplars silence "
+                f"from {sim.negative_threshold}; prefilter: {_sample(sim.anchors)}"
+            )
+        out.append("")
+    return out
+
+
+def _grammar_docs(policy: Policy) -> list[str]:
+    grammar = policy.detection
+    return [
+        "## Detector layers",
+        "",
+        "Each rule that reads text has, besides its phrase list, a layered detector",
+        "(`compliance.detection`, configured under `[detectors.NAME]` in the policy and",
+        "validated at load: an unknown key is an error naming it).  The checker and the",
+        "bot's pre-send check run the same detectors.  Layers:",
+        "",
+        "- **phrase**: the policy's phrase lists with their innocent containing words",
+        "  (confidence 1);",
+        "- **operator**: keyword, regex and context operators (a *target* within a window",
+        "  of an *evaluation*, as QA products such as Aliyun 智能对话分析 let their users",
+        "  configure them); a context hit's confidence falls with the distance;",
+        "- **similarity**: TF-IDF cosine over jieba words (weighted by jieba's dictionary",
+        "  frequencies) to the rule's exemplar sentences and to the exemplars QA's marks",
+        "  added; a text much like a negative exemplar (a false alarm QA marked) has no",
+        "  hit of any layer.",
+        "",
+        "Every finding says which layer caught it and how sure it is (`layer`, `confidence`",
+        "in the JSON report); the policy sets the severity of each layer's hits.  Operators",
+        "and similarity only run on texts holding one of the detector's anchors (the",
+        "prefilter, folded into the checker's one automaton pass per session).",
+        "",
+        "All operators read their hits through one grammar (`[detection]`):",
+        "",
+        f"- negations before an evaluation (within {grammar.negation_scope} characters, one-"
+        f"character ones within 3): {_sample(grammar.negations, 12)}; after it: "
+        f"{_sample(grammar.negations_after, 6)}; a consequence or contrast ends their reach: "
+        f"{_sample(grammar.scope_breaks)}; A-not-A questions (是不是) are no negation;",
+        f"- hypotheticals (for operators that ask): {_sample(grammar.hypotheticals)};",
+        f"- reassurances: {_sample(grammar.reassurances)};",
+        f"- benefactives (an action done for or by the customer): {_sample(grammar.benefactives)}.",
+        "",
+    ]
 
 
 def generate(policy: Policy | None = None) -> str:
@@ -130,6 +237,7 @@ def generate(policy: Policy | None = None) -> str:
         anchor = f"{rule.code.lower()}-{rule.name}"
         lines.append(f"| [{rule.code}](#{anchor}) | {rule.name} | {severity} | {summary} |")
     lines.append("")
+    lines += _grammar_docs(policy)
     current = ""
     for rule in RULES:
         prefix = rule.code[:3]

@@ -19,7 +19,8 @@ from datetime import date, datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from compliance.matchers import CueHit, ForbiddenHit, GreetingMatch
+from compliance.detection import Detection
+from compliance.matchers import CueHit, GreetingMatch
 from compliance.model import Line, Session
 from scripts_library import ScriptKey
 
@@ -110,6 +111,8 @@ class SessionFacts:
             folded[line.index] = line_folded
         cues: list[dict[str, CueHit]] = [_NO_CUES] * len(lines)
         cue_lines: list[Line] = []
+        # Agent messages that passed a language detector's prefilter (its anchors).
+        self._anchored: list[Line] = []
         # Agent messages: one pass says which may hold a forbidden phrase (kept for
         # `forbidden`) and which a cue (looked at now).
         self._maybe_forbidden: list[Line] = []
@@ -118,6 +121,7 @@ class SessionFacts:
             maybe_forbidden, maybe_cue = ctx.agent_scan.scan(agent_folded)
             self._maybe_forbidden = [speech[agents[number]] for number in maybe_forbidden]
             find = ctx.agent_cues.find
+            language_anchors = ctx.detectors.language_anchors
             for number in maybe_cue:
                 i = agents[number]
                 hits = find(texts[i], speech_folded[i]) if texts[i] else _NO_CUES
@@ -125,6 +129,8 @@ class SessionFacts:
                     line = speech[i]
                     cues[line.index] = hits
                     cue_lines.append(line)
+                    if not language_anchors.isdisjoint(hits):
+                        self._anchored.append(line)
         if customers:
             found = ctx.customer_cues.find_many(
                 [texts[i] for i in customers], [speech_folded[i] for i in customers]
@@ -149,7 +155,8 @@ class SessionFacts:
         self._scores: dict[tuple[int, ScriptKey], float] = {}
         self._acks: dict[int, bool] = {}
         self._greetings: dict[int, GreetingMatch | None] = {}
-        self._forbidden: dict[str, list[tuple[Line, ForbiddenHit]]] | None = None
+        self._detections: dict[str, list[tuple[Line, Detection]]] | None = None
+        self._agent_cues: dict[tuple[int, str], CueHit | None] = {}
         self._remote: list[Occurrence] | None = None
         self._resolutions: list[Occurrence] | None = None
         self._block_cues: list[tuple[int, dict[str, tuple[Line, CueHit]]]] | None = None
@@ -193,8 +200,23 @@ class SessionFacts:
         return self._folded[line.index]
 
     def cues(self, line: Line) -> dict[str, CueHit]:
-        """The cue lists (of the line's role) with a cue in this line."""
+        """The cue lists (of the line's role) with a cue in this line; an agent line's
+        own cues as their phrase lists found them (read them with `agent_cue`)."""
         return self._cues[line.index]
+
+    def agent_cue(self, line: Line, name: str) -> CueHit | None:
+        """The agent cue `name` in `line` as its detector reads it (read when first
+        asked: most agent lines are never asked about their acknowledgements)."""
+        hits = self._cues[line.index]
+        reader = self.ctx.agent_cues
+        if name not in hits and f"anchor:{name}" not in hits and name not in reader.on_demand:
+            return None
+        key = (line.index, name)
+        if key not in self._agent_cues:
+            self._agent_cues[key] = reader.read(
+                name, line.text or "", self._folded[line.index], hits
+            )
+        return self._agent_cues[key]
 
     def customer_block_cues(self) -> list[tuple[int, dict[str, tuple[Line, CueHit]]]]:
         """Customer blocks with cues: (block number, cue list -> first line and hit)."""
@@ -243,18 +265,32 @@ class SessionFacts:
     def says(self, line: Line, key: ScriptKey) -> bool:
         return line.role == "agent" and self.score(line, key) >= self.ctx.required.cutoff
 
-    def forbidden(self, rule: str) -> list[tuple[Line, ForbiddenHit]]:
-        """Forbidden-phrase hits of `rule` in agent messages (customers are never blamed)."""
-        if self._forbidden is None:
-            by_rule: dict[str, list[tuple[Line, ForbiddenHit]]] = {}
+    def detections(self, rule: str) -> list[tuple[Line, Detection]]:
+        """Language detections of `rule` in agent messages (customers are never blamed):
+        phrase-list hits as the rule's detector reads them, and its operator and
+        similarity hits on messages that passed its prefilter."""
+        if self._detections is None:
+            by_rule: dict[str, list[tuple[Line, Detection]]] = {}
+            maybe = {line.index for line in self._maybe_forbidden}
+            lines = self._maybe_forbidden
+            if self._anchored:
+                lines = sorted({*lines, *self._anchored}, key=_INDEX)
             find = self.ctx.forbidden.find
-            for line in self._maybe_forbidden:
+            detect = self.ctx.detectors.language
+            for line in lines:
                 if not line.text:
                     continue
-                for hit in find(line.text, self._folded[line.index]):
-                    by_rule.setdefault(hit.rule, []).append((line, hit))
-            self._forbidden = by_rule
-        return self._forbidden.get(rule, [])
+                folded = self._folded[line.index]
+                hits = find(line.text, folded) if line.index in maybe else []
+                anchored = [
+                    name[len("anchor:") :]
+                    for name in self._cues[line.index]
+                    if name in self.ctx.detectors.language_anchors
+                ]
+                for detection in detect(line.text, folded, hits, anchored):
+                    by_rule.setdefault(detection.rule, []).append((line, detection))
+            self._detections = by_rule
+        return self._detections.get(rule, [])
 
     # -- events, or what the text says instead ---------------------------------
 
@@ -269,7 +305,7 @@ class SessionFacts:
                 for line in self._cue_lines:
                     if line.role != "agent":
                         continue
-                    hit = self._cues[line.index].get("remote")
+                    hit = self.agent_cue(line, "remote")
                     if hit is not None:
                         found.append(Occurrence(line, True, hit.cue, hit.span))
                 self._remote = found
@@ -284,12 +320,36 @@ class SessionFacts:
             else:
                 found: list[Occurrence] = []
                 for line in self._cue_lines:
-                    cue_list = "resolution_agent" if line.role == "agent" else "resolution_customer"
-                    hit = self._cues[line.index].get(cue_list)
-                    if hit is not None:
-                        found.append(Occurrence(line, True, hit.cue, hit.span))
+                    if line.role == "agent":
+                        hit = self.agent_cue(line, "resolution_agent")
+                    else:
+                        hit = self._cues[line.index].get("resolution_customer")
+                    if hit is None:
+                        continue
+                    # An engineer's report of a passing test or restored service in
+                    # other words is a resolution once the customer confirms it.
+                    if line.role == "agent" and hit.layer != "phrase" and not self.confirmed(line):
+                        continue
+                    found.append(Occurrence(line, True, hit.cue, hit.span))
                 self._resolutions = found
         return self._resolutions
+
+    def confirmed(self, report: Line) -> bool:
+        """Does the customer's next message confirm what the agent's `report` says
+        (好的, 确实正常了 …: no question, no 还是不行)?"""
+        number = self._block_of[report.index] + 1
+        if number <= 0 or number >= len(self.blocks) or self.blocks[number].role != "customer":
+            return False
+        reply = self.blocks[number].first
+        folded = self._folded[reply.index]
+        if not folded or "?" in folded or "？" in folded:
+            return False
+        phrases = self.ctx.policy.phrases
+        if any(self.ctx.folder.fold(n) in folded for n in phrases.resolution_negations):
+            return False
+        if "resolution_customer" in self._cues[reply.index] or self.is_ack_only(reply):
+            return True
+        return any(self.ctx.folder.fold(word) in folded for word in phrases.affirmations)
 
     def agent_lines_from(self, point: Line) -> list[Line]:
         """Agent messages that count as *after* `point`: from the start of the agent

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from compliance.matchers import ForbiddenHit
+from compliance.detection import LAYER_LABELS, Detection, strongest
 from compliance.model import Finding, Line, Session
 from compliance.rules.base import Rule
 from scripts_library import ScriptKey
@@ -22,43 +22,53 @@ class ForbiddenOptions:
 
 
 class _ForbiddenPhraseRule(Rule):
-    """Shared by LNG001–LNG006: hits of the forbidden lists whose ``rule`` is this code.
+    """Shared by LNG001–LNG006: the language detections whose rule is this code.
 
-    One finding per message: its evidence and span are the first hit; the message
-    names every phrase found in it.
+    One finding per message, reported from its strongest detection (errors first, then
+    phrase > operator > similarity, then confidence): that detection gives the
+    evidence, span, severity, layer and confidence; the message names every phrase
+    (and the layer of those not from a phrase list).
     """
 
     Options = ForbiddenOptions
     what: str
 
-    def message(self, hits: list[ForbiddenHit]) -> str:
+    def message(self, detections: list[Detection]) -> str:
         said = []
-        for hit in hits:
-            quoted = f"“{hit.matched}”"
-            if hit.matched != hit.phrase:
-                quoted += f"（匹配“{hit.phrase}”）"
+        for detection in detections:
+            quoted = f"“{detection.matched}”"
+            if detection.layer == "similarity":
+                quoted += f"（与范例“{detection.phrase}”相似度{detection.confidence:.2f}）"
+            elif detection.layer == "operator":
+                quoted += f"（{LAYER_LABELS['operator']}）"
+            elif detection.matched != detection.phrase:
+                quoted += f"（匹配“{detection.phrase}”）"
             if quoted not in said:
                 said.append(quoted)
         return f"客服{self.what}：{'、'.join(said)}"
 
-    def suggestion(self, line: Line, hits: list[ForbiddenHit]) -> str | None:
+    def suggestion(self, line: Line, detections: list[Detection]) -> str | None:
         return None
 
     def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
-        by_line: dict[int, tuple[Line, list[ForbiddenHit]]] = {}
-        for line, hit in facts.forbidden(self.code):
-            by_line.setdefault(line.index, (line, []))[1].append(hit)
-        for line, hits in by_line.values():
-            first = hits[0]
+        by_line: dict[int, tuple[Line, list[Detection]]] = {}
+        for line, detection in facts.detections(self.code):
+            by_line.setdefault(line.index, (line, []))[1].append(detection)
+        for line, detections in by_line.values():
+            best = strongest(detections)
+            assert best is not None
             yield self.finding(
                 session,
-                self.message(hits),
+                self.message(detections),
                 line=line,
                 agent=line.sender,
-                evidence=first.matched,
-                span=first.span,
-                source=first.source,
-                suggestion=self.suggestion(line, hits),
+                evidence=best.matched,
+                span=best.span,
+                source=best.source,
+                suggestion=self.suggestion(line, detections),
+                severity=best.severity,
+                layer=best.layer,
+                confidence=best.confidence,
             )
 
 
@@ -98,7 +108,10 @@ class Abuse(_ForbiddenPhraseRule):
     Seed 000 【售后沟通标准】4: “禁止辱骂、诽谤、轻视、挖苦客户的沟通言论”
 
     Phrases: the lists whose ``rule`` is LNG002 (``[forbidden.abuse]``), with their
-    innocent containing words (滚动 ⊃ 滚, 垃圾文件 ⊃ 垃圾).
+    innocent containing words (滚动 ⊃ 滚, 垃圾文件 ⊃ 垃圾).  Beyond them the
+    ``[detectors.abuse]`` layers catch mockery in any words: the customer's ability
+    judged (您这水平…), "even this you cannot do" (连…都不会), contempt (真是个人才),
+    and sentences like the exemplars; negated or reassuring mentions do not count.
 
     Fails::
 
@@ -123,7 +136,10 @@ class BlockThreat(_ForbiddenPhraseRule):
     Seed 000 【售后沟通标准】6: “禁止任何沟通平台的拉黑、删除客户”
 
     Phrases: the lists whose ``rule`` is LNG003 (``[forbidden.block_threat]``); a
-    firewall's blacklist (IP加入黑名单) is no threat.
+    firewall's blacklist (IP加入黑名单) is no threat.  The ``[detectors.block_threat]``
+    layers catch removing, blocking or ignoring the customer in any words (以后你的消息
+    我一律不回), and leave alone what is negated or reassuring (我们从不拉黑客户), done
+    for the customer (帮您删除) or a security action (攻击者的IP).
 
     Fails::
 
@@ -148,7 +164,9 @@ class WalkAway(_ForbiddenPhraseRule):
     Seed 000 【售后沟通标准】5: “禁止无端挂断客户电话或沟通中当场离开（包括线上沟通场景）”
 
     Fires on a phrase of the lists whose ``rule`` is LNG004 (``[forbidden.walk_away]``:
-    我先挂了, 我下班了 …), and on a ``closed`` event while the customer's last
+    我先挂了, 我下班了 …) or a hit of the ``[detectors.walk_away]`` layers (leaving or
+    dismissing the customer in any words, unless with a promise to come back or a
+    hand-over), and on a ``closed`` event while the customer's last
     message is unanswered (a message that is only an acknowledgement, policy
     ``phrases.ack_only``, needs no answer).
 
@@ -198,7 +216,10 @@ class CompanyDamaging(_ForbiddenPhraseRule):
 
     Phrases: the lists whose ``rule`` is LNG005 (``[forbidden.company_damaging]``);
     a hit inside a longer hit of another list counts once, for the longer phrase
-    (垃圾公司 is LNG005, not also LNG002).
+    (垃圾公司 is LNG005, not also LNG002).  The ``[detectors.company_damaging]`` layers
+    catch damaging talk about the company, its products, quality control, management
+    or honesty in any words (公司的质检就是走过场), with the NTUSD lexicon; owning a fault
+    and offering the remedy, or a hypothetical (如果我们的服务有不到位的地方), is none.
 
     Fails::
 
@@ -241,18 +262,18 @@ class InformalAddress(_ForbiddenPhraseRule):
     code = "LNG006"
     name = "informal-address"
 
-    def message(self, hits: list[ForbiddenHit]) -> str:
-        times = f"（共{len(hits)}处）" if len(hits) > 1 else ""
-        return f"称呼客户用了“{hits[0].matched}”{times}，应称“您”或“张总”“张老师”"
+    def message(self, detections: list[Detection]) -> str:
+        times = f"（共{len(detections)}处）" if len(detections) > 1 else ""
+        return f"称呼客户用了“{detections[0].matched}”{times}，应称“您”或“张总”“张老师”"
 
-    def suggestion(self, line: Line, hits: list[ForbiddenHit]) -> str | None:
+    def suggestion(self, line: Line, detections: list[Detection]) -> str | None:
         text = line.text or ""
         pieces: list[str] = []
         cursor = 0
-        for hit in hits:
-            pieces.append(text[cursor : hit.span[0]])
+        for detection in detections:
+            pieces.append(text[cursor : detection.span[0]])
             pieces.append("您")
-            cursor = hit.span[1]
+            cursor = detection.span[1]
         pieces.append(text[cursor:])
         return "".join(pieces)
 
@@ -274,7 +295,7 @@ class _Unacknowledged(Rule):
                 continue
             turn = blocks[number + 1]
             if any(
-                self.ack_list in facts.cues(line) or facts.says(line, self.line_key)
+                facts.agent_cue(line, self.ack_list) is not None or facts.says(line, self.line_key)
                 for line in turn.lines
             ):
                 continue
@@ -297,9 +318,10 @@ class ComplaintUnacknowledged(_Unacknowledged):
     Seed 000 【售后沟通标准】8: “对于客户的抱怨应等待客户吐槽完之后表示理解，并耐心解释
     “感谢您的提议和指导，我们会继续完善售后服务质量和效率，给您添麻烦了””
 
-    Complaint cues (customer) are ``phrases.complaint_cues``; the next turn complies
-    with a ``phrases.complaint_ack`` cue or the script line (fuzzy).  The finding is
-    on the first message of that turn.
+    Complaint cues (customer) are ``phrases.complaint_cues`` and the
+    ``[detectors.complaint]`` layers; the next turn complies with a
+    ``phrases.complaint_ack`` cue, a ``[detectors.complaint_ack]`` hit or the script
+    line (fuzzy).  The finding is on the first message of that turn.
 
     Fails::
 
@@ -330,8 +352,9 @@ class DoubtUnacknowledged(_Unacknowledged):
     服务机会“您的顾虑我特别能理解，因为信任不是一件容易的事情，能给您提供服务的机会我很珍惜，
     不惧怕困难和学习””
 
-    Doubt cues are ``phrases.doubt_cues``; acknowledgements ``phrases.doubt_ack`` or the
-    script line (fuzzy).
+    Doubt cues are ``phrases.doubt_cues`` and the ``[detectors.doubt]`` layers;
+    acknowledgements ``phrases.doubt_ack``, ``[detectors.doubt_ack]`` or the script
+    line (fuzzy).
 
     Fails::
 
@@ -362,8 +385,9 @@ class EmotionUnacknowledged(_Unacknowledged):
     换作是我我也会生气；您消消气，保重身体，我们承诺不会放弃、不会厌倦、不会抵触本次和以后的
     服务；……””
 
-    Emotion cues are ``phrases.emotion_cues`` (气死, 受不了, ！！！ …);
-    acknowledgements ``phrases.emotion_ack`` or the script line (fuzzy).
+    Emotion cues are ``phrases.emotion_cues`` (气死, 受不了, ！！！ …) and the
+    ``[detectors.emotion]`` layers; acknowledgements ``phrases.emotion_ack``,
+    ``[detectors.emotion_ack]`` or the script line (fuzzy).
 
     Fails::
 

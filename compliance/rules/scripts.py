@@ -1,4 +1,7 @@
-"""SCR — mandatory script lines (seed 000 【售后动作标准】 必须执行动作 · 线上)."""
+"""SCR003–SCR007 — the script lines after the greeting (seed 000 【售后动作标准】 必须执行动作).
+
+The greeting itself (SCR001, SCR002) is `compliance.rules.greeting`.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +17,7 @@ from compliance.policy import Severity
 from compliance.rules.base import Rule
 from compliance.rules.facts import Occurrence, SessionFacts
 from scripts_library import (
-    GreetingInputs,
     RestDayNoticeInputs,
-    ScriptInputError,
     ScriptKey,
     cn_date,
     render,
@@ -24,37 +25,6 @@ from scripts_library import (
 
 if TYPE_CHECKING:
     from compliance.context import CheckContext
-
-
-def expected_names(session: Session, ctx: CheckContext, staff_no: str) -> tuple[str, ...]:
-    """Names the engineer with `staff_no` goes by: the roster's, then the transcript's."""
-    names: list[str] = []
-    engineer = ctx.policy.engineer(staff_no)
-    if engineer is not None:
-        names.append(engineer.name)
-    given = session.names.get(staff_no)
-    if given and given not in names:
-        names.append(given)
-    return tuple(names)
-
-
-def greeting_for(session: Session, ctx: CheckContext, staff_no: str | None) -> str | None:
-    """The greeting the engineer should have sent, when we know their name."""
-    if not staff_no:
-        return None
-    names = expected_names(session, ctx, staff_no)
-    if not names:
-        return None
-    try:
-        inputs = GreetingInputs(
-            names[0],
-            staff_no,
-            centre=ctx.policy.company.centre,
-            title=ctx.policy.company.engineer_title,
-        )
-        return render(ScriptKey.GREETING, inputs, session.channel)
-    except (ScriptInputError, ValueError):
-        return None
 
 
 def _where(line: Line) -> str:
@@ -69,141 +39,6 @@ def _inferred_note(occurrence: Occurrence, what: str) -> str:
     return f"{what}（推断：会话没有工单事件，依据{who}在{_where(occurrence.line)}说的{said}）"
 
 
-@dataclass(frozen=True, slots=True)
-class GreetingOptions:
-    each_engineer: bool = False
-
-
-class GreetingMissing(Rule):
-    """The session's first agent message must be the engineer's self-introduction.
-
-    Seed 000 【售后动作标准】1.a.1: “自我介绍（必须在沟通开始时第一个信息“您好，我是朴赛售后服务中心
-    运维工程师张三，工号1818，很高兴为您服务[握手表情]”）”
-
-    The message must contain 您好, the centre, the title, a name, 工号 with the number
-    and 很高兴为您服务 (fuzzily: punctuation, emoji and small rewordings do not
-    matter).  A complete self-introduction with the wrong name or 工号 is SCR002.
-
-    Fails::
-
-        customer: 服务器开不了机了
-        agent 1818: 请问是什么型号的服务器？
-
-    Passes::
-
-        customer: 服务器开不了机了
-        agent 1818: 您好，我是朴赛售后服务中心运维工程师张三，工号1818，很高兴为您服务[握手]
-
-    Options:
-        each_engineer: also require a self-introduction as the first message of every
-        other engineer who joins the session (a hand-over is a new reception).
-    """
-
-    code = "SCR001"
-    name = "greeting-missing"
-    Options = GreetingOptions
-
-    def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
-        firsts: list[Line] = []
-        seen: set[str | None] = set()
-        for line in facts.speech:
-            if line.role != "agent" or line.sender in seen:
-                continue
-            seen.add(line.sender)
-            firsts.append(line)
-            if not self.options.each_engineer:
-                break
-        for line in firsts:
-            greeting = facts.greeting(line)
-            if greeting is not None and greeting.is_self_introduction:
-                continue
-            missing: list[str] = []
-            if greeting is None:
-                detail = "不是自我介绍"
-            else:
-                missing = list(greeting.missing)
-                if not greeting.name:
-                    missing.append("姓名")
-                if not greeting.staff_no:
-                    missing.append("工号号码")
-                detail = "不是完整的自我介绍"
-            lacking = f"（缺少：{'、'.join(missing)}）" if missing else ""
-            opener = (
-                "会话中客服的第一条消息"
-                if line is firsts[0]
-                else f"工程师{line.sender}的第一条消息"
-            )
-            yield self.finding(
-                session,
-                f"{opener}{detail}{lacking}",
-                line=line,
-                agent=line.sender,
-                evidence=line.text,
-                score=greeting.score if greeting is not None else None,
-                suggestion=greeting_for(session, ctx, line.sender),
-            )
-
-
-class GreetingIdentity(Rule):
-    """A self-introduction must give the sending engineer's own name and 工号.
-
-    Seed 000 【售后动作标准】1.a.1: “自我介绍（……“您好，我是朴赛售后服务中心运维工程师张三，
-    工号1818，很高兴为您服务[握手表情]”）”
-
-    The 工号 must equal the message's sender; the name must be the roster's name for
-    that 工号 or the name the transcript gives the sender (when neither is known,
-    only the 工号 is checked).  Both are compared exactly.
-
-    Fails::
-
-        agent 1818 (张三): 您好，我是朴赛售后服务中心运维工程师李四，工号2046，很高兴为您服务[握手]
-
-    Passes::
-
-        agent 1818 (张三): 您好，我是朴赛售后服务中心运维工程师张三，工号1818，很高兴为您服务[握手]
-
-    Options: none.
-    """
-
-    code = "SCR002"
-    name = "greeting-identity"
-
-    def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
-        for line in facts.speech:
-            # A self-introduction names the 工号; most messages are out at this test.
-            if line.role != "agent" or ctx.greeting.staff_label not in facts.folded(line):
-                continue
-            greeting = facts.greeting(line)
-            if greeting is None or greeting.name is None or greeting.staff_no is None:
-                continue
-            if greeting.score < ctx.greeting.cutoff:
-                continue
-            problems: list[str] = []
-            span = None
-            evidence = None
-            if greeting.staff_no != line.sender:
-                problems.append(f"工号“{greeting.staff_no}”不是发送人的工号“{line.sender}”")
-                span, evidence = greeting.staff_span, greeting.staff_no
-            names = expected_names(session, ctx, line.sender or "")
-            if names and greeting.name not in names:
-                problems.append(
-                    f"姓名“{greeting.name}”与工号{line.sender}的工程师“{'”/“'.join(names)}”不符"
-                )
-                span, evidence = greeting.name_span, greeting.name
-            if not problems:
-                continue
-            yield self.finding(
-                session,
-                "自我介绍的身份不对：" + "；".join(problems),
-                line=line,
-                agent=line.sender,
-                evidence=evidence,
-                span=span,
-                score=greeting.score,
-                suggestion=greeting_for(session, ctx, line.sender),
-            )
-
-
 class BackupWarningMissing(Rule):
     """Before the first remote login the agent must have asked the customer to confirm backups.
 
@@ -212,9 +47,12 @@ class BackupWarningMissing(Rule):
 
     The remote login is the ``remote_login`` event; a transcript without any events
     has it inferred from the agent asking for or announcing remote access (远程,
-    向日葵, ToDesk, 识别码 …; policy ``phrases.remote_access``), except where the
-    text says remote access will not happen (远程解决不了, 无法远程;
-    ``phrases.remote_negations``).  An inferred finding says 推断.
+    向日葵, ToDesk, 识别码 …; policy ``phrases.remote_access``, and the
+    ``[detectors.remote]`` layers: out-of-band management BMC/IPMI/iDRAC/iLO/KVM, an
+    SSH/RDP/VNC login, screen sharing, credentials asked for, 我登录您的服务器), except
+    where the text rules it out (远程解决不了, 无法远程, ``phrases.remote_negations``;
+    不需要登录您的服务器 and other negations through the detector's grammar).  An
+    inferred finding says 推断.
 
     Fails::
 
@@ -291,9 +129,12 @@ class ThanksMissing(_AfterResolution):
 
     Resolution is the ``resolved`` event; a transcript without any events has it
     inferred from the text (agent: 问题已解决 …; customer: 好了, 可以了 … but not
-    as a question, and not next to 还是不行 …; policy ``phrases.resolution_*``), and
-    the finding says 推断.  The thanks line may come in the agent turn in which the
-    resolution happens, or any time later.
+    as a question, and not next to 还是不行 …; policy ``phrases.resolution_*`` and
+    the ``[detectors.resolution_*]`` layers), and the finding says 推断.  An engineer's
+    report of a passing test or restored service in other words (压测跑了一晚上没有再
+    报错) is a resolution once the customer's next message confirms it in any words
+    (no question, no negation; ``phrases.affirmations``).  The thanks line may come in
+    the agent turn in which the resolution happens, or any time later.
 
     Fails::
 
@@ -362,7 +203,9 @@ class SuggestionPressed(Rule):
     Seed 000 【售后动作标准】2.a.1: “客户建议收集……“您对我们的服务器使用及售后服务有什么建议
     或者意见吗？……”。①如果客户说暂时没有那就不能持续追问”
 
-    A request is the script line (fuzzy) or a message with one of the ``request_cues``;
+    A request is the script line (fuzzy), a message with one of the ``request_cues``,
+    or a hit of the ``[detectors.suggestion_request]`` layers (a renewed request in
+    other words, or similarity to the script line);
     a decline is a customer reply with a ``phrases.suggestion_declined`` cue (暂时没有,
     没意见 …).  Every request after a decline is a finding.
 
@@ -397,7 +240,11 @@ class SuggestionPressed(Rule):
             self._cues = (ctx.folder, matcher)
         if self._cues[1].matches(line.text, facts.folded(line)):
             return True
-        return facts.says(line, ScriptKey.SUGGESTION_REQUEST)
+        if facts.says(line, ScriptKey.SUGGESTION_REQUEST):
+            return True
+        # A request in other words (operators, or similarity to the script line).
+        detector = ctx.detectors.get("suggestion_request")
+        return detector is not None and bool(detector.find(line.text, facts.folded(line)))
 
     def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
         blocks = facts.blocks

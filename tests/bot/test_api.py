@@ -34,12 +34,15 @@ async def test_error_level_draft_is_refused_with_span_and_suggestion(sqlite_bot:
         [3, 7],
     )
     assert hit["source"] == "forbidden.walk_away"
-    assert refused["presend"]["suggestion"] == "好的，明天再说"
+    assert (hit["layer"], hit["confidence"]) == ("phrase", 1.0)
+    # Not the draft with the bad words cut out, but a compliant line for the rule.
+    walk_away_line = "请您稍等，我这边继续为您跟进处理，有进展第一时间告诉您"
+    assert refused["presend"]["suggestion"] == walk_away_line
     # An override does not help against an error.
     again = await sqlite_bot.act(
         number, "messages", status=422, text="我先挂了", override_reason="客户要求"
     )
-    assert again["presend"]["suggestion"] == "请您稍等，我这边马上继续为您处理"
+    assert again["presend"]["suggestion"] == walk_away_line
     assert len(agent_lines(await sqlite_bot.ticket(number))) == 1  # the greeting only
 
 

@@ -18,10 +18,10 @@ from compliance.matchers import (
     GreetingParser,
     RequiredLineMatcher,
     folder_for,
-    load_wordlist,
 )
 from compliance.normalize import TextFolder
 from compliance.policy import Policy, load_policy
+from compliance.wordlists import load_wordlist
 from scripts_library import ScriptKey, canonical_text
 
 

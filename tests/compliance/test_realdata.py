@@ -224,3 +224,58 @@ def test_one_pass_over_a_session_finds_what_text_by_text_finds() -> None:
     assert len(sessions) > 900
     hits = sum(sum(map(len, assert_one_pass_is_per_text(ctx, texts))) for texts in sessions)
     assert hits > 0
+
+
+@needs_realdata
+def test_rephrased_violations_put_into_real_sessions_are_caught_by_their_layer() -> None:
+    """Violations in words no phrase list holds, each put into a real wrapped session,
+    are found by the operator layer (and only they are errors there)."""
+    records = jddc_records()
+    sessions: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        sessions.setdefault(record["session"], []).append(record)
+    injected = [
+        ("LNG002", "您这水平就别自己折腾服务器了"),
+        ("LNG003", "再这样闹，以后你的消息我一律不回"),
+        ("LNG004", "这个我管不了，您另找别家吧"),
+        ("LNG005", "老实说，我们公司的品控一直很混乱"),
+    ]
+    for number, (rule, text) in enumerate(injected):
+        session_id = list(sessions)[number * 7]
+        lines = list(sessions[session_id])
+        last = datetime.fromisoformat(lines[-1]["ts"])
+        lines.append(
+            {
+                "session": session_id,
+                "ts": (last + STEP).isoformat(),
+                "role": "agent",
+                "sender": "1818",
+                "text": text,
+            }
+        )
+        read = sessions_from_records(lines, "jddc+rephrased")
+        errors = [
+            (f.rule, f.index, f.layer)
+            for f in checker().check(read.sessions[0])
+            if f.severity == "error" and f.rule.startswith("LNG")
+        ]
+        assert errors == [(rule, len(lines) - 1, "operator")], text
+
+
+@needs_realdata
+def test_the_presend_check_lets_every_real_agent_line_through() -> None:
+    """The pre-send check agrees with the checker on real text: no real JDDC agent line
+    (all innocent) is refused."""
+    from bot.presend import PresendChecker
+
+    assert REALDATA is not None
+    presend = PresendChecker(policy())
+    refused = [
+        turn["text"]
+        for row in read_jsonl(REALDATA / "jddc" / "dialogues.jsonl")
+        for turn in row["turns"]
+        if turn["role"] == "agent"
+        and turn["text"]
+        and presend.check(turn["text"]).verdict == "refused"
+    ]
+    assert refused == []

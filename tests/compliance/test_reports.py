@@ -228,6 +228,8 @@ def test_json_report_is_one_object_with_findings_and_summary(policy: Policy) -> 
         "score": None,
         "suggestion": "麻烦您打开向日葵，手机138****5678",
         "inferred": False,
+        "layer": None,
+        "confidence": None,
         "false_positive": False,
     }
     assert [(f["rule"], f["index"]) for f in report["findings"]] == [

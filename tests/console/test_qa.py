@@ -6,13 +6,15 @@ from __future__ import annotations
 import io
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from storage.models import CheckRun, QaReview, Verdict
+from compliance.policy import load_policy
+from storage.models import CheckRun, Exemplar, Polarity, QaReview, Verdict
 from storage.models import Finding as FindingRow
 from tests.console.conftest import (
     FALSE_POSITIVE_SESSION,
@@ -147,12 +149,31 @@ async def test_false_positive_is_kept_excluded_from_scores_and_listed_per_phrase
     dashboard = await (await browser.get("/console/qa", params=PERIOD)).text()
     assert re.search(r'id="stat-findings">0<', dashboard)
 
+    # The mark taught the detector: the line is a negative exemplar now.
+    async with console.services.sessionmaker() as db:
+        (exemplar,) = (await db.scalars(select(Exemplar))).all()
+        assert (exemplar.detector, exemplar.polarity, exemplar.active) == (
+            "abuse",
+            Polarity.NEGATIVE,
+            True,
+        )
+        assert exemplar.text == "这台服务器原装的散热设计确实太垃圾了，建议加装一个风扇"
+
     undone = await browser.post(
         f"/console/qa/findings/{finding_id.group(1)}/review",
         data={"csrf_token": token, "verdict": "confirmed"},
         allow_redirects=False,
     )
     assert undone.status == 303
+    assert "notice=fp_removed" in undone.headers["Location"]
+    # Undoing retires the negative exemplar for a positive one; the next run finds it.
+    async with console.services.sessionmaker() as db:
+        exemplars = (await db.scalars(select(Exemplar).order_by(Exemplar.id))).all()
+    assert [(e.polarity, e.active) for e in exemplars] == [
+        (Polarity.NEGATIVE, False),
+        (Polarity.POSITIVE, True),
+    ]
+    await _run_check(browser, token)
     dashboard = await (await browser.get("/console/qa", params=PERIOD)).text()
     assert re.search(r'id="stat-findings">1<', dashboard)
 
@@ -178,3 +199,46 @@ async def test_exports_hold_what_is_on_screen(console: Console) -> None:
     empty = await browser.get("/console/qa/export.xlsx", params={**PERIOD, "code": "SCR"})
     rows = list(load_workbook(io.BytesIO(await empty.read()))["问题明细"].iter_rows())
     assert not any("LNG002" in [c.value for c in row] for row in rows)
+
+
+async def test_confirmed_findings_teach_the_detector_and_export_as_policy(
+    console: Console, tmp_path: Path
+) -> None:
+    await seed_session(
+        console.services,
+        "PS-20261121-0003",
+        (
+            Said(0, "customer", "重启了还是不行"),
+            Said(20, "agent", GREETING_LISI),
+            Said(40, "agent", "这么简单的操作您都搞不明白吗"),
+            Said(60, "customer", "……"),
+        ),
+        start=SATURDAY_10,
+    )
+    browser, token = await _qa(console)
+    await _run_check(browser, token)
+    page = await (await browser.get("/console/qa/sessions/PS-20261121-0003")).text()
+    # The session page says which layer caught the finding and how sure it is.
+    assert re.search(r"检出：算子层 · 置信度 0\.\d\d", page)
+    finding_id = re.search(r'id="finding-(\d+)"', page)
+    assert finding_id is not None and "确认违规" in page
+    confirmed = await browser.post(
+        f"/console/qa/findings/{finding_id.group(1)}/review",
+        data={"csrf_token": token, "verdict": "confirmed", "confirm": "1", "reason": "挖苦客户"},
+        allow_redirects=False,
+    )
+    assert "notice=confirmed_saved" in confirmed.headers["Location"]
+
+    listing = await (await browser.get("/console/qa/exemplars")).text()
+    assert "这么简单的操作您都搞不明白吗" in listing and "范例（违规）" in listing
+    exported = await browser.get("/console/qa/exemplars.toml")
+    assert exported.status == 200
+    body = await exported.text()
+    assert "[detectors.abuse.similarity]" in body and '"这么简单的操作您都搞不明白吗",' in body
+    path = tmp_path / "exemplars.toml"
+    path.write_text(body, encoding="utf-8")
+    taught = load_policy(path)
+    assert "这么简单的操作您都搞不明白吗" in taught.detectors["abuse"].similarity.exemplars
+    # The policy's own exemplars stay (an extending file's lists replace the base's).
+    base = load_policy().detectors["abuse"].similarity.exemplars
+    assert set(base) <= set(taught.detectors["abuse"].similarity.exemplars)

@@ -40,8 +40,9 @@ TABLES_0001 = {
 TABLES_0002 = {"console_users", "console_secrets"}
 TABLES_0010 = {"kf_cursors", "bridge_keys", "bridge_nonces", "bridge_events", "bridge_commands"}
 TABLES_0041 = {"channel_inbox"}
-ALL_TABLES = TABLES_0001 | TABLES_0002 | TABLES_0010 | TABLES_0041
-HEAD = "0041"
+TABLES_0042 = {"exemplars"}
+ALL_TABLES = TABLES_0001 | TABLES_0002 | TABLES_0010 | TABLES_0041 | TABLES_0042
+HEAD = "0042"
 
 
 def _tables(engine: Engine) -> set[str]:
@@ -61,6 +62,7 @@ def test_history_is_linear_from_0001() -> None:
         "0031",
         "0040",
         "0041",
+        "0042",
     ]
 
 

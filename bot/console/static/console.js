@@ -188,7 +188,7 @@
       if (hit.span[0] < cursor) { return; }
       shown.appendChild(document.createTextNode(text.slice(cursor, hit.span[0])));
       var mark = el("mark", "precheck__span", text.slice(hit.span[0], hit.span[1]));
-      mark.title = hit.rule + "（" + hit.phrase + "）";
+      mark.title = hit.rule + "（" + (hit.layer_label || "") + " " + hit.phrase + "）";
       shown.appendChild(mark);
       cursor = hit.span[1];
     });
@@ -197,7 +197,8 @@
     var list = el("ul", "small");
     result.hits.forEach(function (hit) {
       var level = hit.severity === "error" ? "禁止" : "提醒";
-      list.appendChild(el("li", "", level + " · " + hit.rule + " " + (hit.title || "") + "：“" + hit.evidence + "”"));
+      var caught = hit.layer_label ? "（" + hit.layer_label + "，置信度 " + Number(hit.confidence).toFixed(2) + "）" : "";
+      list.appendChild(el("li", "", level + " · " + hit.rule + " " + (hit.title || "") + "：“" + hit.evidence + "”" + caught));
     });
     box.appendChild(list);
     if (result.suggestion) {
