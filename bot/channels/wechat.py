@@ -60,7 +60,7 @@ from bot.channels.signed_query import CallbackQuery
 from bot.channels.wechat_api import WeChatApi
 from bot.channels.wechat_config import CHANNEL, WeChatConfig
 from bot.channels.wechat_crypto import CryptoRejected, MessageCrypto, signature_matches
-from bot.channels.wechat_intake import IntakeSweep, WeChatIntake, replies_to
+from bot.channels.wechat_intake import PASSIVE, IntakeSweep, WeChatIntake, replies_to
 from bot.channels.wechat_sender import WeChatSender
 from bot.channels.wechat_token import SharedAccessToken
 from bot.channels.wechat_xml import (
@@ -74,7 +74,8 @@ from bot.channels.wechat_xml import (
 from bot.channels.welcome import welcome_line
 from bot.context import SERVICES, SETTINGS, Services
 from bot.http import ApiError
-from bot.messages import DeliveryResult, InboundMessage
+from bot.messages import InboundMessage
+from storage.models import DeliveryStatus
 
 __all__ = ["PATH", "WECHAT", "WeChatEndpoint", "receive", "setup", "verify_url"]
 
@@ -243,18 +244,24 @@ async def receive(request: web.Request) -> web.Response:
     replies = list(receipt.replies)
     if receipt.duplicate:
         replies = list(await replies_to(services.sessionmaker, receipt.message_id))
-    text = "\n\n".join(line.text for line in replies if line.text)
+    # Take the lines for this passive reply: a line custom/send took meanwhile (a
+    # first delivery answered late) is left out, so it never reaches the customer
+    # twice.  WeChat gives no receipt for a passive reply: "answered", not "sent"
+    # (and it does not use the 48 h window's five messages); a redelivery may
+    # answer an "answered" line again, since WeChat did not get that answer.
+    taken = await services.tickets.claim_lines(
+        [line.message_id for line in replies if line.message_id is not None],
+        claimable=PASSIVE,
+        to=DeliveryStatus.ANSWERED,
+    )
+    text = "\n\n".join(
+        line.text
+        for line in replies
+        if line.text and (line.message_id is None or line.message_id in taken)
+    )
     if not text:
         return success()
-    response = reply.render(text, services.now())
-    # WeChat gives no receipt for a passive reply: "answered", not "sent" (and
-    # it does not use the 48 h window's five messages).
-    for line in replies:
-        if line.message_id is not None:
-            await services.tickets.record_delivery(
-                line.message_id, DeliveryResult("answered", "wechat passive reply")
-            )
-    return response
+    return reply.render(text, services.now())
 
 
 async def _on_event(services: Services, config: WeChatConfig, inbound: InboundMessage) -> str:

@@ -180,9 +180,19 @@ class WeChatIntake:
 
 
 async def deliver_all(services: Services, lines: Sequence[OutboundMessage]) -> None:
-    """Hand lines that missed the passive reply to the channel (custom/send)."""
+    """Hand lines that missed the passive reply to the channel (custom/send).
+
+    Each line is taken first (pending → unknown, "handed over, outcome not yet
+    known"): one a redelivery's passive reply took meanwhile is not sent again.
+    """
+    taken = await services.tickets.claim_lines(
+        [line.message_id for line in lines if line.message_id is not None],
+        claimable=frozenset({DeliveryStatus.PENDING}),
+        to=DeliveryStatus.UNKNOWN,
+    )
     for line in lines:
-        await services.tickets.deliver(line)
+        if line.message_id is None or line.message_id in taken:
+            await services.tickets.deliver(line)
 
 
 # Lines a passive reply may (again) carry: never handed over, or answered passively.

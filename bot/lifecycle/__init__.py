@@ -22,7 +22,7 @@ lifecycle's whole interface.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -39,14 +39,21 @@ from bot.lifecycle.bodies import form_inputs, parse_body
 from bot.lifecycle.deadlines import DeadlineHandlers
 from bot.lifecycle.desk import Desk
 from bot.lifecycle.intake import Receipt, receive
-from bot.lifecycle.outbox import SentLine, deliver, journal_line, record_delivery, replies_to
+from bot.lifecycle.outbox import (
+    SentLine,
+    claim_lines,
+    deliver,
+    journal_line,
+    record_delivery,
+    replies_to,
+)
 from bot.lifecycle.privacy import forget_customer
 from bot.lifecycle.registry import ACTIONS, BY_NAME
 from bot.lifecycle.views import TicketViews
 from bot.lifecycle.vocabulary import ACTIVE, MANAGERS, WORKING, EventKind, TimerKind
 from bot.messages import DeliveryResult, InboundMessage, OutboundMessage
 from bot.presend import PresendResult
-from storage.models import Engineer
+from storage.models import DeliveryStatus, Engineer
 
 __all__ = [
     "ACTIONS",
@@ -100,6 +107,16 @@ class TicketService:
     async def deliver(self, message: OutboundMessage) -> DeliveryResult:
         """Hand a stored line to its channel's sender and record what became of it."""
         return await deliver(self.desk, message)
+
+    async def claim_lines(
+        self,
+        message_ids: Collection[int],
+        *,
+        claimable: Collection[DeliveryStatus],
+        to: DeliveryStatus,
+    ) -> set[int]:
+        """Take lines for one hand-over (see `outbox.claim_lines`): the ids taken."""
+        return await claim_lines(self.desk, message_ids, claimable=claimable, to=to)
 
     async def record_delivery(self, message_id: int, result: DeliveryResult) -> None:
         """Store a delivery outcome the channel learnt itself (a passive reply, a bridge)."""

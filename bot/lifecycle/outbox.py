@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.lifecycle.desk import Desk
@@ -135,10 +135,7 @@ async def replies_to(
         .order_by(Message.id)
     )
     if statuses is not None:
-        chosen: ColumnElement[bool] = Message.delivery_status.in_(list(statuses))
-        if DeliveryStatus.PENDING in statuses:
-            chosen = or_(chosen, Message.delivery_status.is_(None))
-        query = query.where(chosen)
+        query = query.where(_status_in(statuses))
     rows = await session.execute(query)
     return tuple(
         OutboundMessage(
@@ -152,6 +149,43 @@ async def replies_to(
         )
         for line, number in rows
     )
+
+
+def _status_in(statuses: Collection[DeliveryStatus]) -> ColumnElement[bool]:
+    chosen: ColumnElement[bool] = Message.delivery_status.in_(list(statuses))
+    if DeliveryStatus.PENDING in statuses:
+        chosen = or_(chosen, Message.delivery_status.is_(None))
+    return chosen
+
+
+async def claim_lines(
+    desk: Desk,
+    message_ids: Collection[int],
+    *,
+    claimable: Collection[DeliveryStatus],
+    to: DeliveryStatus,
+) -> set[int]:
+    """Move the lines whose delivery is still in `claimable` to `to`, in one statement;
+    the ids this call moved.
+
+    Two hand-overs of the same line (a passive reply to WeChat's redelivery, and
+    custom/send after a late first delivery) race for it: whoever moves it hands
+    it over, the other leaves it out, so a customer never gets a line twice.
+    """
+    if not message_ids:
+        return set()
+    async with desk.transaction() as session:
+        moved = await session.execute(
+            update(Message)
+            .where(Message.id.in_(list(message_ids)), _status_in(claimable))
+            .values(
+                delivery_status=to,
+                delivery_attempts=func.coalesce(Message.delivery_attempts, 0) + 1,
+            )
+            .returning(Message.id)
+            .execution_options(synchronize_session=False)
+        )
+        return {int(row[0]) for row in moved}
 
 
 async def deliver(desk: Desk, message: OutboundMessage) -> DeliveryResult:

@@ -186,3 +186,27 @@ async def test_the_sweep_finishes_a_journalled_message_a_stopped_process_left(
     assert "运维工程师" in greeting
     assert await sweep.run() == 0  # done: not again
     assert bot.fake.sent_texts(OPENID) == [greeting]
+
+
+async def test_a_redelivery_while_the_late_work_finishes_never_sends_the_greeting_twice(
+    slow_bot: Bot,
+) -> None:
+    # The first delivery is answered `success` at the budget and its work goes on; the
+    # redelivery comes while that work is finishing, so its own budget sees the work
+    # done.  The greeting then goes out once: in the redelivery's passive reply or by
+    # custom/send, never both.
+    bot = slow_bot
+    xml = bot.wechat.text_xml(OPENID, "服务器开不了机了", 9_400_001, bot.clock.unix)
+    _, status, body = await _timed_post(bot, xml)
+    assert (status, body) == (200, "success")
+    await asyncio.sleep(2 * INSERT_DELAY_S - BUDGET_S - 0.2)
+    _, status, body = await _timed_post(bot, xml)
+    assert status == 200
+    await _settled(bot)
+    passive = [] if body == "success" else [bot.wechat.open_reply(body)["Content"]]
+    pushed = bot.fake.sent_texts(OPENID)
+    greetings = [text for text in passive + pushed if "运维工程师" in text]
+    assert len(greetings) == 1, (passive, pushed)
+    [line] = await bot.messages(MessageRole.AGENT)
+    expected = DeliveryStatus.ANSWERED if passive else DeliveryStatus.SENT
+    assert line.delivery_status is expected
