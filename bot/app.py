@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import api
+from bot import api, health
 from bot.channels import ChannelModule, SenderRegistry, bridge, wechat, wecom_kf
 from bot.channels import web as web_chat
 from bot.console import app as console
@@ -180,6 +180,7 @@ def create_app(
     app[ACTOR_RESOLVER] = api.header_actor
     app.cleanup_ctx.append(_core)
     app.router.add_get("/", _to_chat)
+    health.setup(app)
     api.setup(app)
     for module in CHANNEL_MODULES if channel_modules is None else channel_modules:
         module.setup(app)

@@ -22,6 +22,7 @@ from aiohttp import web
 from bot.api import header_actor
 from bot.app import create_app
 from bot.context import ACTOR_RESOLVER
+from bot.health import DRAINING
 from bot.settings import Settings, SettingsError
 
 log = logging.getLogger("bot.serve")
@@ -45,11 +46,18 @@ def _banner(settings: Settings, header_auth: bool) -> str:
 
 
 async def serve(settings: Settings) -> None:
-    """Run the app until SIGINT or SIGTERM."""
+    """Run the app until SIGINT or SIGTERM, then shut down gracefully.
+
+    On the signal `/readyz` answers 503 at once (`bot.health`); after
+    `settings.drain_s` — long enough for a load balancer's health check to notice —
+    the listener closes and requests in flight get up to
+    `settings.shutdown_timeout_s` to finish (stored before acknowledged holds for
+    them); then the timer scheduler stops and the database is closed.
+    """
     app = create_app(settings)
     # The console, when mounted, replaces the header-based actor with its sign-in.
     header_auth = app[ACTOR_RESOLVER] is header_actor
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.shutdown_timeout_s)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     stop = asyncio.Event()
@@ -61,8 +69,15 @@ async def serve(settings: Settings) -> None:
         await site.start()
         print(_banner(settings, header_auth), flush=True)
         await stop.wait()
+        app[DRAINING].set()
+        if settings.drain_s:
+            log.info("draining: /readyz answers 503 for %gs before closing", settings.drain_s)
+            await asyncio.sleep(settings.drain_s)
     finally:
         await runner.cleanup()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)
 
 
 def run_serve(args: argparse.Namespace) -> int:

@@ -82,6 +82,10 @@ class Settings:
     # Warn the engineer and the manager this much attended time before the
     # 4 h solution deadline, so the one extension can still be granted in time.
     solution_warning_lead_s: int = 1800
+    # On SIGTERM: answer /readyz 503 this long before closing the listener, so a load
+    # balancer stops sending; then wait up to shutdown_timeout_s for in-flight requests.
+    drain_s: float = 0.0
+    shutdown_timeout_s: float = 10.0
     # Seed demo roster rows into the engineers table at start (serve --demo).
     demo: bool = False
     instance_id: str = field(default_factory=_instance_id)
@@ -100,6 +104,8 @@ class Settings:
             )
         if self.timer_lock_s <= 0:
             raise SettingsError(f"timer_lock_s: must be positive, got {self.timer_lock_s}")
+        if self.drain_s < 0 or self.shutdown_timeout_s < 0:
+            raise SettingsError("drain_s and shutdown_timeout_s: must not be negative")
         if not 0 < self.port < 65536:
             raise SettingsError(f"port: must be 1–65535, got {self.port}")
 
@@ -123,7 +129,8 @@ class Settings:
 
         Variables: `AFTERSALES_DB_URL`, `AFTERSALES_POLICY`,
         `AFTERSALES_MAX_BODY_BYTES`, `AFTERSALES_SCHEDULER_INTERVAL_S`,
-        `AFTERSALES_SCHEDULER` (``off`` disables the timer scheduler).
+        `AFTERSALES_SCHEDULER` (``off`` disables the timer scheduler),
+        `AFTERSALES_DRAIN_S`, `AFTERSALES_SHUTDOWN_TIMEOUT_S` (see `bot.serve`).
         """
         env = dict(os.environ if environ is None else environ)
         scheduler = env.get("AFTERSALES_SCHEDULER", "on").strip().lower()
@@ -137,6 +144,8 @@ class Settings:
             max_body_bytes=int(env_number(env, "AFTERSALES_MAX_BODY_BYTES", 64 * 1024, whole=True)),
             scheduler_enabled=scheduler == "on",
             scheduler_interval_s=env_number(env, "AFTERSALES_SCHEDULER_INTERVAL_S", 5.0),
+            drain_s=env_number(env, "AFTERSALES_DRAIN_S", 0.0, minimum=0),
+            shutdown_timeout_s=env_number(env, "AFTERSALES_SHUTDOWN_TIMEOUT_S", 10.0, minimum=0),
             demo=demo,
             environ=MappingProxyType(env),
         )
