@@ -75,6 +75,8 @@ class RepairQuote(Base):
     items: Mapped[list[str]] = mapped_column(JSON, default=list)
     quoted_by: Mapped[str] = mapped_column(String(64))
     quoted_at: Mapped[datetime] = mapped_column()
+    # The quote line sent to the customer: a confirmation is a later customer message.
+    quote_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     # A newer quote replaces an unconfirmed one.
     withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
     confirmed_at: Mapped[datetime | None] = mapped_column()

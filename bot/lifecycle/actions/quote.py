@@ -4,9 +4,10 @@
 客户，以便客户决定是否维修; 1.5.3: 售后服务人员接到客户维修确认后，开始维修.  The
 quote (amount and items) goes to the customer in the repair-quote line; a new
 quote withdraws one not yet confirmed.  The confirmation is the customer's chat
-message (its number), or the engineer's note of a confirmation given elsewhere
-(on the phone).  Repair, factory repair and the vendor RMA refuse to start on a
-paid ticket without it (`bot.lifecycle.aftercare.require_repair_allowed`).
+message (its number; later than the quote line), or the engineer's note of a
+confirmation given elsewhere (on the phone).  Repair, factory repair and the
+vendor RMA refuse to start on a paid ticket without it
+(`bot.lifecycle.aftercare.require_repair_allowed`).
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ async def send_quote(ctx: ActionContext, body: QuoteBody) -> Outcome:
         raise TicketError("conflict", "quote_confirmed", "客户已确认报价，不能再改报价")
     if previous is not None:
         previous.withdrawn = True
+    key = ScriptKey.REPAIR_QUOTE
+    inputs = RepairQuoteInputs(ctx.ticket.number, fen, items, address=ctx.address)
+    line = await ctx.say(PromptedLine(key, render(key, inputs, ctx.ticket.channel)))
     ctx.session.add(
         RepairQuote(
             ticket_id=ctx.ticket.id,
@@ -61,14 +65,12 @@ async def send_quote(ctx: ActionContext, body: QuoteBody) -> Outcome:
             items=list(items),
             quoted_by=ctx.actor.staff_no,
             quoted_at=ctx.now,
+            quote_message_id=line.message_id,
             withdrawn=False,
         )
     )
     info = {"amount_fen": fen, "amount": yuan(fen), "items": list(items)}
     ctx.record(EventKind.QUOTE_SENT, data=info)
-    key = ScriptKey.REPAIR_QUOTE
-    inputs = RepairQuoteInputs(ctx.ticket.number, fen, items, address=ctx.address)
-    await ctx.say(PromptedLine(key, render(key, inputs, ctx.ticket.channel)))
     return Outcome((EventKind.QUOTE_SENT,), {"quote": info})
 
 
@@ -98,7 +100,7 @@ async def confirm_quote(ctx: ActionContext, body: ConfirmationBody) -> Outcome:
             raise TicketError(
                 "invalid", "bad_field", f"消息 {raw} 不是本工单客户的消息", field="message_id"
             )
-        if message.sent_at < quote.quoted_at:
+        if message.id <= (quote.quote_message_id or 0):
             raise TicketError(
                 "invalid", "bad_field", f"消息 {raw} 早于报价，不能作为确认", field="message_id"
             )

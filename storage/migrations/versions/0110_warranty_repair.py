@@ -80,6 +80,7 @@ def upgrade() -> None:
         sa.Column("items", sa.JSON(), nullable=False),
         sa.Column("quoted_by", sa.String(length=64), nullable=False),
         sa.Column("quoted_at", _aware(), nullable=False),
+        sa.Column("quote_message_id", sa.Integer(), nullable=True),
         sa.Column("withdrawn", sa.Boolean(), nullable=False),
         sa.Column("confirmed_at", _aware(), nullable=True),
         sa.Column("confirmed_by", sa.String(length=128), nullable=True),
@@ -90,6 +91,11 @@ def upgrade() -> None:
             ["confirmation_message_id"],
             ["messages.id"],
             name=op.f("fk_repair_quotes_confirmation_message_id_messages"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["quote_message_id"],
+            ["messages.id"],
+            name=op.f("fk_repair_quotes_quote_message_id_messages"),
         ),
         sa.ForeignKeyConstraint(
             ["ticket_id"], ["tickets.id"], name=op.f("fk_repair_quotes_ticket_id_tickets")
