@@ -130,6 +130,8 @@ class ScoringPolicy:
     deduct_warning: int = 3
     deduct_info: int = 0
     fatal: tuple[str, ...] = ()
+    # Seed 000 协商执行动作 1②: 收集1条真实建议并记录在案则个人绩效增加0.1分.
+    suggestion_points: float = 0.1
 
 
 @dataclass(frozen=True, slots=True)
