@@ -82,7 +82,9 @@ async def suggestion_months(
             .order_by(TicketEvent.at.desc(), TicketEvent.id.desc())
             .limit(1)
         )
-        engineer = next((e for e in roster if e.staff_no == asked), None) or by_id.get(assigned)
+        engineer = next((e for e in roster if e.staff_no == asked), None)
+        if engineer is None and assigned is not None:
+            engineer = by_id.get(assigned)
         if engineer is None:
             continue
         month = months.setdefault(
