@@ -54,6 +54,10 @@ async def test_the_panel_explains_the_decision(console: Console) -> None:
     assert current is not None and current.groups() == ("3个月内换新", "2026-11-30")
     # No internal field names on the page.
     assert "replace_new" not in panel and "proof_reference" not in panel
+    # The page's live poll brings the panel as it stands now.
+    live = await (await browser.get(f"{base}/live?after=0")).json()
+    assert 'id="warranty-panel"' in live["warranty_html"]
+    assert "3个月内换新" in live["warranty_html"]
 
 
 async def test_paid_repair_through_the_console_waits_for_the_customer(console: Console) -> None:
