@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import timers
 from bot.lifecycle.access import ActionContext, TicketError
-from bot.lifecycle.journal import TicketState
+from bot.lifecycle.journal import TicketState, state_of
 from bot.lifecycle.vocabulary import TimerKind
 from bot.warranty import TIER_LABELS, period_last_day
 from compliance.calendar import WorkCalendar, as_aware
@@ -322,4 +322,8 @@ async def aftercare_view(session: AsyncSession, ticket: Ticket, policy: Policy) 
             for unit in loaners
         ],
         "repair_hint": await repair_hint(session, ticket.id),
+        # What the next progress update would tell the customer.
+        "progress": await progress_status(
+            session, ticket, await state_of(session, ticket.id), policy
+        ),
     }

@@ -287,7 +287,12 @@ async def test_progress_updates_skip_the_vendors_time_and_say_where_it_stands(bo
     await bot.act(number, "warranty", staff_no=owner, signed_for="2026-08-31", proof_reference="I")
     started = await bot.act(number, "rma", staff_no=owner, action="start", vendor="希捷")
     assert started["rma"]["paused_progress"] == 2
-    assert "progress_update" not in (await bot.ticket(number))["deadlines"]
+    detail = await bot.ticket(number)
+    assert "progress_update" not in detail["deadlines"]
+    assert (
+        aftercare(detail)["progress"]
+        == "故障配件已送原厂保修（希捷），我们每3天跟进催促一次原厂进度"
+    )
     # Back on Wednesday 25th: two working days away, so day 4 moves from Thu 26 to Sat 28.
     bot.clock.set(at(11, 25, 10))
     returned = await bot.act(number, "rma", staff_no=owner, action="returned")
@@ -345,6 +350,7 @@ async def test_the_product_manager_gives_a_return_date_the_chase_follows(bot: Bo
     assert [(r["path"], r["vendor"], r["promised_on"]) for r in care["repairs"]] == [
         ("vendor", "原厂", "2026-12-12")
     ]
+    assert "原厂承诺12月12日（周六）前返回" in care["progress"]
     bot.clock.set(at(12, 12, 9, 30))
     assert "promised date chase" in await run(bot, "rma_chase")
 

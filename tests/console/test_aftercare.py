@@ -101,6 +101,11 @@ async def test_paid_repair_through_the_console_waits_for_the_customer(console: C
     assert "客户已确认" in panel
     assert "返厂维修" in panel and "时限 2026-12-04 至 2026-12-10" in panel and "进行中" in panel
     assert "LOAN-3" in panel and "在客户处，待换回" in panel
+    assert (
+        "进度更新将告知客户：设备已返厂维修，预计12月4日（周五）至12月10日（周四）之间修复返回"
+        in panel
+    )
+    assert "备用机已在您处使用" in panel
 
 
 async def test_a_contract_shows_on_the_panel(console: Console) -> None:

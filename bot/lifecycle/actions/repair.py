@@ -10,6 +10,11 @@ factory and tell the customer), and for factory repair again on day 15 with
 the managers.  Finishing records what became of the replaced parts (1.3.5:
 换下的配件，需交客户，如客户不需要，可以另行处理).  The vendor RMA path is
 `bot.lifecycle.actions.rma`.
+
+Unlike the vendor RMA, factory repair does not pause the day-4 / day-7 updates:
+seed 000 2.1.c leaves out only the 原厂保修 cycle, and seed 004 1.3.3.2 asks to
+keep the customer told while the unit is at the factory (定期询问厂家维修情况，
+同时告之客户) — the update says where it is and until when.
 """
 
 from __future__ import annotations

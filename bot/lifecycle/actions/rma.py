@@ -129,7 +129,8 @@ async def _returned(ctx: ActionContext) -> Outcome:
         job.finished_at = ctx.now
     started = await _last_start(ctx)
     resumed: list[dict[str, Any]] = []
-    if started is not None:
+    # A ticket delivered meanwhile owes no update any more.
+    if started is not None and ctx.ticket.status in WORKING:
         paused = list((started.data or {}).get("paused_progress") or [])
         resumed = resume_progress(ctx, paused, started.at)
     ctx.record(EventKind.RMA_RETURNED, data={"resumed_progress": resumed})
