@@ -44,8 +44,14 @@ its JSON body the action's body model:
 - ``POST /api/tickets/{n}/close`` ``{summary?}``
 - ``POST /api/tickets/{n}/archive`` ``{duplicate_of?}``
 - ``POST /api/tickets/{n}/reassign`` ``{to}`` (manager)
-- ``POST /api/tickets/{n}/rma`` ``{action: start|returned, vendor?}``
-- ``POST /api/tickets/{n}/warranty`` ``{signed_for: YYYY-MM-DD, exclusions: [code…]}``
+- ``POST /api/tickets/{n}/rma`` ``{action: start|promise|returned, vendor?, promised_on?}``
+- ``POST /api/tickets/{n}/warranty`` ``{signed_for?, serial_no?, model?, proof_message_id?,
+  proof_reference?, part?, exclusions: [code…]}`` (no proof: out of warranty)
+- ``POST /api/tickets/{n}/contract`` ``{number, parts, signed_on, term_months}``
+- ``POST /api/tickets/{n}/quote`` ``{amount, items}`` ·
+  ``POST /api/tickets/{n}/quote-confirmation`` ``{message_id? | note?}``
+- ``POST /api/tickets/{n}/repair`` ``{action: start|finish, path?: in_house|factory, old_parts?}``
+- ``POST /api/tickets/{n}/loaner`` ``{action: sent|returned, serial_no?, model?}``
 """
 
 from __future__ import annotations

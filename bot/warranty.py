@@ -9,7 +9,11 @@ day.  Signed for on 2025-11-30, the 3-month replacement period ends on
 2026-02-28; signed for on 2026-01-31, the 6-month one ends on 2026-07-31.
 
 Any exclusion of 2.e (有偿保修范围 1–10) makes the repair paid, whatever the
-dates say, and the assessment names it.
+dates say, and the assessment names it.  Without proof of purchase (seed 004
+1.1.1.2: 客户无法提供购买证明 … 按非保修期范围情况处理) the repair is paid too.
+A part sold under a sales contract is covered by that contract's term (seed
+000 1.2.d: 售出的单部件质保期限以销售与客户达成的条款规定为执行标准), counted
+like the unit's periods from the day after the contract was signed.
 
 On-site deadlines (1.5 上门时效) count working days of the calendar from the
 day the plan is fixed: under 100 km 2 working days, 100–300 km 3, over 300 km
@@ -27,13 +31,14 @@ from typing import Literal
 from compliance.calendar import WorkCalendar, as_aware
 from compliance.policy import Exclusion, Policy, WarrantyPolicy
 
-WarrantyTier = Literal["replace_new", "replace_refurbished", "free_repair", "paid"]
+WarrantyTier = Literal["replace_new", "replace_refurbished", "free_repair", "contract_part", "paid"]
 
 # What each tier means, in the customer's language (shown in the console and API).
 TIER_LABELS: dict[WarrantyTier, str] = {
     "replace_new": "3个月内换新",
     "replace_refurbished": "6个月内换良",
     "free_repair": "3年内免费维修",
+    "contract_part": "按销售合同单部件质保",
     "paid": "有偿维修",
 }
 
@@ -65,7 +70,8 @@ class WarrantyAssessment:
     tier: WarrantyTier
     label: str
     reason: str
-    signed_for: date
+    # None when there is no proof of purchase (the date cannot be shown).
+    signed_for: date | None
     reported_on: date
     # Last day of the tier that applies (None for paid: no end).
     covered_until: date | None
@@ -82,7 +88,7 @@ class WarrantyAssessment:
             "label": self.label,
             "reason": self.reason,
             "free": self.free,
-            "signed_for": self.signed_for.isoformat(),
+            "signed_for": self.signed_for.isoformat() if self.signed_for else None,
             "reported_on": self.reported_on.isoformat(),
             "covered_until": self.covered_until.isoformat() if self.covered_until else None,
             "exclusions": [{"code": e.code, "text": e.text} for e in self.exclusions],
@@ -91,6 +97,93 @@ class WarrantyAssessment:
 
 def _exclusion_index(policy: WarrantyPolicy) -> dict[str, Exclusion]:
     return {e.code: e for e in policy.exclusions}
+
+
+def _chosen(policy: WarrantyPolicy, exclusion_codes: Iterable[str]) -> list[Exclusion]:
+    """The exclusions named by `exclusion_codes`; an unknown code is a `WarrantyError`."""
+    known = _exclusion_index(policy)
+    chosen: list[Exclusion] = []
+    for code in exclusion_codes:
+        if code not in known:
+            raise WarrantyError(
+                f"exclusions: unknown exclusion {code!r} (known: {', '.join(known)})"
+            )
+        if known[code] not in chosen:
+            chosen.append(known[code])
+    return chosen
+
+
+def _excluded(
+    chosen: list[Exclusion], signed_for: date | None, reported_on: date
+) -> WarrantyAssessment:
+    reasons = "；".join(e.text for e in chosen)
+    return WarrantyAssessment(
+        tier="paid",
+        label=TIER_LABELS["paid"],
+        reason=f"有偿保修范围：{reasons}",
+        signed_for=signed_for,
+        reported_on=reported_on,
+        covered_until=None,
+        exclusions=tuple(chosen),
+    )
+
+
+def assess_without_proof(
+    policy: WarrantyPolicy, reported_on: date, exclusion_codes: Iterable[str] = ()
+) -> WarrantyAssessment:
+    """No proof of purchase: handled as out of warranty (seed 004 1.1.1.2)."""
+    chosen = _chosen(policy, exclusion_codes)
+    if chosen:
+        return _excluded(chosen, None, reported_on)
+    return WarrantyAssessment(
+        tier="paid",
+        label=TIER_LABELS["paid"],
+        reason="暂未能提供购买证明，按非保修期范围处理",
+        signed_for=None,
+        reported_on=reported_on,
+        covered_until=None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ContractTerms:
+    """What a sales contract says about one part: its number, date and term."""
+
+    number: str
+    signed_on: date
+    term_months: int
+
+
+def assess_contract_part(
+    policy: WarrantyPolicy,
+    contract: ContractTerms,
+    part: str,
+    signed_for: date | None,
+    reported_on: date,
+    exclusion_codes: Iterable[str] = (),
+) -> WarrantyAssessment:
+    """A part sold under `contract`: free within the contract's term, else paid (1.2.d)."""
+    chosen = _chosen(policy, exclusion_codes)
+    if chosen:
+        return _excluded(chosen, signed_for, reported_on)
+    last = period_last_day(contract.signed_on, contract.term_months)
+    if reported_on <= last:
+        return WarrantyAssessment(
+            tier="contract_part",
+            label=TIER_LABELS["contract_part"],
+            reason=f"销售合同{contract.number}约定{part}质保{contract.term_months}个月（至{last.isoformat()}）",
+            signed_for=signed_for,
+            reported_on=reported_on,
+            covered_until=last,
+        )
+    return WarrantyAssessment(
+        tier="paid",
+        label=TIER_LABELS["paid"],
+        reason=f"超过销售合同{contract.number}约定的{part}质保期（至{last.isoformat()}）",
+        signed_for=signed_for,
+        reported_on=reported_on,
+        covered_until=None,
+    )
 
 
 def assess_warranty(
@@ -106,14 +199,7 @@ def assess_warranty(
     ones, so a typo never silently turns a paid repair into a free one.
     """
     known = _exclusion_index(policy)
-    chosen: list[Exclusion] = []
-    for code in exclusion_codes:
-        if code not in known:
-            raise WarrantyError(
-                f"exclusions: unknown exclusion {code!r} (known: {', '.join(known)})"
-            )
-        if known[code] not in chosen:
-            chosen.append(known[code])
+    chosen = _chosen(policy, exclusion_codes)
     if reported_on < signed_for:
         raise WarrantyError(
             f"reported_on: {reported_on.isoformat()} is before the sign-for date "
@@ -126,16 +212,7 @@ def assess_warranty(
         ("free_repair", policy.free_repair_months),
     )
     if chosen:
-        reasons = "；".join(e.text for e in chosen)
-        return WarrantyAssessment(
-            tier="paid",
-            label=TIER_LABELS["paid"],
-            reason=f"有偿保修范围：{reasons}",
-            signed_for=signed_for,
-            reported_on=reported_on,
-            covered_until=None,
-            exclusions=tuple(chosen),
-        )
+        return _excluded(chosen, signed_for, reported_on)
     for tier, months in tiers:
         last = period_last_day(signed_for, months)
         if reported_on <= last:

@@ -106,6 +106,10 @@ class WarrantyPolicy:
     replace_refurbished_months: int
     free_repair_months: int
     exclusions: tuple[Exclusion, ...] = ()
+    # Seed 004 1.3.3.1–2: repair with parts within 7 working days, factory repair 10–15.
+    in_house_repair_working_days: int = 7
+    factory_repair_working_days: int = 10
+    factory_repair_latest_working_days: int = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +130,8 @@ class ScoringPolicy:
     deduct_warning: int = 3
     deduct_info: int = 0
     fatal: tuple[str, ...] = ()
+    # Seed 000 协商执行动作 1②: 收集1条真实建议并记录在案则个人绩效增加0.1分.
+    suggestion_points: float = 0.1
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,7 @@ from scripts_library.lines import (
     greeting_parts,
     render,
 )
+from scripts_library.repair_inputs import RepairQuoteInputs, WarrantyOutcomeInputs, yuan
 
 __all__ = [
     "CHANNELS",
@@ -69,6 +70,7 @@ __all__ = [
     "OnsiteAppointmentInputs",
     "OnsiteRescheduleInputs",
     "ProgressUpdateInputs",
+    "RepairQuoteInputs",
     "RestDayNoticeInputs",
     "ReturnShippingInputs",
     "ReviewInvitationInputs",
@@ -77,6 +79,7 @@ __all__ = [
     "ScriptInputs",
     "ScriptKey",
     "ScriptLine",
+    "WarrantyOutcomeInputs",
     "WelcomeInputs",
     "address",
     "canonical_text",
@@ -84,4 +87,5 @@ __all__ = [
     "emoji_text",
     "greeting_parts",
     "render",
+    "yuan",
 ]

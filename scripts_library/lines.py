@@ -39,6 +39,7 @@ from scripts_library.inputs import (
     ScriptInputs,
     WelcomeInputs,
 )
+from scripts_library.repair_inputs import RepairQuoteInputs, WarrantyOutcomeInputs
 
 __all__ = [
     "GREETING_PARTS",
@@ -79,6 +80,8 @@ class ScriptKey(enum.StrEnum):
     ONSITE_APPOINTMENT = "onsite_appointment"
     ONSITE_RESCHEDULE = "onsite_reschedule"
     WELCOME = "welcome"
+    WARRANTY_OUTCOME = "warranty_outcome"
+    REPAIR_QUOTE = "repair_quote"
 
 
 @dataclass(frozen=True)
@@ -208,6 +211,18 @@ SCRIPT_LINES: Mapping[ScriptKey, ScriptLine] = MappingProxyType(
                 "000 【售后过程标准】2.1.b 进度共享 第7个工作日 替代品",
                 "working day 7 of a ticket not yet delivered",
                 ("SLA005",),
+            ),
+            _line(
+                ScriptKey.WARRANTY_OUTCOME,
+                WarrantyOutcomeInputs,
+                "000 【售后过程标准】1.2 质保标准；004 1.1.1.2、1.5 售后服务费用",
+                "once the warranty is decided at intake: the outcome and who pays",
+            ),
+            _line(
+                ScriptKey.REPAIR_QUOTE,
+                RepairQuoteInputs,
+                "004 【售后服务费用】1.5.2.3 报价、1.5.3 客户确认后开始维修",
+                "before paid repair starts: the amount and the items, asking for confirmation",
             ),
             _line(
                 ScriptKey.RETURN_SHIPPING,

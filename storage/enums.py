@@ -96,6 +96,15 @@ class EventKind(enum.StrEnum):
     RMA_RETURNED = "rma_returned"  # the part came back
     RMA_CHASE_DUE = "rma_chase_due"  # vendor RMA chase every 3 days, PM after 15
     ONSITE_SCHEDULED = "onsite_scheduled"  # the visit's deadline by distance
+    # After the chat (seed 000 1.2, 2.1–2.2; seed 004 1.3, 1.5): contract, quote, repair, loan.
+    CONTRACT_RECORDED = "contract_recorded"  # a sales contract's single-part warranty terms
+    QUOTE_SENT = "quote_sent"  # paid work priced for the customer (amount, items)
+    QUOTE_CONFIRMED = "quote_confirmed"  # the customer agreed: paid repair may start
+    REPAIR_STARTED = "repair_started"  # in-house (≤ 7 working days) or factory (10–15)
+    REPAIR_FINISHED = "repair_finished"  # the repair path is done (old parts handed over)
+    RMA_RETURN_PROMISED = "rma_return_promised"  # the product manager's return date
+    LOANER_SENT = "loaner_sent"  # a replacement unit went to the customer (day 7 offer)
+    LOANER_RETURNED = "loaner_returned"  # the replacement unit came back
     # Timers and the outbox.
     REMINDER_SENT = "reminder_sent"  # an SLA timer nudged an engineer or manager
     PROGRESS_UPDATE_DUE = "progress_update_due"  # working day 4 / 7 update is owed (SLA005)

@@ -171,7 +171,7 @@ def _id_query(request: web.Request, name: str) -> int:
 
 async def ticket_live(request: web.Request) -> web.StreamResponse:
     """What changed since the page last looked: lines after ``?after=ID``, events after
-    ``?after_event=ID``, and the status, SLA clocks and enabled actions now."""
+    ``?after_event=ID``, and the status, SLA clocks, warranty panel and enabled actions now."""
     try:
         after = _id_query(request, "after")
         after_event = _id_query(request, "after_event")
@@ -181,6 +181,8 @@ async def ticket_live(request: web.Request) -> web.StreamResponse:
     detail = context["ticket"]
     state = state_of(request)
     sla_html = state.templates.get_template("_sla.html").render(sla=context["sla"])
+    # The warranty panel follows quote, repair and replacement unit as they happen.
+    warranty_html = state.templates.get_template("_warranty.html").render(ticket=detail)
     items = [
         item
         for item in context["items"]
@@ -195,6 +197,7 @@ async def ticket_live(request: web.Request) -> web.StreamResponse:
             "state": detail["state"],
             "drafts": detail.get("drafts", []),
             "sla_html": sla_html,
+            "warranty_html": warranty_html,
         }
     )
 

@@ -1,5 +1,6 @@
 """The manager's view: the team's month, SLA breaches, escalations and requests waiting,
-and reassignment.
+and reassignment.  The month per engineer includes the customer suggestions they
+recorded and the performance points those earn (`bot.console.suggestions`).
 
 Scores and satisfaction come from the same stored check results as the QA
 pages (`bot.console.qa_data`), per engineer for one month; the breaches and
@@ -22,6 +23,7 @@ from bot.console.auth import MANAGER_ROLES, Route, current_user
 from bot.console.engineer import queue_rows
 from bot.console.pages import channel_labels, render, services_of, state_of
 from bot.console.qa_data import build_view
+from bot.console.suggestions import suggestion_months
 from bot.lifecycle import ExtensionBody, ReassignBody, TicketError
 from compliance.calendar import SHANGHAI
 from compliance.reports.summary import RULE_TITLES
@@ -99,6 +101,10 @@ async def overview(request: web.Request) -> web.StreamResponse:
     requests = await _extension_requests(
         request, {r["number"] for r in rows if r["status"] in WORKING}
     )
+    async with services.sessionmaker() as db:
+        suggestions = await suggestion_months(
+            db, first, last, services.policy.scoring.suggestion_points
+        )
     sla_findings: Counter[str] = Counter()
     for session_view in view.sessions:
         for shown in session_view.findings:
@@ -110,6 +116,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
         page_title="团队管理",
         month=label,
         months=months,
+        suggestions=suggestions,
         names=names,
         engineers=engineers,
         rows=rows,

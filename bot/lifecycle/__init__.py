@@ -14,6 +14,8 @@ where:
 - `intake`, `outbox`, `privacy` — customer lines in, lines out, forgetting;
 - `actions/` and `registry` — one module per family of engineer actions;
 - `bodies` — the typed body of each action, for the API and the console forms;
+- `aftercare` — warranty facts, quote, repair paths and loaned units: the rules the
+  after-the-chat actions share, the paused progress updates, the ticket page's panel;
 - `deadlines`, `views` — the timers' handlers, the read-only views.
 
 Nothing outside this package imports its modules: the names below are the

@@ -6,7 +6,7 @@ fixed set of choices or the policy's options for a form); `parse_body` turns
 a JSON object into the model with the API's field errors (400, naming the
 field), and `form_inputs` describes the console form for it.  The field types
 understood are ``str``, ``str | None``, ``bool``, ``bool | None`` (left out:
-None), ``float``, ``float | None``, ``date`` and ``tuple[str, ...]``.
+None), ``float``, ``float | None``, ``date``, ``date | None`` and ``tuple[str, ...]``.
 """
 
 from __future__ import annotations
@@ -99,6 +99,8 @@ def parse_body(model: type[B], data: Mapping[str, Any], *, text_limit: int) -> B
             value = number_field(data, name) if data.get(name) is not None else None
         elif kind is date:
             value = date_field(data, name)
+        elif kind == date | None:
+            value = date_field(data, name) if data.get(name) not in (None, "") else None
         elif kind == tuple[str, ...]:
             value = str_list_field(data, name)
         else:
@@ -134,7 +136,7 @@ def form_inputs(model: type[Any], policy: Policy, *, text_limit: int) -> list[di
             widget = "checkbox"
         elif kind in (float, float | None):
             widget = "number"
-        elif kind is date:
+        elif kind in (date, date | None):
             widget = "date"
         else:
             widget = "textarea" if spec.max_len is None else "text"

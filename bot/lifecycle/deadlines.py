@@ -18,11 +18,15 @@ engineer's call.
 - ``solution_due`` — 4 h after acceptance with no plan and no extension, and
   ``extension_due`` — 8 h with the extension: escalates to the technical
   department and drafts the escalation notice.
-- ``progress_update`` — working days 4 and 7, at opening: drafts the update (day 7
-  offers a replacement unit).
+- ``progress_update`` — working days 4 and 7, at opening: drafts the update with
+  where the ticket really stands (`bot.lifecycle.aftercare.progress_status`; day 7
+  offers a replacement unit).  Paused while the part is at the vendor.
 - ``rma_chase`` — every 3 days while a part is at the vendor: chase reminder, and
-  the next one scheduled; ``rma_product_manager`` — after 15 days: calls in the
-  product manager.
+  the next one scheduled (a chase on the promised return date is a single one);
+  ``rma_product_manager`` — after 15 days: calls in the product manager for a
+  return date.
+- ``repair_due`` — the morning an in-house (7 working days) or factory (10, then
+  15) repair limit ends: reminds the engineer, on the last day the managers too.
 - ``stable_run_due`` — 24 h (72 h intermittent) after the fix: delivery may proceed.
 - ``onsite_due`` — the on-site deadline's morning: reminds the engineer.
 - ``archive_due`` — 2 working days after closing, not archived: reminds.
@@ -39,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import timers
 from bot.lifecycle.access import LoadedTicket, load_ticket, roster_managers, suggest_draft
 from bot.lifecycle.actions.solution import record_escalation
+from bot.lifecycle.aftercare import progress_status
 from bot.lifecycle.desk import Desk
 from bot.lifecycle.journal import record, state_of
 from bot.lifecycle.vocabulary import (
@@ -52,6 +57,7 @@ from bot.lifecycle.vocabulary import (
     TimerKind,
 )
 from storage.models import Engineer, Ticket
+from storage.repair_models import RepairJob
 
 
 class DeadlineHandlers:
@@ -73,6 +79,7 @@ class DeadlineHandlers:
             TimerKind.RMA_PM: self.rma_product_manager,
             TimerKind.STABLE_RUN: self.stable_run_due,
             TimerKind.ONSITE: self.onsite_due,
+            TimerKind.REPAIR_DUE: self.repair_due,
             TimerKind.ARCHIVE: self.archive_due,
         }
         return table
@@ -197,13 +204,13 @@ class DeadlineHandlers:
         ticket, engineer = loaded.ticket, loaded.engineer
         if ticket.status not in (OPENED, *WORKING):
             return "delivered already"
+        state = await state_of(session, ticket.id)
+        if state.rma_open:
+            return "paused: part at the vendor"
         day = int(timer.payload.get("day", 4))
+        status = await progress_status(session, ticket, state, self.policy)
         line = self.desk.prompter.progress_update(
-            day,
-            ticket.number,
-            "工程师正在排查处理中",
-            ticket.channel,
-            loaded.address,
+            day, ticket.number, status, ticket.channel, loaded.address
         )
         replacement = day >= self.policy.sla.replacement_offer_day
         record(
@@ -212,7 +219,12 @@ class DeadlineHandlers:
             EventKind.PROGRESS_UPDATE_DUE,
             now,
             actor=BOT_ACTOR,
-            data={**line.to_dict(), "day": day, "replacement_offer": replacement},
+            data={
+                **line.to_dict(),
+                "day": day,
+                "status": status,
+                "replacement_offer": replacement,
+            },
         )
         self._remind(session, ticket, now, [engineer], f"progress_day{day}")
         return f"day {day} drafted"
@@ -225,6 +237,20 @@ class DeadlineHandlers:
         state = await state_of(session, ticket.id)
         if not state.rma_open or ticket.status is CLOSED:
             return "part returned"
+        if timer.payload.get("chase") == "promised":
+            promised = timer.payload.get("promised_on")
+            record(
+                session,
+                ticket,
+                EventKind.RMA_CHASE_DUE,
+                now,
+                actor=BOT_ACTOR,
+                data={"chase": "promised", "promised_on": promised},
+            )
+            self._remind(
+                session, ticket, now, [engineer], "rma_promised_date", promised_on=promised
+            )
+            return "promised date chase"
         chase = int(timer.payload.get("chase", 1))
         record(
             session, ticket, EventKind.RMA_CHASE_DUE, now, actor=BOT_ACTOR, data={"chase": chase}
@@ -248,8 +274,32 @@ class DeadlineHandlers:
         if not state.rma_open or ticket.status is CLOSED:
             return "part returned"
         managers = await roster_managers(session)
-        self._remind(session, ticket, now, [engineer, *managers], "rma_product_manager")
+        days = self.policy.sla.rma_product_manager_after_days
+        self._remind(
+            session,
+            ticket,
+            now,
+            [engineer, *managers],
+            "rma_product_manager",
+            note=f"原厂保修超过{days}天未返回：请产品经理介入并给出具体返回日期",
+        )
         return "product manager called in"
+
+    # -- repair limits (seed 004 1.3.3) --------------------------------------------------
+
+    async def repair_due(self, session: AsyncSession, timer: timers.DueTimer, now: datetime) -> str:
+        loaded = await self._load(session, timer)
+        ticket, engineer = loaded.ticket, loaded.engineer
+        job = await session.get(RepairJob, int(timer.payload.get("job", 0)))
+        if job is None or job.finished_at is not None or ticket.status not in WORKING:
+            return "nothing to do"
+        last = timer.payload.get("stage") == "latest"
+        people = [engineer, *(await roster_managers(session))] if last else [engineer]
+        reason = "repair_latest_due" if last else "repair_due"
+        who = self._remind(
+            session, ticket, now, people, reason, path=job.path, day=timer.payload.get("day")
+        )
+        return f"reminded {','.join(who) or 'nobody'}"
 
     # -- delivery, visit, archive ------------------------------------------------------
 

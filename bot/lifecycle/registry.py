@@ -14,10 +14,14 @@ from typing import Any
 from bot.lifecycle.actions import Action
 from bot.lifecycle.actions.accept import ACCEPT
 from bot.lifecycle.actions.closing import ARCHIVE, CLOSE, RESOLVE, STABLE_RUN
+from bot.lifecycle.actions.contract import CONTRACT
 from bot.lifecycle.actions.drafts import SEND
 from bot.lifecycle.actions.handover import REASSIGN
+from bot.lifecycle.actions.loaner import LOANER
 from bot.lifecycle.actions.onsite import ONSITE
+from bot.lifecycle.actions.quote import QUOTE, QUOTE_CONFIRMATION
 from bot.lifecycle.actions.remote import BACKUP_CONFIRMATION, BACKUP_WARNING, REMOTE
+from bot.lifecycle.actions.repair import REPAIR
 from bot.lifecycle.actions.rma import RMA
 from bot.lifecycle.actions.solution import ESCALATE, EXTENSION, EXTENSION_REQUEST, SOLUTION
 from bot.lifecycle.actions.warranty import WARRANTY
@@ -28,13 +32,18 @@ ACTIONS: tuple[Action[Any], ...] = (
     BACKUP_WARNING,
     BACKUP_CONFIRMATION,
     REMOTE,
+    CONTRACT,
     WARRANTY,
+    QUOTE,
+    QUOTE_CONFIRMATION,
     SOLUTION,
     ONSITE,
     EXTENSION_REQUEST,
     EXTENSION,
     ESCALATE,
+    REPAIR,
     RMA,
+    LOANER,
     STABLE_RUN,
     RESOLVE,
     CLOSE,

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import timers
 from bot.lifecycle.access import TicketError, load_ticket
+from bot.lifecycle.aftercare import aftercare_view
 from bot.lifecycle.desk import Desk
 from bot.lifecycle.journal import TicketState, events_of
 from bot.lifecycle.vocabulary import ACTIVE
@@ -236,6 +237,7 @@ class TicketViews:
                 ).scalars()
             )
             events = await events_of(session, ticket.id)
+            view["aftercare"] = await aftercare_view(session, ticket, self.desk.policy)
         view["messages"] = [message_view(m) for m in messages]
         view["events"] = [event_view(e) for e in events]
         view["state"] = state_view(TicketState.from_events(events))

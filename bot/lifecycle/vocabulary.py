@@ -69,6 +69,7 @@ class TimerKind(enum.StrEnum):
     ARCHIVE = "archive_due"  # 2 working days after closing, not yet archived
     STABLE_RUN = "stable_run_due"  # 24 h (72 h intermittent) after the fix
     ONSITE = "onsite_due"  # the morning of the on-site deadline
+    REPAIR_DUE = "repair_due"  # the morning an in-house / factory repair's limit ends
 
 
 # Cancelled when the ticket closes (the archive reminder starts then).

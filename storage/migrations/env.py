@@ -9,10 +9,11 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-# Imported for their side effect: they register the console and kf / bridge tables
-# on Base.metadata.
+# Imported for their side effect: they register the console, kf / bridge and
+# after-the-chat (warranty, repair) tables on Base.metadata.
 import storage.account_models
-import storage.channel_models  # noqa: F401
+import storage.channel_models
+import storage.repair_models  # noqa: F401
 from storage.db import make_engine
 from storage.models import Base
 

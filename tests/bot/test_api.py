@@ -228,15 +228,28 @@ async def test_escalation_tells_the_customer(sqlite_bot: Bot) -> None:
 
 async def test_warranty_and_onsite(sqlite_bot: Bot) -> None:
     _visitor, number = await open_ticket(sqlite_bot)
-    result = await sqlite_bot.act(number, "warranty", signed_for="2026-08-31")
+    result = await sqlite_bot.act(
+        number, "warranty", signed_for="2026-08-31", proof_reference="INV-20260831"
+    )
     assert result["warranty"]["tier"] == "replace_new"
     assert result["warranty"]["covered_until"] == "2026-11-30"
-    paid = await sqlite_bot.act(number, "warranty", signed_for="2026-08-31", exclusions=["malware"])
+    paid = await sqlite_bot.act(
+        number,
+        "warranty",
+        signed_for="2026-08-31",
+        proof_reference="INV-20260831",
+        exclusions=["malware"],
+    )
     assert paid["warranty"]["tier"] == "paid"
     bad = await sqlite_bot.act(number, "warranty", status=400, signed_for="2026-02-30")
     assert bad["field"] == "signed_for"
     unknown = await sqlite_bot.act(
-        number, "warranty", status=400, signed_for="2026-08-31", exclusions=["typo"]
+        number,
+        "warranty",
+        status=400,
+        signed_for="2026-08-31",
+        proof_reference="INV-20260831",
+        exclusions=["typo"],
     )
     assert "unknown exclusion 'typo'" in unknown["message"]
     solution = await sqlite_bot.act(number, "solution", summary="更换主板", onsite_km=150)
@@ -279,6 +292,7 @@ async def test_scripts_staff_and_me(sqlite_bot: Bot) -> None:
 
 async def test_rma_chase_cycle_via_api(sqlite_bot: Bot) -> None:
     _visitor, number = await open_ticket(sqlite_bot)
+    await sqlite_bot.act(number, "warranty", signed_for="2026-08-31", proof_reference="INV-1")
     await sqlite_bot.act(number, "rma", action="start", vendor="原厂")
     assert (await sqlite_bot.act(number, "rma", status=409, action="start"))["error"] == "rma_open"
     deadlines = (await sqlite_bot.ticket(number))["deadlines"]

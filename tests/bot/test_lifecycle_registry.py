@@ -127,7 +127,18 @@ async def _tour(bot: Bot) -> dict[str, list[str]]:
     visitor = await bot.visitor()
     number = (await bot.say(visitor, "服务器开不了机了"))["ticket"]
     await act("accept")
-    await act("warranty", signed_for="2026-08-31", exclusions=["malware"])
+    await act(
+        "contract", number="HT-2026-001", parts="硬盘、内存", signed_on="2026-01-10", term_months=12
+    )
+    await act(
+        "warranty",
+        signed_for="2026-08-31",
+        proof_reference="INV-001",
+        serial_no="SN001",
+        exclusions=["malware"],
+    )
+    await act("quote", amount=1280, items="主板 1 块；检测费")
+    await act("quote-confirmation", note="客户电话确认同意报价")
     await act("extension-request", reason="等待厂商诊断")
     await act("extension", staff_no="9001", call_note="已电话告知客户")
     await act("backup-warning")
@@ -136,7 +147,16 @@ async def _tour(bot: Bot) -> dict[str, list[str]]:
     await act("messages", text="您好，故障已经定位，正在处理")
     await act("escalate", reason="主板故障需技术部支持", notify_customer=False)
     await act("rma", action="start", vendor="原厂")
+    ran["rma"] += (await bot.act(number, "rma", action="promise", promised_on="2026-12-10"))[
+        "events"
+    ]
     ran["rma"] += (await bot.act(number, "rma", action="returned"))["events"]
+    await act("repair", action="start", path="in_house")
+    ran["repair"] += (await bot.act(number, "repair", action="finish", old_parts="returned"))[
+        "events"
+    ]
+    await act("loaner", action="sent", serial_no="LOAN-01")
+    ran["loaner"] += (await bot.act(number, "loaner", action="returned"))["events"]
     await act("onsite", distance_km=50)
     await act("solution", summary="更换主板")
     await act("stable-run", intermittent=False)

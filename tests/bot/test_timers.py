@@ -166,6 +166,7 @@ async def test_rma_chased_every_three_days_product_manager_after_fifteen(
 ) -> None:
     _visitor, number = await open_ticket(sqlite_bot)
     await sqlite_bot.act(number, "accept")
+    await sqlite_bot.act(number, "warranty", signed_for="2026-08-31", proof_reference="INV-1")
     await sqlite_bot.act(number, "rma", action="start", vendor="原厂")
     start = sqlite_bot.clock.now()
     outcomes: list[tuple[str, str]] = []

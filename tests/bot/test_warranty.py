@@ -7,9 +7,12 @@ from datetime import date, datetime
 import pytest
 
 from bot.warranty import (
+    ContractTerms,
     WarrantyError,
     add_months,
+    assess_contract_part,
     assess_warranty,
+    assess_without_proof,
     onsite_deadline,
     period_last_day,
 )
@@ -131,3 +134,37 @@ def test_onsite_over_300_km_is_negotiated(policy: Policy) -> None:
 def test_onsite_negative_distance_is_an_error(policy: Policy) -> None:
     with pytest.raises(WarrantyError, match="distance_km"):
         onsite_deadline(policy, build_calendar(policy), date(2026, 11, 20), -1)
+
+
+def test_no_proof_of_purchase_is_out_of_warranty(policy: Policy) -> None:
+    # Seed 004 1.1.1.2: 客户无法提供购买证明 … 按非保修期范围情况处理.
+    result = assess_without_proof(policy.warranty, date(2026, 11, 23))
+    assert (result.tier, result.free, result.signed_for) == ("paid", False, None)
+    assert result.reason == "暂未能提供购买证明，按非保修期范围处理"
+    assert result.to_dict()["signed_for"] is None
+    misuse = assess_without_proof(policy.warranty, date(2026, 11, 23), ["misuse"])
+    assert [e.code for e in misuse.exclusions] == ["misuse"]
+
+
+@pytest.mark.parametrize(
+    ("reported_on", "tier", "covered_until"),
+    [
+        (date(2027, 1, 10), "contract_part", date(2027, 1, 10)),  # the term's last day
+        (date(2027, 1, 11), "paid", None),
+    ],
+)
+def test_a_contract_part_is_covered_for_the_contracts_term(
+    policy: Policy, reported_on: date, tier: str, covered_until: date | None
+) -> None:
+    terms = ContractTerms("HT-2025-017", date(2025, 1, 10), 24)
+    result = assess_contract_part(policy.warranty, terms, "硬盘", date(2022, 1, 1), reported_on)
+    assert (result.tier, result.covered_until) == (tier, covered_until)
+    assert "HT-2025-017" in result.reason and "硬盘" in result.reason
+
+
+def test_an_exclusion_makes_a_contract_part_paid(policy: Policy) -> None:
+    terms = ContractTerms("HT-1", date(2026, 1, 10), 24)
+    result = assess_contract_part(
+        policy.warranty, terms, "硬盘", date(2026, 1, 10), date(2026, 11, 23), ["accident"]
+    )
+    assert result.tier == "paid" and [e.code for e in result.exclusions] == ["accident"]

@@ -262,6 +262,7 @@ def test_customer_engineer_and_qa_in_a_real_browser(
     # -- the warranty decision, from its form on the ticket page ---------------------------
     engineer.locator(".more-actions > summary").click()
     engineer.get_by_label("签收日期").fill("2026-08-31")
+    engineer.get_by_label("购买凭证：发票号或订单号").fill("INV-20260831")
     engineer.get_by_role("button", name="判定保修").click()
     expect(engineer.locator("#action-status")).to_contain_text("判定保修：已完成")
     expect(engineer.locator("#log")).to_contain_text("保修已判定")
@@ -353,3 +354,56 @@ def test_customer_engineer_and_qa_in_a_real_browser(
     # Keyboard only: Tab from the top reaches the skip link first, then the navigation.
     manager.keyboard.press("Tab")
     assert manager.evaluate("document.activeElement.textContent") == "跳到正文"
+
+
+def test_the_warranty_panel_in_a_real_browser(live_app: LiveApp, browser: Any) -> None:
+    """No proof of purchase: out-of-warranty handling, the quote, the customer's yes in the
+    chat, then repair — the panel follows each step without a reload."""
+    base = live_app.base_url
+    expect = playwright_sync.expect
+    expect.set_options(timeout=WAIT_MS)
+    customer = new_context(browser, 390, 780).new_page()
+    customer.goto(f"{base}/chat")
+    customer.get_by_label(re.compile("请描述您的问题")).fill("服务器硬盘坏了，没有发票了")
+    customer.get_by_role("button", name="发送").click()
+    expect(customer.locator("#chat-log")).to_contain_text("工号1818")
+
+    engineer = sign_in(new_context(browser, 1366, 900), base, "zhangsan", "demo1818")
+    row = engineer.locator("#queue-rows tr[data-ticket]")
+    expect(row).to_have_count(1)
+    number = row.get_attribute("data-ticket")
+    assert number
+    row.get_by_role("link", name=number).click()
+    panel = engineer.locator("#warranty-panel")
+    expect(panel).to_contain_text("尚未判定保修")
+    engineer.get_by_role("button", name="受理", exact=True).click()
+    expect(engineer.locator("#ticket-status")).to_have_text("处理中")
+
+    engineer.locator(".more-actions > summary").click()
+    engineer.get_by_label("产品序列号").fill("SN-2026-42")
+    engineer.get_by_role("button", name="判定保修").click()
+    expect(engineer.locator("#action-status")).to_contain_text("判定保修：已完成")
+    expect(panel).to_contain_text("未提供（按非保修期范围处理）")
+    expect(panel).to_contain_text("有偿维修须先向客户报价")
+    expect(customer.locator("#chat-log")).to_contain_text("本次属于有偿维修")
+
+    engineer.get_by_label("报价金额（元）").fill("880")
+    engineer.get_by_label(re.compile("^报价明细")).fill("硬盘 1 块；检测费")
+    engineer.get_by_role("button", name="维修报价").click()
+    expect(panel).to_contain_text("等待客户确认")
+    expect(customer.locator("#chat-log")).to_contain_text("合计880.00元")
+    customer.get_by_label(re.compile("请描述您的问题")).fill("可以，按这个报价修吧")
+    customer.get_by_role("button", name="发送").click()
+    expect(engineer.locator("#log")).to_contain_text("按这个报价修吧")
+    agreed = engineer.locator("#log li.msg--customer").last.get_attribute("data-message-id")
+    assert agreed
+    engineer.get_by_label("客户确认的消息编号").fill(agreed)
+    engineer.get_by_role("button", name="记录客户确认报价").click()
+    expect(panel).to_contain_text("客户已确认")
+    repair = engineer.locator('.action-form[data-action="repair"]')
+    repair.get_by_label("维修方式").select_option("in_house")
+    repair.get_by_role("button", name="维修").click()
+    expect(panel).to_contain_text("在司维修")
+    expect(panel).to_contain_text("进行中")
+    shot(engineer, "20-warranty-panel-paid-repair")
+    assert_labelled(engineer)

@@ -180,7 +180,9 @@ async def test_the_warranty_decision_from_the_ticket_page(console: Console) -> N
     page = await (await browser.get(f"/console/tickets/{number}")).text()
     form = re.search(r'<form class="action-form" data-action="warranty".*?</form>', page, re.S)
     assert form is not None, "the ticket page offers the warranty decision"
-    assert re.search(r'type="date"[^>]*data-field="signed_for"[^>]*required', form.group(0))
+    # Without proof of purchase there is no date to give: the field is optional.
+    assert re.search(r'type="date"[^>]*data-field="signed_for"', form.group(0))
+    assert 'data-field="proof_reference"' in form.group(0)
     # The policy's paid-repair exclusions are the choices (seed 000 2.e).
     assert 'value="malware"' in form.group(0) and "网络病毒" in form.group(0)
 
@@ -188,7 +190,10 @@ async def test_the_warranty_decision_from_the_ticket_page(console: Console) -> N
     bad = await post_json(browser, f"{base}/warranty", {"signed_for": "2026-02-30"}, token)
     assert bad.status == 400 and (await bad.json())["field"] == "signed_for"
     decided = await post_json(
-        browser, f"{base}/warranty", {"signed_for": "2026-08-31", "exclusions": []}, token
+        browser,
+        f"{base}/warranty",
+        {"signed_for": "2026-08-31", "proof_reference": "INV-1", "exclusions": []},
+        token,
     )
     assert decided.status == 200, await decided.text()
     result = await decided.json()

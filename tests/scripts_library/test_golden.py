@@ -22,12 +22,14 @@ from scripts_library import (
     OnsiteAppointmentInputs,
     OnsiteRescheduleInputs,
     ProgressUpdateInputs,
+    RepairQuoteInputs,
     RestDayNoticeInputs,
     ReturnShippingInputs,
     ReviewInvitationInputs,
     SatisfactionSurveyInputs,
     ScriptInputs,
     ScriptKey,
+    WarrantyOutcomeInputs,
     WelcomeInputs,
     render,
 )
@@ -256,6 +258,32 @@ GOLDEN: tuple[Golden, ...] = (
         "收货时如遇物流时效问题，请随时告诉我们，我们会第一时间联系物流公司解决[抱拳]",
     ),
     Golden(
+        "warranty-outcome-free",
+        K.WARRANTY_OUTCOME,
+        WarrantyOutcomeInputs(
+            "PS-20261123-0001", "3个月内换新", "自签收次日起3个月内（至2026-11-30）", True, "张总"
+        ),
+        "张总好，工单PS-20261123-0001的保修情况已为您核实：3个月内换新，"
+        "依据是自签收次日起3个月内（至2026-11-30）。本次维修或更换所产生的费用"
+        "（包括运费、维修费、材料费）由我司承担，您无需支付费用。如有疑问请随时联系我们[抱拳]",
+    ),
+    Golden(
+        "warranty-outcome-paid-web",
+        K.WARRANTY_OUTCOME,
+        WarrantyOutcomeInputs("PS-20261123-0002", "有偿维修", "暂未能提供购买证明。", False),
+        "您好，工单PS-20261123-0002的保修情况已为您核实：有偿维修，依据是暂未能提供购买证明。"
+        "本次属于有偿维修，我们会先根据配件价格向您报价，经您确认后再开始维修，"
+        "未经您确认不会产生任何费用。如有疑问请随时联系我们🙏",
+        "web",
+    ),
+    Golden(
+        "repair-quote",
+        K.REPAIR_QUOTE,
+        RepairQuoteInputs("PS-20261123-0002", 128050, ("主板 1 块 1,200.00元", "检测费 80.50元。")),
+        "您好，工单PS-20261123-0002的维修报价如下：主板 1 块 1,200.00元；检测费 80.50元，"
+        "合计1,280.50元。请您确认是否同意按此报价维修，收到您的确认后我们马上开始维修[抱拳]",
+    ),
+    Golden(
         "return-shipping-dated",
         K.RETURN_SHIPPING,
         ReturnShippingInputs("京东物流", "JDX0099", ship_date=WEDNESDAY),
@@ -330,7 +358,7 @@ def test_every_key_has_template_inputs_clause_and_golden_case(key: ScriptKey) ->
     assert line.template_name in _template_files()
     assert is_dataclass(line.inputs_type) and issubclass(line.inputs_type, ScriptInputs)
     assert line.inputs_type.__dataclass_params__.frozen  # type: ignore[attr-defined]
-    assert line.seed_clause.startswith(("000 ", "003 ")), line.seed_clause
+    assert line.seed_clause.startswith(("000 ", "003 ", "004 ")), line.seed_clause
     assert "【" in line.seed_clause or line.seed_clause.startswith("003 ")
     assert line.when
     assert any(case.key is key for case in GOLDEN), f"no golden case for {key}"

@@ -143,6 +143,8 @@
       if (data.items.length && nearBottom) { log.scrollTop = log.scrollHeight; }
       document.getElementById("ticket-status").textContent = data.status_label;
       document.getElementById("sla").innerHTML = data.sla_html;
+      var warranty = document.getElementById("warranty-panel");
+      if (warranty && data.warranty_html) { warranty.outerHTML = data.warranty_html; }
       applyActions(data.actions);
     });
   }

@@ -1,7 +1,8 @@
 """Engineer actions: the contract every step module keeps, and how one runs.
 
 An action is one `Action` value in its family's module (accept, drafts,
-remote, solution, closing, handover, rma, warranty, onsite), listed once in
+remote, solution, closing, handover, warranty, contract, quote, repair, rma,
+loaner, onsite), listed once in
 `bot.lifecycle.registry.ACTIONS`: its name (the URL segment under
 ``/api/tickets/{n}/`` and ``/console/api/tickets/{n}/``), the words the console
 shows, the statuses it is allowed in, the roles that may run it, its body
