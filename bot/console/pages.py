@@ -72,6 +72,7 @@ NOTICES: Mapping[str, tuple[str, str]] = {
     "extension_granted": ("ok", "已批准延期，方案时限已延长。"),
     "user_created": ("ok", "账号已创建。"),
     "user_updated": ("ok", "账号已更新。"),
+    "signin_unlocked": ("ok", "已解除登录锁定。"),
     "check_done": ("ok", "质检已完成。"),
 }
 

@@ -41,8 +41,9 @@ TABLES_0002 = {"console_users", "console_secrets"}
 TABLES_0010 = {"kf_cursors", "bridge_keys", "bridge_nonces", "bridge_events", "bridge_commands"}
 TABLES_0041 = {"channel_inbox"}
 TABLES_0042 = {"exemplars"}
-ALL_TABLES = TABLES_0001 | TABLES_0002 | TABLES_0010 | TABLES_0041 | TABLES_0042
-HEAD = "0042"
+TABLES_0100 = {"signin_throttles"}
+ALL_TABLES = TABLES_0001 | TABLES_0002 | TABLES_0010 | TABLES_0041 | TABLES_0042 | TABLES_0100
+HEAD = "0100"
 
 
 def _tables(engine: Engine) -> set[str]:
@@ -63,6 +64,7 @@ def test_history_is_linear_from_0001() -> None:
         "0040",
         "0041",
         "0042",
+        "0100",
     ]
 
 
