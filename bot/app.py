@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
+from datetime import timedelta
 
 import jinja2
 from aiohttp import web
@@ -40,7 +41,7 @@ from bot.lifecycle import Desk, TicketService
 from bot.presend import PresendChecker
 from bot.prompting import Prompter
 from bot.settings import Settings
-from bot.timers import Scheduler, running
+from bot.timers import Chore, Scheduler, running
 from compliance.policy import Policy, build_calendar, build_clock
 from storage.db import make_async_engine, make_async_sessionmaker
 from storage.migrate import upgrade
@@ -105,6 +106,19 @@ async def sync_roster(
     return changed
 
 
+def _chores(settings: Settings, tickets: TicketService) -> list[Chore]:
+    """The scheduler's housekeeping: retention masking, hourly, when retention is on."""
+    if settings.retention_days <= 0:
+        return []
+    days = settings.retention_days
+
+    async def retention() -> str | None:
+        masked = await tickets.mask_expired(days)
+        return f"masked {len(masked)} closed ticket(s) past {days} days" if masked else None
+
+    return [Chore("retention", timedelta(hours=1), retention)]
+
+
 async def _core(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     policy = settings.policy
@@ -139,6 +153,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
             now=settings.now,
             skip_locked=tickets.lock_rows,
             lock_s=settings.timer_lock_s,
+            chores=_chores(settings, tickets),
         )
         app[SERVICES] = Services(
             settings=settings,
