@@ -290,6 +290,7 @@ async def _channel_ctx(app: web.Application) -> AsyncIterator[None]:
             now=services.now,
             channel=CHANNEL,
             lead_s=config.token_lead_s,
+            box=services.secrets,
         )
         services.senders.register(WeChatSender(api, token, services.sessionmaker, services.now))
         intake = WeChatIntake(services, config.reply_budget_s)

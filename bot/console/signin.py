@@ -13,6 +13,7 @@ from bot.console.auth import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
     Route,
+    cookie_secure,
     current_user,
     end_sessions,
     now_s,
@@ -49,7 +50,7 @@ async def _login_page(
         path=state.prefix,
         httponly=True,
         samesite="Strict",
-        secure=request.secure,
+        secure=cookie_secure(request),
     )
     return response
 

@@ -43,7 +43,7 @@ TABLES_0041 = {"channel_inbox"}
 TABLES_0042 = {"exemplars"}
 TABLES_0100 = {"signin_throttles"}
 ALL_TABLES = TABLES_0001 | TABLES_0002 | TABLES_0010 | TABLES_0041 | TABLES_0042 | TABLES_0100
-HEAD = "0100"
+HEAD = "0101"
 
 
 def _tables(engine: Engine) -> set[str]:
@@ -65,6 +65,7 @@ def test_history_is_linear_from_0001() -> None:
         "0041",
         "0042",
         "0100",
+        "0101",
     ]
 
 
