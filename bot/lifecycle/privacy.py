@@ -151,7 +151,10 @@ async def forget_in(
         line.override_reason = _scrub(line.override_reason, names)
         if line.external_id and old_id in line.external_id:
             line.external_id = f"forgotten:{line.id}"
-    await _scrub_ticket_records(session, ticket_ids, numbers, names, actor_map=(old_id, anon))
+    # Findings are keyed by ticket number, or by the customer's id in imported transcripts.
+    await _scrub_ticket_records(
+        session, ticket_ids, [*numbers, old_id], names, actor_map=(old_id, anon)
+    )
     line_ids = [line.id for line in lines]
     for command in (
         await session.scalars(select(BridgeCommand).where(BridgeCommand.message_id.in_(line_ids)))
@@ -212,9 +215,8 @@ async def _scrub_ticket_records(
     *,
     actor_map: tuple[str, str] | None = None,
 ) -> None:
-    """Event data, timer payloads, findings, QA reasons and exemplars of these tickets."""
-    if not ticket_ids:
-        return
+    """Event data, timer payloads, findings, QA reasons and exemplars of these tickets
+    (findings and exemplars by their session: `sessions`)."""
     for event in (
         await session.scalars(select(TicketEvent).where(TicketEvent.ticket_id.in_(ticket_ids)))
     ).all():
@@ -232,6 +234,8 @@ async def _scrub_ticket_records(
         await session.scalars(select(Finding).where(Finding.session.in_(session_ids)))
     ).all()
     for finding in findings:
+        if actor_map is not None and finding.session == actor_map[0]:
+            finding.session = actor_map[1]
         finding.message = erase_pii(finding.message, names)
         finding.evidence = _scrub(finding.evidence, names)
         finding.suggestion = _scrub(finding.suggestion, names)
@@ -247,6 +251,8 @@ async def _scrub_ticket_records(
             )
         )
     ).all():
+        if actor_map is not None and exemplar.session == actor_map[0]:
+            exemplar.session = actor_map[1]
         exemplar.text = erase_pii(exemplar.text, names)
         exemplar.reason = erase_pii(exemplar.reason, names)
 

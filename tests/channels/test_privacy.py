@@ -89,6 +89,16 @@ async def _seed_a_finding(bot: Bot, number: str) -> None:
         session.add(finding)
         await session.flush()
         session.add(
+            Finding(
+                check_run_id=run.id,
+                session=OPENID,  # an imported transcript keyed by the customer's openid
+                rule="SCR001",
+                severity=Severity.ERROR,
+                message="首条客服消息不是问候语",
+                evidence=f"联系电话{PHONE}",
+            )
+        )
+        session.add(
             QaReview(
                 finding_id=finding.id,
                 reviewer="qa",
@@ -123,7 +133,7 @@ async def test_an_unsubscribed_customers_phone_number_appears_nowhere(
     await _seed_a_finding(bot, ticket.number)
     before = await scan_text_columns(bot.engine, PHONE, ID_NUMBER, OPENID)
     assert any(hit.startswith("messages.external_id") for hit in before), before
-    assert {"messages.text", "channel_inbox.payload", "findings.evidence"} <= {
+    assert {"messages.text", "messages.sender", "findings.evidence"} <= {
         hit.partition(":")[0] for hit in before
     }, before
 
