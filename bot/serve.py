@@ -32,7 +32,7 @@ from bot.app import create_app
 from bot.console.security import MIN_SECRET_BYTES
 from bot.context import ACTOR_RESOLVER
 from bot.settings import Settings, SettingsError
-from storage.sealing import SECRET_ENV
+from storage.sealing import SECRET_ENV, SealError
 
 log = logging.getLogger("bot.serve")
 
@@ -126,6 +126,9 @@ def run_serve(args: argparse.Namespace) -> int:
         return 2
     try:
         asyncio.run(serve(settings))
+    except SealError as exc:
+        print(f"aftersales serve: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(
             f"aftersales serve: cannot listen on {settings.host}:{settings.port}: {exc.strerror}",

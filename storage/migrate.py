@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
 from storage.db import immediate_transactions, make_engine
-from storage.sealing import SecretBox, seal_stored
+from storage.sealing import SecretBox, seal_stored, verify_stored
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # First key of the advisory lock that serialises migrations (the second is the schema).
@@ -93,13 +93,16 @@ def upgrade(
     """Migrate the database up to `revision` (default: the newest).
 
     With `secret_key`, plain secrets still in the database are sealed in the same
-    transaction (`storage.sealing`), also when the schema was current already.
+    transaction (`storage.sealing`), also when the schema was current already; a
+    secret sealed under another key is a `SealError` naming it.
     """
 
     def action(connection: Connection) -> None:
         command.upgrade(alembic_config(connection, secret_key=secret_key), revision)
         if secret_key and revision == "head":
-            seal_stored(connection, SecretBox(secret_key))
+            box = SecretBox(secret_key)
+            verify_stored(connection, box)
+            seal_stored(connection, box)
 
     _in_transaction(url_or_engine, action)
 

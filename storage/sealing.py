@@ -33,6 +33,7 @@ __all__ = [
     "SecretBox",
     "seal_stored",
     "unseal_stored",
+    "verify_stored",
 ]
 
 SECRET_ENV = "AFTERSALES_SECRET_KEY"
@@ -134,3 +135,22 @@ def seal_stored(connection: Connection, box: SecretBox) -> int:
 def unseal_stored(connection: Connection, box: SecretBox) -> int:
     """Open every sealed secret back to plain (a downgrade); `SealError` without the key."""
     return _rewrite(connection, box.open)
+
+
+def verify_stored(connection: Connection, box: SecretBox) -> None:
+    """Raise `SealError` naming the first stored secret `box` cannot open (a database
+    sealed under another key), so `serve` stops at start rather than at first use."""
+    present = set(sa.inspect(connection).get_table_names())
+    for table_name, key_name, column_name in SEALED_COLUMNS:
+        if table_name not in present:
+            continue
+        table = sa.table(table_name, sa.column(key_name), sa.column(column_name))
+        for row_key, value in connection.execute(
+            sa.select(table.c[key_name], table.c[column_name])
+        ).all():
+            if not box.is_sealed(value):
+                continue
+            try:
+                box.open(value)
+            except SealError as exc:
+                raise SealError(f"{table_name}.{column_name} ({row_key!r}): {exc}") from None

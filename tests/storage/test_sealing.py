@@ -99,6 +99,9 @@ def test_0101_seals_plain_secrets_and_the_downgrade_opens_them(db_url: str) -> N
     # Current already: nothing to seal twice.
     upgrade(db_url, secret_key=KEY)
     assert _rows(db_url) == sealed
+    # Started with another key: refused at once, naming the secret.
+    with pytest.raises(SealError, match=r"bridge_keys\.secret \('shop-1'\)"):
+        upgrade(db_url, secret_key="a different key, also more than 32 bytes")
     with pytest.raises(SealError):
         downgrade(db_url, "0100")  # no key: the values cannot be opened
     downgrade(db_url, "0100", secret_key=KEY)
