@@ -3,8 +3,10 @@ account and per client address, and an admin lifting it from the accounts page."
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
@@ -24,7 +26,10 @@ async def _try(browser: TestClient[Any, Any], username: str, password: str) -> A
     )
 
 
-async def test_wrong_passwords_lock_the_account_even_for_the_right_one(console: Console) -> None:
+async def test_wrong_passwords_lock_the_account_even_for_the_right_one(
+    console: Console, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="bot.console.throttle")
     browser = await console.new_client()
     for _ in range(5):
         response = await _try(browser, "zhangsan", "guess-wrong")
@@ -33,6 +38,7 @@ async def test_wrong_passwords_lock_the_account_even_for_the_right_one(console: 
     assert locked.status == 429
     assert 1 <= int(locked.headers["Retry-After"]) <= 30
     assert "登录失败次数过多" in await locked.text()
+    assert "sign-in throttled: account:zhangsan after 5 attempts, locked for 30 s" in caplog.text
     # Another browser (another process would read the same row) is refused too.
     other = await console.new_client()
     assert (await _try(other, "zhangsan", PASSWORDS["zhangsan"])).status == 429
