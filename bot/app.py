@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
+from datetime import timedelta
 
 import jinja2
 from aiohttp import web
@@ -39,12 +40,14 @@ from bot.http import json_errors
 from bot.lifecycle import Desk, TicketService
 from bot.presend import PresendChecker
 from bot.prompting import Prompter
+from bot.proxy import trust_forwarded
 from bot.settings import Settings
-from bot.timers import Scheduler, running
+from bot.timers import Chore, Scheduler, running
 from compliance.policy import Policy, build_calendar, build_clock
 from storage.db import make_async_engine, make_async_sessionmaker
 from storage.migrate import upgrade
 from storage.models import Engineer
+from storage.sealing import SecretBox
 
 log = logging.getLogger("bot.app")
 
@@ -105,12 +108,27 @@ async def sync_roster(
     return changed
 
 
+def _chores(settings: Settings, tickets: TicketService) -> list[Chore]:
+    """The scheduler's housekeeping: retention masking, hourly, when retention is on."""
+    if settings.retention_days <= 0:
+        return []
+    days = settings.retention_days
+
+    async def retention() -> str | None:
+        masked = await tickets.mask_expired(days)
+        return f"masked {len(masked)} closed ticket(s) past {days} days" if masked else None
+
+    return [Chore("retention", timedelta(hours=1), retention)]
+
+
 async def _core(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     policy = settings.policy
+    box = SecretBox.from_environ(settings.environ)
     if settings.migrate_on_start:
         # Alembic is synchronous: keep it off the event loop.
-        await asyncio.to_thread(upgrade, settings.db_url)
+        # With a key, plain secrets left in the database are sealed on the way.
+        await asyncio.to_thread(upgrade, settings.db_url, secret_key=box.secret)
     engine = make_async_engine(settings.db_url)
     try:
         sessionmaker = make_async_sessionmaker(engine)
@@ -139,6 +157,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
             now=settings.now,
             skip_locked=tickets.lock_rows,
             lock_s=settings.timer_lock_s,
+            chores=_chores(settings, tickets),
         )
         app[SERVICES] = Services(
             settings=settings,
@@ -153,6 +172,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
             tickets=tickets,
             views=tickets.views,
             scheduler=scheduler,
+            secrets=box,
         )
         if settings.scheduler_enabled:
             async with running(scheduler, settings.scheduler_interval_s):
@@ -174,7 +194,9 @@ def create_app(
     page_modules: Iterable[ChannelModule] | None = None,
 ) -> web.Application:
     """The whole bot as one aiohttp application (see the module docstring)."""
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[json_errors])
+    # Behind a trusted proxy its X-Forwarded-* headers are read first (`bot.proxy`).
+    middlewares = [trust_forwarded, json_errors] if settings.trust_proxy else [json_errors]
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares)
     app[SETTINGS] = settings
     app[TEMPLATES] = make_templates()
     app[ACTOR_RESOLVER] = api.header_actor

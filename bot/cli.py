@@ -137,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
             ex.add_argument("--out", metavar="FILE", help="write here (default: standard output)")
             _add_policy(ex)
 
+    from bot.privacy_cli import add_parser as add_privacy
+
+    add_privacy(sub)
+
     user = sub.add_parser("user", help="manage console accounts")
     user_sub = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
     add = user_sub.add_parser("add", help="create a console account")
@@ -192,6 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from compliance.exemplars import run_exemplars_command
 
             return run_exemplars_command(args)
+        if args.command == "privacy":
+            from bot.privacy_cli import run_privacy_command
+
+            return run_privacy_command(args)
         if args.command == "user":
             from bot.accounts import run_user_command
 

@@ -21,6 +21,7 @@ from bot.channels import SenderRegistry
 from bot.settings import Settings
 from compliance.calendar import AttendedClock, WorkCalendar
 from compliance.policy import Policy
+from storage.sealing import PLAIN, SecretBox
 
 if TYPE_CHECKING:
     from bot.lifecycle import TicketService, TicketViews
@@ -63,6 +64,8 @@ class Services:
     tickets: TicketService
     views: TicketViews
     scheduler: Scheduler
+    # Seals the secrets the database holds (bridge keys, access tokens).
+    secrets: SecretBox = PLAIN
 
     def now(self) -> datetime:
         """The app's clock (injectable through `Settings.now`)."""

@@ -50,6 +50,16 @@ def env_number(
     return value
 
 
+def env_flag(environ: Mapping[str, str], name: str) -> bool:
+    """A yes/no variable: 1/true/yes/on or 0/false/no/off (unset or blank: no)."""
+    raw = environ.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name}: expected 1 or 0, got {raw!r}")
+
+
 def utc_now() -> datetime:
     """The wall clock, aware; the default `Settings.now`."""
     return datetime.now(UTC)
@@ -88,6 +98,14 @@ class Settings:
     shutdown_timeout_s: float = 10.0
     # Seed demo roster rows into the engineers table at start (serve --demo).
     demo: bool = False
+    # Closed tickets' customer texts are masked this many days after closing
+    # (`AFTERSALES_RETENTION_DAYS`; 0 keeps them).
+    retention_days: int = 365
+    # Cookies always carry the Secure flag (`AFTERSALES_SECURE_COOKIES=1`), and a
+    # reverse proxy's X-Forwarded-Proto / X-Forwarded-For are believed
+    # (`AFTERSALES_TRUST_PROXY=1`): only behind a proxy that sets them itself.
+    secure_cookies: bool = False
+    trust_proxy: bool = False
     instance_id: str = field(default_factory=_instance_id)
     # The clock of the whole app (messages, timers, deadlines); tests inject one.
     now: Callable[[], datetime] = utc_now
@@ -106,6 +124,8 @@ class Settings:
             raise SettingsError(f"timer_lock_s: must be positive, got {self.timer_lock_s}")
         if self.drain_s < 0 or self.shutdown_timeout_s < 0:
             raise SettingsError("drain_s and shutdown_timeout_s: must not be negative")
+        if self.retention_days < 0:
+            raise SettingsError(f"retention_days: must be 0 or more, got {self.retention_days}")
         if not 0 < self.port < 65536:
             raise SettingsError(f"port: must be 1–65535, got {self.port}")
 
@@ -130,7 +150,8 @@ class Settings:
         Variables: `AFTERSALES_DB_URL`, `AFTERSALES_POLICY`,
         `AFTERSALES_MAX_BODY_BYTES`, `AFTERSALES_SCHEDULER_INTERVAL_S`,
         `AFTERSALES_SCHEDULER` (``off`` disables the timer scheduler),
-        `AFTERSALES_DRAIN_S`, `AFTERSALES_SHUTDOWN_TIMEOUT_S` (see `bot.serve`).
+        `AFTERSALES_DRAIN_S`, `AFTERSALES_SHUTDOWN_TIMEOUT_S` (see `bot.serve`),
+        `AFTERSALES_RETENTION_DAYS`, `AFTERSALES_SECURE_COOKIES`, `AFTERSALES_TRUST_PROXY`.
         """
         env = dict(os.environ if environ is None else environ)
         scheduler = env.get("AFTERSALES_SCHEDULER", "on").strip().lower()
@@ -147,5 +168,10 @@ class Settings:
             drain_s=env_number(env, "AFTERSALES_DRAIN_S", 0.0, minimum=0),
             shutdown_timeout_s=env_number(env, "AFTERSALES_SHUTDOWN_TIMEOUT_S", 10.0, minimum=0),
             demo=demo,
+            retention_days=int(
+                env_number(env, "AFTERSALES_RETENTION_DAYS", 365, minimum=0, whole=True)
+            ),
+            secure_cookies=env_flag(env, "AFTERSALES_SECURE_COOKIES"),
+            trust_proxy=env_flag(env, "AFTERSALES_TRUST_PROXY"),
             environ=MappingProxyType(env),
         )

@@ -23,6 +23,11 @@ a `due_at` and a `payload`.  Any number of `serve` processes run a
 
 The clock is the app's (`Settings.now`), so tests move time by hand and call
 `run_due()` instead of sleeping.
+
+Besides the timers, the loop runs *chores*: housekeeping that is not tied to
+one ticket (masking closed tickets past retention), each at most once per its
+interval of the app clock and process.  A chore must be safe to run in several
+processes at once (the retention chore claims its tickets SKIP LOCKED).
 """
 
 from __future__ import annotations
@@ -114,6 +119,19 @@ async def cancel(session: AsyncSession, ticket_id: int, kinds: Iterable[str]) ->
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+@dataclass(slots=True)
+class Chore:
+    """Housekeeping the scheduler's loop runs every `interval` (see the module docstring)."""
+
+    name: str
+    interval: timedelta
+    run: Callable[[], Awaitable[Any]]
+    last_run: datetime | None = None
+
+    def due(self, now: datetime) -> bool:
+        return self.last_run is None or now - self.last_run >= self.interval
+
+
 class Scheduler:
     """Claims and fires due timers; `run_due` once, or `run_forever` in the background."""
 
@@ -127,8 +145,10 @@ class Scheduler:
         skip_locked: bool,
         lock_s: int = 120,
         batch: int = 50,
+        chores: Iterable[Chore] = (),
     ) -> None:
         self.transaction = transaction
+        self.chores = list(chores)
         self.handlers = dict(handlers)
         self.instance_id = instance_id
         self.now = now
@@ -258,13 +278,33 @@ class Scheduler:
                 .execution_options(synchronize_session=False)
             )
 
+    async def run_chores(self, now: datetime | None = None) -> list[str]:
+        """Run the chores that are due at `now`; their names.  One that fails is logged
+        and tried again next interval."""
+        now = now or self.now()
+        ran: list[str] = []
+        for chore in self.chores:
+            if not chore.due(now):
+                continue
+            chore.last_run = now
+            try:
+                result = await chore.run()
+            except Exception:
+                log.exception("chore %s failed", chore.name)
+                continue
+            if result:
+                log.info("chore %s: %s", chore.name, result)
+            ran.append(chore.name)
+        return ran
+
     async def run_forever(self, interval_s: float) -> None:
-        """Fire due timers every `interval_s` seconds until cancelled."""
+        """Fire due timers (and run due chores) every `interval_s` seconds until cancelled."""
         while True:
             try:
                 fired = await self.run_due()
                 if fired:
                     log.info("fired %d timer(s)", len(fired))
+                await self.run_chores()
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from compliance.checker import Checker, SessionCheckFailed
-from compliance.masking import mask_finding
+from compliance.masking import mask_finding, mask_pii
 from compliance.model import Finding, Session, TranscriptError
 from compliance.options import CheckOptions, UsageError
 from compliance.policy import Policy
@@ -311,6 +311,11 @@ def prepare_session(
     score = score_session(
         session, findings, policy, false_positives=false_positives, engineer=engineer
     )
+    # A session id may be the customer's phone number (exports keyed by caller).
+    shown = mask_pii(session.id)
+    if shown is not session.id:
+        session = dataclasses.replace(session, id=shown)
+        score = dataclasses.replace(score, session=shown)
     return ReportedSession(session, masked, flags, score)
 
 

@@ -72,6 +72,8 @@ EVENT_LABELS: Mapping[str, str] = {
     "delivery_problem": "消息未送达",
     "delivery_retried": "已再次发送",
     "delivery_confirmed": "已确认客户收到",
+    "customer_forgotten": "客户个人信息已删除",
+    "retention_masked": "超过保存期限，客户消息已脱敏",
     "note": "备注",
 }
 

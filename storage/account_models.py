@@ -6,6 +6,8 @@ do in the console is recorded under their 工号 exactly as the chat API would.
 `ConsoleSecret` keeps the key that signs session cookies when
 ``AFTERSALES_SECRET_KEY`` is not set: the first process to start stores one
 and every other process serving the same database reads it.
+`SigninThrottle` counts failed sign-ins per account and per client address,
+in the database so that every `serve` process sees the same lockouts.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, false
+from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models import Base, utcnow
 
-__all__ = ["ConsoleSecret", "User", "UserRole"]
+__all__ = ["ConsoleSecret", "SigninThrottle", "User", "UserRole"]
 
 
 class UserRole(enum.StrEnum):
@@ -66,5 +68,18 @@ class ConsoleSecret(Base):
     __tablename__ = "console_secrets"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(String(255))
+    # Sealed (`storage.sealing`) when AFTERSALES_SECRET_KEY is set.
+    value: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SigninThrottle(Base):
+    """Failed sign-ins of one account (``account:<username>``) or one client address
+    (``address:<ip>``), and until when that key is locked out."""
+
+    __tablename__ = "signin_throttles"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column()
+    locked_until: Mapped[datetime | None] = mapped_column()

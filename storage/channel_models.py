@@ -84,8 +84,9 @@ class BridgeKey(Base):
     __tablename__ = "bridge_keys"
 
     key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    # HMAC-SHA256 key; the server must hold it in the clear to verify.
-    secret: Mapped[str] = mapped_column(String(256))
+    # HMAC-SHA256 key: the server must be able to read it to verify, so it is
+    # sealed with the environment's key (`storage.sealing`), not hashed.
+    secret: Mapped[str] = mapped_column(Text)
     # "platform:shop_id" entries this key may speak for; empty: every shop.
     shops: Mapped[list[str]] = mapped_column(JSON, default=list)
     description: Mapped[str | None] = mapped_column(String(200))

@@ -111,6 +111,10 @@ class EventKind(enum.StrEnum):
     DELIVERY_PROBLEM = "delivery_problem"  # a line the channel did not take
     DELIVERY_RETRIED = "delivery_retried"  # the engineer sent an undelivered line again
     DELIVERY_CONFIRMED = "delivery_confirmed"  # the engineer settled an unknown line as received
+    # Privacy: the customer's personal data was erased (unsubscribe, an admin's
+    # request), their open tickets closed; a closed ticket passed retention.
+    CUSTOMER_FORGOTTEN = "customer_forgotten"
+    RETENTION_MASKED = "retention_masked"
     # Retired (RETIRED_EVENTS): rows holding it still load; no step records it.
     NOTE = "note"
 

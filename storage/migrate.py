@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
 from storage.db import immediate_transactions, make_engine
+from storage.sealing import SecretBox, seal_stored, verify_stored
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # First key of the advisory lock that serialises migrations (the second is the schema).
@@ -40,15 +41,21 @@ _PROCESS_LOCK = threading.Lock()
 _SQLITE_RETRY_DELAYS_S = (0.1, 0.3, 1.0, 2.0)
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
+def alembic_config(
+    connection: Connection | None = None, *, secret_key: str | None = None
+) -> Config:
     """An Alembic `Config` built in code, pointing at the shipped scripts.
 
-    With `connection`, `env.py` migrates over it instead of opening its own.
+    With `connection`, `env.py` migrates over it instead of opening its own;
+    `secret_key` (``AFTERSALES_SECRET_KEY``) is what revision 0101 seals stored
+    secrets with.
     """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if connection is not None:
         config.attributes["connection"] = connection
+    if secret_key:
+        config.attributes["secret_key"] = secret_key
     return config
 
 
@@ -80,17 +87,33 @@ def _run_locked(engine: Engine, action: Callable[[Connection], None]) -> None:
         action(connection)
 
 
-def upgrade(url_or_engine: str | Engine, revision: str = "head") -> None:
-    """Migrate the database up to `revision` (default: the newest)."""
-    _in_transaction(
-        url_or_engine, lambda connection: command.upgrade(alembic_config(connection), revision)
-    )
+def upgrade(
+    url_or_engine: str | Engine, revision: str = "head", *, secret_key: str | None = None
+) -> None:
+    """Migrate the database up to `revision` (default: the newest).
+
+    With `secret_key`, plain secrets still in the database are sealed in the same
+    transaction (`storage.sealing`), also when the schema was current already; a
+    secret sealed under another key is a `SealError` naming it.
+    """
+
+    def action(connection: Connection) -> None:
+        command.upgrade(alembic_config(connection, secret_key=secret_key), revision)
+        if secret_key and revision == "head":
+            box = SecretBox(secret_key)
+            verify_stored(connection, box)
+            seal_stored(connection, box)
+
+    _in_transaction(url_or_engine, action)
 
 
-def downgrade(url_or_engine: str | Engine, revision: str) -> None:
+def downgrade(url_or_engine: str | Engine, revision: str, *, secret_key: str | None = None) -> None:
     """Migrate the database down to `revision` (`base` removes every table)."""
     _in_transaction(
-        url_or_engine, lambda connection: command.downgrade(alembic_config(connection), revision)
+        url_or_engine,
+        lambda connection: command.downgrade(
+            alembic_config(connection, secret_key=secret_key), revision
+        ),
     )
 
 

@@ -444,6 +444,7 @@ class ChannelToken(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
     app_id: Mapped[str] = mapped_column(String(64))
+    # Sealed (`storage.sealing`) when AFTERSALES_SECRET_KEY is set.
     access_token: Mapped[str | None] = mapped_column(Text)
     expires_at: Mapped[datetime | None] = mapped_column()
     refreshing_by: Mapped[str | None] = mapped_column(String(64))

@@ -35,7 +35,7 @@ log = logging.getLogger("bot.channels.bridge")
 async def _channel_ctx(app: web.Application) -> AsyncIterator[None]:
     endpoint = app[BRIDGE]
     services = app[SERVICES]
-    endpoint.keys = BridgeKeys(endpoint.config.env_keys, services.sessionmaker)
+    endpoint.keys = BridgeKeys(endpoint.config.env_keys, services.sessionmaker, services.secrets)
     for channel in CHANNELS:
         services.senders.register(BridgeSender(channel, services, endpoint.notifier))
     try:

@@ -37,6 +37,7 @@ from bot.context import Services
 from bot.http import ApiError
 from bot.settings import SettingsError
 from storage.channel_models import BridgeKey, BridgeNonce
+from storage.sealing import PLAIN, SecretBox
 
 HEADER_KEY_ID = "X-Bridge-Key-Id"
 HEADER_TIMESTAMP = "X-Bridge-Timestamp"
@@ -103,10 +104,14 @@ class BridgeKeys:
     """Looks up a key's secret and scope: the environment's keys first, then the table."""
 
     def __init__(
-        self, env_keys: Mapping[str, str], sessionmaker: async_sessionmaker[AsyncSession]
+        self,
+        env_keys: Mapping[str, str],
+        sessionmaker: async_sessionmaker[AsyncSession],
+        box: SecretBox = PLAIN,
     ) -> None:
         self._env = dict(env_keys)
         self._sessionmaker = sessionmaker
+        self._box = box
 
     async def lookup(self, key_id: str) -> tuple[str, BridgeIdentity] | None:
         """(secret, identity) of an enabled key, or None."""
@@ -116,7 +121,7 @@ class BridgeKeys:
             row = await session.get(BridgeKey, key_id)
         if row is None or row.disabled:
             return None
-        return row.secret, BridgeIdentity(key_id, frozenset(row.shops or ()))
+        return self._box.open(row.secret), BridgeIdentity(key_id, frozenset(row.shops or ()))
 
 
 async def add_bridge_key(
@@ -125,8 +130,10 @@ async def add_bridge_key(
     secret: str,
     shops: Iterable[str] = (),
     description: str | None = None,
+    box: SecretBox = PLAIN,
 ) -> None:
-    """Store a bridge key (limited to ``platform:shop_id`` entries when `shops` is given)."""
+    """Store a bridge key (limited to ``platform:shop_id`` entries when `shops` is given),
+    sealed by `box`."""
     if not KEY_ID.fullmatch(key_id):
         raise ValueError(f"key id {key_id!r}: letters, digits, _ . or -, at most 64")
     if len(secret) < MIN_SECRET_LENGTH:
@@ -136,7 +143,9 @@ async def add_bridge_key(
     if bad:
         raise ValueError(f"shops must be platform:shop_id entries, got {bad!r}")
     async with sessionmaker.begin() as session:
-        session.add(BridgeKey(key_id=key_id, secret=secret, shops=scoped, description=description))
+        session.add(
+            BridgeKey(key_id=key_id, secret=box.seal(secret), shops=scoped, description=description)
+        )
 
 
 async def authenticate(

@@ -28,11 +28,12 @@ Inbound (`GET` / `POST /wechat`)
 Events
     ``unsubscribe``: WeChat's platform rules (and PIPL) require an account to
     delete a user's personal data once the user stops following it; the
-    core's `TicketService.forget_customer` anonymises the customer (the
-    openid becomes ``anon:<customer id>`` on the customer row, messages and
-    events; name, title and phone are cleared).  Tickets and message texts
-    stay under that reference as the company's service record; nothing can be
-    sent there afterwards.  ``subscribe`` (also by scanning a code), ``SCAN``
+    core's `TicketService.forget_customer` erases it everywhere (the openid
+    becomes ``anon:<customer id>``, also inside message ids; the customer's
+    message texts are deleted, numbers and names in everything else starred)
+    and closes their open tickets with a ``customer_forgotten`` note; the
+    tickets' times stay as the company's service record (docs/privacy.md).
+    Nothing can be sent there afterwards.  ``subscribe`` (also by scanning a code), ``SCAN``
     and menu ``CLICK`` are answered with the welcome line (`welcome`) as
     configured; no event is stored.
 
@@ -270,10 +271,16 @@ async def _on_event(services: Services, config: WeChatConfig, inbound: InboundMe
     event = inbound.event or ""
     if event == "unsubscribe":
         forgotten = await services.tickets.forget_customer(CHANNEL, inbound.customer_id)
-        log.info(
-            "wechat unsubscribe: personal data of a customer %s",
-            "anonymised" if forgotten else "not stored (unknown customer)",
-        )
+        if forgotten is None:
+            log.info("wechat unsubscribe: no personal data stored (unknown customer)")
+        else:
+            log.info(
+                "wechat unsubscribe: customer %d forgotten (%d line(s) erased or masked, "
+                "closed: %s)",
+                forgotten.customer_id,
+                forgotten.messages,
+                ", ".join(forgotten.closed) or "none",
+            )
         return ""
     event_key = str(inbound.raw.get("EventKey", ""))
     if config.welcome.applies(event, event_key):
@@ -297,6 +304,7 @@ async def _channel_ctx(app: web.Application) -> AsyncIterator[None]:
             now=services.now,
             channel=CHANNEL,
             lead_s=config.token_lead_s,
+            box=services.secrets,
         )
         services.senders.register(WeChatSender(api, token, services.sessionmaker, services.now))
         intake = WeChatIntake(services, config.reply_budget_s)

@@ -47,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.wechat_api import ApiUnavailable, StableToken
 from storage.models import ChannelToken
+from storage.sealing import PLAIN, SecretBox
 
 log = logging.getLogger("bot.channels.wechat")
 
@@ -87,8 +88,11 @@ class SharedAccessToken:
         claim_s: float = 30,
         wait_s: float = 10,
         poll_s: float = 0.05,
+        box: SecretBox = PLAIN,
     ) -> None:
         self._api = api
+        # The stored token is sealed (`storage.sealing`); the one held in memory is plain.
+        self._box = box
         self._sessionmaker = sessionmaker
         self._app_id = app_id
         self._secret = secret
@@ -138,12 +142,21 @@ class SharedAccessToken:
             self._held = self._quiet_until = None
         now = self._now()
         async with self._sessionmaker.begin() as session:
+            stored = await session.scalar(
+                select(ChannelToken.access_token).where(
+                    ChannelToken.channel == self._channel, ChannelToken.app_id == self._app_id
+                )
+            )
+            # Sealing is not deterministic: compare the opened token, then expire the row
+            # only if it still holds that same stored value (not a newer one).
+            if stored is None or self._box.open(stored) != access_token:
+                return
             await session.execute(
                 update(ChannelToken)
                 .where(
                     ChannelToken.channel == self._channel,
                     ChannelToken.app_id == self._app_id,
-                    ChannelToken.access_token == access_token,
+                    ChannelToken.access_token == stored,
                 )
                 .values(expires_at=now, refreshing_by=None, refreshing_until=None)
             )
@@ -195,7 +208,7 @@ class SharedAccessToken:
             ).one_or_none()
         if row is None or row.expires_at is None:
             return None
-        return _Held(access_token=row.access_token or "", expires_at=row.expires_at)
+        return _Held(access_token=self._box.open(row.access_token or ""), expires_at=row.expires_at)
 
     async def _claim(self, row_exists: bool, now: datetime) -> bool:
         """Take the refresh for this worker; False when another holds it or it is not due."""
@@ -258,7 +271,7 @@ class SharedAccessToken:
                     )
                 )
                 .values(
-                    access_token=fresh.access_token,
+                    access_token=self._box.seal(fresh.access_token),
                     expires_at=expires_at,
                     refreshing_by=self._instance_id if keep_until else None,
                     refreshing_until=keep_until,

@@ -159,6 +159,7 @@ async def _channel_ctx(app: web.Application) -> AsyncIterator[None]:
             instance_id=services.settings.instance_id,
             now=services.now,
             channel=CHANNEL,
+            box=services.secrets,
         )
         client = KfClient(api, token)
         syncer = KfSyncer(

@@ -18,7 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.accounts import seed_demo_accounts
-from bot.console import actions, delivery, engineer, manager, qa, signin, users
+from bot.console import actions, delivery, engineer, manager, privacy, qa, signin, users
 from bot.console.api_auth import session_actor
 from bot.console.auth import (
     CONSOLE_SESSION,
@@ -93,6 +93,8 @@ def build_routes() -> tuple[Route, ...]:
     return (
         *signin.ROUTES,
         *engineer.ROUTES,
+        # Before the actions: their catch-all ``/api/tickets/{n}/{action}`` would take it.
+        *privacy.ROUTES,
         *actions.ROUTES,
         *delivery.ROUTES,
         *qa.ROUTES,

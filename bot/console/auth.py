@@ -34,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.console.security import SessionData
+from bot.context import SETTINGS
 from bot.http import ApiError, json_response
 from storage.account_models import User
 from storage.models import Engineer
@@ -219,5 +220,11 @@ def set_session_cookie(
         path="/",
         httponly=True,
         samesite="Lax",
-        secure=request.secure,
+        secure=cookie_secure(request),
     )
+
+
+def cookie_secure(request: web.Request) -> bool:
+    """The Secure flag of the console's cookies: forced by ``AFTERSALES_SECURE_COOKIES``,
+    else whether the request came over HTTPS (as a trusted proxy says, `bot.proxy`)."""
+    return request.config_dict[SETTINGS].secure_cookies or request.secure

@@ -1,10 +1,12 @@
 """The key that signs console sessions: from the environment, else shared through the database.
 
-``AFTERSALES_SECRET_KEY`` wins when set.  Otherwise the first process to
+``AFTERSALES_SECRET_KEY`` wins when set (and a non-demo `serve` refuses to
+start without it).  Otherwise — the demo and the tests — the first process to
 start on a database generates a key and stores it in `console_secrets`;
 every later process (and every process started at the same moment, which
 loses the insert race) reads that one, so a cookie signed by one `serve`
-process is accepted by all of them.
+process is accepted by all of them.  A stored key is read through
+`storage.sealing` (a row sealed by migration 0101 opens only with the key).
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.console.security import new_secret
 from storage.account_models import ConsoleSecret
+from storage.sealing import SECRET_ENV, SecretBox
 
-SECRET_ENV = "AFTERSALES_SECRET_KEY"
+__all__ = ["SECRET_ENV", "SECRET_NAME", "console_secret"]
+
 SECRET_NAME = "console.session_key"
 
 
@@ -34,8 +38,9 @@ async def console_secret(
         stored = await session.scalar(
             select(ConsoleSecret.value).where(ConsoleSecret.name == SECRET_NAME)
         )
+    box = SecretBox.from_environ(environ)
     if stored:
-        return stored
+        return box.open(stored)
     try:
         async with sessionmaker() as session, session.begin():
             session.add(
@@ -49,4 +54,4 @@ async def console_secret(
         )
     if not value:  # pragma: no cover - the row was just written
         raise RuntimeError("console secret missing after insert")
-    return value
+    return box.open(value)

@@ -72,6 +72,8 @@ NOTICES: Mapping[str, tuple[str, str]] = {
     "extension_granted": ("ok", "已批准延期，方案时限已延长。"),
     "user_created": ("ok", "账号已创建。"),
     "user_updated": ("ok", "账号已更新。"),
+    "signin_unlocked": ("ok", "已解除登录锁定。"),
+    "customer_forgotten": ("ok", "客户个人信息已删除，其未结工单已关闭。"),
     "check_done": ("ok", "质检已完成。"),
 }
 

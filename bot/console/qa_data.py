@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine, select
@@ -267,7 +267,9 @@ def build_view(engine: Engine, policy: Policy, since: date, until: date) -> QaVi
                 ShownFinding(
                     id=row.id,
                     run_id=row.check_run_id,
-                    finding=mask_finding(finding),
+                    # The session id stays: the console links by it (it is a ticket
+                    # number for the bot's own sessions).
+                    finding=replace(mask_finding(finding), session=finding.session),
                     channel=session.channel,
                     review=reviews.get(finding_key(finding)),
                 )

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 
 from aiohttp import web
 
 from bot.accounts import authenticate
+from bot.console import throttle
 from bot.console.auth import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
     Route,
+    cookie_secure,
     current_user,
     end_sessions,
     now_s,
@@ -47,7 +50,7 @@ async def _login_page(
         path=state.prefix,
         httponly=True,
         samesite="Strict",
-        secure=request.secure,
+        secure=cookie_secure(request),
     )
     return response
 
@@ -74,11 +77,28 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         return await _login_page(
             request, error="登录页面已过期，请重新输入后登录。", username=username, status=403
         )
+    address = request.remote
+    verdict = await throttle.attempt(
+        services.tickets,
+        (throttle.account_key(username), throttle.address_key(address)),
+        datetime.fromtimestamp(now_s(), UTC),
+    )
+    if not verdict.allowed:
+        minutes = max(1, -(-verdict.retry_after_s // 60))
+        response = await _login_page(
+            request,
+            error=f"登录失败次数过多，请 {minutes} 分钟后再试，或请管理员解除锁定。",
+            username=username,
+            status=429,
+        )
+        response.headers["Retry-After"] = str(verdict.retry_after_s)
+        return response
     user_id = await authenticate(services.sessionmaker, username, password) if username else None
     if user_id is None:
         return await _login_page(
             request, error="用户名或密码不正确。", username=username, status=401
         )
+    await throttle.succeeded(services.tickets, username, address)
     session = signer.new_session(user_id, now_s())
     target = safe_next(str(form.get("next", "")), state.prefix)
     response = web.HTTPSeeOther(target)

@@ -1,4 +1,5 @@
-"""Account administration (admin only): list, create, disable and enable accounts.
+"""Account administration (admin only): list, create, disable and enable accounts,
+and lift sign-in lockouts (`bot.console.throttle`).
 
 The same rules as ``aftersales user add`` (`bot.accounts.create_account`);
 disabling an account also ends its sessions at once.
@@ -12,7 +13,8 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot.accounts import AccountError, NewAccount, create_account
-from bot.console.auth import ADMIN_ROLES, ROLE_LABELS, Route, current_user
+from bot.console import throttle
+from bot.console.auth import ADMIN_ROLES, ROLE_LABELS, Route, current_user, now_s
 from bot.console.pages import render, services_of, state_of
 from storage.account_models import User
 from storage.models import Engineer
@@ -30,6 +32,17 @@ async def _page(request: web.Request, *, error: str = "", status: int = 200) -> 
                 .order_by(User.username)
             )
         ).all()
+    now = datetime.fromtimestamp(now_s(), UTC)
+    locks = [
+        {
+            "key": row.key,
+            "account": row.key.startswith(throttle.ACCOUNT),
+            "name": row.key.partition(":")[2],
+            "failures": row.failures,
+            "until": row.locked_until,
+        }
+        for row in await throttle.locked_keys(services.tickets, now)
+    ]
     return await render(
         request,
         "users.html",
@@ -37,6 +50,7 @@ async def _page(request: web.Request, *, error: str = "", status: int = 200) -> 
         page_title="账号",
         accounts=[{"user": user, "staff_no": staff_no} for user, staff_no in rows],
         role_labels=ROLE_LABELS,
+        signin_locks=locks,
         error=error,
     )
 
@@ -87,10 +101,21 @@ async def toggle(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"{state_of(request).prefix}/admin/users?notice=user_updated")
 
 
+async def unlock(request: web.Request) -> web.StreamResponse:
+    """Lift the sign-in lockout of an account or a client address."""
+    form = await request.post()
+    key = str(form.get("key", ""))[: throttle.MAX_KEY]
+    if not key.startswith((throttle.ACCOUNT, throttle.ADDRESS)):
+        return await _page(request, error="要解除锁定的账号或地址无效。", status=400)
+    await throttle.unlock(services_of(request).tickets, key, current_user(request).username)
+    raise web.HTTPSeeOther(f"{state_of(request).prefix}/admin/users?notice=signin_unlocked")
+
+
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/admin/users", users_page, "console.admin.users", roles=ADMIN_ROLES),
     Route("POST", "/admin/users", create, "console.admin.users_create", roles=ADMIN_ROLES),
     Route(
         "POST", "/admin/users/{user}/state", toggle, "console.admin.users_state", roles=ADMIN_ROLES
     ),
+    Route("POST", "/admin/users/unlock", unlock, "console.admin.users_unlock", roles=ADMIN_ROLES),
 )

@@ -49,10 +49,17 @@ from bot.lifecycle.outbox import (
     record_delivery,
     replies_to,
 )
-from bot.lifecycle.privacy import forget_customer
+from bot.lifecycle.privacy import (
+    ERASED_TEXT,
+    RETENTION_BATCH,
+    Forgotten,
+    find_customer,
+    forget_in,
+    mask_expired_in,
+)
 from bot.lifecycle.registry import ACTIONS, BY_NAME
 from bot.lifecycle.views import TicketViews
-from bot.lifecycle.vocabulary import ACTIVE, MANAGERS, WORKING, EventKind, TimerKind
+from bot.lifecycle.vocabulary import ACTIVE, MANAGERS, SYSTEM_ACTOR, WORKING, EventKind, TimerKind
 from bot.messages import DeliveryResult, InboundMessage, OutboundMessage
 from bot.presend import PresendResult
 from storage.models import DeliveryStatus, Engineer
@@ -61,14 +68,17 @@ __all__ = [
     "ACTIONS",
     "ACTIVE",
     "BY_NAME",
+    "ERASED_TEXT",
     "ERROR_STATUS",
     "MANAGERS",
+    "RETENTION_BATCH",
     "WORKING",
     "Action",
     "ActionResult",
     "Desk",
     "EventKind",
     "ExtensionBody",
+    "Forgotten",
     "ReassignBody",
     "Receipt",
     "SentLine",
@@ -76,7 +86,10 @@ __all__ = [
     "TicketService",
     "TicketViews",
     "TimerKind",
+    "find_customer",
+    "forget_in",
     "form_inputs",
+    "mask_expired_in",
     "parse_body",
     "replies_to",
 ]
@@ -130,9 +143,48 @@ class TicketService:
         """Record a step about one stored line (the engineer sent it again, or settled it)."""
         await journal_line(self.desk, message_id, kind, actor, data)
 
-    async def forget_customer(self, channel: str, customer_external_id: str) -> bool:
-        """Anonymise a customer (WeChat unsubscribe); False when the customer is unknown."""
-        return await forget_customer(self.desk, channel, customer_external_id)
+    async def forget_customer(
+        self,
+        channel: str,
+        customer_external_id: str,
+        *,
+        reason: str = "unsubscribe",
+        actor: str = SYSTEM_ACTOR,
+    ) -> Forgotten | None:
+        """Erase a customer's personal data and close their open tickets (a WeChat
+        unsubscribe, a deletion request); None when the customer is unknown."""
+        async with self.desk.transaction() as session:
+            customer = await find_customer(
+                session, lock=self.lock_rows, channel=channel, external_id=customer_external_id
+            )
+            if customer is None:
+                return None
+            return await forget_in(session, customer, self.desk.now(), reason=reason, actor=actor)
+
+    async def forget_ticket_customer(self, number: str, actor: str) -> Forgotten | None:
+        """`forget_customer` for the customer of ticket `number` (an admin's action)."""
+        async with self.desk.transaction() as session:
+            customer = await find_customer(session, lock=self.lock_rows, ticket_number=number)
+            if customer is None:
+                return None
+            if customer.anonymised_at is not None:
+                raise TicketError(
+                    "conflict", "already_forgotten", f"工单 {number} 的客户个人信息已删除"
+                )
+            return await forget_in(session, customer, self.desk.now(), reason="admin", actor=actor)
+
+    async def mask_expired(self, retention_days: int) -> list[str]:
+        """Mask the customer texts of closed tickets older than `retention_days` (the
+        retention chore); the ticket numbers masked, all batches."""
+        masked: list[str] = []
+        while True:
+            async with self.desk.transaction() as session:
+                batch = await mask_expired_in(
+                    session, self.desk.now(), retention_days, skip_locked=self.lock_rows
+                )
+            masked.extend(batch)
+            if len(batch) < RETENTION_BATCH:
+                return masked
 
     # -- engineer actions -------------------------------------------------------------
 

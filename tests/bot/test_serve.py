@@ -123,7 +123,7 @@ def test_serve_reports_a_port_in_use(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env = {**os.environ, "PYTHONPATH": str(REPO), "AFTERSALES_SECRET_KEY": "k" * 40}
         result = subprocess.run(
             [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
             cwd=tmp_path,

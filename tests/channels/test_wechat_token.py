@@ -23,6 +23,7 @@ from bot.channels.wechat_api import ApiUnavailable, RetryPolicy, WeChatApi
 from bot.channels.wechat_token import SharedAccessToken
 from storage.db import make_async_engine, make_async_sessionmaker
 from storage.models import ChannelToken
+from storage.sealing import PLAIN, SecretBox
 from tests.support import FakeClock
 
 START = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)
@@ -37,7 +38,9 @@ class Workers:
     http: aiohttp.ClientSession
     engines: list[AsyncEngine] = field(default_factory=list)
 
-    def worker(self, name: str, *, lead_s: float = 300, poll_s: float = 0.01) -> SharedAccessToken:
+    def worker(
+        self, name: str, *, lead_s: float = 300, poll_s: float = 0.01, box: SecretBox = PLAIN
+    ) -> SharedAccessToken:
         engine = make_async_engine(self.url)
         self.engines.append(engine)
         api = WeChatApi(self.http, self.base, RetryPolicy(timeout_s=2, attempts=2, backoff_s=0))
@@ -51,6 +54,7 @@ class Workers:
             lead_s=lead_s,
             poll_s=poll_s,
             wait_s=5,
+            box=box,
         )
 
     async def row(self) -> ChannelToken:
@@ -109,6 +113,22 @@ async def test_invalidated_token_is_replaced_once(workers: Workers) -> None:
     await a.invalidate("TOKEN-1")
     assert await a.get() == "TOKEN-2"
     # b's late report about the old token must not throw away the new one.
+    await b.invalidate("TOKEN-1")
+    assert await b.get() == "TOKEN-2"
+    assert len(workers.fake.token_calls) == 2
+
+
+async def test_the_stored_token_is_sealed_and_shared(workers: Workers) -> None:
+    box = SecretBox("k" * 40)
+    a, b = workers.worker("a", box=box), workers.worker("b", box=box)
+    assert await a.get() == "TOKEN-1"
+    stored = (await workers.row()).access_token
+    assert stored is not None and stored.startswith("sealed:v1:") and "TOKEN-1" not in stored
+    assert await b.get() == "TOKEN-1"  # read from the row, opened
+    workers.fake.invalidate_tokens()
+    await a.invalidate("TOKEN-1")
+    assert await a.get() == "TOKEN-2"
+    # b's late report about the old token compares opened values: the new one stays.
     await b.invalidate("TOKEN-1")
     assert await b.get() == "TOKEN-2"
     assert len(workers.fake.token_calls) == 2

@@ -18,7 +18,7 @@ import openpyxl
 import orjson
 import pytest
 
-from compliance.masking import mask_finding, mask_pii
+from compliance.masking import erase_pii, mask_finding, mask_json, mask_pii
 from compliance.model import Finding, Line, Session
 from compliance.policy import Policy, load_policy
 from compliance.reports import make_writer
@@ -48,6 +48,11 @@ T0 = datetime(2026, 11, 23, 9, 31, tzinfo=CST)
         ("座机010-12345678转8", "座机010-****5678转8"),
         ("0755 8765 4321", "0755 **** 4321"),
         ("(021)87654321", "(021)****4321"),
+        ("电话138.1234.5678。", "电话138.****.5678。"),
+        ("１３８．１２３４．５６７８", "１３８．****．５６７８"),
+        ("1 3 8 1 2 3 4 5 6 7 8", "1 3 8 * * * * 5 6 7 8"),
+        ("sfz110105194912310021", "sfz**************0021"),
+        ("ID11010519491231002Xok", "ID**************002Xok"),
     ],
 )
 def test_personal_numbers_are_masked(text: str, masked: str) -> None:
@@ -64,6 +69,8 @@ def test_personal_numbers_are_masked(text: str, masked: str) -> None:
         "序列号SN13812345678",
         "时间2026-11-23 09:31",
         "12345678",
+        "SN2026112300012345678",  # letters, then no birth date: a serial number
+        "版本1.3.8",
     ],
 )
 def test_other_numbers_are_left_alone(text: str) -> None:
@@ -85,6 +92,18 @@ def test_mask_finding_masks_message_evidence_and_suggestion() -> None:
     assert masked.suggestion == "您打138****5678"
     clean = Finding(session="S", rule="SCR001", severity="error", message="没有问候")
     assert mask_finding(clean) is clean
+
+
+def test_a_session_id_that_is_a_phone_number_is_masked() -> None:
+    finding = Finding(session="13812345678", rule="SCR001", severity="error", message="没有问候")
+    assert mask_finding(finding).session == "138****5678"
+
+
+def test_erasing_stars_every_digit_and_the_names() -> None:
+    text = "张总您好，电话 138-1234-5678，身份证11010519491231002X，王小明收"
+    erased = erase_pii(text, ("王小明", "张总", "张"))
+    assert erased == "**您好，电话 ***-****-****，身份证******************，***收"
+    assert mask_json({"note": ["打13812345678"], "n": 3}) == {"note": ["打***********"], "n": 3}
 
 
 # ------------------------------------------------------------- fixtures --

@@ -42,6 +42,7 @@ TABLES_0002 = {"console_users", "console_secrets"}
 TABLES_0010 = {"kf_cursors", "bridge_keys", "bridge_nonces", "bridge_events", "bridge_commands"}
 TABLES_0041 = {"channel_inbox"}
 TABLES_0042 = {"exemplars"}
+TABLES_0100 = {"signin_throttles"}
 TABLES_0110 = {
     "sales_contracts",
     "ticket_warranties",
@@ -49,7 +50,9 @@ TABLES_0110 = {
     "repair_jobs",
     "loaner_units",
 }
-ALL_TABLES = TABLES_0001 | TABLES_0002 | TABLES_0010 | TABLES_0041 | TABLES_0042 | TABLES_0110
+ALL_TABLES = (
+    TABLES_0001 | TABLES_0002 | TABLES_0010 | TABLES_0041 | TABLES_0042 | TABLES_0100 | TABLES_0110
+)
 HEAD = "0110"
 
 
@@ -71,6 +74,8 @@ def test_history_is_linear_from_0001() -> None:
         "0040",
         "0041",
         "0042",
+        "0100",
+        "0101",
         "0110",
     ]
 

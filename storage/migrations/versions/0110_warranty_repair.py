@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0110"
-down_revision = "0042"
+down_revision = "0101"
 branch_labels = None
 depends_on = None
 
