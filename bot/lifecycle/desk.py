@@ -21,12 +21,12 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels import SenderRegistry
-from bot.classify import Classifier
 from bot.presend import PresendChecker
 from bot.prompting import Prompter
 from bot.settings import Settings
 from compliance.calendar import AttendedClock, WorkCalendar, as_aware
 from compliance.checker import customer_cue_lists
+from compliance.classify import Classifier
 from compliance.matchers import AckMatcher, CueBook, folder_for
 from compliance.policy import Policy
 
