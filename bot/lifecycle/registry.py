@@ -14,7 +14,10 @@ from typing import Any
 from bot.lifecycle.actions import Action
 from bot.lifecycle.actions.accept import ACCEPT
 from bot.lifecycle.actions.closing import ARCHIVE, CLOSE, RESOLVE, STABLE_RUN
+from bot.lifecycle.actions.complaint import COMPLAINT
+from bot.lifecycle.actions.contact import CONTACT
 from bot.lifecycle.actions.drafts import SEND
+from bot.lifecycle.actions.fault_level import FAULT_LEVEL
 from bot.lifecycle.actions.handover import REASSIGN
 from bot.lifecycle.actions.onsite import ONSITE
 from bot.lifecycle.actions.remote import BACKUP_CONFIRMATION, BACKUP_WARNING, REMOTE
@@ -40,6 +43,9 @@ ACTIONS: tuple[Action[Any], ...] = (
     CLOSE,
     ARCHIVE,
     REASSIGN,
+    FAULT_LEVEL,
+    COMPLAINT,
+    CONTACT,
 )
 
 BY_NAME: Mapping[str, Action[Any]] = {action.name: action for action in ACTIONS}

@@ -12,7 +12,8 @@ from sqlalchemy import Connection
 # Imported for their side effect: they register the console and kf / bridge tables
 # on Base.metadata.
 import storage.account_models
-import storage.channel_models  # noqa: F401
+import storage.channel_models
+import storage.duty_models  # noqa: F401
 from storage.db import make_engine
 from storage.models import Base
 

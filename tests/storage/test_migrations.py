@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 # The console and channel tables are part of the schema too.
 import storage.account_models
-import storage.channel_models  # noqa: F401
+import storage.channel_models
+import storage.duty_models  # noqa: F401
 from storage.db import make_engine
 from storage.migrate import alembic_config, current, downgrade, heads, upgrade
 from storage.models import Base, EventKind, TicketEvent
@@ -41,8 +42,9 @@ TABLES_0002 = {"console_users", "console_secrets"}
 TABLES_0010 = {"kf_cursors", "bridge_keys", "bridge_nonces", "bridge_events", "bridge_commands"}
 TABLES_0041 = {"channel_inbox"}
 TABLES_0042 = {"exemplars"}
-ALL_TABLES = TABLES_0001 | TABLES_0002 | TABLES_0010 | TABLES_0041 | TABLES_0042
-HEAD = "0042"
+TABLES_0130 = {"duty_rota", "contact_records", "duty_handovers"}
+ALL_TABLES = TABLES_0001 | TABLES_0002 | TABLES_0010 | TABLES_0041 | TABLES_0042 | TABLES_0130
+HEAD = "0130"
 
 
 def _tables(engine: Engine) -> set[str]:
@@ -63,6 +65,7 @@ def test_history_is_linear_from_0001() -> None:
         "0040",
         "0041",
         "0042",
+        "0130",
     ]
 
 
