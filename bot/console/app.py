@@ -18,7 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.accounts import seed_demo_accounts
-from bot.console import actions, delivery, engineer, manager, qa, signin, users
+from bot.console import actions, delivery, duty, engineer, manager, qa, signin, users
 from bot.console.api_auth import session_actor
 from bot.console.auth import (
     CONSOLE_SESSION,
@@ -97,6 +97,7 @@ def build_routes() -> tuple[Route, ...]:
         *delivery.ROUTES,
         *qa.ROUTES,
         *manager.ROUTES,
+        *duty.ROUTES,
         *users.ROUTES,
     )
 

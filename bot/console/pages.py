@@ -49,6 +49,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("问题列表", f"{PREFIX}/qa/findings", frozenset({"qa", "manager", "admin"})),
     NavItem("误报清单", f"{PREFIX}/qa/false-positives", frozenset({"qa", "manager", "admin"})),
     NavItem("范例句", f"{PREFIX}/qa/exemplars", frozenset({"qa", "manager", "admin"})),
+    NavItem("值班", f"{PREFIX}/duty", frozenset({"engineer", "manager", "admin"})),
     NavItem("团队管理", f"{PREFIX}/manager", frozenset({"manager", "admin"})),
     NavItem("账号", f"{PREFIX}/admin/users", frozenset({"admin"})),
 )
@@ -73,6 +74,8 @@ NOTICES: Mapping[str, tuple[str, str]] = {
     "user_created": ("ok", "账号已创建。"),
     "user_updated": ("ok", "账号已更新。"),
     "check_done": ("ok", "质检已完成。"),
+    "rota_saved": ("ok", "值班表已保存。"),
+    "handover_saved": ("ok", "值班记录已提交并交接给下月值班工程师。"),
 }
 
 
