@@ -46,6 +46,11 @@ its JSON body the action's body model:
 - ``POST /api/tickets/{n}/reassign`` ``{to}`` (manager)
 - ``POST /api/tickets/{n}/rma`` ``{action: start|returned, vendor?}``
 - ``POST /api/tickets/{n}/warranty`` ``{signed_for: YYYY-MM-DD, exclusions: [code…]}``
+- ``POST /api/tickets/{n}/fault-level`` ``{level, reason}`` (seed 002: the clocks follow)
+- ``POST /api/tickets/{n}/complaint`` ``{action: open|resolve, note?}``
+- ``POST /api/tickets/{n}/contact`` ``{kind: call|visit, duration_min, result}``
+
+The on-call rota and hand-over are ``/api/duty`` (`bot.duty_api`).
 """
 
 from __future__ import annotations
