@@ -77,7 +77,9 @@ class TimerKind(enum.StrEnum):
 
 
 # Cancelled when the ticket closes (the archive reminder starts then; a complaint's
-# resolution clock runs until the complaint is resolved, whatever the ticket does).
+# clocks run until the complaint is resolved, whatever the ticket does).
 OPEN_TICKET_TIMERS: tuple[TimerKind, ...] = tuple(
-    kind for kind in TimerKind if kind not in (TimerKind.ARCHIVE, TimerKind.COMPLAINT_RESOLVE)
+    kind
+    for kind in TimerKind
+    if kind not in (TimerKind.ARCHIVE, TimerKind.COMPLAINT_REPLY, TimerKind.COMPLAINT_RESOLVE)
 )

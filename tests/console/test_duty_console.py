@@ -8,8 +8,18 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from bot.app import create_app
+from bot.channels import web as web_channel
 from compliance.calendar import SHANGHAI
-from tests.console.conftest import FORM_TOKEN, Console, csrf_of, post_json
+from compliance.policy import load_policy
+from tests.console.conftest import (
+    FORM_TOKEN,
+    Console,
+    _ConsolePages,
+    csrf_of,
+    make_settings,
+    post_json,
+)
 
 SUNDAY_11 = datetime(2026, 11, 22, 11, 0, tzinfo=SHANGHAI)
 
@@ -124,3 +134,23 @@ async def test_the_ticket_page_shows_the_level_and_the_engineer_changes_it(
     page = await (await browser.get(f"/console/tickets/{number}")).text()
     panel = re.search(r'id="ticket-levels".*?</section>', page, re.S)
     assert panel is not None and "处理中" in panel.group(0) and "电话投诉响应慢" in panel.group(0)
+
+
+async def test_under_seed002_the_panel_shows_the_level_clock_and_the_complaint_clocks(
+    aiohttp_client: Any, aiohttp_server: Any, db_url: str, clock: Any
+) -> None:
+    settings = make_settings(load_policy("seed002"), db_url, clock)
+    app = create_app(settings, channel_modules=[web_channel], page_modules=[_ConsolePages()])
+    server = await aiohttp_server(app)
+    seed = Console(server, await aiohttp_client(server), clock, aiohttp_client)
+    number = await seed.customer_says("服务器开不了机了")
+    await seed.customer_says("我要投诉，一直没人处理")
+    manager = await seed.sign_in("manager")
+    page = await (await manager.get(f"/console/tickets/{number}")).text()
+    panel = re.search(r'id="ticket-levels".*?</section>', page, re.S)
+    assert panel is not None
+    text = panel.group(0)
+    assert "一级故障" in text and "响应时限</dt><dd>30分钟，截止 11-23 10:30" in text
+    assert "远程响应时限</dt><dd>30分钟</dd>" in text
+    assert "处理中，首次回复截止 11-23 12:00" in text and "处理完毕截止 12-08 10:00" in text
+    assert "首次回复 2小时，15 天内处理完毕" in text
