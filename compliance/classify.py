@@ -81,17 +81,21 @@ class Classifier:
                 best = CueHit(cue, score)
         return best
 
-    def classify(self, text: str) -> Classification:
-        norm = _normalise(text)
-        level: FaultLevel | None = None
-        level_hit: CueHit | None = None
+    def fault_level(self, text: str) -> tuple[FaultLevel | None, CueHit | None]:
+        """Only the fault level of `text` and the cue that decided it (what the checker
+        needs: no intents)."""
+        return self._level(_normalise(text))
+
+    def _level(self, norm: str) -> tuple[FaultLevel | None, CueHit | None]:
         for candidate in self.levels:
             hit = self.best_cue(norm, candidate.cues)
             if hit is not None:
-                level, level_hit = candidate, hit
-                break
-        if level is None:
-            level = self._fallback
+                return candidate, hit
+        return self._fallback, None
+
+    def classify(self, text: str) -> Classification:
+        norm = _normalise(text)
+        level, level_hit = self._level(norm)
         scored: list[tuple[float, int, str]] = []
         for order, (name, cues) in enumerate(self.intents.items()):
             hit = self.best_cue(norm, cues)

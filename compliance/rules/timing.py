@@ -119,11 +119,10 @@ def level_limit(facts: SessionFacts, ctx: CheckContext, first: Line) -> LevelLim
         if level is None or level.response_s is None:
             return None
         return LevelLimit(level.name, level.response_s, False)
-    result = ctx.classifier.classify(first.text or "")
-    level = policy.fault_level(result.fault_level)
+    level, hit = ctx.classifier.fault_level(first.text or "")
     if level is None or level.response_s is None:
         return None
-    cue = f"（“{result.fault_cue.cue}”）" if result.fault_cue is not None else ""
+    cue = f"（“{hit.cue}”）" if hit is not None else ""
     note = f"；转录未标注故障等级，按客户首条消息{cue}推断为{level.name}"
     return LevelLimit(level.name, level.response_s, True, note)
 
