@@ -32,7 +32,7 @@ from bot.lifecycle.complaints import track_customer_complaint
 from bot.lifecycle.desk import Desk
 from bot.lifecycle.journal import TicketState, record, seed_stamp, stamp, state_of
 from bot.lifecycle.levels import schedule_response
-from bot.lifecycle.oncall import record_routing, route
+from bot.lifecycle.oncall import record_routing, route, urgent_later
 from bot.lifecycle.outbox import replies_to, store_line
 from bot.lifecycle.vocabulary import (
     ACTIVE,
@@ -218,6 +218,7 @@ async def _receive(
     else:
         state = await state_of(session, ticket.id)
         replies.extend(await _react(desk, session, ticket, state, engineer, message, address, now))
+        replies.extend(await urgent_later(desk, session, ticket, engineer, message, now))
     _suggest_cue_responses(desk, session, ticket, message, now)
     await track_customer_complaint(desk, session, ticket, message, now)
     return Receipt(

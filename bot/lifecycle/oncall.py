@@ -8,7 +8,8 @@ so does one whose first message the customer marks urgent (紧急 …, ``[duty]
 urgent_cues``) whenever it comes.  The routing is recorded (``routed_on_call``: why,
 who, whether it came inside the duty window ``opens``–``closes``) and every manager is
 alerted.  With nobody on the rota for the month the ticket is assigned as usual and
-the managers are told the rota is empty.
+the managers are told the rota is empty.  A later message marked urgent outside the
+working day hands an open ticket to the engineer on duty (`urgent_later`).
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from bot.lifecycle.access import roster_managers
 from bot.lifecycle.desk import Desk
 from bot.lifecycle.journal import record
 from bot.lifecycle.notify import remind
+from bot.lifecycle.outbox import store_line
 from bot.lifecycle.vocabulary import BOT_ACTOR, EventKind
+from bot.messages import OutboundMessage
 from compliance.calendar import WorkCalendar, as_aware
 from compliance.policy import Policy
 from storage.duty_models import DutyRota
-from storage.models import Engineer, Ticket
+from storage.models import Engineer, Message, Ticket, TicketEvent
 
 # Why a ticket went to the engineer on duty.
 REST_DAY = "rest_day"
@@ -109,3 +112,53 @@ async def record_routing(
     record(session, ticket, EventKind.ROUTED_ON_CALL, at, actor=BOT_ACTOR, data=data)
     reason = "duty_routed" if routing.engineer is not None else "duty_rota_empty"
     remind(session, ticket, at, await roster_managers(session), reason, **data)
+
+
+async def urgent_later(
+    desk: Desk,
+    session: AsyncSession,
+    ticket: Ticket,
+    engineer: Engineer | None,
+    message: Message,
+    now: datetime,
+) -> list[OutboundMessage]:
+    """A later customer message marked urgent outside the working day: the ticket goes
+    to the engineer on duty (who greets the customer with name and 工号), once per
+    ticket, and the managers are alerted.  In the working day the assigned engineer
+    is at work and keeps it; an urgent first message is `route`'s."""
+    policy = desk.policy
+    cue = urgent_cue(policy, message.text)
+    if cue is None or not policy.duty.enabled:
+        return []
+    why = off_hours(policy, desk.calendar, now)
+    if why is None:
+        return []
+    already = await session.scalar(
+        select(TicketEvent.id)
+        .where(TicketEvent.ticket_id == ticket.id, TicketEvent.event == EventKind.ROUTED_ON_CALL)
+        .limit(1)
+    )
+    if already is not None:
+        return []
+    local = as_aware(now).astimezone(desk.calendar.tz)
+    month = duty_month(local)
+    duty = await on_duty(session, month)
+    routing = Routing(URGENT, month, duty, in_duty_window(policy, local.time()), cue)
+    await record_routing(session, ticket, routing, now)
+    if duty is None or (engineer is not None and engineer.id == duty.id):
+        return []
+    ticket.assigned_engineer_id = duty.id
+    record(
+        session,
+        ticket,
+        EventKind.REASSIGNED,
+        now,
+        actor=BOT_ACTOR,
+        data={
+            "from": engineer.staff_no if engineer else None,
+            "to": duty.staff_no,
+            "reason": f"on call (seed 003): {why}",
+        },
+    )
+    greeting = desk.prompter.greeting(duty.name, duty.staff_no, ticket.channel)
+    return [await store_line(session, ticket, duty, greeting, now, in_reply_to=message.id)]

@@ -148,3 +148,28 @@ async def test_calls_and_visits_with_duration_the_month_log_and_the_handover(bot
     assert (await bot.api("GET", "/api/duty?month=2026-11", "1818"))["handover"]["notes"] == (
         body["notes"]
     )
+
+
+async def test_a_later_urgent_message_out_of_hours_goes_to_the_engineer_on_duty(
+    bot: Bot,
+) -> None:
+    await bot.api("POST", "/api/duty/rota", "9001", json={"month": "2026-11", "staff_no": "2046"})
+    visitor = await bot.visitor()
+    number = (await bot.say(visitor, "服务器很慢"))["ticket"]
+    await bot.say(visitor, "紧急，请尽快处理")  # in the working day: 张三 keeps it
+    detail = await bot.ticket(number)
+    assert detail["engineer"]["staff_no"] == "1818" and routed(detail) is None
+    bot.clock.set(at(23, 20, 0))
+    await bot.say(visitor, "紧急！服务器又宕机了")
+    detail = await bot.ticket(number)
+    assert detail["engineer"]["staff_no"] == "2046"
+    assert (routed(detail) or {})["why"] == "urgent"
+    handed = next(e for e in detail["events"] if e["event"] == "reassigned")
+    assert (handed["data"]["from"], handed["data"]["to"]) == ("1818", "2046")
+    last = [m for m in detail["messages"] if m["role"] == "agent"][-1]
+    assert "李四" in last["text"] and "2046" in last["text"]
+    assert "duty_routed" in manager_alerts(detail)
+    # Once per ticket.
+    await bot.say(visitor, "紧急紧急")
+    again = await bot.ticket(number)
+    assert [e["event"] for e in again["events"]].count("routed_on_call") == 1
