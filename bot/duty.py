@@ -28,6 +28,8 @@ from storage.duty_models import ContactRecord, DutyHandover, DutyRota
 from storage.models import Engineer, EngineerRole, EventKind, Ticket, TicketEvent, TicketStatus
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+# The managers' notifications about on-call work (`bot.lifecycle.oncall`, the contact action).
+DUTY_ALERTS = ("duty_routed", "duty_rota_empty", "duty_visit")
 MAX_NOTES = 2000
 
 
@@ -165,6 +167,18 @@ class DutyBook:
                     .order_by(TicketEvent.at, TicketEvent.id)
                 )
             ).all()
+            reminders = (
+                await session.execute(
+                    select(TicketEvent, Ticket.number)
+                    .join(Ticket, TicketEvent.ticket_id == Ticket.id)
+                    .where(
+                        TicketEvent.event == EventKind.REMINDER_SENT,
+                        TicketEvent.at >= start,
+                        TicketEvent.at < end,
+                    )
+                    .order_by(TicketEvent.at, TicketEvent.id)
+                )
+            ).all()
             contacts = (
                 await session.execute(
                     select(ContactRecord, Ticket.number, Engineer)
@@ -198,6 +212,16 @@ class DutyBook:
             }
             for record, number, engineer in contacts
         ]
+        alerts = [
+            {
+                "ticket": number,
+                "ts": as_aware(event.at).astimezone(SHANGHAI).isoformat(),
+                "to": (event.data or {}).get("to"),
+                "reason": (event.data or {}).get("reason"),
+            }
+            for event, number in reminders
+            if (event.data or {}).get("reason") in DUTY_ALERTS
+        ]
         calls = [r for r in records if r["kind"] == "call"]
         visits = [r for r in records if r["kind"] == "visit"]
         follow = [
@@ -215,6 +239,7 @@ class DutyBook:
             "visits": len(visits),
             "visit_seconds": sum(r["duration_s"] for r in visits),
             "to_follow": sorted(set(follow)),
+            "alerts": alerts,
         }
 
     async def handover(self, month: str) -> dict[str, Any] | None:

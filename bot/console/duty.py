@@ -19,6 +19,12 @@ from bot.duty import DutyBook, DutyError, parse_month, this_month
 from compliance.rules.timing import duration
 from storage.models import EngineerRole
 
+ALERT_LABELS = {
+    "duty_routed": "工单已转值班工程师",
+    "duty_rota_empty": "当月未排班，工单未能转值班工程师",
+    "duty_visit": "值班上门服务，须汇报情况",
+}
+
 
 def _month(request: web.Request, raw: str | None) -> str:
     try:
@@ -55,6 +61,7 @@ async def _page(
             f"{services.policy.duty.workday_closes:%H:%M}"
         ),
         why_labels=WHY_LABELS,
+        alert_labels=ALERT_LABELS,
         contact_labels=CONTACT_LABELS,
         call_time=duration(summary["call_seconds"]) if summary["call_seconds"] else "—",
         visit_time=duration(summary["visit_seconds"]) if summary["visit_seconds"] else "—",

@@ -86,6 +86,8 @@ async def test_the_manager_sets_the_rota_and_the_engineer_hands_over(console: Co
     duty = await (await lisi.get("/console/duty?month=2026-11")).text()
     assert "电话 1 通，通话时长 15分钟" in duty
     assert number in duty and "待继续跟踪" in duty
+    alerts = re.search(r'id="duty-alerts".*?</ul>', duty, re.S)
+    assert alerts is not None and "工单已转值班工程师（通知工号 9001）" in alerts.group(0)
     handed = await lisi.post(
         "/console/duty/handover",
         data={
