@@ -165,3 +165,19 @@ async def test_the_default_profile_tracks_complaints_without_clocks(bot: Bot) ->
     )
     phoned = await bot.act(number, "complaint", status=409, action="open", note="电话投诉")
     assert phoned["error"] == "complaint_open"
+
+
+async def test_moving_a_ticket_to_the_intermittent_level_asks_72_hours_of_stable_running(
+    bot: Bot,
+) -> None:
+    visitor = await bot.visitor()
+    number = (await bot.say(visitor, "服务器开不了机了"))["ticket"]
+    assert (await bot.ticket(number))["intermittent"] is False
+    await bot.act(number, "accept")
+    await bot.act(number, "fault-level", level="L4", reason="重启后正常，偶发宕机")
+    detail = await bot.ticket(number)
+    assert (detail["fault_level"], detail["intermittent"]) == ("L4", True)
+    # The 朴赛 default times nothing by level.
+    assert "fault_response_due" not in detail["deadlines"]
+    same = await bot.act(number, "fault-level", status=409, level="L4", reason="再次确认")
+    assert same["error"] == "same_level"
