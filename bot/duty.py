@@ -132,17 +132,24 @@ class DutyBook:
     ) -> dict[str, Any]:
         """Put the engineer `staff_no` on duty for `month` (replacing whoever was)."""
         month = parse_month(month)
-        async with self.sessionmaker() as session, session.begin():
-            engineer = await self._engineer(session, staff_no, "staff_no")
-            row = await session.scalar(select(DutyRota).where(DutyRota.month == month))
-            if row is None:
-                session.add(
-                    DutyRota(month=month, engineer_id=engineer.id, assigned_by=by, note=note)
-                )
-            else:
-                row.engineer_id = engineer.id
-                row.assigned_by = by
-                row.note = note
+        for _attempt in range(2):
+            try:
+                async with self.sessionmaker() as session, session.begin():
+                    engineer = await self._engineer(session, staff_no, "staff_no")
+                    row = await session.scalar(select(DutyRota).where(DutyRota.month == month))
+                    if row is None:
+                        session.add(
+                            DutyRota(
+                                month=month, engineer_id=engineer.id, assigned_by=by, note=note
+                            )
+                        )
+                    else:
+                        row.engineer_id = engineer.id
+                        row.assigned_by = by
+                        row.note = note
+                break
+            except IntegrityError:
+                continue  # another manager set the month at the same moment: update theirs
         return {"month": month, "engineer": _person(engineer), "assigned_by": by, "note": note}
 
     async def month_summary(self, month: str) -> dict[str, Any]:
