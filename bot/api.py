@@ -52,6 +52,11 @@ its JSON body the action's body model:
   ``POST /api/tickets/{n}/quote-confirmation`` ``{message_id? | note?}``
 - ``POST /api/tickets/{n}/repair`` ``{action: start|finish, path?: in_house|factory, old_parts?}``
 - ``POST /api/tickets/{n}/loaner`` ``{action: sent|returned, serial_no?, model?}``
+- ``POST /api/tickets/{n}/fault-level`` ``{level, reason}`` (seed 002: the clocks follow)
+- ``POST /api/tickets/{n}/complaint`` ``{action: open|resolve, note?}``
+- ``POST /api/tickets/{n}/contact`` ``{kind: call|visit, duration_min, result}``
+
+The on-call rota and hand-over are ``/api/duty`` (`bot.duty_api`).
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ What is mounted, in this order:
    migrations (when `settings.migrate_on_start`), the policy roster synced
    into the engineers table, the services object under `SERVICES`, the SLA
    scheduler task (when `settings.scheduler_enabled`);
-2. `/` → `/chat`, and the engineer API under `/api` (`bot.api`);
+2. `/` → `/chat`, and the engineer API under `/api` (`bot.api`, the duty rota
+   `bot.duty_api`);
 3. the channel modules of `CHANNEL_MODULES` (`/chat`, `/wechat` …);
 4. the page modules of `PAGE_MODULES` (the console under `/console`).
 
@@ -31,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import api, health
+from bot import api, duty_api, health
 from bot.channels import ChannelModule, SenderRegistry, bridge, wechat, wecom_kf
 from bot.channels import web as web_chat
 from bot.console import app as console
@@ -204,6 +205,7 @@ def create_app(
     app.router.add_get("/", _to_chat)
     health.setup(app)
     api.setup(app)
+    duty_api.setup(app)
     for module in CHANNEL_MODULES if channel_modules is None else channel_modules:
         module.setup(app)
     for page in PAGE_MODULES if page_modules is None else page_modules:

@@ -30,6 +30,8 @@ RULE_CODES: dict[str, str] = {
     "SLA003": "accept-timeout",
     "SLA004": "solution-timeout",
     "SLA005": "progress-update-missing",
+    "SLA006": "complaint-reply-timeout",
+    "SLA007": "complaint-resolution-timeout",
 }
 
 RETIRED_CODES: frozenset[str] = frozenset()

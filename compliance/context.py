@@ -17,6 +17,7 @@ from datetime import timedelta
 from functools import cached_property
 
 from compliance.calendar import AttendedClock, WorkCalendar
+from compliance.classify import Classifier
 from compliance.detection import CueReader, Detectors, Exemplars
 from compliance.matchers import (
     AckMatcher,
@@ -89,6 +90,12 @@ class CheckContext:
     def agent_scan(self) -> AgentScan:
         """The one pass over agent messages for forbidden phrases and agent cues."""
         return AgentScan(self.forbidden, self.agent_cues.book, self.folder)
+
+    @cached_property
+    def classifier(self) -> Classifier:
+        """The bot's classifier of customer messages (fault level), for SLA001 under a
+        fault-level profile when a transcript does not say the level."""
+        return Classifier(self.policy)
 
     @cached_property
     def rest_day_cues(self) -> tuple[str, ...]:

@@ -3,7 +3,8 @@
 A ticket is a session (its number is the session id); its messages become
 customer and agent lines (an agent line's sender is the engineer's 工号, its name
 the stored sender name), its SPEC §4 events become event lines, with the rating
-of ``satisfaction_rated`` taken from the event's data.  The records go through
+of ``satisfaction_rated`` taken from the event's data, and ``ticket_opened`` carrying
+the ticket's fault level as it stands (an engineer's change included).  The records go through
 the same `TranscriptBuilder` as file lines, so a bad stored row is reported the
 same way, naming its table and id (``db:messages:17: an agent line needs field
 'sender' (the engineer's 工号)``), and the rules judge a stored conversation
@@ -24,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session as DbSession
 
 from compliance.calendar import SHANGHAI
-from compliance.model import Finding, Session, TranscriptError
+from compliance.model import FAULT_LEVEL_ALIASES, Finding, Session, TranscriptError
 from compliance.scoring import FindingKey
 from compliance.transcript import TranscriptBuilder
 from storage.models import (
@@ -167,14 +168,17 @@ def load_sessions(
     tickets = 0
     with DbSession(engine) as db:
         ticket_rows = db.execute(
-            select(Ticket.id, Ticket.number, Ticket.channel, Engineer.staff_no)
+            select(Ticket.id, Ticket.number, Ticket.channel, Engineer.staff_no, Ticket.fault_level)
             .outerjoin(Engineer, Ticket.assigned_engineer_id == Engineer.id)
             .where(*_in_range(Ticket.opened_at, start, end))
             .order_by(Ticket.opened_at, Ticket.id)
         ).all()
         numbers: dict[int, tuple[str, str]] = {}
-        for ticket_id, number, channel, staff_no in ticket_rows:
+        levels: dict[int, str] = {}
+        for ticket_id, number, channel, staff_no, level in ticket_rows:
             numbers[ticket_id] = (number, channel)
+            if level in FAULT_LEVEL_ALIASES:
+                levels[ticket_id] = FAULT_LEVEL_ALIASES[level]
             if staff_no:
                 assigned[number] = staff_no
         tickets = len(numbers)
@@ -205,6 +209,10 @@ def load_sessions(
                 continue
             number, channel = numbers[event.ticket_id]
             record = _event_record(number, channel, event)
+            # ticket_opened carries the level the ticket has now (an engineer's change).
+            level = levels.get(event.ticket_id)
+            if record is not None and record["event"] == "ticket_opened" and level:
+                record["fault_level"] = level
             if record is not None:
                 builder.add(record, "db:ticket_events", event.id)
     read = builder.finish()

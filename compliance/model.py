@@ -54,9 +54,29 @@ EVENTS: frozenset[str] = frozenset(
         "resolved",
         "closed",
         "satisfaction_rated",
+        # Seed 002 1.1.2: a complaint's clocks (first reply, resolution).
+        "complaint_opened",
+        "complaint_resolved",
     }
 )
 SATISFACTION_LABELS: tuple[str, ...] = ("很满意", "满意", "一般", "不满意")
+# The fault levels a ``ticket_opened`` line may carry (SPEC §4, seed 002 1.1.7).
+FAULT_LEVEL_LABELS: tuple[str, ...] = ("一级", "二级", "三级", "四级", "技术咨询", "其它")
+# Other spellings of them (the policy's names, 其他), read as the label they mean.
+FAULT_LEVEL_ALIASES: dict[str, str] = {
+    **{label: label for label in FAULT_LEVEL_LABELS},
+    **{f"{label}故障": label for label in FAULT_LEVEL_LABELS[:4]},
+    "其它问题": "其它",
+    "其他": "其它",
+    "其他问题": "其它",
+    # The packaged policies' codes (a stored ticket keeps the code).
+    "L1": "一级",
+    "L2": "二级",
+    "L3": "三级",
+    "L4": "四级",
+    "CONSULT": "技术咨询",
+    "OTHER": "其它",
+}
 
 # Times outside these years (as written, in their own offset) are input errors (SPEC §4).
 FIRST_YEAR = 1970
@@ -85,6 +105,8 @@ class Line:
     """The file the line came from, or the stored table ("db:messages")."""
     line_no: int | None = None
     """Its line in that file (1-based), or its row id in that table."""
+    fault_level: str | None = None
+    """A ``ticket_opened`` line's fault level (one of `FAULT_LEVEL_LABELS`), if given."""
 
     @property
     def origin(self) -> str | None:

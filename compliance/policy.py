@@ -34,6 +34,7 @@ from compliance.policy_schema import (
     ComplaintPolicy,
     DetectionGrammar,
     DetectorPolicy,
+    DutyPolicy,
     Exclusion,
     FaultLevel,
     ForbiddenList,
@@ -78,6 +79,7 @@ __all__ = [
     "ComplaintPolicy",
     "DetectionGrammar",
     "DetectorPolicy",
+    "DutyPolicy",
     "Exclusion",
     "FaultLevel",
     "ForbiddenList",
@@ -265,6 +267,11 @@ def _check_consistency(policy: Policy, source: str) -> None:
     for code in policy.scoring.fatal:
         if code not in RULE_CODES:
             raise fail("scoring.fatal", f"unknown rule code {code!r}")
+    duty = policy.duty
+    if duty.opens >= duty.closes:
+        raise fail("duty.closes", "must be later than duty.opens")
+    if duty.workday_opens >= duty.workday_closes:
+        raise fail("duty.workday_closes", "must be later than duty.workday_opens")
     tiers = [t.max_km for t in policy.sla.onsite]
     if tiers != sorted(tiers):
         raise fail("sla.onsite", "tiers must be in increasing max_km order")

@@ -352,8 +352,35 @@ class RuleConfig:
 
 @dataclass(frozen=True, slots=True)
 class ComplaintPolicy:
+    """Seed 002 1.1.2: a complaint's first reply and resolution limits (None: untimed).
+
+    `cues` are what makes a customer message a complaint to track (我要投诉), as
+    opposed to a grumble the engineer acknowledges (LNG007's cues)."""
+
     first_reply_s: int | None = None
     resolve_days: int | None = None
+    cues: tuple[str, ...] = ()
+
+    @property
+    def tracked(self) -> bool:
+        return self.first_reply_s is not None or self.resolve_days is not None
+
+
+@dataclass(frozen=True, slots=True)
+class DutyPolicy:
+    """Seed 003 运维技术服务值班管理制度: on-call duty outside the working day.
+
+    The working day is `workday_opens`–`workday_closes` on working days; outside
+    it, and on rest days, tickets go to the month's engineer on duty, who serves
+    `opens`–`closes` (早上8:00晚上19:00).  A customer message with one of
+    `urgent_cues` goes to the engineer on duty whenever it comes."""
+
+    enabled: bool = True
+    opens: time = time(8, 0)
+    closes: time = time(19, 0)
+    workday_opens: time = time(9, 30)
+    workday_closes: time = time(18, 0)
+    urgent_cues: tuple[str, ...] = ("紧急", "加急", "特急", "十万火急")
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,6 +404,7 @@ class Policy:
     forbidden: Mapping[str, ForbiddenList]
     rules: Mapping[str, RuleConfig]
     complaints: ComplaintPolicy = ComplaintPolicy()
+    duty: DutyPolicy = DutyPolicy()
     detection: DetectionGrammar = DetectionGrammar()
     detectors: Mapping[str, DetectorPolicy] = field(default_factory=dict)
     presend: PresendPolicy = PresendPolicy()
@@ -412,6 +440,15 @@ class Policy:
 
     def severity(self, code: str) -> Severity:
         return self.rules[code].severity
+
+    def fault_level(self, key: str | None) -> FaultLevel | None:
+        """The fault level a code (L1), name (一级故障) or transcript label (一级, 其它) means."""
+        if not key:
+            return None
+        for level in self.fault_levels:
+            if key in (level.code, level.name) or level.name.startswith(key):
+                return level
+        return None
 
     def onsite_working_days(self, distance_km: float) -> int | None:
         """Working days to be on site after the plan is fixed; None = negotiated."""

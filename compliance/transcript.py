@@ -33,6 +33,8 @@ from typing import Any
 from compliance.calendar import SHANGHAI
 from compliance.model import (
     EVENTS,
+    FAULT_LEVEL_ALIASES,
+    FAULT_LEVEL_LABELS,
     FIRST_YEAR,
     LAST_YEAR,
     ROLES,
@@ -58,6 +60,7 @@ _KNOWN_ROLES = ", ".join(sorted(ROLES))
 _KNOWN_CHANNELS = ", ".join(CHANNELS)
 _KNOWN_EVENTS = ", ".join(sorted(EVENTS))
 _KNOWN_RATINGS = " / ".join(SATISFACTION_LABELS)
+_KNOWN_FAULT_LEVELS = ", ".join(FAULT_LEVEL_LABELS)
 
 HandOver = dict[str, tuple[list[tuple[Any, ...]], str | None, bool]]
 """Sessions one reader hands to another (`TranscriptBuilder.hand_over`): per session,
@@ -65,7 +68,7 @@ its rows in reading order, the channel of its last line, and whether a line amon
 them came before the session named a channel."""
 
 # Fields of a pending row, before the session is ordered and Lines are built.
-_TS, _ROLE, _CHANNEL, _SENDER, _NAME, _TEXT, _EVENT, _RATING, _SOURCE, _LINE_NO = range(10)
+_TS, _ROLE, _CHANNEL, _SENDER, _NAME, _TEXT, _EVENT, _RATING, _SOURCE, _LINE_NO, _LEVEL = range(11)
 
 
 @dataclass(slots=True)
@@ -232,6 +235,7 @@ class TranscriptBuilder:
             return f"field 'text' must be a string, got {_describe(text)}"
         event = None
         rating = None
+        level = None
         if role == "event":
             raw_event = get("event")
             event = _EVENT_NAMES.get(raw_event) if type(raw_event) is str else None
@@ -248,6 +252,15 @@ class TranscriptBuilder:
                     return (
                         f"field 'rating': unknown rating {raw_rating!r} (expected {_KNOWN_RATINGS})"
                     )
+            elif event == "ticket_opened":
+                raw_level = get("fault_level")
+                if raw_level is not None:
+                    level = FAULT_LEVEL_ALIASES.get(raw_level) if type(raw_level) is str else None
+                    if level is None:
+                        return (
+                            f"field 'fault_level': unknown fault level {raw_level!r} "
+                            f"(expected {_KNOWN_FAULT_LEVELS})"
+                        )
         else:
             if text is None:
                 return f"a {role} line needs field 'text'"
@@ -261,7 +274,7 @@ class TranscriptBuilder:
         else:
             self._channels[session] = channel
         self._seq += 1
-        row = (ts, role, channel, sender, name, text, event, rating, source, line_no)
+        row = (ts, role, channel, sender, name, text, event, rating, source, line_no, level)
         rows = self._rows.get(session)
         if rows is None:
             self._rows[session] = [row]
@@ -336,7 +349,7 @@ class TranscriptBuilder:
         lines: list[Line] = []
         append = lines.append
         for index, row in enumerate(rows):
-            ts, role, channel, sender, name, text, event, rating, source, line_no = row
+            ts, role, channel, sender, name, text, event, rating, source, line_no, level = row
             if name is not None and role == "agent":
                 names.setdefault(sender, name)
             append(
@@ -353,6 +366,7 @@ class TranscriptBuilder:
                     rating,
                     source,
                     line_no,
+                    level,
                 )
             )
         return Session(id=session_id, channel=session_channel, lines=tuple(lines), names=names)

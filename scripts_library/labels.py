@@ -37,6 +37,7 @@ EVENT_LABELS: Mapping[str, str] = {
     "complaint_resolved": "投诉已处理",
     # The bot's internal steps.
     "classified": "已判定故障等级",
+    "fault_level_changed": "故障等级已调整",
     "assigned": "已分配工程师",
     "reassigned": "工单已改派",
     "backup_warning_sent": "已发送数据备份确认",
@@ -67,6 +68,8 @@ EVENT_LABELS: Mapping[str, str] = {
     "rma_return_promised": "原厂承诺返回日期",
     "loaner_sent": "已提供备用机",
     "loaner_returned": "备用机已归还",
+    "routed_on_call": "已转值班工程师",
+    "contact_recorded": "已记录通话/上门",
     "reminder_sent": "已提醒",
     "progress_update_due": "须发送进度更新",
     "delivery_problem": "消息未送达",

@@ -66,9 +66,13 @@ class EventKind(enum.StrEnum):
     RESOLVED = "resolved"
     CLOSED = "closed"
     SATISFACTION_RATED = "satisfaction_rated"
+    # Seed 002 1.1.2: a tracked complaint's clocks (first reply 2 h, resolved in 15 days).
+    COMPLAINT_OPENED = "complaint_opened"
+    COMPLAINT_RESOLVED = "complaint_resolved"
     # Internal steps, kept for the audit trail; exports for the checker leave them out.
     # Intake: how the bot read and routed the customer's first message.
     CLASSIFIED = "classified"  # fault level, intent and the cue that decided them
+    FAULT_LEVEL_CHANGED = "fault_level_changed"  # the engineer corrected the level (reason)
     ASSIGNED = "assigned"  # the on-duty engineer with the fewest open tickets
     REASSIGNED = "reassigned"  # another engineer took over (who answered when: SLA, 工号)
     # Remote access (SCR003): the warning, the customer's answer, the request.
@@ -105,6 +109,9 @@ class EventKind(enum.StrEnum):
     RMA_RETURN_PROMISED = "rma_return_promised"  # the product manager's return date
     LOANER_SENT = "loaner_sent"  # a replacement unit went to the customer (day 7 offer)
     LOANER_RETURNED = "loaner_returned"  # the replacement unit came back
+    # On-call duty (seed 003 值班管理制度): routing outside the working day, contacts.
+    ROUTED_ON_CALL = "routed_on_call"  # rest day, out of hours or urgent: the engineer on duty
+    CONTACT_RECORDED = "contact_recorded"  # a call or visit, with its duration and result
     # Timers and the outbox.
     REMINDER_SENT = "reminder_sent"  # an SLA timer nudged an engineer or manager
     PROGRESS_UPDATE_DUE = "progress_update_due"  # working day 4 / 7 update is owed (SLA005)
@@ -130,6 +137,8 @@ SPEC_EVENTS: frozenset[EventKind] = frozenset(
         EventKind.RESOLVED,
         EventKind.CLOSED,
         EventKind.SATISFACTION_RATED,
+        EventKind.COMPLAINT_OPENED,
+        EventKind.COMPLAINT_RESOLVED,
     }
 )
 """The events a transcript may carry (SPEC §4); the rest of `EventKind` stays internal."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.accounts import seed_demo_accounts
-from bot.console import actions, delivery, engineer, manager, privacy, qa, signin, users
+from bot.console import actions, delivery, duty, engineer, manager, privacy, qa, signin, users
 from bot.console.api_auth import session_actor
 from bot.console.auth import (
     CONSOLE_SESSION,
@@ -99,6 +99,7 @@ def build_routes() -> tuple[Route, ...]:
         *delivery.ROUTES,
         *qa.ROUTES,
         *manager.ROUTES,
+        *duty.ROUTES,
         *users.ROUTES,
     )
 

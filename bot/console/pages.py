@@ -49,6 +49,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("问题列表", f"{PREFIX}/qa/findings", frozenset({"qa", "manager", "admin"})),
     NavItem("误报清单", f"{PREFIX}/qa/false-positives", frozenset({"qa", "manager", "admin"})),
     NavItem("范例句", f"{PREFIX}/qa/exemplars", frozenset({"qa", "manager", "admin"})),
+    NavItem("值班", f"{PREFIX}/duty", frozenset({"engineer", "manager", "admin"})),
     NavItem("团队管理", f"{PREFIX}/manager", frozenset({"manager", "admin"})),
     NavItem("账号", f"{PREFIX}/admin/users", frozenset({"admin"})),
 )
@@ -75,6 +76,8 @@ NOTICES: Mapping[str, tuple[str, str]] = {
     "signin_unlocked": ("ok", "已解除登录锁定。"),
     "customer_forgotten": ("ok", "客户个人信息已删除，其未结工单已关闭。"),
     "check_done": ("ok", "质检已完成。"),
+    "rota_saved": ("ok", "值班表已保存。"),
+    "handover_saved": ("ok", "值班记录已提交并交接给下月值班工程师。"),
 }
 
 

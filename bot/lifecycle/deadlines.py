@@ -30,6 +30,9 @@ engineer's call.
 - ``stable_run_due`` — 24 h (72 h intermittent) after the fix: delivery may proceed.
 - ``onsite_due`` — the on-site deadline's morning: reminds the engineer.
 - ``archive_due`` — 2 working days after closing, not archived: reminds.
+- ``fault_response_due``, ``remote_response_due`` — seed 002's per-level response
+  and remote-response times (`bot.lifecycle.levels`); ``complaint_reply_due``,
+  ``complaint_resolve_due`` — a complaint's 2 h and 15 days (`bot.lifecycle.complaints`).
 """
 
 from __future__ import annotations
@@ -44,8 +47,10 @@ from bot import timers
 from bot.lifecycle.access import LoadedTicket, load_ticket, roster_managers, suggest_draft
 from bot.lifecycle.actions.solution import record_escalation
 from bot.lifecycle.aftercare import progress_status
+from bot.lifecycle.complaints import ComplaintDeadlines
 from bot.lifecycle.desk import Desk
 from bot.lifecycle.journal import record, state_of
+from bot.lifecycle.levels import LevelDeadlines
 from bot.lifecycle.vocabulary import (
     ACTIVE,
     BOT_ACTOR,
@@ -82,6 +87,9 @@ class DeadlineHandlers:
             TimerKind.REPAIR_DUE: self.repair_due,
             TimerKind.ARCHIVE: self.archive_due,
         }
+        # Seed 002: the fault level's response clocks, a complaint's clocks.
+        table.update(LevelDeadlines(self.desk).handlers())
+        table.update(ComplaintDeadlines(self.desk).handlers())
         return table
 
     # -- helpers -----------------------------------------------------------------

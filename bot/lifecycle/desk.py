@@ -21,13 +21,13 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels import SenderRegistry
-from bot.classify import Classifier
 from bot.presend import PresendChecker
 from bot.prompting import Prompter
 from bot.settings import Settings
 from compliance.calendar import AttendedClock, WorkCalendar, as_aware
 from compliance.checker import customer_cue_lists
-from compliance.matchers import AckMatcher, CueBook, folder_for
+from compliance.classify import Classifier
+from compliance.matchers import AckMatcher, CueBook, CueList, folder_for
 from compliance.policy import Policy
 
 
@@ -58,6 +58,10 @@ class Desk:
         folder = folder_for(policy)
         # The checker's own customer-side cue lists and matchers (one source of truth).
         self.customer_cues = CueBook(customer_cue_lists(policy), folder)
+        # What opens a tracked complaint (seed 002 1.1.2), stricter than LNG007's cues.
+        self.complaint_cues = CueBook(
+            [CueList("tracked_complaint", policy.complaints.cues)], folder
+        )
         self.acks = AckMatcher(policy.phrases.ack_only, folder)
         self.rating_labels = tuple(level.label for level in policy.satisfaction.scale)
         bind = sessionmaker.kw.get("bind")

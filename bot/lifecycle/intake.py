@@ -6,7 +6,10 @@ changes nothing), opens a ticket — classified, assigned to the on-duty
 engineer with the fewest open tickets, its accept and progress timers set —
 or joins the customer's open one, and has the bot speak for the engineer:
 the greeting with name and 工号 at once, and on a rest day the rest-day notice
-in the same turn.  A later line is read for what the ticket waits for (the
+in the same turn.  Out of hours, on a rest day or marked urgent, the ticket goes to
+the engineer on duty (`bot.lifecycle.oncall`); in a fault-level profile its
+response clock starts (`bot.lifecycle.levels`); a complaint opens a tracked
+complaint (`bot.lifecycle.complaints`).  A later line is read for what the ticket waits for (the
 backup confirmation, the answer to the suggestion request, the rating), and
 complaint / doubt / emotion cues put the matching line in the engineer's
 drafts.  The lines stored in answer are in the `Receipt`, pending: the channel
@@ -25,8 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import timers
 from bot.lifecycle.access import has_role, suggest_draft
+from bot.lifecycle.complaints import track_customer_complaint
 from bot.lifecycle.desk import Desk
 from bot.lifecycle.journal import TicketState, record, seed_stamp, stamp, state_of
+from bot.lifecycle.levels import schedule_response
+from bot.lifecycle.oncall import record_routing, route, urgent_later
 from bot.lifecycle.outbox import replies_to, store_line
 from bot.lifecycle.vocabulary import (
     ACTIVE,
@@ -212,7 +218,9 @@ async def _receive(
     else:
         state = await state_of(session, ticket.id)
         replies.extend(await _react(desk, session, ticket, state, engineer, message, address, now))
+        replies.extend(await urgent_later(desk, session, ticket, engineer, message, now))
     _suggest_cue_responses(desk, session, ticket, message, now)
+    await track_customer_complaint(desk, session, ticket, message, now)
     return Receipt(
         ticket.number,
         ticket.id,
@@ -239,7 +247,9 @@ async def _open_ticket(
     desk: Desk, session: AsyncSession, customer: Customer, channel: str, text: str, at: datetime
 ) -> Ticket:
     classification = desk.classifier.classify(text)
-    engineer = await _pick_engineer(desk, session)
+    routing = await route(desk, session, text, at)
+    engineer = routing.engineer if routing and routing.engineer else None
+    engineer = engineer or await _pick_engineer(desk, session)
     number = await next_ticket_number_async(session, at, desk.policy.company.ticket_prefix)
     ticket = Ticket(
         number=number,
@@ -276,9 +286,17 @@ async def _open_ticket(
             EventKind.ASSIGNED,
             at,
             actor=BOT_ACTOR,
-            data={"staff_no": engineer.staff_no, "reason": "on duty, fewest open tickets"},
+            data={
+                "staff_no": engineer.staff_no,
+                "reason": "on call (seed 003)"
+                if routing and routing.engineer
+                else "on duty, fewest open tickets",
+            },
         )
+    if routing is not None:
+        await record_routing(session, ticket, routing, at)
     _schedule_open_timers(desk, session, ticket, at)
+    schedule_response(desk, session, ticket)
     return ticket
 
 

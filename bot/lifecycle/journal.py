@@ -115,6 +115,13 @@ class TicketState:
     stable_run_until: datetime | None = None
     rma_open: bool = False
     archived: bool = False
+    # Seed 002 1.1.2: a complaint being handled, since when.
+    complaint_opened_at: datetime | None = None
+    complaints: int = 0
+
+    @property
+    def complaint_open(self) -> bool:
+        return self.complaint_opened_at is not None
 
     @property
     def remote_allowed(self) -> bool:
@@ -156,6 +163,11 @@ class TicketState:
                 state.rma_open = False
             elif kind in (EventKind.ARCHIVED, EventKind.ARCHIVE_SKIPPED_DUPLICATE):
                 state.archived = True
+            elif kind is EventKind.COMPLAINT_OPENED:
+                state.complaint_opened_at = as_aware(event.at)
+                state.complaints += 1
+            elif kind is EventKind.COMPLAINT_RESOLVED:
+                state.complaint_opened_at = None
         return state
 
 

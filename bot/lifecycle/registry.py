@@ -14,8 +14,11 @@ from typing import Any
 from bot.lifecycle.actions import Action
 from bot.lifecycle.actions.accept import ACCEPT
 from bot.lifecycle.actions.closing import ARCHIVE, CLOSE, RESOLVE, STABLE_RUN
+from bot.lifecycle.actions.complaint import COMPLAINT
+from bot.lifecycle.actions.contact import CONTACT
 from bot.lifecycle.actions.contract import CONTRACT
 from bot.lifecycle.actions.drafts import SEND
+from bot.lifecycle.actions.fault_level import FAULT_LEVEL
 from bot.lifecycle.actions.handover import REASSIGN
 from bot.lifecycle.actions.loaner import LOANER
 from bot.lifecycle.actions.onsite import ONSITE
@@ -49,6 +52,9 @@ ACTIONS: tuple[Action[Any], ...] = (
     CLOSE,
     ARCHIVE,
     REASSIGN,
+    FAULT_LEVEL,
+    COMPLAINT,
+    CONTACT,
 )
 
 BY_NAME: Mapping[str, Action[Any]] = {action.name: action for action in ACTIONS}

@@ -151,6 +151,9 @@ def state_view(state: TicketState) -> dict[str, Any]:
         "stable_until": iso(state.stable_run_until),
         "rma_open": state.rma_open,
         "archived": state.archived,
+        "complaint_open": state.complaint_open,
+        "complaint_opened_at": iso(state.complaint_opened_at),
+        "complaints": state.complaints,
     }
 
 

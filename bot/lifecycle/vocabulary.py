@@ -70,9 +70,17 @@ class TimerKind(enum.StrEnum):
     STABLE_RUN = "stable_run_due"  # 24 h (72 h intermittent) after the fix
     ONSITE = "onsite_due"  # the morning of the on-site deadline
     REPAIR_DUE = "repair_due"  # the morning an in-house / factory repair's limit ends
+    # Seed 002: the fault level's response and remote-response times, a complaint's clocks.
+    FAULT_RESPONSE = "fault_response_due"  # the level's response time after opening
+    REMOTE_RESPONSE = "remote_response_due"  # the level's remote-response time after the request
+    COMPLAINT_REPLY = "complaint_reply_due"  # 2 h after a complaint: first reply owed
+    COMPLAINT_RESOLVE = "complaint_resolve_due"  # 15 days after a complaint: resolution owed
 
 
-# Cancelled when the ticket closes (the archive reminder starts then).
+# Cancelled when the ticket closes (the archive reminder starts then; a complaint's
+# clocks run until the complaint is resolved, whatever the ticket does).
 OPEN_TICKET_TIMERS: tuple[TimerKind, ...] = tuple(
-    kind for kind in TimerKind if kind is not TimerKind.ARCHIVE
+    kind
+    for kind in TimerKind
+    if kind not in (TimerKind.ARCHIVE, TimerKind.COMPLAINT_REPLY, TimerKind.COMPLAINT_RESOLVE)
 )

@@ -65,6 +65,8 @@ RULE_TITLES: Mapping[str, str] = {
     "SLA003": "接单超时",
     "SLA004": "方案超时",
     "SLA005": "未按时同步进度",
+    "SLA006": "投诉首次回复超时",
+    "SLA007": "投诉处理超时",
 }
 
 SEVERITY_LABELS: Mapping[str, str] = {"error": "错误", "warning": "警告", "info": "提示"}

@@ -8,6 +8,7 @@ The contract every rule follows is in `compliance.rules.base`.
 from __future__ import annotations
 
 from compliance.rules.base import NoOptions, Rule, parse_options
+from compliance.rules.complaints import ComplaintReplyTimeout, ComplaintResolutionTimeout
 from compliance.rules.greeting import GreetingIdentity, GreetingMissing
 from compliance.rules.language import (
     Abuse,
@@ -59,6 +60,8 @@ RULES: tuple[type[Rule], ...] = (
     AcceptTimeout,
     SolutionTimeout,
     ProgressUpdateMissing,
+    ComplaintReplyTimeout,
+    ComplaintResolutionTimeout,
 )
 
 

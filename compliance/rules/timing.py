@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from compliance.model import Finding, Line, Session
 from compliance.rules.base import Rule
 from compliance.rules.facts import SessionFacts
+from compliance.rules.levels import LevelLimit, level_limit
 from scripts_library import cn_date
 
 if TYPE_CHECKING:
@@ -55,13 +56,20 @@ def _late_reply(
     waiting: Line,
     reply: Line | None,
     what: str,
+    by_level: LevelLimit | None = None,
 ) -> Finding | None:
     channel = waiting.channel
     end = reply.ts if reply is not None else facts.lines[-1].ts
-    if end - waiting.ts <= ctx.shortest_response[channel]:
+    shortest = ctx.shortest_response[channel]
+    if by_level is not None:
+        shortest = min(shortest, timedelta(seconds=by_level.seconds))
+    if end - waiting.ts <= shortest:
         return None  # attended time never exceeds wall-clock time: in time either way
     start, working = _clock(ctx, waiting.ts, channel)
     limit = ctx.policy.response_limit_s(channel, working)
+    limit_name = f"{_day_kind(working)}限时"
+    if by_level is not None:
+        limit, limit_name = by_level.seconds, f"{by_level.name}响应时限"
     if reply is not None:
         waited = ctx.clock.attended_seconds_between(waiting.ts, reply.ts, channel)
         if waited <= limit:
@@ -76,13 +84,15 @@ def _late_reply(
         outcome = f"到会话最后一条（第{last.index + 1}条）仍未回复，已等待{duration(waited)}"
         agent = facts.responsible_agent(waiting)
     late_start = "" if start == waiting.ts else f"（非服务时段，计时从{start:%m-%d %H:%M}开始）"
+    note = by_level.note if by_level is not None else ""
     return rule.finding(
         session,
-        f"{what}{outcome}{late_start}，超过{_day_kind(working)}限时{duration(limit)}",
+        f"{what}{outcome}{late_start}，超过{limit_name}{duration(limit)}{note}",
         line=waiting,
         agent=agent,
         evidence=waiting.text,
         score=round(waited, 1),
+        inferred=by_level.inferred if by_level is not None else False,
     )
 
 
@@ -95,6 +105,13 @@ class FirstResponse(Rule):
     Limits per channel from the policy (``[channels.X] response_working_s`` /
     ``response_rest_s``): chat 60 s / 300 s, phone 15 s / 30 s, of attended time.
     The finding is on the customer message; ts is its time.
+
+    In a profile with fault levels (``sla.response_by_fault_level``, seed 002 1.1.7
+    支持响应时间表: “一级故障……小于30分钟 … 三级故障……小于2小时 … 其它问题……小于6小时”)
+    the limit is the level's ``response_s`` instead, in that profile's attended
+    hours.  The level is the ``ticket_opened`` line's ``fault_level``; without one
+    the bot's classifier reads the first customer message, and the finding says
+    it inferred the level (推断).
 
     Fails (Monday 2026-11-23, wechat)::
 
@@ -120,7 +137,8 @@ class FirstResponse(Rule):
             (line for line in facts.speech if line.role == "agent" and line.index > first.index),
             None,
         )
-        finding = _late_reply(self, session, ctx, facts, first, reply, "客户首条消息")
+        by_level = level_limit(facts, ctx, first)
+        finding = _late_reply(self, session, ctx, facts, first, reply, "客户首条消息", by_level)
         if finding is not None:
             yield finding
 

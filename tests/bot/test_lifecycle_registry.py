@@ -127,6 +127,12 @@ async def _tour(bot: Bot) -> dict[str, list[str]]:
     visitor = await bot.visitor()
     number = (await bot.say(visitor, "服务器开不了机了"))["ticket"]
     await act("accept")
+    await act("fault-level", level="L2", reason="客户说明是告警，尚未宕机")
+    await act("complaint", action="open", note="电话投诉响应慢")
+    ran["complaint"] += (await bot.act(number, "complaint", action="resolve", note="已致歉"))[
+        "events"
+    ]
+    await act("contact", kind="call", duration_min=5, result="电话指导客户排查")
     await act(
         "contract", number="HT-2026-001", parts="硬盘、内存", signed_on="2026-01-10", term_months=12
     )

@@ -6,10 +6,10 @@ from datetime import datetime
 
 import pytest
 
-from bot.classify import Classifier
 from bot.phrases import backup_answer, satisfaction_label
 from bot.prompting import Prompter, distance_tier_label
 from compliance.calendar import SHANGHAI
+from compliance.classify import Classifier
 from compliance.policy import Policy, build_calendar, load_policy
 from scripts_library import ScriptKey
 

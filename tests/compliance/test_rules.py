@@ -10,7 +10,8 @@ A case file names its code and lists cases::
         expect: []        # the exact findings of this code: rule + index (+ ts, ...)
 
 Optional per case: ``select`` (codes to run; default: the file's code),
-``policy`` (TOML text extending the default policy, e.g. to set a rule option).
+``policy`` (TOML text extending the default policy, e.g. to set a rule option),
+``profile`` (a packaged profile to run under instead, e.g. ``seed002``).
 Each expected finding gives ``rule`` and ``index`` (null for a session-level
 finding); ``ts``, ``agent``, ``inferred``, ``evidence``, ``span``, ``severity``,
 ``suggestion`` and ``message_has`` (substrings of the message) are checked when given.
@@ -70,7 +71,9 @@ def run_case(code: str, case: dict[str, Any], tmp_path: Path) -> list[Finding]:
     read = sessions_from_records(records, f"{code}:{case['name']}")
     assert read.errors == [], [str(e) for e in read.errors]
     select = frozenset(case.get("select", [code]))
-    if "policy" in case:
+    if "profile" in case:
+        checker = Checker(load_policy(case["profile"]), select=select)
+    elif "policy" in case:
         path = tmp_path / "policy.toml"
         path.write_text('[meta]\nextends = "pusai"\n' + case["policy"], encoding="utf-8")
         policy = load_policy(path)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 # The console and channel tables are part of the schema too.
 import storage.account_models
 import storage.channel_models
+import storage.duty_models
 import storage.repair_models  # noqa: F401
 from storage.db import make_engine
 from storage.migrate import alembic_config, current, downgrade, heads, upgrade
@@ -50,10 +51,18 @@ TABLES_0110 = {
     "repair_jobs",
     "loaner_units",
 }
+TABLES_0130 = {"duty_rota", "contact_records", "duty_handovers"}
 ALL_TABLES = (
-    TABLES_0001 | TABLES_0002 | TABLES_0010 | TABLES_0041 | TABLES_0042 | TABLES_0100 | TABLES_0110
+    TABLES_0001
+    | TABLES_0002
+    | TABLES_0010
+    | TABLES_0041
+    | TABLES_0042
+    | TABLES_0100
+    | TABLES_0110
+    | TABLES_0130
 )
-HEAD = "0110"
+HEAD = "0130"
 
 
 def _tables(engine: Engine) -> set[str]:
@@ -77,6 +86,7 @@ def test_history_is_linear_from_0001() -> None:
         "0100",
         "0101",
         "0110",
+        "0130",
     ]
 
 

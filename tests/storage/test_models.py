@@ -125,6 +125,8 @@ def test_spec_events_are_the_transcript_vocabulary() -> None:
         "resolved",
         "closed",
         "satisfaction_rated",
+        "complaint_opened",
+        "complaint_resolved",
     }
     assert set(EventKind) > SPEC_EVENTS
 

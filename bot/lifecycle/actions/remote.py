@@ -15,6 +15,7 @@ from bot.lifecycle.access import ActionContext, TicketError
 from bot.lifecycle.actions import Action, Outcome
 from bot.lifecycle.bodies import NoBody, given
 from bot.lifecycle.journal import TicketState
+from bot.lifecycle.levels import start_remote_clock
 from bot.lifecycle.vocabulary import WORKERS, WORKING, EventKind
 from bot.messages import OutboundMessage
 from scripts_library import ScriptKey
@@ -35,6 +36,7 @@ async def hold_for_backup(
     """Remote access asked for before the backup is confirmed: record the request, send
     the warning if it has not gone out, and refuse — keeping both."""
     ctx.record(EventKind.REMOTE_REQUESTED, data=request)
+    await start_remote_clock(ctx.desk, ctx.session, ctx.ticket, ctx.now)
     await backup_warning_if_unsent(ctx, state)
     raise TicketError(
         "conflict",
@@ -49,6 +51,7 @@ async def hold_for_backup(
 
 async def send_backup_warning(ctx: ActionContext, _body: NoBody) -> Outcome:
     """Send the data-backup confirmation line (SCR003) now."""
+    await start_remote_clock(ctx.desk, ctx.session, ctx.ticket, ctx.now)
     await ctx.say(ctx.desk.prompter.fixed(ScriptKey.BACKUP_WARNING, ctx.ticket.channel))
     return Outcome((EventKind.BACKUP_WARNING_SENT,))
 
