@@ -86,7 +86,7 @@ def _store_plain(url: str) -> None:
 def test_0101_seals_plain_secrets_and_the_downgrade_opens_them(db_url: str) -> None:
     upgrade(db_url, "0100")
     _store_plain(db_url)
-    upgrade(db_url, secret_key=KEY)
+    upgrade(db_url, "0101", secret_key=KEY)
     assert current(db_url) == "0101"
     sealed = _rows(db_url)
     box = SecretBox(KEY)
