@@ -50,7 +50,7 @@ __all__ = [
 FTS_TABLE = "search_documents_fts"
 PG_INDEX = "ix_search_documents_tokens_tsv"
 _SIMPLE = "'simple'::regconfig"
-_DOCS = SearchDocument.__table__
+_DOCS: sa.Table = SearchDocument.__table__  # type: ignore[assignment]
 _INDEXED_ROLES = {MessageRole.CUSTOMER, MessageRole.AGENT}
 
 
@@ -141,7 +141,8 @@ def _changed(target: Any, *names: str) -> bool:
 def _message_inserted(_mapper: Mapper[Any], connection: Connection, target: Message) -> None:
     document = _message_document(target)
     if document is not None:
-        connection.execute(sa.insert(_DOCS).values(**document, tokens=index_tokens(document["body"])))
+        tokens = index_tokens(document["body"])
+        connection.execute(sa.insert(_DOCS).values(**document, tokens=tokens))
 
 
 @event.listens_for(Message, "after_update")
@@ -168,9 +169,7 @@ def _ticket_updated(_mapper: Mapper[Any], connection: Connection, target: Ticket
 
 @event.listens_for(SolutionRecord, "after_insert")
 @event.listens_for(SolutionRecord, "after_update")
-def _solution_written(
-    _mapper: Mapper[Any], connection: Connection, target: SolutionRecord
-) -> None:
+def _solution_written(_mapper: Mapper[Any], connection: Connection, target: SolutionRecord) -> None:
     _put(connection, "solution", target.ticket_id, _solution_document(target))
 
 

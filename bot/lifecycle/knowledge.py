@@ -89,9 +89,7 @@ async def archived_original(session: AsyncSession, ticket: Ticket, number: str) 
         )
     original = await session.scalar(select(Ticket).where(Ticket.number == number))
     if original is None:
-        raise TicketError(
-            "invalid", "no_such_ticket", f"没有工单 {number}", field="duplicate_of"
-        )
+        raise TicketError("invalid", "no_such_ticket", f"没有工单 {number}", field="duplicate_of")
     filed = await record_of(session, original.id)
     if filed is None or filed.archived_at is None or filed.duplicate_of_id is not None:
         raise TicketError(

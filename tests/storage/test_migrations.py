@@ -126,8 +126,8 @@ def test_migrated_schema_matches_the_models(engine: Engine) -> None:
             conn,
             opts={
                 "compare_type": True,
-                "include_name": lambda name, kind, _parents: not (
-                    kind in ("table", "index") and is_search_internal(name)
+                "include_name": lambda name, kind, _parents: (
+                    not (kind in ("table", "index") and is_search_internal(name))
                 ),
             },
         )

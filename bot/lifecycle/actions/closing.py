@@ -111,9 +111,10 @@ async def resolve(ctx: ActionContext, body: ResolveBody) -> Outcome:
 
 @dataclass(frozen=True, slots=True)
 class CloseBody:
-    # The solution record (seed 000 1.6): refused without process or test report.
-    process: str = given("处理过程")
-    test_report: str = given("测试报告")
+    # The solution record (seed 000 1.6): refused without process or test report
+    # (`knowledge.write_record` names the missing field, in words the console shows).
+    process: str | None = given("处理过程（必填）", default=None)
+    test_report: str | None = given("测试报告（必填）", default=None)
     attachments: str | None = given("附件（文件名或聊天第N条，每行一项）", default=None)
     summary: str | None = given("处理总结", default=None)
 
