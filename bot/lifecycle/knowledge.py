@@ -114,7 +114,17 @@ async def archive_record(
     record = await record_of(session, ticket.id)
     if record is None:
         raise TicketError("conflict", "solution_record_missing", "工单没有解决记录，不能归档")
-    record.problem = (problem or "").strip() or ticket.summary
+    text = (problem or "").strip() or ticket.summary
+    if not text and duplicate_of is None:
+        # The engineer's words, not a copy of the customer's: forgetting the customer
+        # must not leave their sentences in the knowledge base.
+        raise TicketError(
+            "invalid",
+            "problem_missing",
+            "归档须填写问题描述（工单没有摘要）",
+            field="problem",
+        )
+    record.problem = text
     record.duplicate_of_id = duplicate_of.id if duplicate_of is not None else None
     record.archived_at, record.archived_by = now, actor
     return record

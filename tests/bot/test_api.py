@@ -222,7 +222,7 @@ async def test_close_waits_for_the_customer_and_schedules_the_archive(sqlite_bot
     )
     # Closed Monday 2026-11-23: archive due by the end of the 2nd working day.
     assert closed["archive_due"] == "2026-11-25T18:00:00+08:00"
-    archived = await sqlite_bot.act(number, "archive")
+    archived = await sqlite_bot.act(number, "archive", problem="风扇声音大，灰尘较多")
     assert archived["events"] == ["archived"]
     assert (await sqlite_bot.act(number, "archive", status=409))["error"] == "already_archived"
 

@@ -175,7 +175,7 @@ async def close(ctx: ActionContext, body: CloseBody) -> Outcome:
 
 @dataclass(frozen=True, slots=True)
 class ArchiveBody:
-    problem: str | None = given("问题描述（默认取工单摘要）", default=None)
+    problem: str | None = given("问题描述（工单无摘要时必填）", default=None)
     duplicate_of: str | None = given("与之重复的已归档工单号", default=None, max_len=64)
     # For a ticket closed without a record (before records were required).
     process: str | None = given("处理过程（无解决记录时填写）", default=None)
