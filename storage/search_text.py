@@ -30,9 +30,10 @@ _SPLIT = re.compile(r"[\W_]+", re.UNICODE)
 _LOCK = threading.Lock()
 # Longest text cut for the index: a pasted log beyond this is not searched further.
 MAX_INDEXED_CHARS = 20_000
-# Words too common in a customer's opening to tell one problem from another.
+# Words too common in a customer's opening to tell one problem from another (every
+# customer of a server vendor has a 服务器).
 _OPENING = "你好 您好 请问 谢谢 麻烦 一下 我们 你们 这个 那个 现在 问题 出现 就是 还是 一个 "
-_OPENING += "没有 什么 怎么 可以 需要 帮忙 服务 客服 工程师 在吗 老师"
+_OPENING += "没有 什么 怎么 可以 需要 帮忙 服务 客服 工程师 在吗 老师 服务器 机器 设备"
 _OPENING_WORDS = frozenset(_OPENING.split(" "))
 
 # A snippet: (text, highlighted) pieces in order.
