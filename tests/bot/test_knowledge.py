@@ -159,3 +159,22 @@ async def test_a_forgotten_customer_is_not_found(bot: Bot) -> None:
     assert await search.reindex(bot.services.engine) > 0
     assert (await bot.api("GET", "/api/search?q=异响", "9001"))["messages"] == []
     assert (await bot.api("GET", "/api/search?q=机箱", "9001"))["messages"]
+
+
+async def test_a_ticket_closed_without_a_record_is_archived_with_one(bot: Bot) -> None:
+    _visitor, number, staff = await _open(bot, "网卡灯不亮")
+    # Forgetting the customer closes the ticket with no engineer's record.
+    await bot.services.tickets.forget_ticket_customer(number, "9001")
+    missing = await bot.act(number, "archive", staff_no=staff, status=400, problem="网卡不亮")
+    assert (missing["error"], missing["field"]) == ("solution_record_missing", "process")
+    archived = await bot.act(
+        number,
+        "archive",
+        staff_no=staff,
+        problem="网卡指示灯不亮",
+        process="更换网线后恢复",
+        test_report="连续 ping 1 小时无丢包",
+    )
+    assert archived["events"] == ["archived"]
+    found = await bot.api("GET", "/api/search?q=网卡", "9001")
+    assert [s["number"] for s in found["solutions"]] == [number]
