@@ -178,3 +178,15 @@ async def test_a_ticket_closed_without_a_record_is_archived_with_one(bot: Bot) -
     assert archived["events"] == ["archived"]
     found = await bot.api("GET", "/api/search?q=网卡", "9001")
     assert [s["number"] for s in found["solutions"]] == [number]
+
+
+async def test_retention_masking_reaches_the_index(bot: Bot) -> None:
+    _visitor, number, staff = await _open(bot, "联系电话 13800001234，风扇异响")
+    await bot.act(number, "close", staff_no=staff, **RECORD)
+    assert (await bot.api("GET", "/api/search?q=13800001234", "9001"))["messages"]
+    bot.clock.advance(days=400)
+    assert await bot.services.tickets.mask_expired(365) == [number]
+    assert (await bot.api("GET", "/api/search?q=13800001234", "9001"))["messages"] == []
+    masked = await bot.api("GET", "/api/search?q=风扇异响", "9001")
+    assert [m["number"] for m in masked["messages"]] == [number]
+    assert "13800001234" not in masked["messages"][0]["snippet"]
