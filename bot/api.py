@@ -21,7 +21,10 @@ are ``{"error": code, "message": …, …details}`` with these statuses:
 Routes (``{n}`` is the ticket number, e.g. ``PS-20261123-0007``):
 
 - ``GET  /api/me`` · ``GET /api/staff`` · ``GET /api/reminders[?since=ISO]``
-- ``GET  /api/tickets[?status=active|open|accepted|resolved|closed&engineer=工号]``
+- ``GET  /api/tickets[?status=active|open|accepted|resolved|closed&engineer=工号&q=words]``
+  (``q``: full-text search over the ticket, its chat lines and its archived solution)
+- ``GET  /api/search?q=words`` (tickets, chat lines with snippets, archived solutions;
+  an engineer's own tickets and the whole archive, QA and managers everything)
 - ``GET  /api/tickets/{n}`` (transcript, events, state, suggested drafts, deadlines)
 - ``GET  /api/tickets/{n}/scripts`` (script lines rendered for this ticket)
 - ``POST /api/tickets/{n}/presend`` ``{text}`` (check only, for as-you-type)
@@ -41,8 +44,10 @@ its JSON body the action's body model:
 - ``POST /api/tickets/{n}/escalate`` ``{reason, notify_customer?}``
 - ``POST /api/tickets/{n}/stable-run`` ``{intermittent?}``
 - ``POST /api/tickets/{n}/resolve`` ``{ask_suggestion?}``
-- ``POST /api/tickets/{n}/close`` ``{summary?}``
-- ``POST /api/tickets/{n}/archive`` ``{duplicate_of?}``
+- ``POST /api/tickets/{n}/close`` ``{process, test_report, attachments?, summary?}``
+  (the solution record: refused without process or test report, naming the field)
+- ``POST /api/tickets/{n}/archive`` ``{problem?, duplicate_of?}`` (a duplicate names an
+  archived ticket)
 - ``POST /api/tickets/{n}/reassign`` ``{to}`` (manager)
 - ``POST /api/tickets/{n}/rma`` ``{action: start|promise|returned, vendor?, promised_on?}``
 - ``POST /api/tickets/{n}/warranty`` ``{signed_for?, serial_no?, model?, proof_message_id?,
@@ -67,6 +72,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot import search
 from bot.context import ACTOR_RESOLVER, SERVICES, Actor
 from bot.http import ApiError, json_response, read_json, required_str
 from bot.lifecycle import ACTIONS, Action, TicketError, parse_body
@@ -148,8 +154,32 @@ async def list_tickets(request: web.Request) -> web.Response:
     engineer = request.query.get("engineer") or None
     if not _reads_all(actor):
         engineer = actor.staff_no
-    tickets = await request.app[SERVICES].views.list_tickets(status=status, staff_no=engineer)
+    services = request.app[SERVICES]
+    query = request.query.get("q", "").strip()
+    ids = None
+    if query:
+        scope = await _search_scope(request, actor)
+        ids = await search.matching_ticket_ids(services.sessionmaker, services.engine, query, scope)
+    tickets = await services.views.list_tickets(status=status, staff_no=engineer, ids=ids)
     return json_response({"tickets": tickets})
+
+
+async def _search_scope(request: web.Request, actor: Actor) -> search.Scope:
+    if _reads_all(actor):
+        return search.Scope(everything=True)
+    engineer = await request.app[SERVICES].tickets.find_staff(actor.staff_no)
+    return search.Scope(everything=False, engineer_id=engineer.id if engineer else None)
+
+
+async def search_all(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    query = request.query.get("q", "").strip()
+    if not query:
+        raise ApiError(400, "bad_query", "q must name the words to search for", field="q")
+    services = request.app[SERVICES]
+    scope = await _search_scope(request, actor)
+    results = await search.search(services.sessionmaker, services.engine, query, scope)
+    return json_response(results.to_dict())
 
 
 async def ticket_detail(request: web.Request) -> web.Response:
@@ -223,6 +253,7 @@ def setup(app: web.Application) -> None:
     router.add_get("/api/staff", staff)
     router.add_get("/api/reminders", reminders)
     router.add_get("/api/tickets", list_tickets)
+    router.add_get("/api/search", search_all)
     router.add_get("/api/tickets/{number}", ticket_detail)
     router.add_get("/api/tickets/{number}/scripts", ticket_scripts)
     router.add_post("/api/tickets/{number}/presend", presend)

@@ -141,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_privacy(sub)
 
+    from bot.search_cli import add_parser as add_search
+
+    add_search(sub)
+
     user = sub.add_parser("user", help="manage console accounts")
     user_sub = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
     add = user_sub.add_parser("add", help="create a console account")
@@ -200,6 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.privacy_cli import run_privacy_command
 
             return run_privacy_command(args)
+        if args.command == "search":
+            from bot.search_cli import run_search_command
+
+            return run_search_command(args)
         if args.command == "user":
             from bot.accounts import run_user_command
 

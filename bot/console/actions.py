@@ -56,7 +56,6 @@ LAID_OUT = frozenset(
         "extension",
         "escalate",
         "resolve",
-        "close",
         "reassign",
     }
 )
@@ -127,7 +126,6 @@ def actions_of(detail: Mapping[str, Any], user: ConsoleUser, max_extensions: int
         },
         "escalate": {"enabled": can_act and working and not state["escalated"]},
         "resolve": {"enabled": can_act and accepted},
-        "close": {"enabled": can_act and status in ACTIVE},
         "reassign": {"enabled": can_act and user.is_manager and status in ACTIVE},
         **{
             _key(action.name): {

@@ -20,6 +20,7 @@ from aiohttp import web
 from bot.console.actions import action_forms, actions_of
 from bot.console.auth import TICKET_ROLES, ConsoleUser, Route, current_user, json_error
 from bot.console.pages import label_context, render, services_of, state_of, visible_ticket
+from bot.console.search import knowledge_panel
 from bot.console.sla import clock_rows, sla_badges
 from bot.console.ticket_panels import ticket_panels
 from bot.context import Services
@@ -159,6 +160,7 @@ async def ticket_page(request: web.Request) -> web.StreamResponse:
         last_id=last_id,
         max_chars=services.settings.max_text_chars,
         panels=ticket_panels(services.policy, context["ticket"]),
+        knowledge=await knowledge_panel(services, context["ticket"]),
         **context,
         **label_context(services),
     )

@@ -50,6 +50,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("误报清单", f"{PREFIX}/qa/false-positives", frozenset({"qa", "manager", "admin"})),
     NavItem("范例句", f"{PREFIX}/qa/exemplars", frozenset({"qa", "manager", "admin"})),
     NavItem("值班", f"{PREFIX}/duty", frozenset({"engineer", "manager", "admin"})),
+    NavItem("搜索", f"{PREFIX}/search", frozenset({"engineer", "qa", "manager", "admin"})),
     NavItem("团队管理", f"{PREFIX}/manager", frozenset({"manager", "admin"})),
     NavItem("账号", f"{PREFIX}/admin/users", frozenset({"admin"})),
 )

@@ -12,7 +12,7 @@ personal data wherever the bot put it, keeping what the service record needs
   anonymous reference; the time, role and kind of each line stay, so the
   response-time rules can still be checked;
 - everything else on their tickets — engineers' lines, the ticket summary and
-  warranty note, event data, timer payloads, finding evidence and messages, QA
+  warranty note, the solution record, event data, timer payloads, finding evidence and messages, QA
   review reasons, exemplar sentences, bridge commands — has every digit of
   phone and ID numbers and the names the customer was known by starred
   (`compliance.masking.erase_pii`);
@@ -44,6 +44,7 @@ from bot.lifecycle.journal import record, seed_stamp
 from bot.lifecycle.vocabulary import ACTIVE, CLOSED, SYSTEM_ACTOR, EventKind
 from compliance.masking import erase_pii, mask_json
 from storage.channel_models import BridgeCommand, BridgeEvent, InboxMessage
+from storage.knowledge_models import SolutionRecord
 from storage.models import (
     Customer,
     Exemplar,
@@ -182,6 +183,7 @@ async def forget_in(
         was_open = ticket.status in ACTIVE
         ticket.summary = _scrub(ticket.summary, names)
         ticket.warranty_reason = _scrub(ticket.warranty_reason, names)
+        await _scrub_solution(session, ticket.id, names)
         if was_open:
             ticket.status = CLOSED
             ticket.closed_at = ticket.closed_at or now
@@ -205,6 +207,17 @@ async def forget_in(
         ).all():
             timer.status = TimerStatus.CANCELLED
     return Forgotten(customer.id, tuple(numbers), tuple(closed), len(lines))
+
+
+async def _scrub_solution(session: AsyncSession, ticket_id: int, names: tuple[str, ...]) -> None:
+    """The solution record is the engineer's words: kept, with the customer's data starred
+    (the search index follows the change)."""
+    record = await session.get(SolutionRecord, ticket_id)
+    if record is not None:
+        record.process = erase_pii(record.process, names)
+        record.test_report = erase_pii(record.test_report, names)
+        record.problem = _scrub(record.problem, names)
+        record.attachments = [erase_pii(ref, names) for ref in record.attachments or []]
 
 
 async def _scrub_ticket_records(

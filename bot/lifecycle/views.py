@@ -8,7 +8,7 @@ reminders addressed to one staff member.  Times are ISO 8601 with offset.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -170,11 +170,19 @@ class TicketViews:
             return [staff_view(e) for e in rows]
 
     async def list_tickets(
-        self, *, status: str | None = None, staff_no: str | None = None, limit: int = 200
+        self,
+        *,
+        status: str | None = None,
+        staff_no: str | None = None,
+        ids: Collection[int] | None = None,
+        limit: int = 200,
     ) -> list[dict[str, Any]]:
-        """Tickets, newest first; `status` a ticket status or ``active`` (all but closed)."""
+        """Tickets, newest first; `status` a ticket status or ``active`` (all but closed);
+        `ids`: only these (a search's matches)."""
         async with self.sessionmaker() as session:
             query = select(Ticket).order_by(Ticket.opened_at.desc(), Ticket.id.desc()).limit(limit)
+            if ids is not None:
+                query = query.where(Ticket.id.in_(list(ids)))
             if status == "active":
                 query = query.where(Ticket.status.in_(ACTIVE))
             elif status is not None:

@@ -204,14 +204,25 @@ async def test_least_loaded_engineer_and_reassignment(sqlite_bot: Bot) -> None:
 async def test_close_waits_for_the_customer_and_schedules_the_archive(sqlite_bot: Bot) -> None:
     visitor, number = await open_ticket(sqlite_bot)
     await sqlite_bot.say(visitor, "还有一个问题，风扇声音很大")
-    waiting = await sqlite_bot.act(number, "close", status=409)
+    waiting = await sqlite_bot.act(
+        number,
+        "close",
+        status=409,
+        process="重新插拔电源模块后开机正常",
+        test_report="开机自检通过，观察 30 分钟无报错",
+    )
     assert waiting["error"] == "customer_waiting"
     await sqlite_bot.act(number, "messages", text="风扇声音大一般是灰尘较多，我们安排清理")
     await sqlite_bot.say(visitor, "好的")  # an acknowledgement needs no answer
-    closed = await sqlite_bot.act(number, "close")
+    closed = await sqlite_bot.act(
+        number,
+        "close",
+        process="重新插拔电源模块后开机正常",
+        test_report="开机自检通过，观察 30 分钟无报错",
+    )
     # Closed Monday 2026-11-23: archive due by the end of the 2nd working day.
     assert closed["archive_due"] == "2026-11-25T18:00:00+08:00"
-    archived = await sqlite_bot.act(number, "archive")
+    archived = await sqlite_bot.act(number, "archive", problem="风扇声音大，灰尘较多")
     assert archived["events"] == ["archived"]
     assert (await sqlite_bot.act(number, "archive", status=409))["error"] == "already_archived"
 
@@ -328,5 +339,11 @@ async def test_a_customer_writing_after_the_fix_reminds_the_engineer(sqlite_bot:
     assert [(r["data"]["to"], r["data"]["reason"]) for r in detail["reminders"]] == [
         ("1818", "customer_wrote_after_resolution")
     ]
-    waiting = await sqlite_bot.act(number, "close", status=409)
+    waiting = await sqlite_bot.act(
+        number,
+        "close",
+        status=409,
+        process="重新插拔电源模块后开机正常",
+        test_report="开机自检通过，观察 30 分钟无报错",
+    )
     assert waiting["error"] == "customer_waiting"

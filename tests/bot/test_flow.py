@@ -68,7 +68,13 @@ async def test_web_chat_to_resolution_leaves_no_finding(
     rated = await bot.say(visitor, "很满意")
     assert rated["replies"][0]["text"].startswith("感谢您对我们本次服务的理解和支持")
     bot.clock.advance(seconds=30)
-    await bot.act(number, "close", summary="电源模块松动，重新插拔后恢复")
+    await bot.act(
+        number,
+        "close",
+        summary="电源模块松动，重新插拔后恢复",
+        process="重新插拔电源模块后开机正常",
+        test_report="开机自检通过，观察 30 分钟无报错",
+    )
 
     detail = await bot.ticket(number)
     assert detail["status"] == "closed"

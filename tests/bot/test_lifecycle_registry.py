@@ -171,7 +171,13 @@ async def _tour(bot: Bot) -> dict[str, list[str]]:
     await bot.say(visitor, "很满意")
     await act("reassign", staff_no="9001", to="2046")
     bot.clock.advance(seconds=30)
-    await act("close", staff_no="2046", summary="更换主板后恢复")
+    await act(
+        "close",
+        staff_no="2046",
+        summary="更换主板后恢复",
+        process="重新插拔电源模块后开机正常",
+        test_report="开机自检通过，观察 30 分钟无报错",
+    )
     await act("archive", staff_no="2046")
     return ran
 

@@ -194,7 +194,12 @@ async def test_archive_overdue_and_stable_run(sqlite_bot: Bot) -> None:
     sqlite_bot.clock.advance(hours=24)
     assert ("stable_run_due", "ready for delivery") in await run(sqlite_bot)
     await sqlite_bot.act(number, "resolve", ask_suggestion=False)
-    await sqlite_bot.act(number, "close")
+    await sqlite_bot.act(
+        number,
+        "close",
+        process="重新插拔电源模块后开机正常",
+        test_report="开机自检通过，观察 30 分钟无报错",
+    )
     sqlite_bot.clock.set(at(26, 18, 0))
     assert await run(sqlite_bot) == [("archive_due", "archive overdue")]
     assert ("9001", "archive_overdue") in reminders(await sqlite_bot.ticket(number))

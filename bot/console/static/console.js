@@ -291,6 +291,18 @@
   Array.prototype.forEach.call(document.querySelectorAll("#lifecycle [data-action]"), function (button) {
     button.addEventListener("click", function () {
       var field = button.getAttribute("data-field");
+      var formName = button.getAttribute("data-form");
+      if (formName) {
+        // An action with a record to fill in (closing: the solution record) opens its form.
+        var target = document.querySelector('.action-form[data-action="' + formName + '"]');
+        if (target) {
+          target.closest("details").open = true;
+          target.scrollIntoView({ block: "center" });
+          var first = target.querySelector("[data-field]");
+          if (first) { first.focus(); }
+          return;
+        }
+      }
       if (!field) { runAction(button); return; }
       pending = button;
       dialogLabel.textContent = button.getAttribute("data-prompt");

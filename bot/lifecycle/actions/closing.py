@@ -3,9 +3,10 @@
 Delivery waits for 24 h of stable running (72 h for an intermittent fault).
 Resolving says the thanks and responsibility lines (SCR004/5), then asks for
 suggestions once (never twice, SCR006) or sends the satisfaction survey.
-Closing is refused while the customer's last message is unanswered (LNG004);
-the solution is then due in the knowledge base within 2 working days, unless
-it duplicates one filed already.
+Closing is refused while the customer's last message is unanswered (LNG004)
+and without the solution record (process, attachments, test report:
+`bot.lifecycle.knowledge`); the solution is then due in the knowledge base
+within 2 working days, unless it duplicates one filed already.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from bot import timers
 from bot.lifecycle.access import ActionContext, TicketError
 from bot.lifecycle.actions import Action, Outcome
 from bot.lifecycle.bodies import given
+from bot.lifecycle.knowledge import archive_record, archived_original, record_of, write_record
 from bot.lifecycle.vocabulary import (
     ACTIVE,
     CLOSED,
@@ -109,11 +111,17 @@ async def resolve(ctx: ActionContext, body: ResolveBody) -> Outcome:
 
 @dataclass(frozen=True, slots=True)
 class CloseBody:
+    # The solution record (seed 000 1.6): refused without process or test report
+    # (`knowledge.write_record` names the missing field, in words the console shows).
+    process: str | None = given("处理过程（必填）", default=None)
+    test_report: str | None = given("测试报告（必填）", default=None)
+    attachments: str | None = given("附件（文件名或聊天第N条，每行一项）", default=None)
     summary: str | None = given("处理总结", default=None)
 
 
 async def close(ctx: ActionContext, body: CloseBody) -> Outcome:
-    """Close the ticket (`closed`); the knowledge-base archive is due within 2 working days."""
+    """Close the ticket (`closed`) with its solution record; the knowledge-base archive
+    is due within 2 working days."""
     desk, ticket, now = ctx.desk, ctx.ticket, ctx.now
     last = (
         await ctx.session.execute(
@@ -142,6 +150,15 @@ async def close(ctx: ActionContext, body: CloseBody) -> Outcome:
             "客户的最后一条消息还没有回复，不能关闭工单",
             message_id=last.id,
         )
+    await write_record(
+        ctx.session,
+        ticket,
+        process=body.process,
+        attachments=body.attachments,
+        test_report=body.test_report,
+        actor=ctx.actor.staff_no,
+        now=now,
+    )
     ticket.status = CLOSED
     if body.summary:
         ticket.summary = body.summary
@@ -158,17 +175,48 @@ async def close(ctx: ActionContext, body: CloseBody) -> Outcome:
 
 @dataclass(frozen=True, slots=True)
 class ArchiveBody:
-    duplicate_of: str | None = given("与之重复的工单号", default=None, max_len=64)
+    problem: str | None = given("问题描述（工单无摘要时必填）", default=None)
+    duplicate_of: str | None = given("与之重复的已归档工单号", default=None, max_len=64)
+    # For a ticket closed without a record (before records were required).
+    process: str | None = given("处理过程（无解决记录时填写）", default=None)
+    test_report: str | None = given("测试报告（无解决记录时填写）", default=None)
 
 
 async def archive(ctx: ActionContext, body: ArchiveBody) -> Outcome:
-    """File the solution in the knowledge base, or record it as a duplicate (not filed)."""
+    """File the solution in the knowledge base, or link the duplicate to the archived
+    ticket it repeats (not filed)."""
+    ticket = ctx.ticket
     if (await ctx.state()).archived:
         raise TicketError("conflict", "already_archived", "工单已归档")
-    kind = EventKind.ARCHIVE_SKIPPED_DUPLICATE if body.duplicate_of else EventKind.ARCHIVED
-    ctx.record(kind, data={"duplicate_of": body.duplicate_of})
-    await timers.cancel(ctx.session, ctx.ticket.id, (TimerKind.ARCHIVE,))
-    return Outcome((kind,))
+    original = (
+        await archived_original(ctx.session, ticket, body.duplicate_of)
+        if body.duplicate_of
+        else None
+    )
+    record = await record_of(ctx.session, ticket.id)
+    if body.process or body.test_report or (record is None and original is None):
+        record = await write_record(
+            ctx.session,
+            ticket,
+            process=body.process,
+            attachments=None,
+            test_report=body.test_report,
+            actor=ctx.actor.staff_no,
+            now=ctx.now,
+        )
+    if record is not None:
+        await archive_record(
+            ctx.session,
+            ticket,
+            problem=body.problem,
+            duplicate_of=original,
+            actor=ctx.actor.staff_no,
+            now=ctx.now,
+        )
+    kind = EventKind.ARCHIVE_SKIPPED_DUPLICATE if original else EventKind.ARCHIVED
+    ctx.record(kind, data={"duplicate_of": original.number if original else None})
+    await timers.cancel(ctx.session, ticket.id, (TimerKind.ARCHIVE,))
+    return Outcome((kind,), {"duplicate_of": original.number if original else None})
 
 
 STABLE_RUN = Action(
