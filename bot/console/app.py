@@ -18,7 +18,18 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.accounts import seed_demo_accounts
-from bot.console import actions, delivery, duty, engineer, manager, privacy, qa, signin, users
+from bot.console import (
+    actions,
+    delivery,
+    duty,
+    engineer,
+    manager,
+    privacy,
+    qa,
+    reminders,
+    signin,
+    users,
+)
 from bot.console.api_auth import session_actor
 from bot.console.auth import (
     CONSOLE_SESSION,
@@ -100,6 +111,7 @@ def build_routes() -> tuple[Route, ...]:
         *qa.ROUTES,
         *manager.ROUTES,
         *duty.ROUTES,
+        *reminders.ROUTES,
         *users.ROUTES,
     )
 

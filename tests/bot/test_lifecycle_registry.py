@@ -172,9 +172,9 @@ async def _tour(bot: Bot) -> dict[str, list[str]]:
     delivery = bot.services.policy.delivery
     for name in ("onsite", "workshop", "return"):
         codes = [item.code for item in delivery.checklist(name)]
-        ran["checklist"] = (
-            await bot.act(number, "checklist", checklist=name, items=codes)
-        )["events"]
+        ran["checklist"] = (await bot.act(number, "checklist", checklist=name, items=codes))[
+            "events"
+        ]
     await act("shipment", carrier="顺丰速运", tracking_no="SF1234567890")
     await act("resolve", ask_suggestion=False)
     await bot.say(visitor, "很满意")
