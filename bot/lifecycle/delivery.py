@@ -136,6 +136,16 @@ async def resolve_blocker(
     return None
 
 
+def _late_reminded(events: Sequence[Mapping[str, Any]], due_on: date) -> bool:
+    """The end-of-day reminder for this date fired: nobody on site that day."""
+    return any(
+        e["event"] == "reminder_sent"
+        and e["data"].get("reason") == "onsite_late"
+        and e["data"].get("due_on") == due_on.isoformat()
+        for e in events
+    )
+
+
 def _iso(value: datetime | None) -> str | None:
     return as_aware(value).isoformat() if value is not None else None
 
@@ -189,7 +199,7 @@ async def delivery_view(
             "late": visit.late,
             "overdue": visit.arrived_at is None
             and visit.due_on is not None
-            and today > visit.due_on,
+            and (today > visit.due_on or _late_reminded(events, visit.due_on)),
         },
         "checklists": checklists,
         "stable_run": {
