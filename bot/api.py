@@ -35,12 +35,18 @@ its JSON body the action's body model:
 - ``POST /api/tickets/{n}/backup-confirmation`` ``{note}``
 - ``POST /api/tickets/{n}/remote`` ``{tool?}``
 - ``POST /api/tickets/{n}/solution`` ``{summary, onsite_km?}``
-- ``POST /api/tickets/{n}/onsite`` ``{distance_km}``
+- ``POST /api/tickets/{n}/onsite`` ``{distance_km, agreed_on?}`` (over 300 km: agreed_on)
+- ``POST /api/tickets/{n}/onsite-reschedule`` ``{new_date, reason?}`` (sends the line)
+- ``POST /api/tickets/{n}/onsite-arrival`` ``{note?}``
 - ``POST /api/tickets/{n}/extension-request`` ``{reason}`` (the managers are reminded)
 - ``POST /api/tickets/{n}/extension`` ``{call_note}`` (manager)
 - ``POST /api/tickets/{n}/escalate`` ``{reason, notify_customer?}``
 - ``POST /api/tickets/{n}/stable-run`` ``{intermittent?}``
-- ``POST /api/tickets/{n}/resolve`` ``{ask_suggestion?}``
+- ``POST /api/tickets/{n}/stable-run-waiver`` ``{reason}`` (manager)
+- ``POST /api/tickets/{n}/checklist`` ``{checklist: onsite|workshop|return, items: [code…]}``
+- ``POST /api/tickets/{n}/shipment`` ``{carrier, tracking_no, ship_date?}`` (sends the line)
+- ``POST /api/tickets/{n}/resolve`` ``{ask_suggestion?}`` (``409 stable_run_required``,
+  ``stable_run_pending``, ``checklist_incomplete`` until delivery may proceed)
 - ``POST /api/tickets/{n}/close`` ``{summary?}``
 - ``POST /api/tickets/{n}/archive`` ``{duplicate_of?}``
 - ``POST /api/tickets/{n}/reassign`` ``{to}`` (manager)
