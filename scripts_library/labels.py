@@ -130,6 +130,7 @@ REMINDER_LABELS: Mapping[str, str] = {
     "complaint_resolution_overdue": "投诉超过处理时限",
     "duty_routed": "已转值班工程师",
     "duty_rota_empty": "本月未排值班，须安排工程师",
+    "duty_visit": "值班上门服务：须汇报情况",
     "customer_wrote_after_resolution": "客户在结单后再次来信：请回复",
 }
 
