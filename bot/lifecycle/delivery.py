@@ -4,7 +4,8 @@ Seed 000 【售后交付标准】1: 24 h of stable running (72 h for an intermit
 fault) before delivery — unless a manager waives it with a reason, or the ticket's
 fault level fixed no server (the policy's ``stable_run_exempt_levels``: 技术咨询).
 【售后动作标准】1.b–c: a ticket with an on-site visit owes the 上门 list, one
-repaired in house (or at the factory) the 在司 list; with the policy's
+repaired in house (or at the factory) the 在司 list (the 上门 list once the arrival is
+recorded); with the policy's
 ``checklists_required`` resolving waits until each is ticked.  The return list
 (accessories, packaging) comes before the return-shipping line.
 
@@ -67,9 +68,11 @@ async def ticks_of(session: AsyncSession, ticket_id: int) -> dict[str, set[str]]
 
 
 async def owed_checklists(session: AsyncSession, ticket_id: int) -> list[str]:
-    """The lists this ticket owes before resolving: 上门 with a visit, 在司 with a repair here."""
+    """The lists this ticket owes before resolving: 上门 once the engineer was on site,
+    在司 with a repair here (in house or through the factory)."""
     owed = []
-    if await visit_of(session, ticket_id) is not None:
+    visit = await visit_of(session, ticket_id)
+    if visit is not None and visit.arrived_at is not None:
         owed.append("onsite")
     workshop = await session.scalar(
         select(RepairJob.id)
@@ -171,7 +174,12 @@ async def delivery_view(
             {
                 "name": name,
                 "title": title,
-                "owed": name in owed or name == "return",
+                "owed": name in owed,
+                # Shown once it may be needed: a visit planned, a repair here, the return.
+                "shown": name in owed
+                or name == "return"
+                or (name == "onsite" and visit is not None)
+                or bool(mine),
                 "required": (name in owed and policy.delivery.checklists_required)
                 or (name == "return" and policy.delivery.return_checklist_required),
                 "items": [

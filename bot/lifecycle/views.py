@@ -297,7 +297,11 @@ class TicketViews:
                 query = query.where(TicketEvent.at >= since)
             rows = (await session.execute(query)).all()
         mine = [
-            {**event_view(event), "ticket": number}
+            {
+                **event_view(event),
+                "ticket": number,
+                "label": reminders.reminder_item(event)["label"],
+            }
             for event, number in rows
             if (event.data or {}).get("to") == staff_no
         ]

@@ -177,6 +177,10 @@ async def test_the_onsite_and_workshop_lists_are_required_before_resolving(bot: 
     await bot.act(number, "warranty", staff_no=owner, signed_for="2026-08-31", proof_reference="I")
     await bot.act(number, "repair", staff_no=owner, action="start", path="in_house")
     await bot.act(number, "stable-run-waiver", staff_no="9001", reason="客户确认已恢复")
+    # Planned but nobody on site yet: the 在司 list is owed, the 上门 one not yet.
+    refused = await bot.act(number, "resolve", staff_no=owner, status=409)
+    assert refused["checklist"] == "workshop"
+    await bot.act(number, "onsite-arrival", staff_no=owner)
     refused = await bot.act(number, "resolve", staff_no=owner, status=409)
     assert refused["error"] == "checklist_incomplete" and refused["checklist"] == "onsite"
     assert refused["missing"] == codes(bot, "onsite")

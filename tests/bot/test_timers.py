@@ -55,6 +55,7 @@ async def test_accept_reminds_engineer_then_manager(sqlite_bot: Bot) -> None:
     assert [(r["ticket"], r["data"]["reason"]) for r in mine["reminders"]] == [
         (number, "accept_overdue")
     ]
+    assert mine["reminders"][0]["label"] == "工单超时未受理"
 
 
 async def test_accept_in_time_cancels_the_reminders(sqlite_bot: Bot) -> None:
