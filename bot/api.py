@@ -22,7 +22,9 @@ Routes (``{n}`` is the ticket number, e.g. ``PS-20261123-0007``):
 
 - ``GET  /api/me`` · ``GET /api/staff`` · ``GET /api/reminders[?since=ISO]``
 - ``GET  /api/tickets[?status=active|open|accepted|resolved|closed&engineer=工号]``
-- ``GET  /api/tickets/{n}`` (transcript, events, state, suggested drafts, deadlines)
+- ``GET  /api/tickets/{n}`` (transcript, events, state, suggested drafts, deadlines, every
+  timer with its words under ``timers``, the visit, checklists, stable run and return
+  shipments under ``delivery``)
 - ``GET  /api/tickets/{n}/scripts`` (script lines rendered for this ticket)
 - ``POST /api/tickets/{n}/presend`` ``{text}`` (check only, for as-you-type)
 

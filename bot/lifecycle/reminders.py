@@ -33,7 +33,9 @@ def _iso(value: datetime) -> str:
     return as_aware(value).astimezone(SHANGHAI).isoformat()
 
 
-def timer_item(kind: str, due_at: datetime, status: Any, payload: dict[str, Any] | None) -> dict:
+def timer_item(
+    kind: str, due_at: datetime, status: Any, payload: dict[str, Any] | None
+) -> dict[str, Any]:
     state = str(getattr(status, "value", status))
     return {
         "kind": kind,

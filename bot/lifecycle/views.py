@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import timers
@@ -318,8 +319,13 @@ class TicketViews:
             return await reminders.unread_count(session, staff_no)
 
     async def mark_reminders_read(self, staff_no: str) -> int:
-        async with self.desk.transaction() as session:
-            return await reminders.mark_read(session, staff_no, self.desk.now())
+        try:
+            async with self.desk.transaction() as session:
+                return await reminders.mark_read(session, staff_no, self.desk.now())
+        except IntegrityError:
+            # Marked from two tabs at once: the other one made the row; update it.
+            async with self.desk.transaction() as session:
+                return await reminders.mark_read(session, staff_no, self.desk.now())
 
     async def queue_reminders(
         self, numbers: Sequence[str], staff_no: str | None
