@@ -25,7 +25,9 @@ Routes (``{n}`` is the ticket number, e.g. ``PS-20261123-0007``):
   (``q``: full-text search over the ticket, its chat lines and its archived solution)
 - ``GET  /api/search?q=words`` (tickets, chat lines with snippets, archived solutions;
   an engineer's own tickets and the whole archive, QA and managers everything)
-- ``GET  /api/tickets/{n}`` (transcript, events, state, suggested drafts, deadlines)
+- ``GET  /api/tickets/{n}`` (transcript, events, state, suggested drafts, deadlines, every
+  timer with its words under ``timers``, the visit, checklists, stable run and return
+  shipments under ``delivery``)
 - ``GET  /api/tickets/{n}/scripts`` (script lines rendered for this ticket)
 - ``POST /api/tickets/{n}/presend`` ``{text}`` (check only, for as-you-type)
 
@@ -38,12 +40,18 @@ its JSON body the action's body model:
 - ``POST /api/tickets/{n}/backup-confirmation`` ``{note}``
 - ``POST /api/tickets/{n}/remote`` ``{tool?}``
 - ``POST /api/tickets/{n}/solution`` ``{summary, onsite_km?}``
-- ``POST /api/tickets/{n}/onsite`` ``{distance_km}``
+- ``POST /api/tickets/{n}/onsite`` ``{distance_km, agreed_on?}`` (over 300 km: agreed_on)
+- ``POST /api/tickets/{n}/onsite-reschedule`` ``{new_date, reason?}`` (sends the line)
+- ``POST /api/tickets/{n}/onsite-arrival`` ``{note?}``
 - ``POST /api/tickets/{n}/extension-request`` ``{reason}`` (the managers are reminded)
 - ``POST /api/tickets/{n}/extension`` ``{call_note}`` (manager)
 - ``POST /api/tickets/{n}/escalate`` ``{reason, notify_customer?}``
 - ``POST /api/tickets/{n}/stable-run`` ``{intermittent?}``
-- ``POST /api/tickets/{n}/resolve`` ``{ask_suggestion?}``
+- ``POST /api/tickets/{n}/stable-run-waiver`` ``{reason}`` (manager)
+- ``POST /api/tickets/{n}/checklist`` ``{checklist: onsite|workshop|return, items: [code…]}``
+- ``POST /api/tickets/{n}/shipment`` ``{carrier, tracking_no, ship_date?}`` (sends the line)
+- ``POST /api/tickets/{n}/resolve`` ``{ask_suggestion?}`` (``409 stable_run_required``,
+  ``stable_run_pending``, ``checklist_incomplete`` until delivery may proceed)
 - ``POST /api/tickets/{n}/close`` ``{process, test_report, attachments?, summary?}``
   (the solution record: refused without process or test report, naming the field)
 - ``POST /api/tickets/{n}/archive`` ``{problem?, duplicate_of?}`` (a duplicate names an

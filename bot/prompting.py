@@ -19,6 +19,7 @@ from scripts_library import (
     ExtensionCallInputs,
     GreetingInputs,
     OnsiteAppointmentInputs,
+    OnsiteRescheduleInputs,
     ProgressUpdateInputs,
     RestDayNoticeInputs,
     ReturnShippingInputs,
@@ -175,6 +176,16 @@ class Prompter:
             visit_date, distance_tier_label(distance_km, self.policy), working_days, address=address
         )
         return self._line(ScriptKey.ONSITE_APPOINTMENT, inputs, channel)
+
+    def onsite_reschedule(
+        self, new_date: date, channel: str, reason: str | None = None, address: str = "您"
+    ) -> PromptedLine:
+        """The visit cannot be kept: a new date proposed (seed 000 1.5 ※)."""
+        if reason:
+            inputs = OnsiteRescheduleInputs(new_date, reason, address=address)
+        else:
+            inputs = OnsiteRescheduleInputs(new_date, address=address)
+        return self._line(ScriptKey.ONSITE_RESCHEDULE, inputs, channel)
 
     def return_shipping(
         self,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from compliance.codes import RULE_CODES
+from compliance.delivery_policy import CHECKLISTS, ChecklistItem, DeliveryPolicy
 from compliance.policy_schema import (
     AGENT_CUE_DETECTORS,
     CHANNELS,
@@ -75,8 +76,10 @@ __all__ = [
     "SEVERITIES",
     "CalendarPolicy",
     "ChannelPolicy",
+    "ChecklistItem",
     "Company",
     "ComplaintPolicy",
+    "DeliveryPolicy",
     "DetectionGrammar",
     "DetectorPolicy",
     "DutyPolicy",
@@ -287,9 +290,23 @@ def _check_consistency(policy: Policy, source: str) -> None:
         bad = [r for r in engineer.roles if r not in ROLES]
         if bad:
             raise fail(f"roster.engineers[{i}].roles", f"unknown role(s) {bad} (known: {ROLES})")
+    _check_delivery(policy, fail)
     staff = [e.staff_no for e in policy.roster.engineers]
     if len(set(staff)) != len(staff):
         raise fail("roster.engineers", "工号 (staff_no) must be unique")
+
+
+def _check_delivery(policy: Policy, fail: typing.Callable[[str, str], PolicyError]) -> None:
+    delivery = policy.delivery
+    for name in CHECKLISTS:
+        key = "returning" if name == "return" else name
+        codes = [item.code for item in delivery.checklist(name)]
+        if len(set(codes)) != len(codes):
+            raise fail(f"delivery.{key}", "item codes must be unique")
+    known = {level.code for level in policy.fault_levels}
+    for code in delivery.stable_run_exempt_levels:
+        if code not in known:
+            raise fail("delivery.stable_run_exempt_levels", f"unknown fault level {code!r}")
 
 
 def _check_detectors(policy: Policy, fail: typing.Callable[[str, str], PolicyError]) -> None:

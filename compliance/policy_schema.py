@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date, time
 from typing import Any, Literal
 
+from compliance.delivery_policy import DeliveryPolicy
+
 Severity = Literal["error", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
 CHANNELS: tuple[str, ...] = ("wechat", "wecom", "qianniu", "jd", "web", "phone")
@@ -405,6 +407,7 @@ class Policy:
     rules: Mapping[str, RuleConfig]
     complaints: ComplaintPolicy = ComplaintPolicy()
     duty: DutyPolicy = DutyPolicy()
+    delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     detection: DetectionGrammar = DetectionGrammar()
     detectors: Mapping[str, DetectorPolicy] = field(default_factory=dict)
     presend: PresendPolicy = PresendPolicy()

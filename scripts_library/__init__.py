@@ -32,7 +32,13 @@ from scripts_library.inputs import (
     WelcomeInputs,
     address,
 )
-from scripts_library.labels import EVENT_LABELS, SCRIPT_LABELS, STATUS_LABELS
+from scripts_library.labels import (
+    EVENT_LABELS,
+    REMINDER_LABELS,
+    SCRIPT_LABELS,
+    STATUS_LABELS,
+    TIMER_LABELS,
+)
 from scripts_library.lines import (
     GREETING_PARTS,
     SCRIPT_LINES,
@@ -57,9 +63,11 @@ __all__ = [
     "EMOJI",
     "EVENT_LABELS",
     "GREETING_PARTS",
+    "REMINDER_LABELS",
     "SCRIPT_LABELS",
     "SCRIPT_LINES",
     "STATUS_LABELS",
+    "TIMER_LABELS",
     "UNICODE_EMOJI_CHANNELS",
     "Emoji",
     "EscalationNoticeInputs",

@@ -60,6 +60,11 @@ EVENT_LABELS: Mapping[str, str] = {
     "rma_returned": "配件已从原厂返回",
     "rma_chase_due": "须催促原厂",
     "onsite_scheduled": "已安排上门",
+    "onsite_rescheduled": "上门已改期",
+    "onsite_arrived": "工程师已到达现场",
+    "checklist_ticked": "已勾选检查项",
+    "stable_run_waived": "管理人员免除稳定运行观察",
+    "return_shipped": "已寄回并告知物流单号",
     "contract_recorded": "已登记销售合同",
     "quote_sent": "已向客户报价",
     "quote_confirmed": "客户已确认报价",
@@ -78,6 +83,55 @@ EVENT_LABELS: Mapping[str, str] = {
     "customer_forgotten": "客户个人信息已删除",
     "retention_masked": "超过保存期限，客户消息已脱敏",
     "note": "备注",
+}
+
+# What each SLA timer is for (`bot.lifecycle.TimerKind` values), as the ticket page,
+# the queue, the manager page and the reminders page name it.
+TIMER_LABELS: Mapping[str, str] = {
+    "accept_engineer": "受理时限",
+    "accept_manager": "受理超时（通知管理人员）",
+    "solution_warning": "方案时限将到",
+    "solution_due": "方案时限",
+    "extension_due": "延期方案时限",
+    "progress_update": "进度更新",
+    "rma_chase": "催促原厂",
+    "rma_product_manager": "产品经理介入",
+    "archive_due": "归档时限",
+    "stable_run_due": "稳定运行观察",
+    "onsite_due": "上门时限",
+    "repair_due": "维修时限",
+    "fault_response_due": "故障等级响应时限",
+    "remote_response_due": "远程响应时限",
+    "complaint_reply_due": "投诉首次回复",
+    "complaint_resolve_due": "投诉处理时限",
+}
+
+# Why a reminder was sent (the ``reason`` of a ``reminder_sent`` event).
+REMINDER_LABELS: Mapping[str, str] = {
+    "accept_overdue": "工单超时未受理",
+    "solution_due_soon": "方案时限将到，如需延期请尽快申请",
+    "solution_overdue": "方案超时，已升级技术部",
+    "extension_overdue": "延期后仍无方案，已升级技术部",
+    "progress_day4": "第4个工作日：须向客户同步进度",
+    "progress_day7": "第7个工作日：须向客户同步进度并提供替代品",
+    "rma_chase": "须催促原厂保修进度",
+    "rma_promised_date": "今天是原厂承诺的返回日期：请跟催",
+    "rma_product_manager": "原厂保修超过15天：请产品经理介入",
+    "repair_due": "维修时限已到",
+    "repair_latest_due": "维修最长时限已到",
+    "ready_for_delivery": "稳定运行观察期满，可以交付",
+    "onsite_due": "今天是上门时限",
+    "onsite_late": "上门时限已过仍未到达：请与客户重新约定上门时间",
+    "archive_overdue": "关闭超过2个工作日仍未归档",
+    "fault_response_overdue": "超过故障等级响应时间",
+    "remote_response_overdue": "超过远程响应时间",
+    "complaint_opened": "客户投诉",
+    "complaint_reply_overdue": "投诉超过首次回复时限",
+    "complaint_resolution_overdue": "投诉超过处理时限",
+    "duty_routed": "已转值班工程师",
+    "duty_rota_empty": "本月未排值班，须安排工程师",
+    "duty_visit": "值班上门服务：须汇报情况",
+    "customer_wrote_after_resolution": "客户在结单后再次来信：请回复",
 }
 
 SCRIPT_LABELS: Mapping[str, str] = {

@@ -100,6 +100,13 @@ class EventKind(enum.StrEnum):
     RMA_RETURNED = "rma_returned"  # the part came back
     RMA_CHASE_DUE = "rma_chase_due"  # vendor RMA chase every 3 days, PM after 15
     ONSITE_SCHEDULED = "onsite_scheduled"  # the visit's deadline by distance
+    # Delivery (seed 000 1.5 ※, 【售后动作标准】, 【售后交付标准】): the visit kept or moved,
+    # the lists ticked, a waived stable run, the server sent back.
+    ONSITE_RESCHEDULED = "onsite_rescheduled"  # a new date agreed, the reschedule line sent
+    ONSITE_ARRIVED = "onsite_arrived"  # the engineer is on site (late or in time)
+    CHECKLIST_TICKED = "checklist_ticked"  # the 上门 / 在司 / return list as now ticked
+    STABLE_RUN_WAIVED = "stable_run_waived"  # a manager let delivery go without it (reason)
+    RETURN_SHIPPED = "return_shipped"  # carrier and tracking number sent to the customer
     # After the chat (seed 000 1.2, 2.1–2.2; seed 004 1.3, 1.5): contract, quote, repair, loan.
     CONTRACT_RECORDED = "contract_recorded"  # a sales contract's single-part warranty terms
     QUOTE_SENT = "quote_sent"  # paid work priced for the customer (amount, items)

@@ -57,6 +57,12 @@ LAID_OUT = frozenset(
         "escalate",
         "resolve",
         "reassign",
+        # The 上门与交付 panel (_ticket_delivery.html).
+        "onsite-arrival",
+        "onsite-reschedule",
+        "checklist",
+        "stable-run-waiver",
+        "shipment",
     }
 )
 
@@ -103,6 +109,19 @@ def actions_of(detail: Mapping[str, Any], user: ConsoleUser, max_extensions: int
         and state["extensions"] < max_extensions
     )
     can_act = user.staff_no is not None
+    delivery = detail.get("delivery") or {}
+    visit = delivery.get("visit")
+    stable = delivery.get("stable_run") or {}
+    returning = next(
+        (c for c in delivery.get("checklists", []) if c["name"] == "return"), {"done": True}
+    )
+    resolve_hint = delivery.get("resolve_hint") if accepted else None
+    shipment_hint = None
+    if not stable.get("ready", True):
+        shipment_hint = stable.get("hint")
+    elif not returning["done"] and returning.get("required"):
+        shipment_hint = "寄回前须在“归还前确认”中勾选配件与包装"
+    shipping = accepted or status == "resolved"
     return {
         "accept": {"enabled": can_act and status == OPENED},
         "backup_warning": {"enabled": can_act and accepted and not state["backup_warning_sent"]},
@@ -125,7 +144,25 @@ def actions_of(detail: Mapping[str, Any], user: ConsoleUser, max_extensions: int
             "grant": user.is_manager,
         },
         "escalate": {"enabled": can_act and working and not state["escalated"]},
-        "resolve": {"enabled": can_act and accepted},
+        "resolve": {"enabled": can_act and accepted and not resolve_hint, "hint": resolve_hint},
+        "onsite_arrival": {
+            "enabled": can_act
+            and accepted
+            and visit is not None
+            and not visit["arrived_at"]
+            and not visit["needs_date"]
+        },
+        "onsite_reschedule": {
+            "enabled": can_act and accepted and visit is not None and not visit["arrived_at"]
+        },
+        "checklist": {"enabled": can_act and shipping},
+        "stable_run_waiver": {
+            "enabled": can_act and user.is_manager and accepted and not stable.get("waived")
+        },
+        "shipment": {
+            "enabled": can_act and shipping and shipment_hint is None,
+            "hint": shipment_hint,
+        },
         "reassign": {"enabled": can_act and user.is_manager and status in ACTIVE},
         **{
             _key(action.name): {

@@ -27,6 +27,7 @@ from bot.console import (
     privacy,
     qa,
     search,
+    reminders,
     signin,
     users,
 )
@@ -112,6 +113,7 @@ def build_routes() -> tuple[Route, ...]:
         *manager.ROUTES,
         *duty.ROUTES,
         *search.ROUTES,
+        *reminders.ROUTES,
         *users.ROUTES,
     )
 

@@ -13,6 +13,7 @@ other ticket is "not found"); a manager or admin sees every ticket.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -21,10 +22,11 @@ from bot.console.actions import action_forms, actions_of
 from bot.console.auth import TICKET_ROLES, ConsoleUser, Route, current_user, json_error
 from bot.console.pages import label_context, render, services_of, state_of, visible_ticket
 from bot.console.search import knowledge_panel
-from bot.console.sla import clock_rows, sla_badges
+from bot.console.sla import CLOCK_TIMERS, clock_rows, sla_badges, with_countdowns
 from bot.console.ticket_panels import ticket_panels
 from bot.context import Services
 from bot.http import ApiError, json_response
+from bot.lifecycle import TimerKind
 from scripts_library import EVENT_LABELS, STATUS_LABELS
 from storage.models import EngineerRole, EventKind
 
@@ -58,12 +60,61 @@ async def queue_rows(services: Services, user: ConsoleUser) -> list[dict[str, An
     tickets = await services.views.list_tickets(status="active", staff_no=staff_no)
     numbers = [t["number"] for t in tickets]
     timers, last_agent = await clock_rows(services, numbers)
+    pending, unread = await services.views.queue_reminders(numbers, user.staff_no)
     now = services.now()
     rows = []
     for ticket in tickets:
-        badges = sla_badges(ticket, timers[ticket["number"]], now, last_agent.get(ticket["number"]))
-        rows.append({**ticket, "sla": badges, "breached": any(b.breached for b in badges)})
+        number = ticket["number"]
+        badges = sla_badges(ticket, timers[number], now, last_agent.get(number))
+        rows.append(
+            {
+                **ticket,
+                "sla": badges,
+                "breached": any(b.breached for b in badges),
+                "alerts": other_clocks(pending.get(number, []), now),
+                "bell": unread.get(number, 0),
+            }
+        )
     rows.sort(key=lambda r: (not r["breached"], r["times"].get("opened_at") or ""))
+    return rows
+
+
+# Shown by the three clocks already (or only a step towards one of them).
+_IN_THE_CLOCKS = frozenset({*CLOCK_TIMERS, TimerKind.ACCEPT_MANAGER, TimerKind.SOLUTION_WARNING})
+
+
+def other_clocks(pending: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """The ticket's other pending timers (RMA chase, on-site, stable run …), one per kind."""
+    seen: set[str] = set()
+    shown = []
+    for item in with_countdowns(pending, now):
+        if item["kind"] in _IN_THE_CLOCKS or item["kind"] in seen:
+            continue
+        seen.add(item["kind"])
+        shown.append(item)
+    return shown
+
+
+async def archive_rows(services: Services, user: ConsoleUser) -> list[dict[str, Any]]:
+    """Closed tickets still to archive (their 2-working-day clock), for the queue page."""
+    if not user.sees_all_tickets and user.staff_no is None:
+        return []
+    staff_no = None if user.sees_all_tickets else user.staff_no
+    tickets = await services.views.awaiting_archive(staff_no)
+    numbers = [t["number"] for t in tickets]
+    all_timers, _ = await services.views.queue_reminders(numbers, None)
+    now = services.now()
+    rows = []
+    for ticket in tickets:
+        due = next(
+            (
+                t
+                for t in with_countdowns(all_timers.get(ticket["number"], []), now)
+                if t["kind"] == TimerKind.ARCHIVE
+            ),
+            None,
+        )
+        rows.append({**ticket, "archive": due})
     return rows
 
 
@@ -75,6 +126,7 @@ async def queue_page(request: web.Request) -> web.StreamResponse:
     return await render(
         request,
         "queue.html",
+        archive=await archive_rows(services, user),
         page_title="我的工单" if not user.sees_all_tickets else "全部工单",
         rows=rows,
         show_engineer=user.sees_all_tickets,
@@ -114,6 +166,7 @@ async def _ticket_context(request: web.Request) -> dict[str, Any]:
     number = detail["number"]
     timers, last_agent = await clock_rows(services, [number])
     badges = sla_badges(detail, timers[number], services.now(), last_agent.get(number))
+    detail["timers"] = with_countdowns(detail.get("timers", []), services.now())
     return {
         "ticket": detail,
         "sla": badges,
@@ -175,7 +228,8 @@ def _id_query(request: web.Request, name: str) -> int:
 
 async def ticket_live(request: web.Request) -> web.StreamResponse:
     """What changed since the page last looked: lines after ``?after=ID``, events after
-    ``?after_event=ID``, and the status, SLA clocks, warranty panel and enabled actions now."""
+    ``?after_event=ID``, and the status, SLA clocks, warranty, reminders and delivery panels
+    and enabled actions now."""
     try:
         after = _id_query(request, "after")
         after_event = _id_query(request, "after_event")
@@ -187,6 +241,11 @@ async def ticket_live(request: web.Request) -> web.StreamResponse:
     sla_html = state.templates.get_template("_sla.html").render(sla=context["sla"])
     # The warranty panel follows quote, repair and replacement unit as they happen.
     warranty_html = state.templates.get_template("_warranty.html").render(ticket=detail)
+    reminders_html = state.templates.get_template("_ticket_reminders.html").render(ticket=detail)
+    # Forms inside: the page swaps it in only after an action, never under the engineer's hand.
+    delivery_html = state.templates.get_template("_ticket_delivery.html").render(
+        ticket=detail, actions=context["actions"], prefix=state.prefix
+    )
     items = [
         item
         for item in context["items"]
@@ -202,6 +261,8 @@ async def ticket_live(request: web.Request) -> web.StreamResponse:
             "drafts": detail.get("drafts", []),
             "sla_html": sla_html,
             "warranty_html": warranty_html,
+            "reminders_html": reminders_html,
+            "delivery_html": delivery_html,
         }
     )
 

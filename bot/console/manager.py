@@ -23,6 +23,7 @@ from bot.console.auth import MANAGER_ROLES, Route, current_user
 from bot.console.engineer import queue_rows
 from bot.console.pages import channel_labels, render, services_of, state_of
 from bot.console.qa_data import build_view
+from bot.console.reminders import manager_reminders
 from bot.console.suggestions import suggestion_months
 from bot.lifecycle import ExtensionBody, ReassignBody, TicketError
 from compliance.calendar import SHANGHAI
@@ -128,6 +129,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
         status_labels=STATUS_LABELS,
         channel_labels=channel_labels(services.policy),
         unchecked=view.unchecked,
+        clocks=await manager_reminders(services),
     )
 
 

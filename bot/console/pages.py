@@ -32,6 +32,8 @@ from scripts_library import EVENT_LABELS, SCRIPT_LABELS, STATUS_LABELS
 from storage.db import make_engine
 
 PREFIX = "/console"
+# The reminders page: its nav item carries the count of new reminders.
+REMINDERS_HREF = f"{PREFIX}/reminders"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -51,6 +53,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("范例句", f"{PREFIX}/qa/exemplars", frozenset({"qa", "manager", "admin"})),
     NavItem("值班", f"{PREFIX}/duty", frozenset({"engineer", "manager", "admin"})),
     NavItem("搜索", f"{PREFIX}/search", frozenset({"engineer", "qa", "manager", "admin"})),
+    NavItem("提醒", REMINDERS_HREF, frozenset({"engineer", "manager", "admin"})),
     NavItem("团队管理", f"{PREFIX}/manager", frozenset({"manager", "admin"})),
     NavItem("账号", f"{PREFIX}/admin/users", frozenset({"admin"})),
 )
@@ -79,6 +82,7 @@ NOTICES: Mapping[str, tuple[str, str]] = {
     "check_done": ("ok", "质检已完成。"),
     "rota_saved": ("ok", "值班表已保存。"),
     "handover_saved": ("ok", "值班记录已提交并交接给下月值班工程师。"),
+    "reminders_read": ("ok", "提醒已全部标为已读。"),
 }
 
 
@@ -147,15 +151,30 @@ def make_templates() -> jinja2.Environment:
     return env
 
 
-def nav_for(user: ConsoleUser, path: str) -> list[dict[str, Any]]:
+def nav_for(user: ConsoleUser, path: str, unread: int = 0) -> list[dict[str, Any]]:
     items = []
     for item in NAV:
         if user.role in item.roles:
             current = path == item.href or (
                 item.href != f"{PREFIX}/qa" and path.startswith(item.href + "/")
             )
-            items.append({"label": item.label, "href": item.href, "current": current})
+            items.append(
+                {
+                    "label": item.label,
+                    "href": item.href,
+                    "current": current,
+                    "reminders": item.href == REMINDERS_HREF,
+                    "count": unread if item.href == REMINDERS_HREF else 0,
+                }
+            )
     return items
+
+
+async def _unread(services: Services, user: ConsoleUser) -> int:
+    """New reminders addressed to the account's 工号 (the nav's count)."""
+    if user.staff_no is None or user.role not in ("engineer", "manager", "admin"):
+        return 0
+    return await services.views.reminder_count(user.staff_no)
 
 
 async def render(
@@ -174,7 +193,7 @@ async def render(
         "centre": services.policy.company.centre,
         "user": user,
         "role_label": user.role_label if user else "",
-        "nav": nav_for(user, request.path) if user else [],
+        "nav": nav_for(user, request.path, await _unread(services, user)) if user else [],
         "csrf_token": signer.csrf_token(session.nonce) if session else "",
         "flashes": [{"kind": notice[0], "text": notice[1]}] if notice else [],
         "page_title": "",

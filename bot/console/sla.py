@@ -200,3 +200,17 @@ async def clock_rows(
             if at is not None:
                 last_agent[number] = at
     return timers, last_agent
+
+
+def with_countdowns(items: Sequence[Mapping[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """Timer rows (`bot.lifecycle` views) with the badge state and text of the pending ones."""
+    out = []
+    for item in items:
+        row = dict(item)
+        if row.get("pending"):
+            badge = countdown(str(row["label"]), _aware(row.get("due_at")), now)
+            row["state"], row["text"] = badge.state, badge.text
+        else:
+            row["state"], row["text"] = "done", "已到期"
+        out.append(row)
+    return out

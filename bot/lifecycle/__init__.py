@@ -16,7 +16,10 @@ where:
 - `bodies` — the typed body of each action, for the API and the console forms;
 - `aftercare` — warranty facts, quote, repair paths and loaned units: the rules the
   after-the-chat actions share, the paused progress updates, the ticket page's panel;
-- `deadlines`, `views` — the timers' handlers, the read-only views.
+- `delivery` — what resolving waits for (the stable run, the 上门 / 在司 lists) and the
+  ticket page's 上门与交付 panel;
+- `deadlines`, `views`, `reminders` — the timers' handlers, the read-only views, the
+  timers and reminders as people see them (ticket page, queue, manager, nav count).
 
 Nothing outside this package imports its modules: the names below are the
 lifecycle's whole interface.

@@ -28,7 +28,9 @@ engineer's call.
 - ``repair_due`` — the morning an in-house (7 working days) or factory (10, then
   15) repair limit ends: reminds the engineer, on the last day the managers too.
 - ``stable_run_due`` — 24 h (72 h intermittent) after the fix: delivery may proceed.
-- ``onsite_due`` — the on-site deadline's morning: reminds the engineer.
+- ``onsite_due`` — the on-site deadline's morning: reminds the engineer; the end of
+  that day with nobody on site: drafts the reschedule line (next working day
+  proposed) and reminds the engineer and the managers.
 - ``archive_due`` — 2 working days after closing, not archived: reminds.
 - ``fault_response_due``, ``remote_response_due`` — seed 002's per-level response
   and remote-response times (`bot.lifecycle.levels`); ``complaint_reply_due``,
@@ -61,6 +63,7 @@ from bot.lifecycle.vocabulary import (
     EventKind,
     TimerKind,
 )
+from storage.delivery_models import OnsiteVisit
 from storage.models import Engineer, Ticket
 from storage.repair_models import RepairJob
 
@@ -323,14 +326,25 @@ class DeadlineHandlers:
         return "ready for delivery"
 
     async def onsite_due(self, session: AsyncSession, timer: timers.DueTimer, now: datetime) -> str:
+        """The visit's morning: remind; its evening, nobody there: the reschedule line."""
         loaded = await self._load(session, timer)
         ticket, engineer = loaded.ticket, loaded.engineer
-        if ticket.status not in WORKING:
+        visit = await session.get(OnsiteVisit, ticket.id)
+        if ticket.status not in WORKING or (visit is not None and visit.arrived_at is not None):
             return "nothing to do"
-        self._remind(
-            session, ticket, now, [engineer], "onsite_due", due_on=timer.payload.get("due_on")
+        due_on = timer.payload.get("due_on")
+        if timer.payload.get("stage") != "late":
+            self._remind(session, ticket, now, [engineer], "onsite_due", due_on=due_on)
+            return "engineer reminded"
+        calendar = self.desk.calendar
+        proposed = calendar.add_working_days(calendar.local_date(now), 1)
+        line = self.desk.prompter.onsite_reschedule(
+            proposed, ticket.channel, address=loaded.address
         )
-        return "engineer reminded"
+        suggest_draft(session, ticket, line, now, reason="onsite_late", due_on=due_on)
+        managers = await roster_managers(session)
+        self._remind(session, ticket, now, [engineer, *managers], "onsite_late", due_on=due_on)
+        return "reschedule drafted"
 
     async def archive_due(
         self, session: AsyncSession, timer: timers.DueTimer, now: datetime

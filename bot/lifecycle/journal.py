@@ -113,6 +113,7 @@ class TicketState:
     solution_given: bool = False
     remote_login: bool = False
     stable_run_until: datetime | None = None
+    stable_run_waived: bool = False
     rma_open: bool = False
     archived: bool = False
     # Seed 002 1.1.2: a complaint being handled, since when.
@@ -157,6 +158,8 @@ class TicketState:
                 state.remote_login = True
             elif kind is EventKind.STABLE_RUN_STARTED:
                 state.stable_run_until = datetime.fromisoformat(str(data["until"]))
+            elif kind is EventKind.STABLE_RUN_WAIVED:
+                state.stable_run_waived = True
             elif kind is EventKind.RMA_STARTED:
                 state.rma_open = True
             elif kind is EventKind.RMA_RETURNED:

@@ -17,11 +17,12 @@ from bot.lifecycle.actions.closing import ARCHIVE, CLOSE, RESOLVE, STABLE_RUN
 from bot.lifecycle.actions.complaint import COMPLAINT
 from bot.lifecycle.actions.contact import CONTACT
 from bot.lifecycle.actions.contract import CONTRACT
+from bot.lifecycle.actions.delivery import CHECKLIST, RETURN_SHIPPING, STABLE_RUN_WAIVER
 from bot.lifecycle.actions.drafts import SEND
 from bot.lifecycle.actions.fault_level import FAULT_LEVEL
 from bot.lifecycle.actions.handover import REASSIGN
 from bot.lifecycle.actions.loaner import LOANER
-from bot.lifecycle.actions.onsite import ONSITE
+from bot.lifecycle.actions.onsite import ONSITE, ONSITE_ARRIVAL, ONSITE_RESCHEDULE
 from bot.lifecycle.actions.quote import QUOTE, QUOTE_CONFIRMATION
 from bot.lifecycle.actions.remote import BACKUP_CONFIRMATION, BACKUP_WARNING, REMOTE
 from bot.lifecycle.actions.repair import REPAIR
@@ -41,6 +42,8 @@ ACTIONS: tuple[Action[Any], ...] = (
     QUOTE_CONFIRMATION,
     SOLUTION,
     ONSITE,
+    ONSITE_RESCHEDULE,
+    ONSITE_ARRIVAL,
     EXTENSION_REQUEST,
     EXTENSION,
     ESCALATE,
@@ -48,6 +51,9 @@ ACTIONS: tuple[Action[Any], ...] = (
     RMA,
     LOANER,
     STABLE_RUN,
+    STABLE_RUN_WAIVER,
+    CHECKLIST,
+    RETURN_SHIPPING,
     RESOLVE,
     CLOSE,
     ARCHIVE,

@@ -13,14 +13,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import timers
+from bot.lifecycle import reminders
 from bot.lifecycle.access import TicketError, load_ticket
 from bot.lifecycle.aftercare import aftercare_view
+from bot.lifecycle.delivery import delivery_view
 from bot.lifecycle.desk import Desk
 from bot.lifecycle.journal import TicketState, events_of
-from bot.lifecycle.vocabulary import ACTIVE
+from bot.lifecycle.vocabulary import ACTIVE, TimerKind
 from bot.prompting import PromptedLine
 from compliance.calendar import SHANGHAI, as_aware
 from scripts_library import ScriptKey
@@ -149,6 +152,7 @@ def state_view(state: TicketState) -> dict[str, Any]:
         "solution_given": state.solution_given,
         "remote_login": state.remote_login,
         "stable_until": iso(state.stable_run_until),
+        "stable_run_waived": state.stable_run_waived,
         "rma_open": state.rma_open,
         "archived": state.archived,
         "complaint_open": state.complaint_open,
@@ -249,11 +253,27 @@ class TicketViews:
             )
             events = await events_of(session, ticket.id)
             view["aftercare"] = await aftercare_view(session, ticket, self.desk.policy)
+            state = TicketState.from_events(events)
+            view["events"] = [event_view(e) for e in events]
+            now = self.desk.now()
+            view["delivery"] = await delivery_view(
+                session,
+                ticket,
+                self.desk.policy,
+                state,
+                now,
+                self.desk.calendar.local_date(now),
+                view["events"],
+            )
+            view["timers"] = await reminders.ticket_timers(session, ticket.id)
         view["messages"] = [message_view(m) for m in messages]
-        view["events"] = [event_view(e) for e in events]
-        view["state"] = state_view(TicketState.from_events(events))
+        view["state"] = state_view(state)
         view["drafts"] = pending_drafts(events, messages)
-        view["reminders"] = [event_view(e) for e in events if e.event is EventKind.REMINDER_SENT]
+        view["reminders"] = [
+            {**event_view(e), **reminders.reminder_item(e)}
+            for e in events
+            if e.event is EventKind.REMINDER_SENT
+        ]
         return view
 
     async def script_lines(self, number: str) -> list[dict[str, str | None]]:
@@ -286,11 +306,74 @@ class TicketViews:
                 query = query.where(TicketEvent.at >= since)
             rows = (await session.execute(query)).all()
         mine = [
-            {**event_view(event), "ticket": number}
+            {
+                **event_view(event),
+                "ticket": number,
+                "label": reminders.reminder_item(event)["label"],
+            }
             for event, number in rows
             if (event.data or {}).get("to") == staff_no
         ]
         return mine[:200]
+
+    # -- reminders as people see them (bot.lifecycle.reminders) ----------------------------
+
+    async def reminder_inbox(self, staff_no: str, limit: int = 100) -> dict[str, Any]:
+        async with self.sessionmaker() as session:
+            return await reminders.inbox(session, staff_no, limit)
+
+    async def reminder_count(self, staff_no: str) -> int:
+        async with self.sessionmaker() as session:
+            return await reminders.unread_count(session, staff_no)
+
+    async def mark_reminders_read(self, staff_no: str) -> int:
+        try:
+            async with self.desk.transaction() as session:
+                return await reminders.mark_read(session, staff_no, self.desk.now())
+        except IntegrityError:
+            # Marked from two tabs at once: the other one made the row; update it.
+            async with self.desk.transaction() as session:
+                return await reminders.mark_read(session, staff_no, self.desk.now())
+
+    async def queue_reminders(
+        self, numbers: Sequence[str], staff_no: str | None
+    ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
+        """Each ticket's pending timers, and the viewer's new reminders per ticket."""
+        async with self.sessionmaker() as session:
+            pending = await reminders.timers_by_ticket(session, numbers)
+            unread = await reminders.unread_by_ticket(session, staff_no) if staff_no else {}
+        return pending, unread
+
+    async def reminders_overview(self) -> dict[str, Any]:
+        async with self.sessionmaker() as session:
+            return dict(await reminders.overview(session, self.desk.now()))
+
+    async def awaiting_archive(self, staff_no: str | None) -> list[dict[str, Any]]:
+        """Closed tickets not yet archived whose archive timer is set (the queue's last table)."""
+        async with self.sessionmaker() as session:
+            due = select(Timer.ticket_id).where(
+                Timer.kind == TimerKind.ARCHIVE, Timer.status != timers.CANCELLED
+            )
+            skipped = select(TicketEvent.ticket_id).where(
+                TicketEvent.event == EventKind.ARCHIVE_SKIPPED_DUPLICATE
+            )
+            query = (
+                select(Ticket)
+                .where(
+                    Ticket.status == TicketStatus.CLOSED,
+                    Ticket.archived_at.is_(None),
+                    Ticket.id.in_(due),
+                    Ticket.id.not_in(skipped),
+                )
+                .order_by(Ticket.closed_at)
+                .limit(100)
+            )
+            if staff_no is not None:
+                query = query.join(Engineer, Ticket.assigned_engineer_id == Engineer.id).where(
+                    Engineer.staff_no == staff_no
+                )
+            tickets = list((await session.execute(query)).scalars())
+            return [await self._summary(session, t) for t in tickets]
 
     async def conversation(
         self, channel: str, customer_external_id: str, after_id: int = 0, limit: int = 200

@@ -10,9 +10,10 @@ from alembic import context
 from sqlalchemy import Connection
 
 # Imported for their side effect: they register the console, kf / bridge and
-# after-the-chat (warranty, repair) tables on Base.metadata.
+# after-the-chat (warranty, repair, delivery) tables on Base.metadata.
 import storage.account_models
 import storage.channel_models
+import storage.delivery_models
 import storage.duty_models
 import storage.knowledge_models
 import storage.repair_models  # noqa: F401

@@ -92,6 +92,7 @@ async def test_suggestion_request_is_never_repeated(sqlite_bot: Bot) -> None:
     await sqlite_bot.act(number, "backup-warning")
     await sqlite_bot.say(visitor, "好的")
     await sqlite_bot.act(number, "remote")
+    await sqlite_bot.act(number, "stable-run-waiver", staff_no="9001", reason="客户确认已恢复")
     await sqlite_bot.act(number, "resolve")
     await sqlite_bot.say(visitor, "没有，都挺好")
     detail = await sqlite_bot.ticket(number)
@@ -105,6 +106,7 @@ async def test_resolve_without_suggestion_sends_the_survey_and_records_rating(
     sqlite_bot: Bot,
 ) -> None:
     visitor, number = await open_ticket(sqlite_bot)
+    await sqlite_bot.act(number, "stable-run-waiver", staff_no="9001", reason="客户确认已恢复")
     resolved = await sqlite_bot.act(number, "resolve", ask_suggestion=False)
     assert [s["prompted_by"] for s in resolved["sent"]] == [
         "thanks",
@@ -330,6 +332,7 @@ async def test_a_typed_out_backup_warning_counts_as_the_line(sqlite_bot: Bot) ->
 
 async def test_a_customer_writing_after_the_fix_reminds_the_engineer(sqlite_bot: Bot) -> None:
     visitor, number = await open_ticket(sqlite_bot)
+    await sqlite_bot.act(number, "stable-run-waiver", staff_no="9001", reason="客户确认已恢复")
     await sqlite_bot.act(number, "resolve", ask_suggestion=False)
     await sqlite_bot.say(visitor, "满意")
     await sqlite_bot.say(visitor, "谢谢")  # an acknowledgement: nothing to do

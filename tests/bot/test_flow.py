@@ -54,6 +54,7 @@ async def test_web_chat_to_resolution_leaves_no_finding(
     bot.clock.advance(minutes=20)
     await bot.say(visitor, "好了，能开机了")
     bot.clock.advance(seconds=30)
+    await bot.act(number, "stable-run-waiver", staff_no="9001", reason="客户确认已恢复")
     resolved = await bot.act(number, "resolve")
     assert [line["prompted_by"] for line in resolved["sent"]] == [
         "thanks",

@@ -40,6 +40,7 @@ async def test_lines_answering_a_later_message_are_that_messages(bot: Bot) -> No
     first = await tickets.receive(_inbound(bot, "服务器开不了机了", "visitor-1:m1"))
     number = first.ticket_number
     await bot.act(number, "accept")
+    await bot.act(number, "stable-run-waiver", staff_no="9001", reason="客户确认已恢复")
     await bot.act(number, "resolve", ask_suggestion=False)
     bot.clock.advance(minutes=1)
     rating = await tickets.receive(_inbound(bot, "很满意", "visitor-1:m2"))

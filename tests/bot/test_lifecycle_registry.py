@@ -164,9 +164,18 @@ async def _tour(bot: Bot) -> dict[str, list[str]]:
     await act("loaner", action="sent", serial_no="LOAN-01")
     ran["loaner"] += (await bot.act(number, "loaner", action="returned"))["events"]
     await act("onsite", distance_km=50)
+    await act("onsite-reschedule", new_date="2026-11-27", reason="暴雨封路")
+    await act("onsite-arrival", note="已到机房")
     await act("solution", summary="更换主板")
     await act("stable-run", intermittent=False)
-    bot.clock.advance(hours=25)
+    await act("stable-run-waiver", staff_no="9001", reason="客户急用，现场已验证")
+    delivery = bot.services.policy.delivery
+    for name in ("onsite", "workshop", "return"):
+        codes = [item.code for item in delivery.checklist(name)]
+        ran["checklist"] = (await bot.act(number, "checklist", checklist=name, items=codes))[
+            "events"
+        ]
+    await act("shipment", carrier="顺丰速运", tracking_no="SF1234567890")
     await act("resolve", ask_suggestion=False)
     await bot.say(visitor, "很满意")
     await act("reassign", staff_no="9001", to="2046")

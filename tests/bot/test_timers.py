@@ -55,6 +55,7 @@ async def test_accept_reminds_engineer_then_manager(sqlite_bot: Bot) -> None:
     assert [(r["ticket"], r["data"]["reason"]) for r in mine["reminders"]] == [
         (number, "accept_overdue")
     ]
+    assert mine["reminders"][0]["label"] == "工单超时未受理"
 
 
 async def test_accept_in_time_cancels_the_reminders(sqlite_bot: Bot) -> None:
@@ -156,6 +157,7 @@ async def test_progress_updates_on_working_days_four_and_seven(sqlite_bot: Bot) 
 async def test_resolved_ticket_gets_no_progress_draft(sqlite_bot: Bot) -> None:
     _visitor, number = await open_ticket(sqlite_bot)
     await sqlite_bot.act(number, "accept")
+    await sqlite_bot.act(number, "stable-run-waiver", staff_no="9001", reason="客户确认已恢复")
     await sqlite_bot.act(number, "resolve", ask_suggestion=False)
     sqlite_bot.clock.set(at(30, 10, 0))
     assert await run(sqlite_bot) == []

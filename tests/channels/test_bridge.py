@@ -472,6 +472,7 @@ async def test_whole_lifecycle_through_the_bridge(
     )
     assert await typed() == ["好的，我现在通过向日葵远程为您处理，请稍候。"]
     bot.clock.advance(minutes=20)
+    await bot.api("POST", f"{path}/stable-run-waiver", "9001", reason="客户确认已恢复")
     resolved = await bot.api("POST", f"{path}/resolve", staff_no, ask_suggestion=False)
     closing = await typed()
     assert closing == [line["text"] for line in resolved["sent"]]

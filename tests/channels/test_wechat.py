@@ -716,6 +716,7 @@ async def test_whole_flow_through_signed_encrypted_wechat_requests(
     reply = "好的，我现在通过向日葵远程连接为您处理，请稍候。"
     assert (await _send(bot, ticket.number, staff_no, reply))["status"] == "sent"
     bot.clock.advance(minutes=20)
+    await bot.api("POST", f"{path}/stable-run-waiver", "9001", reason="客户确认已恢复")
     resolved = await bot.api("POST", f"{path}/resolve", staff_no, ask_suggestion=False)
     sent = [line["text"] for line in resolved["sent"]]
     assert all(line["delivery"]["status"] == "sent" for line in resolved["sent"])

@@ -717,6 +717,7 @@ async def test_whole_lifecycle_through_wecom_kf(
         "status"
     ] == "sent"
     bot.clock.advance(minutes=20)
+    await bot.api("POST", f"{path}/stable-run-waiver", "9001", reason="客户确认已恢复")
     resolved = await bot.api("POST", f"{path}/resolve", staff_no, ask_suggestion=False)
     sent = [line["text"] for line in resolved["sent"]]
     assert all(line["delivery"]["status"] == "sent" for line in resolved["sent"])

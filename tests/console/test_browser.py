@@ -38,6 +38,7 @@ from openpyxl import load_workbook
 
 from bot.app import create_app
 from bot.context import SERVICES, Services
+from bot.lifecycle import BY_NAME, parse_body
 from bot.settings import Settings
 from compliance.policy import load_policy
 from tests.console.conftest import FALSE_POSITIVE_SESSION, MONDAY_10, seed_session
@@ -283,7 +284,17 @@ def test_customer_engineer_and_qa_in_a_real_browser(
     expect(precheck).to_contain_text("未发现禁用语")
     engineer.get_by_role("button", name="发送", exact=True).click()
     expect(engineer.locator("#log")).to_contain_text("重新插紧后")
-    engineer.get_by_role("button", name="已解决").click()
+    # Delivery waits for the stable run; here a manager waives it (the customer saw it boot).
+    resolve = engineer.get_by_role("button", name="已解决")
+    expect(resolve).to_be_disabled()
+    expect(engineer.locator("#resolve-hint")).to_contain_text("稳定运行")
+    assert number is not None
+    waiver = parse_body(
+        BY_NAME["stable-run-waiver"].body, {"reason": "客户确认已正常开机"}, text_limit=1000
+    )
+    live_app.call(live_app.services.tickets.run("stable-run-waiver", number, "9001", waiver))
+    expect(resolve).to_be_enabled()
+    resolve.click()
     expect(engineer.locator("#ticket-status")).to_have_text("已解决")
     expect(engineer.locator("#log")).to_contain_text("感谢您对我们本次服务的理解和支持")
     shot(engineer, "08-resolved")

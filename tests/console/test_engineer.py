@@ -94,6 +94,10 @@ async def test_lifecycle_through_the_console(console: Console) -> None:
         token,
     )
     assert sent.status == 200, await sent.text()
+    early = await post_json(browser, f"{base}/resolve", {}, token)
+    assert early.status == 409 and (await early.json())["error"] == "stable_run_required"
+    assert (await post_json(browser, f"{base}/stable-run", {}, token)).status == 200
+    console.clock.advance(hours=25)
     resolved = await post_json(browser, f"{base}/resolve", {}, token)
     assert resolved.status == 200
     lines = [line["text"] for line in (await resolved.json())["sent"]]

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 # The console and channel tables are part of the schema too.
 import storage.account_models
 import storage.channel_models
+import storage.delivery_models
 import storage.duty_models
 import storage.knowledge_models
 import storage.repair_models  # noqa: F401
@@ -54,6 +55,7 @@ TABLES_0110 = {
     "loaner_units",
 }
 TABLES_0130 = {"duty_rota", "contact_records", "duty_handovers"}
+TABLES_0140 = {"onsite_visits", "checklist_ticks", "reminder_reads"}
 TABLES_0150 = {"solution_records", "search_documents"}
 ALL_TABLES = (
     TABLES_0001
@@ -64,6 +66,7 @@ ALL_TABLES = (
     | TABLES_0100
     | TABLES_0110
     | TABLES_0130
+    | TABLES_0140
     | TABLES_0150
 )
 HEAD = "0150"
@@ -93,6 +96,7 @@ def test_history_is_linear_from_0001() -> None:
         "0101",
         "0110",
         "0130",
+        "0140",
         "0150",
     ]
 

@@ -40,6 +40,23 @@
     return iso ? TIME.format(new Date(iso)) : "";
   }
 
+  // -- reminders count in the navigation ---------------------------------------------------
+  var bell = document.getElementById("nav-reminders");
+  if (bell) {
+    var refreshBell = function () {
+      api("GET", bell.getAttribute("data-live")).then(function (data) {
+        if (!data._ok) { return; }
+        var count = document.getElementById("nav-reminders-count");
+        count.textContent = data.unread ? String(data.unread) : "";
+        count.hidden = !data.unread;
+        bell.setAttribute("aria-label", data.unread ? "提醒（" + data.unread + " 条新提醒）" : "提醒");
+      }).catch(function () {}).then(function () {
+        window.setTimeout(refreshBell, document.hidden ? 60000 : 15000);
+      });
+    };
+    window.setTimeout(refreshBell, 15000);
+  }
+
   // -- queue ----------------------------------------------------------------------------
   var queue = document.getElementById("queue");
   if (queue) {
@@ -125,13 +142,22 @@
     });
     var hint = document.getElementById("remote-hint");
     if (hint) { hint.textContent = actions.remote.hint || ""; }
+    var resolveHint = document.getElementById("resolve-hint");
+    if (resolveHint) { resolveHint.textContent = actions.resolve.hint || ""; }
     Array.prototype.forEach.call(document.querySelectorAll(".action-form"), function (form) {
       var state = actions[form.getAttribute("data-key")];
       if (state) { form.querySelector("fieldset").disabled = !state.enabled; }
     });
   }
 
-  function refresh() {
+  // After an action the panels with forms are redrawn too; the timed refresh leaves
+  // them alone, so nothing the engineer is ticking or typing is overwritten.
+  function swap(id, html) {
+    var node = document.getElementById(id);
+    if (node && html) { node.outerHTML = html; }
+  }
+
+  function refresh(afterAction) {
     return api("GET", base + "/live?after=" + lastId + "&after_event=" + lastEvent).then(function (data) {
       if (!data._ok) { return; }
       var nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
@@ -145,6 +171,8 @@
       document.getElementById("sla").innerHTML = data.sla_html;
       var warranty = document.getElementById("warranty-panel");
       if (warranty && data.warranty_html) { warranty.outerHTML = data.warranty_html; }
+      swap("reminders-panel", data.reminders_html);
+      if (afterAction) { swap("delivery-panel", data.delivery_html); }
       applyActions(data.actions);
     });
   }
@@ -284,7 +312,7 @@
       } else {
         say(data._status === 409 ? "warn" : "error", data.message || "操作失败");
       }
-      return refresh();
+      return refresh(true);
     }).catch(function (error) { say("error", error.message); });
   }
 
@@ -346,21 +374,22 @@
     return body;
   }
 
-  Array.prototype.forEach.call(document.querySelectorAll(".action-form"), function (form) {
-    form.addEventListener("submit", function (event) {
-      event.preventDefault();
-      var title = form.querySelector("legend").textContent;
-      say("ok", "处理中…");
-      api("POST", base + "/" + form.getAttribute("data-action"), formBody(form)).then(function (data) {
-        if (data._ok) {
-          say("ok", title + "：已完成");
-          form.reset();
-        } else {
-          say(data._status === 409 ? "warn" : "error", data.message || "操作失败");
-        }
-        return refresh();
-      }).catch(function (error) { say("error", error.message); });
-    });
+  // Delegated: the delivery panel's forms are redrawn after each action.
+  document.addEventListener("submit", function (event) {
+    var form = event.target.closest ? event.target.closest(".action-form") : null;
+    if (!form) { return; }
+    event.preventDefault();
+    var title = form.querySelector("legend").textContent.trim();
+    say("ok", "处理中…");
+    api("POST", base + "/" + form.getAttribute("data-action"), formBody(form)).then(function (data) {
+      if (data._ok) {
+        say("ok", title + "：已完成");
+        form.reset();
+      } else {
+        say(data._status === 409 ? "warn" : "error", data.message || "操作失败");
+      }
+      return refresh(true);
+    }).catch(function (error) { say("error", error.message); });
   });
 
   var reassign = document.getElementById("reassign-form");

@@ -2,7 +2,7 @@
 
 An action is one `Action` value in its family's module (accept, drafts,
 remote, solution, closing, handover, warranty, contract, quote, repair, rma,
-loaner, onsite), listed once in
+loaner, onsite, delivery), listed once in
 `bot.lifecycle.registry.ACTIONS`: its name (the URL segment under
 ``/api/tickets/{n}/`` and ``/console/api/tickets/{n}/``), the words the console
 shows, the statuses it is allowed in, the roles that may run it, its body

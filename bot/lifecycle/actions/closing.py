@@ -1,6 +1,8 @@
 """Delivery and closing: stable running, the resolution, closing, the knowledge base.
 
-Delivery waits for 24 h of stable running (72 h for an intermittent fault).
+Delivery waits for 24 h of stable running (72 h for an intermittent fault) — unless a
+manager waived it — and for the 上门 / 在司 lists the ticket owes
+(`bot.lifecycle.delivery.resolve_blocker`).
 Resolving says the thanks and responsibility lines (SCR004/5), then asks for
 suggestions once (never twice, SCR006) or sends the satisfaction survey.
 Closing is refused while the customer's last message is unanswered (LNG004)
@@ -21,6 +23,7 @@ from bot.lifecycle.access import ActionContext, TicketError
 from bot.lifecycle.actions import Action, Outcome
 from bot.lifecycle.bodies import given
 from bot.lifecycle.knowledge import archive_record, archived_original, record_of, write_record
+from bot.lifecycle.delivery import resolve_blocker
 from bot.lifecycle.vocabulary import (
     ACTIVE,
     CLOSED,
@@ -70,13 +73,9 @@ async def resolve(ctx: ActionContext, body: ResolveBody) -> Outcome:
     request — or, without it, the satisfaction survey."""
     ticket, now, prompter = ctx.ticket, ctx.now, ctx.desk.prompter
     state = await ctx.state()
-    if state.stable_run_until is not None and now < state.stable_run_until:
-        raise TicketError(
-            "conflict",
-            "stable_run_pending",
-            f"交付前须确认服务器稳定运行至 {state.stable_run_until.isoformat()}",
-            stable_until=state.stable_run_until.isoformat(),
-        )
+    blocker = await resolve_blocker(ctx.session, ctx.desk.policy, ticket, state, now)
+    if blocker is not None:
+        raise TicketError("conflict", blocker.code, blocker.message, **blocker.details)
     events: list[EventKind] = []
     if not state.solution_given:
         # The fix is the plan: a ticket resolved without a separate plan

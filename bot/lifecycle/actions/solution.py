@@ -53,7 +53,7 @@ async def give_solution(ctx: ActionContext, body: SolutionBody) -> Outcome:
     )
     if body.onsite_km is None:
         return Outcome((EventKind.SOLUTION_GIVEN,))
-    onsite = schedule_onsite(ctx, body.onsite_km)
+    onsite = await schedule_onsite(ctx, body.onsite_km)
     return Outcome((EventKind.SOLUTION_GIVEN, EventKind.ONSITE_SCHEDULED), {"onsite": onsite})
 
 

@@ -8,7 +8,7 @@ an FTS5 table over `tokens` kept in step by triggers on SQLite, a GIN index over
 here: run ``aftersales search reindex`` once after upgrading.
 
 Revision ID: 0150
-Revises: 0130
+Revises: 0140
 Create Date: 2026-12-04 19:00:00
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0150"
-down_revision = "0130"
+down_revision = "0140"
 branch_labels = None
 depends_on = None
 
