@@ -26,8 +26,8 @@ from bot.console import (
     manager,
     privacy,
     qa,
-    search,
     reminders,
+    search,
     signin,
     users,
 )

@@ -22,8 +22,8 @@ from bot import timers
 from bot.lifecycle.access import ActionContext, TicketError
 from bot.lifecycle.actions import Action, Outcome
 from bot.lifecycle.bodies import given
-from bot.lifecycle.knowledge import archive_record, archived_original, record_of, write_record
 from bot.lifecycle.delivery import resolve_blocker
+from bot.lifecycle.knowledge import archive_record, archived_original, record_of, write_record
 from bot.lifecycle.vocabulary import (
     ACTIVE,
     CLOSED,
