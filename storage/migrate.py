@@ -18,8 +18,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -131,3 +133,31 @@ def current(url_or_engine: str | Engine) -> str | None:
 def heads() -> tuple[str, ...]:
     """The newest revision(s) of the scripts; more than one is a broken history."""
     return tuple(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def schema_drift(connection: Connection) -> list[Any]:
+    """Alembic's differences between the migrated database and every model module.
+
+    All model modules are imported here, so the answer does not depend on what the
+    caller happened to import; the hand-made full-text index (migration 0150) is left
+    out, as `env.py` leaves it out of autogenerate.
+    """
+    import storage.account_models
+    import storage.channel_models
+    import storage.delivery_models
+    import storage.duty_models
+    import storage.knowledge_models
+    import storage.repair_models  # noqa: F401
+    from storage.models import Base
+    from storage.search import is_search_internal
+
+    context = MigrationContext.configure(
+        connection,
+        opts={
+            "compare_type": True,
+            "include_name": lambda name, kind, _parents: (
+                not (kind in ("table", "index") and is_search_internal(name))
+            ),
+        },
+    )
+    return list(compare_metadata(context, Base.metadata))

@@ -83,7 +83,8 @@ async def test_the_manager_sees_the_clocks_and_the_tickets_to_archive(console: C
     assert ticked.status == 200
     assert (await post_json(engineer, f"{base}/resolve", {}, token)).status == 200
     console.clock.advance(minutes=1)
-    assert (await post_json(engineer, f"{base}/close", {}, token)).status == 200
+    record = {"process": "更换风扇模块后开机正常", "test_report": "自检通过，运行 24 小时无告警"}
+    assert (await post_json(engineer, f"{base}/close", record, token)).status == 200
     queue = await (await engineer.get("/console/queue")).text()
     archive = re.search(r'id="archive-queue">.*?</ul>', queue, re.S)
     assert archive is not None and number in archive.group(0) and "归档时限" in archive.group(0)
