@@ -40,6 +40,7 @@ from bot.lifecycle.actions.solution import ExtensionBody
 from bot.lifecycle.bodies import form_inputs, parse_body
 from bot.lifecycle.deadlines import DeadlineHandlers
 from bot.lifecycle.desk import Desk
+from bot.lifecycle.frontdesk import person_ids
 from bot.lifecycle.intake import Receipt, receive
 from bot.lifecycle.outbox import (
     SentLine,
@@ -91,6 +92,7 @@ __all__ = [
     "form_inputs",
     "mask_expired_in",
     "parse_body",
+    "person_ids",
     "replies_to",
 ]
 

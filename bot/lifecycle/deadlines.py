@@ -51,6 +51,7 @@ from bot.lifecycle.complaints import ComplaintDeadlines
 from bot.lifecycle.desk import Desk
 from bot.lifecycle.journal import record, state_of
 from bot.lifecycle.levels import LevelDeadlines
+from bot.lifecycle.satisfaction import SurveyDeadlines
 from bot.lifecycle.vocabulary import (
     ACTIVE,
     BOT_ACTOR,
@@ -90,6 +91,7 @@ class DeadlineHandlers:
         # Seed 002: the fault level's response clocks, a complaint's clocks.
         table.update(LevelDeadlines(self.desk).handlers())
         table.update(ComplaintDeadlines(self.desk).handlers())
+        table.update(SurveyDeadlines(self.desk).handlers())
         return table
 
     # -- helpers -----------------------------------------------------------------

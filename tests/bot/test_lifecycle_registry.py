@@ -164,6 +164,7 @@ async def _tour(bot: Bot) -> dict[str, list[str]]:
     await act("loaner", action="sent", serial_no="LOAN-01")
     ran["loaner"] += (await bot.act(number, "loaner", action="returned"))["events"]
     await act("onsite", distance_km=50)
+    await act("customer", surname="张", title="总", phone="13800138000")
     await act("solution", summary="更换主板")
     await act("stable-run", intermittent=False)
     bot.clock.advance(hours=25)

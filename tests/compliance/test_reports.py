@@ -437,8 +437,8 @@ def test_text_report_lines_and_summary(policy: Policy) -> None:
     text, _summary = _render(policy, "text")
     lines = text.splitlines()
     assert lines[:3] == [
-        "S1:2 LNG006 称呼客户用了“你”",
-        "S1:2 SCR003 远程登录（推断）之前没有提示备份",
+        "S1:3 LNG006 称呼客户用了“你”",
+        "S1:3 SCR003 远程登录（推断）之前没有提示备份",
         "S1:- SCR004 问题已解决，之后没有感谢语",
     ]
     assert "\x1b[" not in text

@@ -201,7 +201,9 @@ ESCALATE = Action(
     name="escalate",
     title="升级技术部",
     verb="升级",
-    statuses=(OPENED, *WORKING),
+    # After accepting: the engineer who escalates has looked at the case (the timers
+    # escalate on their own, whatever the status).
+    statuses=WORKING,
     roles=WORKERS,
     body=EscalationBody,
     records=(EventKind.ESCALATED,),
