@@ -11,6 +11,7 @@ it; no console module imports this one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,6 +19,8 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.accounts import seed_demo_accounts
+from bot.console.demo import seed_sessions
+from bot.console.qa_data import run_check
 from bot.console import actions, delivery, duty, engineer, manager, privacy, qa, signin, users
 from bot.console.api_auth import session_actor
 from bot.console.auth import (
@@ -42,6 +45,8 @@ from bot.console.pages import (
     state_of,
 )
 from bot.context import ACTOR_RESOLVER, SERVICES, SETTINGS, Services
+from compliance.calendar import SHANGHAI
+from storage.db import make_engine
 
 log = logging.getLogger("bot.console")
 
@@ -147,3 +152,20 @@ async def _seed_demo(services: Services) -> None:
     print(f"  console (sign in):     {services.settings.base_url}{PREFIX}/", flush=True)
     for line in lines:
         print(f"    {line}", flush=True)
+    # Sample sessions, checked, so the QA dashboard is not empty on the first visit.
+    now = services.now()
+    day = now.astimezone(SHANGHAI).date()
+    engine = make_engine(services.settings.db_url)
+    try:
+        stored = await asyncio.to_thread(seed_sessions, engine, services.policy, day)
+        if stored:
+            await asyncio.to_thread(
+                run_check, engine, services.policy, day, day, by="demo", now=now
+            )
+            print(
+                f"  sample sessions:       {len(stored)} (1 clean, {len(stored) - 1} flawed),"
+                f" checked: {services.settings.base_url}{PREFIX}/qa",
+                flush=True,
+            )
+    finally:
+        engine.dispose()
