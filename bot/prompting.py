@@ -15,27 +15,27 @@ from datetime import date, datetime, timedelta
 from compliance.calendar import WorkCalendar, as_aware
 from compliance.policy import Policy
 from scripts_library import (
+    AfterHoursNoticeInputs,
     EscalationNoticeInputs,
     ExtensionCallInputs,
     GreetingInputs,
+    HandoverInputs,
     OnsiteAppointmentInputs,
     ProgressUpdateInputs,
     RestDayNoticeInputs,
     ReturnShippingInputs,
     ReviewInvitationInputs,
-    AfterHoursNoticeInputs,
-    HandoverInputs,
     SatisfactionReasonInputs,
     SatisfactionSurveyInputs,
     ScriptInputs,
+    ScriptKey,
     TicketNumberInputs,
     TicketStatusInputs,
-    ScriptKey,
     canonical_text,
+    cn_date,
     render,
 )
 from scripts_library import address as address_of
-from scripts_library import cn_date
 
 # Cue kinds of the customer side and the line that answers each (seed 000
 # 【售后沟通标准】8–10); order is the order they are drafted in.

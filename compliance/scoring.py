@@ -13,8 +13,9 @@ reassignment, the engineer who holds it now), else the first who spoke — so th
 per-engineer session counts add up to the sessions, never counting a reassigned
 one twice.  Each finding is charged to its own ``agent`` (an engineer who only
 took part is charged for their own lines), or to the responsible engineer when
-the rule names none (a missed thanks line at the end, a late acceptance).  Satisfaction is the last ``satisfaction_rated``
-event of the session, on the policy's scale (很满意 5, 满意 3, 一般 2, 不满意 0).
+the rule names none (a missed thanks line at the end, a late acceptance).
+Satisfaction is the last ``satisfaction_rated`` event of the session, on the policy's
+scale (很满意 5, 满意 3, 一般 2, 不满意 0).
 """
 
 from __future__ import annotations

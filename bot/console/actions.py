@@ -185,7 +185,9 @@ def _run(action: Action[Any]) -> Handler:
             body = parse_body(action.body, data, text_limit=services.settings.max_text_chars)
             result = await services.tickets.run(action.name, number, staff_no, body)
         except ApiError as exc:
-            return json_error(exc.status, exc.code, _in_words(action, exc, services.policy), **exc.extra)
+            return json_error(
+                exc.status, exc.code, _in_words(action, exc, services.policy), **exc.extra
+            )
         except TicketError as exc:
             return json_error(exc.status, exc.code, exc.message, **exc.details)
         return json_response(result.to_dict())

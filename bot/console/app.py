@@ -19,8 +19,6 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.accounts import seed_demo_accounts
-from bot.console.demo import seed_sessions
-from bot.console.qa_data import run_check
 from bot.console import actions, delivery, duty, engineer, manager, privacy, qa, signin, users
 from bot.console.api_auth import session_actor
 from bot.console.auth import (
@@ -36,6 +34,7 @@ from bot.console.auth import (
     sign_in_redirect,
     submitted_csrf,
 )
+from bot.console.demo import seed_sessions
 from bot.console.pages import (
     CONSOLE,
     PREFIX,
@@ -44,6 +43,7 @@ from bot.console.pages import (
     services_of,
     state_of,
 )
+from bot.console.qa_data import run_check
 from bot.context import ACTOR_RESOLVER, SERVICES, SETTINGS, Services
 from compliance.calendar import SHANGHAI
 from storage.db import make_engine

@@ -18,8 +18,8 @@ from typing import Any
 from aiohttp import web
 
 from bot.console.actions import action_forms, actions_of
-from bot.console.history import customer_panel
 from bot.console.auth import TICKET_ROLES, ConsoleUser, Route, current_user, json_error
+from bot.console.history import customer_panel
 from bot.console.pages import label_context, render, services_of, state_of, visible_ticket
 from bot.console.sla import clock_rows, sla_badges
 from bot.console.ticket_panels import ticket_panels

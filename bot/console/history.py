@@ -31,9 +31,7 @@ async def customer_panel(services: Services, number: str) -> dict[str, Any] | No
         if customer is None:
             return None
         ids = await person_ids(session, customer)
-        rows = list(
-            (await session.execute(select(Customer).where(Customer.id.in_(ids)))).scalars()
-        )
+        rows = list((await session.execute(select(Customer).where(Customer.id.in_(ids)))).scalars())
         earlier = list(
             (
                 await session.execute(

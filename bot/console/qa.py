@@ -41,7 +41,6 @@ from compliance.detection import LAYER_LABELS
 from compliance.exemplars import export_policy, list_exemplars
 from compliance.masking import mask_pii
 from compliance.reports import BINARY_FORMATS, make_writer
-from compliance.reports.xlsx import XlsxReport
 from compliance.reports.summary import (
     RULE_TITLES,
     SEVERITY_LABELS,
@@ -49,6 +48,7 @@ from compliance.reports.summary import (
     RunInfo,
     SummaryBuilder,
 )
+from compliance.reports.xlsx import XlsxReport
 from scripts_library import EVENT_LABELS
 from storage.models import Engineer, Ticket
 

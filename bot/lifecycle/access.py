@@ -155,7 +155,8 @@ def require_status(ticket: Ticket, allowed: Iterable[TicketStatus], verb: str) -
         raise TicketError(
             "conflict",
             "wrong_status",
-            f"工单 {ticket.number} 当前状态为{STATUS_LABELS.get(ticket.status.value, '')}，不能{verb}",
+            f"工单 {ticket.number} 当前状态为{STATUS_LABELS.get(ticket.status.value, '')}"
+            f"，不能{verb}",
             ticket_status=ticket.status.value,
             allowed=[s.value for s in allowed],
         )

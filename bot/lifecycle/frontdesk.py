@@ -36,12 +36,18 @@ from bot.prompting import PromptedLine
 from scripts_library import STATUS_LABELS, ScriptKey
 from storage.models import Customer, Engineer, Message, MessageRole, Ticket
 
-_STATUS_QUERY = re.compile(r"(?:查询|查一下|查)\s*工单(?:号)?\s*[:：]?\s*([A-Za-z]{1,8}-\d{8}-\d{3,6})")
+_STATUS_QUERY = re.compile(
+    r"(?:查询|查一下|查)\s*工单(?:号)?\s*[:：]?\s*([A-Za-z]{1,8}-\d{8}-\d{3,6})"
+)
 _PHONE = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
 # 我是张总 / 我姓王，是老师 / 本人李经理: a surname and the title the customer goes by.
 _TITLES = "总|老师|经理|主任|工|博士|教授|主管|处长|科长|院长|校长|局长"
-_NAMED = re.compile(rf"(?:我是|我姓|本人|免贵姓|叫我)([\u4e00-\u9fff])(?:[，,、\s]*(?:是)?)({_TITLES})")
-_SURNAME_ONLY = re.compile(r"(?:我姓|免贵姓)([\u4e00-\u9fff])(?![\u4e00-\u9fff]*(?:" + _TITLES + "))")
+_NAMED = re.compile(
+    rf"(?:我是|我姓|本人|免贵姓|叫我)([\u4e00-\u9fff])(?:[，,、\s]*(?:是)?)({_TITLES})"
+)
+_SURNAME_ONLY = re.compile(
+    r"(?:我姓|免贵姓)([\u4e00-\u9fff])(?![\u4e00-\u9fff]*(?:" + _TITLES + "))"
+)
 GREETED_BY = (ScriptKey.GREETING.value, ScriptKey.HANDOVER.value)
 TOLD_BY = (ScriptKey.TICKET_NUMBER.value, ScriptKey.AFTER_HOURS_NOTICE.value)
 
@@ -61,9 +67,7 @@ async def person_ids(session: AsyncSession, customer: Customer) -> list[int]:
     return sorted({int(r) for r in rows.scalars()} | {customer.id})
 
 
-async def queried_ticket(
-    session: AsyncSession, customer: Customer, number: str
-) -> Ticket | None:
+async def queried_ticket(session: AsyncSession, customer: Customer, number: str) -> Ticket | None:
     """Ticket `number` when it is this person's (on any of their channels), else None."""
     ids = await person_ids(session, customer)
     return await session.scalar(
@@ -195,12 +199,20 @@ async def capture_customer(
 
 
 async def link_by_phone(
-    session: AsyncSession, ticket: Ticket, customer: Customer, phone: str, at: datetime, *, actor: str
+    session: AsyncSession,
+    ticket: Ticket,
+    customer: Customer,
+    phone: str,
+    at: datetime,
+    *,
+    actor: str,
 ) -> Customer | None:
     """Join `customer` to the person another customer row with this phone number is."""
     other = await session.scalar(
         select(Customer)
-        .where(Customer.phone == phone, Customer.id != customer.id, Customer.anonymised_at.is_(None))
+        .where(
+            Customer.phone == phone, Customer.id != customer.id, Customer.anonymised_at.is_(None)
+        )
         .order_by(Customer.id)
         .limit(1)
     )

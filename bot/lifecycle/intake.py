@@ -30,10 +30,18 @@ from bot import timers
 from bot.lifecycle.access import has_role, suggest_draft
 from bot.lifecycle.complaints import track_customer_complaint
 from bot.lifecycle.desk import Desk
+from bot.lifecycle.frontdesk import (
+    capture_customer,
+    first_lines,
+    queried_ticket,
+    status_answer,
+    status_query,
+)
 from bot.lifecycle.journal import TicketState, record, seed_stamp, stamp, state_of
 from bot.lifecycle.levels import schedule_response
 from bot.lifecycle.oncall import record_routing, route, urgent_later
 from bot.lifecycle.outbox import replies_to, store_line
+from bot.lifecycle.satisfaction import closed_awaiting, read_rating
 from bot.lifecycle.vocabulary import (
     ACTIVE,
     BOT_ACTOR,
@@ -46,14 +54,6 @@ from bot.lifecycle.vocabulary import (
     TimerKind,
 )
 from bot.messages import InboundMessage, OutboundMessage
-from bot.lifecycle.frontdesk import (
-    capture_customer,
-    first_lines,
-    queried_ticket,
-    status_answer,
-    status_query,
-)
-from bot.lifecycle.satisfaction import closed_awaiting, read_rating
 from bot.phrases import backup_answer, satisfaction_label
 from bot.prompting import CUE_RESPONSES, customer_address
 from compliance.calendar import as_aware

@@ -42,9 +42,7 @@ LOW_SATISFACTION_REASON = "low_satisfaction_reason"
 
 def schedule_survey(desk: Desk, session: AsyncSession, ticket: Ticket, asked: datetime) -> None:
     """The survey is owed `survey_after_s` of attended time after the suggestion question."""
-    due = desk.clock.deadline_after(
-        asked, desk.policy.satisfaction.survey_after_s, ticket.channel
-    )
+    due = desk.clock.deadline_after(asked, desk.policy.satisfaction.survey_after_s, ticket.channel)
     timers.schedule(session, TimerKind.SURVEY_DUE, due, ticket_id=ticket.id)
 
 
@@ -81,7 +79,9 @@ async def read_rating(
             line = desk.prompter.satisfaction_reason(ticket.channel, line_address)
         else:
             line = desk.prompter.fixed(key, ticket.channel)
-        replies.append(await store_line(session, ticket, engineer, line, now, in_reply_to=message.id))
+        replies.append(
+            await store_line(session, ticket, engineer, line, now, in_reply_to=message.id)
+        )
 
     if state.survey_sent and state.rating is None:
         label = satisfaction_label(message.text, desk.rating_labels)

@@ -32,7 +32,9 @@ async def test_accepting_tells_the_ticket_number_and_the_customer_can_ask_for_it
     answer = await bot.say(visitor, f"查询工单 {number}")
     (status,) = answer["replies"]
     assert status["role"] == "system" and status["name"] == "朴赛售后服务中心"
-    assert status["text"].startswith(f"工单{number}当前状态：处理中，由运维工程师张三（工号1818）跟进")
+    assert status["text"].startswith(
+        f"工单{number}当前状态：处理中，由运维工程师张三（工号1818）跟进"
+    )
     assert answer["ticket"] == number
     # A second accept-like step does not repeat the number.
     detail = await bot.ticket(number)
@@ -72,7 +74,9 @@ async def test_out_of_hours_the_centre_says_when_a_person_answers(bot: Bot) -> N
     bot.clock.set(datetime(2026, 11, 24, 9, 31, tzinfo=SHANGHAI))
     accepted = await bot.act(number, "accept")
     assert [line["prompted_by"] for line in accepted["sent"]] == ["greeting"]
-    assert accepted["sent"][0]["text"].startswith("您好，我是朴赛售后服务中心运维工程师张三，工号1818")
+    assert accepted["sent"][0]["text"].startswith(
+        "您好，我是朴赛售后服务中心运维工程师张三，工号1818"
+    )
 
 
 async def test_saturday_night_points_to_the_emergency_path_for_the_rest_day(bot: Bot) -> None:
@@ -111,7 +115,9 @@ async def test_the_customer_is_addressed_as_they_introduce_themselves(bot: Bot) 
     assert recorded[0]["data"]["fields"] == ["surname", "title"]
     await bot.act(number, "accept")
     await bot.act(number, "resolve", ask_suggestion=False)
-    survey = [m for m in _agent(await bot.ticket(number)) if m["prompted_by"] == "satisfaction_survey"]
+    survey = [
+        m for m in _agent(await bot.ticket(number)) if m["prompted_by"] == "satisfaction_survey"
+    ]
     assert survey[0]["text"].startswith("请问王老师对本次服务是否满意")
 
 

@@ -79,12 +79,13 @@ async def test_a_low_rating_asks_the_reason_and_alerts_every_manager(bot: Bot) -
     visitor, number = await _resolved(bot, ask_suggestion=False)
     answer = await bot.say(visitor, "不满意")
     (thanks, question) = answer["replies"]
+    assert thanks["text"].startswith("感谢您对我们本次服务")
     assert "“服务态度”、“技术水平”、“响应速度”" in question["text"]
     detail = await bot.ticket(number)
     alerts = [e["data"] for e in _events(detail, "reminder_sent")]
-    assert {(a["to"], a["reason"], a.get("rating")) for a in alerts if a["reason"] == "low_satisfaction"} == {
-        ("9001", "low_satisfaction", "不满意")
-    }
+    assert {
+        (a["to"], a["reason"], a.get("rating")) for a in alerts if a["reason"] == "low_satisfaction"
+    } == {("9001", "low_satisfaction", "不满意")}
     # The reason arrives after close: it joins the closed ticket too.
     await bot.act(number, "close")
     bot.clock.advance(hours=3)
@@ -94,7 +95,9 @@ async def test_a_low_rating_asks_the_reason_and_alerts_every_manager(bot: Bot) -
     (given,) = _events(detail, "satisfaction_reason")
     assert given["data"]["reasons"] == ["响应速度"] and given["data"]["rating"] == "不满意"
     later = [e["data"] for e in _events(detail, "reminder_sent")]
-    assert any(a["reason"] == "low_satisfaction_reason" and a["reasons"] == ["响应速度"] for a in later)
+    assert any(
+        a["reason"] == "low_satisfaction_reason" and a["reasons"] == ["响应速度"] for a in later
+    )
     assert await _tickets(bot) == 1
 
 

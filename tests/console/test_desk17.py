@@ -59,7 +59,9 @@ async def test_buttons_wait_for_the_lifecycle_and_say_why(console: Console) -> N
     live = await (await manager.get(f"{base}/live?after=0")).json()
     actions = live["actions"]
     assert not actions["close"]["enabled"] and actions["close"]["hint"] == "受理后才能关闭工单"
-    assert not actions["escalate"]["enabled"] and actions["escalate"]["hint"] == "受理后才能升级技术部"
+    assert (
+        not actions["escalate"]["enabled"] and actions["escalate"]["hint"] == "受理后才能升级技术部"
+    )
     assert not actions["resolve"]["enabled"] and actions["resolve"]["hint"] == "受理后才能结单"
     page = await (await manager.get(f"/console/tickets/{number}")).text()
     assert 'title="受理后才能关闭工单"' in page and "受理后才能结单；受理后才能关闭工单" in page
@@ -69,7 +71,9 @@ async def test_buttons_wait_for_the_lifecycle_and_say_why(console: Console) -> N
     assert (await post_json(manager, f"{base}/accept", {}, token)).status == 200
     actions = (await (await manager.get(f"{base}/live?after=0")).json())["actions"]
     assert actions["close"]["enabled"] and actions["escalate"]["enabled"]
-    assert not actions["resolve"]["enabled"] and actions["resolve"]["hint"].startswith("须先给出方案")
+    assert not actions["resolve"]["enabled"] and actions["resolve"]["hint"].startswith(
+        "须先给出方案"
+    )
     solved = await post_json(manager, f"{base}/solution", {"summary": "更换电源"}, token)
     assert solved.status == 200
     actions = (await (await manager.get(f"{base}/live?after=0")).json())["actions"]

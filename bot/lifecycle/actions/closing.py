@@ -35,7 +35,6 @@ from bot.phrases import satisfaction_label
 from scripts_library import ScriptKey
 from storage.models import Message, MessageRole
 
-
 CLOSABLE = (ACCEPTED, IN_PROGRESS, RESOLVED)
 
 

@@ -60,9 +60,9 @@ async def record_customer(ctx: ActionContext, body: CustomerBody) -> Outcome:
     if body.link_ticket:
         number = body.link_ticket.strip().upper()
         other = await ctx.session.scalar(
-            select(Customer).join(Ticket, Ticket.customer_id == Customer.id).where(
-                Ticket.number == number
-            )
+            select(Customer)
+            .join(Ticket, Ticket.customer_id == Customer.id)
+            .where(Ticket.number == number)
         )
         if other is None:
             raise TicketError(
@@ -82,13 +82,20 @@ async def record_customer(ctx: ActionContext, body: CustomerBody) -> Outcome:
         ctx.record(EventKind.CUSTOMER_RECORDED, data={"fields": changed, "source": "engineer"})
         events.append(EventKind.CUSTOMER_RECORDED)
     if other is not None and other.id != customer.id:
-        await link(ctx.session, ctx.ticket, customer, other, ctx.now, actor=ctx.actor.staff_no, by="engineer")
+        await link(
+            ctx.session,
+            ctx.ticket,
+            customer,
+            other,
+            ctx.now,
+            actor=ctx.actor.staff_no,
+            by="engineer",
+        )
         events.append(EventKind.CUSTOMER_LINKED)
-    elif "phone" in changed:
-        if await link_by_phone(
-            ctx.session, ctx.ticket, customer, values["phone"] or "", ctx.now, actor=ctx.actor.staff_no
-        ):
-            events.append(EventKind.CUSTOMER_LINKED)
+    elif "phone" in changed and await link_by_phone(
+        ctx.session, ctx.ticket, customer, values["phone"] or "", ctx.now, actor=ctx.actor.staff_no
+    ):
+        events.append(EventKind.CUSTOMER_LINKED)
     return Outcome(tuple(events), {"address": ctx.address})
 
 

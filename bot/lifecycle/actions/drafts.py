@@ -103,7 +103,9 @@ async def send_draft(ctx: ActionContext, body: DraftBody) -> Outcome:
         ctx.session, ctx.ticket.id
     ):
         # Nobody has introduced themselves yet (the centre answered out of hours).
-        greeting = ctx.desk.prompter.greeting(ctx.actor.name, ctx.actor.staff_no, ctx.ticket.channel)
+        greeting = ctx.desk.prompter.greeting(
+            ctx.actor.name, ctx.actor.staff_no, ctx.ticket.channel
+        )
         await ctx.say(greeting, speaker=ctx.actor)
     confirmed = result.verdict == "confirm"
     outbound = await ctx.say(

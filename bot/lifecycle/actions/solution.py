@@ -24,7 +24,6 @@ from bot.lifecycle.bodies import given
 from bot.lifecycle.journal import record
 from bot.lifecycle.vocabulary import (
     MANAGERS,
-    OPENED,
     WORKERS,
     WORKING,
     EngineerRole,
