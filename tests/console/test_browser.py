@@ -283,6 +283,13 @@ def test_customer_engineer_and_qa_in_a_real_browser(
     expect(precheck).to_contain_text("未发现禁用语")
     engineer.get_by_role("button", name="发送", exact=True).click()
     expect(engineer.locator("#log")).to_contain_text("重新插紧后")
+    # 已解决 waits for a solution: it says so until one is given.
+    expect(engineer.get_by_role("button", name="已解决")).to_be_disabled()
+    expect(engineer.locator("#lifecycle-hint")).to_contain_text("须先给出方案")
+    engineer.get_by_role("button", name="给出方案").click()
+    engineer.locator("#action-dialog-input").fill("电源模块松动，重新插紧")
+    engineer.get_by_role("button", name="确定").click()
+    expect(engineer.get_by_role("button", name="已解决")).to_be_enabled()
     engineer.get_by_role("button", name="已解决").click()
     expect(engineer.locator("#ticket-status")).to_have_text("已解决")
     expect(engineer.locator("#log")).to_contain_text("感谢您对我们本次服务的理解和支持")
@@ -305,7 +312,8 @@ def test_customer_engineer_and_qa_in_a_real_browser(
     expect(qa.get_by_role("heading", name=re.compile("质检概览"))).to_be_visible()
     qa.get_by_role("button", name="运行质检").click()
     expect(qa.locator("main .notice--ok")).to_contain_text("质检已完成")
-    expect(qa.locator("#stat-sessions")).to_have_text("2")
+    # This session, the seeded one and the demo's three sample sessions.
+    expect(qa.locator("#stat-sessions")).to_have_text("5")
     shot(qa, "11-qa-dashboard-after-run")
 
     qa.goto(f"{base}/console/qa/sessions/{number}")
