@@ -54,7 +54,7 @@ from bot.lifecycle.vocabulary import (
     TimerKind,
 )
 from bot.messages import InboundMessage, OutboundMessage
-from bot.phrases import backup_answer, satisfaction_label
+from bot.phrases import backup_answer
 from bot.prompting import CUE_RESPONSES, customer_address
 from compliance.calendar import as_aware
 from storage.models import Customer, Direction, Engineer, Message, MessageRole, Ticket
@@ -406,10 +406,9 @@ async def _react(
                 now,
                 data={"message_id": message.id},
             )
-    # The survey went out while the suggestion question stood (its timer): a rating
-    # is the rating, never a suggestion.
-    rating = state.survey_sent and satisfaction_label(text, desk.rating_labels) is not None
-    if state.suggestion_requested and not state.suggestion_answered and not rating:
+    # Once the survey went out while the suggestion question stood (its timer), the
+    # customer's lines are read for the rating and its reason, never as a suggestion.
+    if state.suggestion_requested and not state.suggestion_answered and not state.survey_sent:
         answered = True
         declined = "suggestion_declined" in desk.customer_cues.find(text)
         record(

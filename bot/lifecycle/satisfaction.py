@@ -10,7 +10,8 @@ A rating is never lost:
   after 很满意 / 满意 the review invitation (``review_invited``), after 一般 /
   不满意 the question of seed 003's form (服务态度 / 技术水平 / 响应速度) and an
   alert to every manager (``low_satisfaction``); the next line is the reason
-  (``satisfaction_reason``, the managers alerted again with it);
+  (``satisfaction_reason``, the managers alerted again with it), answered with seed 000's
+  line for a complaint (感谢您的提议和指导 … 给您添麻烦了);
 - a rating, or its reason, written after the ticket closed joins the closed ticket
   within ``late_rating_days`` (`closed_awaiting`): it never opens a new ticket.
 """
@@ -131,7 +132,8 @@ async def read_rating(
             rating=state.rating,
             reasons=reasons,
         )
-        await say(ScriptKey.THANKS)
+        # Seed 000 沟通标准 8: the reason is the customer's advice (and often a complaint).
+        await say(ScriptKey.COMPLAINT_RESPONSE)
         return True, replies
     return False, []
 

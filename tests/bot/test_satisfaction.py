@@ -91,6 +91,7 @@ async def test_a_low_rating_asks_the_reason_and_alerts_every_manager(bot: Bot) -
     bot.clock.advance(hours=3)
     reason = await bot.say(visitor, "响应速度太慢了，等了很久")
     assert reason["ticket"] == number
+    assert [r["text"][:8] for r in reason["replies"]] == ["感谢您的提议和指导"[:8]]
     detail = await bot.ticket(number)
     (given,) = _events(detail, "satisfaction_reason")
     assert given["data"]["reasons"] == ["响应速度"] and given["data"]["rating"] == "不满意"
