@@ -5,10 +5,14 @@ takes over, 张总 from the chat, one person across channels.  SQLite and Postgr
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from compliance.calendar import SHANGHAI
-from tests.bot.conftest import Bot
+from compliance.policy import load_policy
+from tests.bot.conftest import Bot, start_bot
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 # Monday 2026-11-23 22:00: outside 09:30–18:00 (and outside on-call 08:00–19:00).
 MONDAY_NIGHT = datetime(2026, 11, 23, 22, 0, tzinfo=SHANGHAI)
@@ -145,3 +149,14 @@ async def test_one_person_across_channels_by_phone_number_and_by_the_engineer(bo
     assert refused["field"] == "link_ticket"
     bad = await bot.act(later, "customer", staff_no="9001", surname="你", status=400)
     assert bad["field"] == "surname"
+
+
+async def test_the_around_the_clock_example_policy_greets_at_night(
+    aiohttp_client: Any, db_url: str, clock: Any
+) -> None:
+    policy = load_policy(EXAMPLES / "around-the-clock.toml")
+    night = await start_bot(aiohttp_client, policy, db_url, clock)
+    night.clock.set(MONDAY_NIGHT)
+    visitor = await night.visitor()
+    (greeting,) = (await night.say(visitor, "服务器开不了机了"))["replies"]
+    assert greeting["text"].startswith("您好，我是朴赛售后服务中心运维工程师")
