@@ -35,9 +35,10 @@ from bot.settings import Settings
 from compliance.calendar import SHANGHAI
 from compliance.policy import load_policy
 from tests.console.test_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
     LiveApp,
     assert_labelled,
-    browser,  # noqa: F401  (the fixture)
     new_context,
     playwright_sync,
     sign_in,
@@ -108,6 +109,17 @@ def _live(tmp_path: Path, clock: MovableClock) -> Iterator[LiveApp]:
 
 
 @pytest.fixture
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless (as `test_browser.py` drives it)."""
+    with playwright_sync.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
 def clock() -> MovableClock:
     return MovableClock(MONDAY_10)
 
@@ -122,9 +134,9 @@ def _shot(page: Any, folder: Path, name: str) -> None:
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
-def _chat(browser: Any, base: str, width: int, height: int) -> Any:
+def _chat(chromium: Any, base: str, width: int, height: int) -> Any:
     # A customer in China: the browser's clock is Shanghai's.
-    context = new_context(browser, width, height, timezone_id="Asia/Shanghai")
+    context = new_context(chromium, width, height, timezone_id="Asia/Shanghai")
     page = context.new_page()
     page.goto(f"{base}/chat")
     return page
@@ -137,8 +149,8 @@ def _write(page: Any, text: str) -> None:
 
 @pytest.mark.parametrize("size", list(SIZES))
 def test_the_desk_of_issue_17(
-    desk_app: LiveApp, browser: Any, clock: MovableClock, tmp_path: Path, size: str
-) -> None:  # noqa: F811
+    desk_app: LiveApp, chromium: Any, clock: MovableClock, tmp_path: Path, size: str
+) -> None:
     base = desk_app.base_url
     width, height = SIZES[size]
     shots = tmp_path / "shots"
@@ -146,7 +158,7 @@ def test_the_desk_of_issue_17(
     expect.set_options(timeout=WAIT_MS)
 
     # -- 17.8: the newcomer's QA dashboard shows the demo's sample sessions -------------
-    qa = sign_in(new_context(browser, width, height), base, "qa", "demo7001")
+    qa = sign_in(new_context(chromium, width, height), base, "qa", "demo7001")
     expect(qa.locator("#stat-sessions")).to_have_text("3")
     qa.goto(f"{base}/console/qa/findings")
     expect(qa.locator("#findings")).to_contain_text("PS-20261123-9002")
@@ -154,13 +166,13 @@ def test_the_desk_of_issue_17(
     _shot(qa, shots, f"{size}-01-qa-demo-findings")
 
     # -- 17.2 / 17.3: the customer introduces themselves; timestamps in the chat --------
-    customer = _chat(browser, base, 390 if size == "phone" else width, height)
+    customer = _chat(chromium, base, 390 if size == "phone" else width, height)
     _write(customer, "我是张总，服务器开不了机了，电话13800138000")
     log = customer.locator("#chat-log")
     expect(log).to_contain_text("工号")
     expect(customer.locator("#chat-log .msg__time").first).to_have_text(re.compile(r"10:0\d"))
 
-    engineer_context = new_context(browser, width, height)
+    engineer_context = new_context(chromium, width, height)
     engineer = sign_in(engineer_context, base, "zhangsan", "demo1818")
     row = engineer.locator("#queue-rows tr[data-ticket]")
     expect(row).to_have_count(1)
@@ -234,7 +246,7 @@ def test_the_desk_of_issue_17(
     _shot(engineer, shots, f"{size}-05-ticket-with-history")
 
     # -- 17.6 / 17.1: the manager hands it over; the month counts the loop --------------
-    manager = sign_in(new_context(browser, width, height), base, "manager", "demo9001")
+    manager = sign_in(new_context(chromium, width, height), base, "manager", "demo9001")
     manager.goto(f"{base}/console/tickets/{second}")
     manager.get_by_label("改派给").select_option("2046")
     manager.get_by_role("button", name="改派", exact=True).click()
@@ -262,12 +274,12 @@ def night_app(tmp_path: Path) -> Iterator[LiveApp]:
 
 @pytest.mark.parametrize("size", list(SIZES))
 def test_out_of_hours_the_centre_says_when_a_person_answers(
-    night_app: LiveApp, browser: Any, tmp_path: Path, size: str
-) -> None:  # noqa: F811
+    night_app: LiveApp, chromium: Any, tmp_path: Path, size: str
+) -> None:
     expect = playwright_sync.expect
     expect.set_options(timeout=WAIT_MS)
     width, height = SIZES[size]
-    customer = _chat(browser, night_app.base_url, width, height)
+    customer = _chat(chromium, night_app.base_url, width, height)
     _write(customer, "服务器开不了机了")
     notice = customer.locator("#chat-log .msg--system")
     expect(notice).to_contain_text("运维工程师将于11月24日（周二）09:30起回复您")
