@@ -39,7 +39,8 @@ from storage.models import Customer, Engineer, Message, MessageRole, Ticket
 _STATUS_QUERY = re.compile(
     r"(?:查询|查一下|查)\s*工单(?:号)?\s*[:：]?\s*([A-Za-z]{1,8}-\d{8}-\d{3,6})"
 )
-_PHONE = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
+# A mainland mobile number on its own (not inside a serial number such as SN13912345678).
+_PHONE = re.compile(r"(?<![A-Za-z0-9])(1[3-9]\d{9})(?![A-Za-z0-9])")
 # 我是张总 / 我姓王，是老师 / 本人李经理: a surname and the title the customer goes by.
 _TITLES = "总|老师|经理|主任|工|博士|教授|主管|处长|科长|院长|校长|局长"
 _NAMED = re.compile(
@@ -156,7 +157,8 @@ async def number_told(session: AsyncSession, ticket_id: int) -> bool:
     return found is not None
 
 
-def _capture(text: str) -> dict[str, str]:
+def customer_facts(text: str) -> dict[str, str]:
+    """The surname, title and mobile number a customer line gives (only those found)."""
     found: dict[str, str] = {}
     named = _NAMED.search(text)
     if named:
@@ -176,7 +178,7 @@ async def capture_customer(
 ) -> None:
     """Keep the surname, title and phone number a customer line gives, and link the
     customer to the same person known by that phone number on another channel."""
-    found = _capture(message.text)
+    found = customer_facts(message.text)
     if not found:
         return
     changed: dict[str, Any] = {}

@@ -8,6 +8,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from bot.lifecycle.frontdesk import customer_facts
 from compliance.calendar import SHANGHAI
 from compliance.policy import load_policy
 from tests.bot.conftest import Bot, start_bot
@@ -160,3 +163,19 @@ async def test_the_around_the_clock_example_policy_greets_at_night(
     visitor = await night.visitor()
     (greeting,) = (await night.say(visitor, "服务器开不了机了"))["replies"]
     assert greeting["text"].startswith("您好，我是朴赛售后服务中心运维工程师")
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("我是张总，服务器坏了", {"surname": "张", "title": "总"}),
+        ("我姓王，是老师", {"surname": "王", "title": "老师"}),
+        ("我是李工，电话：13912345678。", {"surname": "李", "title": "工", "phone": "13912345678"}),
+        ("我姓李", {"surname": "李"}),
+        ("我是总部的", {}),
+        ("我是张三", {}),
+        ("SN13912345678 的硬盘坏了", {}),  # a serial number, not a phone number
+    ],
+)
+def test_what_a_customer_line_says_about_them(text: str, found: dict[str, str]) -> None:
+    assert customer_facts(text) == found
