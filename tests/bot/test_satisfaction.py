@@ -4,9 +4,14 @@ On SQLite and PostgreSQL (the ``bot`` fixture)."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
+from bot.console.demo import seed_sessions
 from bot.timers import FIRED
+from compliance.dbsource import load_sessions
+from compliance.policy import Policy
+from storage.db import make_engine
 from tests.bot.conftest import Bot
 
 
@@ -107,3 +112,18 @@ async def test_a_new_problem_after_close_still_opens_a_ticket(bot: Bot) -> None:
     await bot.act(number, "close")
     answer = await bot.say(visitor, "另一台服务器的风扇坏了")
     assert answer["ticket"] != number
+
+
+def test_the_demo_sessions_store_and_load_on_both_databases(db_url: str, policy: Policy) -> None:
+    """`serve --demo`'s sample sessions (17.8) on SQLite and PostgreSQL alike."""
+    engine = make_engine(db_url)
+    try:
+        day = date(2026, 11, 23)
+        stored = seed_sessions(engine, policy, day)
+        assert stored == ["PS-20261123-9001", "PS-20261123-9002", "PS-20261123-9003"]
+        assert seed_sessions(engine, policy, day) == []  # once
+        loaded = load_sessions(engine, since=day, until=day)
+        assert sorted(s.id for s in loaded.sessions) == stored
+        assert not loaded.errors
+    finally:
+        engine.dispose()
