@@ -182,6 +182,8 @@ class SurveyDeadlines:
         state = await state_of(session, ticket.id)
         if state.survey_sent or state.suggestion_answered or engineer is None:
             return "nothing to do"
+        if loaded.customer.anonymised_at is not None:
+            return "customer forgotten"  # nobody to ask any more
         address = customer_address(loaded.customer.surname, loaded.customer.title)
         survey = self.desk.prompter.satisfaction_survey(ticket.channel, address)
         line = await store_line(session, ticket, engineer, survey, now)
