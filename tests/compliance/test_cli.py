@@ -331,7 +331,7 @@ def test_all_formats_to_files(
         "证据",
         "建议",
     ]
-    assert sheet.auto_filter.ref == f"A1:L{total + 1}"
+    assert sheet.auto_filter.ref == f"A1:M{total + 1}"  # M: 确认发送原因
     lng001 = next(row for row in sheet.iter_rows(values_only=True) if row[1] == "LNG001")
     assert lng001[:6] == ("BAD1", "LNG001", "错误", lng001[3], 3, "张三（1818）")
     months = list(book["工程师月度"].iter_rows(values_only=True))

@@ -543,7 +543,7 @@ def test_xlsx_sheets_headers_rows_filters(policy: Policy, tmp_path: Path) -> Non
     )
     assert rows[3][:6] == ("S1", "SCR004", "错误", None, None, None)
     assert len(rows) == 4
-    assert findings.auto_filter.ref == "A1:L4"
+    assert findings.auto_filter.ref == "A1:M4"  # M: 确认发送原因
     assert findings.freeze_panes == "A2"
     assert findings.column_dimensions["G"].width >= 40  # 说明 is readable
 
