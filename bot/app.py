@@ -188,6 +188,11 @@ async def _to_chat(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/chat")
 
 
+async def _favicon(request: web.Request) -> web.StreamResponse:
+    # Browsers ask for /favicon.ico whatever the page links: the same icon, no 404.
+    raise web.HTTPMovedPermanently("/chat/static/favicon.svg")
+
+
 def create_app(
     settings: Settings,
     *,
@@ -203,6 +208,7 @@ def create_app(
     app[ACTOR_RESOLVER] = api.header_actor
     app.cleanup_ctx.append(_core)
     app.router.add_get("/", _to_chat)
+    app.router.add_get("/favicon.ico", _favicon)
     health.setup(app)
     api.setup(app)
     duty_api.setup(app)

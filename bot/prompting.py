@@ -15,19 +15,25 @@ from datetime import date, datetime, timedelta
 from compliance.calendar import WorkCalendar, as_aware
 from compliance.policy import Policy
 from scripts_library import (
+    AfterHoursNoticeInputs,
     EscalationNoticeInputs,
     ExtensionCallInputs,
     GreetingInputs,
+    HandoverInputs,
     OnsiteAppointmentInputs,
     OnsiteRescheduleInputs,
     ProgressUpdateInputs,
     RestDayNoticeInputs,
     ReturnShippingInputs,
     ReviewInvitationInputs,
+    SatisfactionReasonInputs,
     SatisfactionSurveyInputs,
     ScriptInputs,
     ScriptKey,
+    TicketNumberInputs,
+    TicketStatusInputs,
     canonical_text,
+    cn_date,
     render,
 )
 from scripts_library import address as address_of
@@ -113,6 +119,64 @@ class Prompter:
             lines.append(self.rest_day_notice(at, channel, address))
         return lines
 
+    def ticket_number(self, ticket_no: str, channel: str) -> PromptedLine:
+        """The ticket number after the greeting: what to quote on the 400 line."""
+        inputs = TicketNumberInputs(ticket_no, self.policy.company.hotline)
+        return self._line(ScriptKey.TICKET_NUMBER, inputs, channel)
+
+    def chat_hours(self, channel: str) -> str:
+        """When `channel` is attended, as customers read it (每天 09:30–18:00)."""
+        hours = self.policy.hours[self.policy.channel(channel).hours]
+        if hours.always or hours.opens is None or hours.closes is None:
+            return "7×24小时"
+        return f"每天 {hours.opens:%H:%M}–{hours.closes:%H:%M}"
+
+    def after_hours_notice(
+        self,
+        ticket_no: str,
+        answer_at: datetime,
+        channel: str,
+        address: str = "您",
+        now: datetime | None = None,
+    ) -> PromptedLine:
+        """Out of hours: the ticket is logged and a person answers at `answer_at`;
+        on a rest day, how an emergency still reaches the engineer on duty."""
+        local = as_aware(answer_at, self.calendar.tz).astimezone(self.calendar.tz)
+        inputs = AfterHoursNoticeInputs(
+            ticket_no,
+            self.chat_hours(channel),
+            f"{cn_date(local.date())}{local:%H:%M}",
+            self.policy.company.hotline,
+            rest_day=self.is_rest_day(answer_at) or (now is not None and self.is_rest_day(now)),
+            address=address,
+        )
+        return self._line(ScriptKey.AFTER_HOURS_NOTICE, inputs, channel)
+
+    def ticket_status(
+        self,
+        ticket_no: str,
+        status: str,
+        updated: datetime,
+        channel: str,
+        engineer: tuple[str, str] | None = None,
+    ) -> PromptedLine:
+        """A ticket's status on the customer's request; `engineer` is (name, 工号)."""
+        local = as_aware(updated, self.calendar.tz).astimezone(self.calendar.tz)
+        name, staff_no = engineer if engineer is not None else (None, None)
+        inputs = TicketStatusInputs(
+            ticket_no, status, f"{cn_date(local.date())}{local:%H:%M}", name, staff_no
+        )
+        return self._line(ScriptKey.TICKET_STATUS, inputs, channel)
+
+    def handover(
+        self, engineer_name: str, staff_no: str, channel: str, address: str = "您"
+    ) -> PromptedLine:
+        """Another engineer takes over: who (instead of a second greeting)."""
+        inputs = HandoverInputs(
+            engineer_name, staff_no, title=self.policy.company.engineer_title, address=address
+        )
+        return self._line(ScriptKey.HANDOVER, inputs, channel)
+
     # -- fixed lines -----------------------------------------------------------------
 
     def fixed(self, key: ScriptKey, channel: str) -> PromptedLine:
@@ -129,6 +193,13 @@ class Prompter:
     def satisfaction_survey(self, channel: str, address: str = "您") -> PromptedLine:
         inputs = SatisfactionSurveyInputs(self.scale, address=address)
         return self._line(ScriptKey.SATISFACTION_SURVEY, inputs, channel)
+
+    def satisfaction_reason(self, channel: str, address: str = "您") -> PromptedLine:
+        """After 一般 / 不满意: seed 003's form asks which reason."""
+        inputs = SatisfactionReasonInputs(
+            tuple(self.policy.satisfaction.low_rating_reasons), address=address
+        )
+        return self._line(ScriptKey.SATISFACTION_REASON, inputs, channel)
 
     def review_invitation(self, channel: str, address: str = "您") -> PromptedLine:
         inputs = ReviewInvitationInputs(address=address)

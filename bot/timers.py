@@ -80,7 +80,17 @@ class FiredTimer:
 
 
 # A handler works inside the scheduler's transaction and says what it did.
-TimerHandler = Callable[[AsyncSession, DueTimer, datetime], Awaitable[str | None]]
+@dataclass(frozen=True, slots=True)
+class AfterCommit:
+    """A handler's outcome with work for after its transaction committed (the lines it
+    stored for the customer, handed to their channel only once they are in the
+    transcript)."""
+
+    detail: str
+    run: Callable[[], Awaitable[object]]
+
+
+TimerHandler = Callable[[AsyncSession, DueTimer, datetime], Awaitable[str | AfterCommit | None]]
 Transaction = Callable[[], contextlib.AbstractAsyncContextManager[AsyncSession]]
 
 
@@ -246,13 +256,21 @@ class Scheduler:
                 )
                 if getattr(mark, "rowcount", 0) != 1:
                     return FiredTimer(timer.id, timer.kind, timer.ticket_id, SKIPPED)
-                detail = await handler(session, timer, now)
+                outcome = await handler(session, timer, now)
         except Exception as exc:
             # One broken ticket must not stop every other deadline.
             log.exception("timer %d (%s, ticket %s) failed", timer.id, timer.kind, timer.ticket_id)
             await self._failed(timer, now)
             return FiredTimer(timer.id, timer.kind, timer.ticket_id, FAILED, repr(exc))
-        return FiredTimer(timer.id, timer.kind, timer.ticket_id, FIRED, detail)
+        if isinstance(outcome, AfterCommit):
+            try:
+                await outcome.run()
+            except Exception:
+                # The work is committed (the line is in the transcript, pending): the
+                # delivery problem shows on the console, the timer stays fired.
+                log.exception("timer %d (%s): after-commit step failed", timer.id, timer.kind)
+            return FiredTimer(timer.id, timer.kind, timer.ticket_id, FIRED, outcome.detail)
+        return FiredTimer(timer.id, timer.kind, timer.ticket_id, FIRED, outcome)
 
     async def _failed(self, timer: DueTimer, now: datetime) -> None:
         attempts = timer.attempts + 1

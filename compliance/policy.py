@@ -281,6 +281,13 @@ def _check_consistency(policy: Policy, source: str) -> None:
     labels = [level.label for level in policy.satisfaction.scale]
     if len(set(labels)) != len(labels):
         raise fail("satisfaction.scale", "labels must be unique")
+    for key in ("low_ratings", "review_ratings"):
+        unknown = [r for r in getattr(policy.satisfaction, key) if r not in labels]
+        if unknown:
+            raise fail(f"satisfaction.{key}", f"{unknown!r} not in satisfaction.scale")
+    for key in ("survey_after_s", "late_rating_days"):
+        if getattr(policy.satisfaction, key) < 0:
+            raise fail(f"satisfaction.{key}", "must not be negative")
     if not 0 <= policy.matching.fuzzy_cutoff <= 100:
         raise fail("matching.fuzzy_cutoff", "must be between 0 and 100")
     codes = [level.code for level in policy.fault_levels]

@@ -122,7 +122,19 @@ class SatisfactionLevel:
 
 @dataclass(frozen=True, slots=True)
 class SatisfactionPolicy:
+    """Seed 003 评分等级 and the loop around the survey (seed 000 2.a.2 邀评)."""
+
     scale: tuple[SatisfactionLevel, ...]
+    # The suggestion question unanswered this long (attended seconds): the survey follows.
+    survey_after_s: int = 1800
+    # A rating (or its reason) written this many days after close still joins the
+    # closed ticket instead of opening a new one.
+    late_rating_days: int = 7
+    # Ratings that ask for the reason (seed 003's form, question 4) and alert the managers.
+    low_ratings: tuple[str, ...] = ("一般", "不满意")
+    low_rating_reasons: tuple[str, ...] = ("服务态度", "技术水平", "响应速度")
+    # Ratings after which the customer is invited to review the service.
+    review_ratings: tuple[str, ...] = ("很满意", "满意")
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,11 +8,14 @@ Findings QA has marked as false positives are listed in reports but count for
 nothing here: they are identified by `finding_key`, so a re-check of the same
 transcript recognises them.
 
-A session belongs to every engineer who took part in it (the assigned engineer
-first, then whoever spoke); each finding is charged to its own ``agent``, or to
-the session's first engineer when the rule names none (a missed thanks line at
-the end, a late acceptance).  Satisfaction is the last ``satisfaction_rated``
-event of the session, on the policy's scale (很满意 5, 满意 3, 一般 2, 不满意 0).
+A session counts once, for its responsible engineer: the assigned one (after a
+reassignment, the engineer who holds it now), else the first who spoke — so the
+per-engineer session counts add up to the sessions, never counting a reassigned
+one twice.  Each finding is charged to its own ``agent`` (an engineer who only
+took part is charged for their own lines), or to the responsible engineer when
+the rule names none (a missed thanks line at the end, a late acceptance).
+Satisfaction is the last ``satisfaction_rated`` event of the session, on the policy's
+scale (很满意 5, 满意 3, 一般 2, 不满意 0).
 """
 
 from __future__ import annotations
@@ -275,8 +278,8 @@ class EngineerTally:
     ) -> None:
         """Count one session and its findings (false positives are not charged)."""
         month = score.month or _NO_MONTH
-        for engineer in score.engineers:
-            self._bucket(engineer, month).add_session(score)
+        if score.engineer is not None:
+            self._bucket(score.engineer, month).add_session(score)
         for finding in findings:
             if false_positives and finding_key(finding) in false_positives:
                 continue

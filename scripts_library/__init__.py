@@ -8,6 +8,14 @@ script lines (:data:`STATUS_LABELS`, :data:`EVENT_LABELS`, :data:`SCRIPT_LABELS`
 too, for the console and the compliance report alike.
 """
 
+from scripts_library.desk_inputs import (
+    DEFAULT_LOW_RATING_REASONS,
+    AfterHoursNoticeInputs,
+    HandoverInputs,
+    SatisfactionReasonInputs,
+    TicketNumberInputs,
+    TicketStatusInputs,
+)
 from scripts_library.emoji import CHANNELS, EMOJI, UNICODE_EMOJI_CHANNELS, Emoji, emoji_text
 from scripts_library.inputs import (
     DEFAULT_ADDRESS,
@@ -56,6 +64,7 @@ __all__ = [
     "CHANNELS",
     "DEFAULT_ADDRESS",
     "DEFAULT_CENTRE",
+    "DEFAULT_LOW_RATING_REASONS",
     "DEFAULT_MANAGER_TITLE",
     "DEFAULT_RESCHEDULE_REASON",
     "DEFAULT_SATISFACTION_SCALE",
@@ -69,11 +78,13 @@ __all__ = [
     "STATUS_LABELS",
     "TIMER_LABELS",
     "UNICODE_EMOJI_CHANNELS",
+    "AfterHoursNoticeInputs",
     "Emoji",
     "EscalationNoticeInputs",
     "ExtensionCallInputs",
     "GreetingInputs",
     "GreetingParts",
+    "HandoverInputs",
     "NoInputs",
     "OnsiteAppointmentInputs",
     "OnsiteRescheduleInputs",
@@ -82,11 +93,14 @@ __all__ = [
     "RestDayNoticeInputs",
     "ReturnShippingInputs",
     "ReviewInvitationInputs",
+    "SatisfactionReasonInputs",
     "SatisfactionSurveyInputs",
     "ScriptInputError",
     "ScriptInputs",
     "ScriptKey",
     "ScriptLine",
+    "TicketNumberInputs",
+    "TicketStatusInputs",
     "WarrantyOutcomeInputs",
     "WelcomeInputs",
     "address",

@@ -21,6 +21,13 @@ from typing import NamedTuple
 
 import jinja2
 
+from scripts_library.desk_inputs import (
+    AfterHoursNoticeInputs,
+    HandoverInputs,
+    SatisfactionReasonInputs,
+    TicketNumberInputs,
+    TicketStatusInputs,
+)
 from scripts_library.emoji import emoji_text, require_channel
 from scripts_library.inputs import (
     DEFAULT_CENTRE,
@@ -82,6 +89,11 @@ class ScriptKey(enum.StrEnum):
     WELCOME = "welcome"
     WARRANTY_OUTCOME = "warranty_outcome"
     REPAIR_QUOTE = "repair_quote"
+    TICKET_NUMBER = "ticket_number"
+    TICKET_STATUS = "ticket_status"
+    AFTER_HOURS_NOTICE = "after_hours_notice"
+    HANDOVER = "handover"
+    SATISFACTION_REASON = "satisfaction_reason"
 
 
 @dataclass(frozen=True)
@@ -261,6 +273,38 @@ SCRIPT_LINES: Mapping[ScriptKey, ScriptLine] = MappingProxyType(
                 SatisfactionSurveyInputs,
                 "003 评分等级及分数 (很满意 5 / 满意 3 / 一般 2 / 不满意 0)",
                 "at the end of the service, to score the engineer",
+            ),
+            _line(
+                ScriptKey.SATISFACTION_REASON,
+                SatisfactionReasonInputs,
+                "003 售后服务单 4 您不满意的原因是什么 (服务态度 / 技术水平 / 响应速度)",
+                "after a rating of 一般 or 不满意: which reason, and any advice",
+            ),
+            _line(
+                ScriptKey.TICKET_NUMBER,
+                TicketNumberInputs,
+                "003 3.4.1 派出售后服务单 (the customer's reference for the case)",
+                "right after the greeting (or the out-of-hours notice) of a new ticket",
+            ),
+            _line(
+                ScriptKey.TICKET_STATUS,
+                TicketStatusInputs,
+                "003 3.5 客户服务中心跟进完成进度",
+                "when the customer asks for a ticket's status (查询工单 PS-…)",
+            ),
+            _line(
+                ScriptKey.AFTER_HOURS_NOTICE,
+                AfterHoursNoticeInputs,
+                "000 【售后过程标准】1.1 服务时段",
+                "a ticket opened outside the chat hours with nobody on duty: when a person"
+                " will answer, and the emergency path on a rest day (the centre speaks, no"
+                " engineer)",
+            ),
+            _line(
+                ScriptKey.HANDOVER,
+                HandoverInputs,
+                "000 【售后动作标准】1.a.1 自我介绍 (on a handover)",
+                "when another engineer takes the ticket over, instead of a second greeting",
             ),
         ]
     )

@@ -92,6 +92,8 @@ class EventKind(enum.StrEnum):
     SUGGESTION_DECLINED = "suggestion_declined"  # 暂时没有: do not ask again
     SUGGESTION_RECORDED = "suggestion_recorded"  # the customer's suggestion, as said
     SURVEY_SENT = "survey_sent"  # the satisfaction question went out
+    SATISFACTION_REASON = "satisfaction_reason"  # why 一般 / 不满意 (seed 003 form, q. 4)
+    REVIEW_INVITED = "review_invited"  # 邀评 after a good rating (seed 000 2.a.2)
     ARCHIVED = "archived"  # the solution is in the knowledge base
     ARCHIVE_SKIPPED_DUPLICATE = "archive_skipped_duplicate"  # a known solution: not filed
     # Warranty, vendor RMA, on-site visit.
@@ -119,6 +121,9 @@ class EventKind(enum.StrEnum):
     # On-call duty (seed 003 值班管理制度): routing outside the working day, contacts.
     ROUTED_ON_CALL = "routed_on_call"  # rest day, out of hours or urgent: the engineer on duty
     CONTACT_RECORDED = "contact_recorded"  # a call or visit, with its duration and result
+    # Customers: one person across channels, and how to address them (沟通标准 2).
+    CUSTOMER_LINKED = "customer_linked"  # joined to the same person on another channel
+    CUSTOMER_RECORDED = "customer_recorded"  # surname, title or phone number taken down
     # Timers and the outbox.
     REMINDER_SENT = "reminder_sent"  # an SLA timer nudged an engineer or manager
     PROGRESS_UPDATE_DUE = "progress_update_due"  # working day 4 / 7 update is owed (SLA005)

@@ -155,7 +155,10 @@ class Customer(Base):
     surname: Mapped[str | None] = mapped_column(String(32))
     # 总 / 老师 …: with the surname, how the customer is addressed (张总).
     title: Mapped[str | None] = mapped_column(String(16))
-    phone: Mapped[str | None] = mapped_column(String(32))
+    phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    # The same person on another channel: the first row of that person (the root),
+    # linked by phone number or by an engineer; NULL on the root itself.
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     anonymised_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -34,6 +34,7 @@ from bot.lifecycle import (
 from bot.lifecycle import (
     WORKING as WORKING_STATUSES,
 )
+from compliance.policy import Policy
 from compliance.reports.summary import RULE_TITLES
 from storage.models import TicketStatus
 
@@ -41,6 +42,7 @@ from storage.models import TicketStatus
 OPENED = TicketStatus.OPENED.value
 WORKING: frozenset[str] = frozenset(s.value for s in WORKING_STATUSES)
 ACTIVE: frozenset[str] = frozenset(s.value for s in ACTIVE_STATUSES)
+CLOSABLE: frozenset[str] = ACTIVE - {OPENED}
 
 # The actions ticket.html lays out itself (buttons with their own enabling rules,
 # the draft form, the reassign form); every other one gets a generated form.
@@ -92,7 +94,6 @@ def actions_of(detail: Mapping[str, Any], user: ConsoleUser, max_extensions: int
     status = detail["status"]
     state = detail["state"]
     accepted = status in WORKING
-    working = status == OPENED or accepted
     remote_hint = None
     if status == OPENED:
         remote_hint = "受理后才能开始远程"
@@ -115,14 +116,33 @@ def actions_of(detail: Mapping[str, Any], user: ConsoleUser, max_extensions: int
     returning = next(
         (c for c in delivery.get("checklists", []) if c["name"] == "return"), {"done": True}
     )
-    resolve_hint = delivery.get("resolve_hint") if accepted else None
     shipment_hint = None
     if not stable.get("ready", True):
         shipment_hint = stable.get("hint")
     elif not returning["done"] and returning.get("required"):
         shipment_hint = "寄回前须在“归还前确认”中勾选配件与包装"
     shipping = accepted or status == "resolved"
+    not_yet = "受理后才能{}" if status == OPENED else None
+    delivery_hint = delivery.get("resolve_hint") if accepted else None
+    resolve_hint = (
+        "受理后才能结单"
+        if status == OPENED
+        else "须先给出方案（给出方案后才能结单）"
+        if accepted and not state["solution_given"]
+        else delivery_hint
+    )
     return {
+        # The generic steps first: the ones laid out by hand (and close, whose form is
+        # generic but whose button says why it waits) override them below.
+        **{
+            _key(action.name): {
+                "enabled": can_act
+                and status in {s.value for s in action.statuses}
+                and (action.roles != MANAGERS or user.is_manager)
+            }
+            for action in ACTIONS
+            if action.name not in LAID_OUT
+        },
         "accept": {"enabled": can_act and status == OPENED},
         "backup_warning": {"enabled": can_act and accepted and not state["backup_warning_sent"]},
         "backup_confirmation": {
@@ -143,8 +163,18 @@ def actions_of(detail: Mapping[str, Any], user: ConsoleUser, max_extensions: int
             "enabled": can_act and extension_ok,
             "grant": user.is_manager,
         },
-        "escalate": {"enabled": can_act and working and not state["escalated"]},
-        "resolve": {"enabled": can_act and accepted and not resolve_hint, "hint": resolve_hint},
+        "escalate": {
+            "enabled": can_act and accepted and not state["escalated"],
+            "hint": not_yet.format("升级技术部") if not_yet else None,
+        },
+        "resolve": {
+            "enabled": can_act and accepted and state["solution_given"] and not delivery_hint,
+            "hint": resolve_hint,
+        },
+        "close": {
+            "enabled": can_act and status in CLOSABLE,
+            "hint": not_yet.format("关闭工单") if not_yet else None,
+        },
         "onsite_arrival": {
             "enabled": can_act
             and accepted
@@ -164,15 +194,6 @@ def actions_of(detail: Mapping[str, Any], user: ConsoleUser, max_extensions: int
             "hint": shipment_hint,
         },
         "reassign": {"enabled": can_act and user.is_manager and status in ACTIVE},
-        **{
-            _key(action.name): {
-                "enabled": can_act
-                and status in {s.value for s in action.statuses}
-                and (action.roles != MANAGERS or user.is_manager)
-            }
-            for action in ACTIONS
-            if action.name not in LAID_OUT
-        },
     }
 
 
@@ -202,13 +223,27 @@ def _run(action: Action[Any]) -> Handler:
             body = parse_body(action.body, data, text_limit=services.settings.max_text_chars)
             result = await services.tickets.run(action.name, number, staff_no, body)
         except ApiError as exc:
-            return json_error(exc.status, exc.code, exc.message, **exc.extra)
+            return json_error(
+                exc.status, exc.code, _in_words(action, exc, services.policy), **exc.extra
+            )
         except TicketError as exc:
             return json_error(exc.status, exc.code, exc.message, **exc.details)
         return json_response(result.to_dict())
 
     handler.__name__ = f"action_{action.name.replace('-', '_')}"
     return handler
+
+
+def _in_words(action: Action[Any], exc: ApiError, policy: Policy) -> str:
+    """A body error as the Chinese page says it: the field by its label, never its name."""
+    field = exc.extra.get("field")
+    labels = {
+        str(spec["name"]): str(spec["label"])
+        for spec in form_inputs(action.body, policy, text_limit=10**6)
+    }
+    if isinstance(field, str) and field in labels:
+        return f"请填写或修正“{labels[field]}”"
+    return exc.message
 
 
 async def no_such_action(request: web.Request) -> web.StreamResponse:

@@ -11,6 +11,7 @@ it; no console module imports this one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -45,6 +46,7 @@ from bot.console.auth import (
     sign_in_redirect,
     submitted_csrf,
 )
+from bot.console.demo import seed_sessions
 from bot.console.pages import (
     CONSOLE,
     PREFIX,
@@ -53,7 +55,10 @@ from bot.console.pages import (
     services_of,
     state_of,
 )
+from bot.console.qa_data import run_check
 from bot.context import ACTOR_RESOLVER, SERVICES, SETTINGS, Services
+from compliance.calendar import SHANGHAI
+from storage.db import make_engine
 
 log = logging.getLogger("bot.console")
 
@@ -161,3 +166,20 @@ async def _seed_demo(services: Services) -> None:
     print(f"  console (sign in):     {services.settings.base_url}{PREFIX}/", flush=True)
     for line in lines:
         print(f"    {line}", flush=True)
+    # Sample sessions, checked, so the QA dashboard is not empty on the first visit.
+    now = services.now()
+    day = now.astimezone(SHANGHAI).date()
+    engine = make_engine(services.settings.db_url)
+    try:
+        stored = await asyncio.to_thread(seed_sessions, engine, services.policy, day)
+        if stored:
+            await asyncio.to_thread(
+                run_check, engine, services.policy, day, day, by="demo", now=now
+            )
+            print(
+                f"  sample sessions:       {len(stored)} (1 clean, {len(stored) - 1} flawed),"
+                f" checked: {services.settings.base_url}{PREFIX}/qa",
+                flush=True,
+            )
+    finally:
+        engine.dispose()

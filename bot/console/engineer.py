@@ -20,6 +20,7 @@ from aiohttp import web
 
 from bot.console.actions import action_forms, actions_of
 from bot.console.auth import TICKET_ROLES, ConsoleUser, Route, current_user, json_error
+from bot.console.history import customer_panel
 from bot.console.pages import label_context, render, services_of, state_of, visible_ticket
 from bot.console.search import knowledge_panel
 from bot.console.sla import CLOCK_TIMERS, clock_rows, sla_badges, with_countdowns
@@ -181,7 +182,7 @@ def transcript_items(detail: Mapping[str, Any]) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = [
         {**message, "kind": "message", "ts": message.get("ts") or ""}
         for message in detail.get("messages", [])
-        if message.get("role") in ("customer", "agent")
+        if message.get("role") in ("customer", "agent", "system")
     ]
     for event in detail.get("events", []):
         if event["event"] in TIMELINE:
@@ -214,6 +215,7 @@ async def ticket_page(request: web.Request) -> web.StreamResponse:
         max_chars=services.settings.max_text_chars,
         panels=ticket_panels(services.policy, context["ticket"]),
         knowledge=await knowledge_panel(services, context["ticket"]),
+        customer_panel=await customer_panel(services, number),
         **context,
         **label_context(services),
     )

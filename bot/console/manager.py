@@ -24,6 +24,7 @@ from bot.console.engineer import queue_rows
 from bot.console.pages import channel_labels, render, services_of, state_of
 from bot.console.qa_data import build_view
 from bot.console.reminders import manager_reminders
+from bot.console.satisfaction_month import satisfaction_months
 from bot.console.suggestions import suggestion_months
 from bot.lifecycle import ExtensionBody, ReassignBody, TicketError
 from compliance.calendar import SHANGHAI
@@ -106,6 +107,8 @@ async def overview(request: web.Request) -> web.StreamResponse:
         suggestions = await suggestion_months(
             db, first, last, services.policy.scoring.suggestion_points
         )
+        rating_labels = tuple(level.label for level in services.policy.satisfaction.scale)
+        satisfaction = await satisfaction_months(db, first, last, rating_labels)
     sla_findings: Counter[str] = Counter()
     for session_view in view.sessions:
         for shown in session_view.findings:
@@ -118,6 +121,8 @@ async def overview(request: web.Request) -> web.StreamResponse:
         month=label,
         months=months,
         suggestions=suggestions,
+        satisfaction=satisfaction,
+        rating_labels=rating_labels,
         names=names,
         engineers=engineers,
         rows=rows,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from bot.console.auth import QA_ROLES, Route, current_user
 from bot.console.charts import Bar, bar_chart, column_chart
+from bot.console.overrides import override_reasons
 from bot.console.pages import channel_labels, render, services_of, state_of
 from bot.console.qa_data import (
     Filters,
@@ -47,6 +48,7 @@ from compliance.reports.summary import (
     RunInfo,
     SummaryBuilder,
 )
+from compliance.reports.xlsx import XlsxReport
 from scripts_library import EVENT_LABELS
 from storage.models import Engineer, Ticket
 
@@ -274,11 +276,13 @@ async def session_page(request: web.Request) -> web.StreamResponse:
     if found is None:
         raise web.HTTPNotFound(text=f"会话 {session_id} 不存在")
     by_index = group_by_index(found.findings)
+    overrides = await asyncio.to_thread(override_reasons, engine, [session_id])
     lines = [
         {
             "line": line,
             "pieces": highlight(line, by_index.get(line.index, [])),
             "findings": by_index.get(line.index, []),
+            "override": overrides.get(line.line_no or 0) if line.source == "db:messages" else None,
         }
         for line in found.session.lines
     ]
@@ -404,13 +408,17 @@ def _export_items(view: QaView, filters: Filters) -> list[ReportedSession]:
     return items
 
 
-def _write_report(fmt: str, run: RunInfo, items: list[ReportedSession]) -> bytes:
+def _write_report(
+    fmt: str, run: RunInfo, items: list[ReportedSession], overrides: Mapping[int, str]
+) -> bytes:
     """The report of `items` in `fmt` (html or xlsx), by the checker's own writers."""
     builder = SummaryBuilder(run)
     stream = io.StringIO()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"report.{fmt}"
         writer = make_writer(fmt, stream=stream, path=path)
+        if isinstance(writer, XlsxReport):
+            writer.override_reasons = overrides
         writer.begin(run)
         for item in items:
             writer.session(item)
@@ -441,7 +449,8 @@ async def export(request: web.Request) -> web.StreamResponse:
         if value:
             described.append(f"{label}={value}")
     run_info = RunInfo(policy=services_of(request).policy, sources=(" ".join(described),))
-    body = await asyncio.to_thread(_write_report, fmt, run_info, items)
+    reasons = await asyncio.to_thread(override_reasons, engine, [i.session.id for i in items])
+    body = await asyncio.to_thread(_write_report, fmt, run_info, items, reasons)
     name = f"qa-{since.isoformat()}-{until.isoformat()}.{fmt}"
     content_type = (
         "text/html"

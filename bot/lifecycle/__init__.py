@@ -12,6 +12,8 @@ where:
 - `journal` — recording steps, the 1 ms stamping, `TicketState`;
 - `access` — `TicketError` and its HTTP status, loading a ticket, `acting`;
 - `intake`, `outbox`, `privacy` — customer lines in, lines out, forgetting;
+- `frontdesk` — what the customer is told (the out-of-hours notice, 查询工单), who they
+  are (张总, one person across channels); `satisfaction` — the survey and its rating;
 - `actions/` and `registry` — one module per family of engineer actions;
 - `bodies` — the typed body of each action, for the API and the console forms;
 - `aftercare` — warranty facts, quote, repair paths and loaned units: the rules the
@@ -43,6 +45,7 @@ from bot.lifecycle.actions.solution import ExtensionBody
 from bot.lifecycle.bodies import form_inputs, parse_body
 from bot.lifecycle.deadlines import DeadlineHandlers
 from bot.lifecycle.desk import Desk
+from bot.lifecycle.frontdesk import person_ids
 from bot.lifecycle.intake import Receipt, receive
 from bot.lifecycle.outbox import (
     SentLine,
@@ -94,6 +97,7 @@ __all__ = [
     "form_inputs",
     "mask_expired_in",
     "parse_body",
+    "person_ids",
     "replies_to",
 ]
 

@@ -28,7 +28,16 @@ from bot.lifecycle.outbox import store_line
 from bot.lifecycle.vocabulary import ACCEPTED, BOT_ACTOR, IN_PROGRESS, EngineerRole, EventKind
 from bot.messages import OutboundMessage
 from bot.prompting import PromptedLine, customer_address
+from scripts_library import STATUS_LABELS
 from storage.models import Customer, Engineer, Ticket, TicketStatus
+
+# The roles as the Chinese UI names them.
+ROLE_LABELS: Mapping[str, str] = {
+    "engineer": "运维工程师",
+    "qa": "质检",
+    "manager": "管理人员",
+    "admin": "管理员",
+}
 
 ErrorKind = Literal["not_found", "forbidden", "conflict", "refused", "confirm", "invalid"]
 
@@ -146,7 +155,8 @@ def require_status(ticket: Ticket, allowed: Iterable[TicketStatus], verb: str) -
         raise TicketError(
             "conflict",
             "wrong_status",
-            f"工单 {ticket.number} 当前状态为 {ticket.status.value}，不能{verb}",
+            f"工单 {ticket.number} 当前状态为{STATUS_LABELS.get(ticket.status.value, '')}"
+            f"，不能{verb}",
             ticket_status=ticket.status.value,
             allowed=[s.value for s in allowed],
         )
@@ -157,7 +167,7 @@ def require_role(actor: Engineer, roles: Collection[EngineerRole], verb: str) ->
         return
     if roles == {EngineerRole.MANAGER}:
         raise TicketError("forbidden", "manager_required", f"{verb}须由管理人员操作")
-    names = "、".join(sorted(role.value for role in roles))
+    names = "、".join(ROLE_LABELS.get(role.value, role.value) for role in sorted(roles))
     raise TicketError("forbidden", "role_required", f"{verb}须由以下角色操作：{names}")
 
 

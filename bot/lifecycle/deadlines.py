@@ -7,8 +7,8 @@ the ticket (a reminder for a ticket accepted meanwhile does nothing) and records
 what it did as ticket events: reminders to the engineer and the managers
 (``reminder_sent``), drafts for the engineer (``draft_suggested`` /
 ``progress_update_due``), the automatic escalation to the technical department.
-None sends a line to the customer by itself: what the customer reads is the
-engineer's call.
+None but ``survey_due`` sends a line to the customer by itself: what the customer
+reads is the engineer's call.
 
 - ``accept_engineer`` — the accept limit after opening (5 min, 30 min on a rest
   day, attended time): reminds the engineer; ``accept_manager``,
@@ -35,6 +35,9 @@ engineer's call.
 - ``fault_response_due``, ``remote_response_due`` — seed 002's per-level response
   and remote-response times (`bot.lifecycle.levels`); ``complaint_reply_due``,
   ``complaint_resolve_due`` — a complaint's 2 h and 15 days (`bot.lifecycle.complaints`).
+- ``survey_due`` — the suggestion question unanswered for ``[satisfaction]
+  survey_after_s``: the satisfaction survey goes out (`bot.lifecycle.satisfaction`),
+  delivered once the timer's transaction has committed.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from bot.lifecycle.complaints import ComplaintDeadlines
 from bot.lifecycle.desk import Desk
 from bot.lifecycle.journal import record, state_of
 from bot.lifecycle.levels import LevelDeadlines
+from bot.lifecycle.satisfaction import SurveyDeadlines
 from bot.lifecycle.vocabulary import (
     ACTIVE,
     BOT_ACTOR,
@@ -93,6 +97,7 @@ class DeadlineHandlers:
         # Seed 002: the fault level's response clocks, a complaint's clocks.
         table.update(LevelDeadlines(self.desk).handlers())
         table.update(ComplaintDeadlines(self.desk).handlers())
+        table.update(SurveyDeadlines(self.desk).handlers())
         return table
 
     # -- helpers -----------------------------------------------------------------

@@ -30,13 +30,22 @@ from bot import timers
 from bot.lifecycle.access import has_role, suggest_draft
 from bot.lifecycle.complaints import track_customer_complaint
 from bot.lifecycle.desk import Desk
+from bot.lifecycle.frontdesk import (
+    capture_customer,
+    first_lines,
+    queried_ticket,
+    status_answer,
+    status_query,
+)
 from bot.lifecycle.journal import TicketState, record, seed_stamp, stamp, state_of
 from bot.lifecycle.levels import schedule_response
 from bot.lifecycle.oncall import record_routing, route, urgent_later
 from bot.lifecycle.outbox import replies_to, store_line
+from bot.lifecycle.satisfaction import closed_awaiting, read_rating
 from bot.lifecycle.vocabulary import (
     ACTIVE,
     BOT_ACTOR,
+    CLOSED,
     OPENED,
     RESOLVED,
     SYSTEM_ACTOR,
@@ -45,10 +54,9 @@ from bot.lifecycle.vocabulary import (
     TimerKind,
 )
 from bot.messages import InboundMessage, OutboundMessage
-from bot.phrases import backup_answer, satisfaction_label
+from bot.phrases import backup_answer
 from bot.prompting import CUE_RESPONSES, customer_address
 from compliance.calendar import as_aware
-from scripts_library import ScriptKey
 from storage.models import Customer, Direction, Engineer, Message, MessageRole, Ticket
 from storage.tickets import next_ticket_number_async
 
@@ -176,13 +184,25 @@ async def _receive(
     sent_at = min(as_aware(inbound.sent_at), now)
     text = inbound.text.strip() or CUSTOMER_PLACEHOLDER.get(inbound.kind, "")
     ticket = await _active_ticket(desk, session, customer.id)
+    if ticket is None:
+        # A late rating (or its reason), or a question about a closed ticket of
+        # theirs, joins that ticket: it never opens a new one.
+        late = await closed_awaiting(desk, session, customer, text, now)
+        if late is not None:
+            ticket = late[0]
+        elif (asked_no := status_query(text)) is not None:
+            asked = await queried_ticket(session, customer, asked_no)
+            ticket = asked if asked is not None and asked.status is CLOSED else None
     opened = ticket is None
+    on_call = False
     if ticket is not None:
         await seed_stamp(session, ticket.id)
     # The message comes after what its ticket has; what it causes, after it.
     sent_at = stamp(session, sent_at)
     if ticket is None:
-        ticket = await _open_ticket(desk, session, customer, inbound.channel, text, sent_at)
+        ticket, on_call = await _open_ticket(
+            desk, session, customer, inbound.channel, text, sent_at
+        )
     message = Message(
         ticket_id=ticket.id,
         channel=inbound.channel,
@@ -197,6 +217,7 @@ async def _receive(
     )
     session.add(message)
     await session.flush()
+    await capture_customer(session, ticket, customer, message, now)
 
     engineer = (
         await session.get(Engineer, ticket.assigned_engineer_id)
@@ -205,22 +226,26 @@ async def _receive(
     )
     replies: list[OutboundMessage] = []
     address = customer_address(customer.surname, customer.title)
+    asked_no = status_query(text)
+    asked = await queried_ticket(session, customer, asked_no) if asked_no else None
     if opened:
         if engineer is None:
             log.error("ticket %s: no engineer on the roster to greet for", ticket.number)
-        else:
-            for line in desk.prompter.first_turn(
-                engineer.name, engineer.staff_no, ticket.channel, now, address
-            ):
-                replies.append(
-                    await store_line(session, ticket, engineer, line, now, in_reply_to=message.id)
-                )
+        replies.extend(
+            await first_lines(
+                desk, session, ticket, engineer, now, address, message.id, on_call=on_call
+            )
+        )
+    elif asked is not None:
+        replies.append(await status_answer(desk, session, ticket, asked, now, message.id))
     else:
         state = await state_of(session, ticket.id)
         replies.extend(await _react(desk, session, ticket, state, engineer, message, address, now))
-        replies.extend(await urgent_later(desk, session, ticket, engineer, message, now))
-    _suggest_cue_responses(desk, session, ticket, message, now)
-    await track_customer_complaint(desk, session, ticket, message, now)
+        if ticket.status is not CLOSED:
+            replies.extend(await urgent_later(desk, session, ticket, engineer, message, now))
+    if ticket.status is not CLOSED:
+        _suggest_cue_responses(desk, session, ticket, message, now)
+        await track_customer_complaint(desk, session, ticket, message, now)
     return Receipt(
         ticket.number,
         ticket.id,
@@ -245,7 +270,9 @@ async def _active_ticket(desk: Desk, session: AsyncSession, customer_id: int) ->
 
 async def _open_ticket(
     desk: Desk, session: AsyncSession, customer: Customer, channel: str, text: str, at: datetime
-) -> Ticket:
+) -> tuple[Ticket, bool]:
+    """The new ticket, and whether the engineer on duty answers it now (on call, in
+    their window)."""
     classification = desk.classifier.classify(text)
     routing = await route(desk, session, text, at)
     engineer = routing.engineer if routing and routing.engineer else None
@@ -297,7 +324,8 @@ async def _open_ticket(
         await record_routing(session, ticket, routing, at)
     _schedule_open_timers(desk, session, ticket, at)
     schedule_response(desk, session, ticket)
-    return ticket
+    on_call = routing is not None and routing.engineer is not None and routing.in_window
+    return ticket, on_call
 
 
 async def _pick_engineer(desk: Desk, session: AsyncSession) -> Engineer | None:
@@ -378,7 +406,9 @@ async def _react(
                 now,
                 data={"message_id": message.id},
             )
-    if state.suggestion_requested and not state.suggestion_answered:
+    # Once the survey went out while the suggestion question stood (its timer), the
+    # customer's lines are read for the rating and its reason, never as a suggestion.
+    if state.suggestion_requested and not state.suggestion_answered and not state.survey_sent:
         answered = True
         declined = "suggestion_declined" in desk.customer_cues.find(text)
         record(
@@ -394,23 +424,12 @@ async def _react(
             replies.append(
                 await store_line(session, ticket, engineer, survey, now, in_reply_to=message.id)
             )
-    elif state.survey_sent and state.rating is None:
-        label = satisfaction_label(text, desk.rating_labels)
-        if label is not None:
-            answered = True
-            record(
-                session,
-                ticket,
-                EventKind.SATISFACTION_RATED,
-                now,
-                actor=message.sender,
-                data={"rating": label, "points": desk.policy.satisfaction_points(label)},
-            )
-            if engineer is not None:
-                thanks = desk.prompter.fixed(ScriptKey.THANKS, ticket.channel)
-                replies.append(
-                    await store_line(session, ticket, engineer, thanks, now, in_reply_to=message.id)
-                )
+    else:
+        taken, rating_replies = await read_rating(
+            desk, session, ticket, state, engineer, message, address, now
+        )
+        answered = answered or taken
+        replies.extend(rating_replies)
     if ticket.status is RESOLVED and not answered and not desk.is_ack_only(text):
         # The customer writes again after the fix ("又坏了"): the engineer
         # must answer (SLA002), and may have to reopen the case.

@@ -108,6 +108,8 @@ class TicketState:
     suggestion_declined: bool = False
     survey_sent: bool = False
     rating: str | None = None
+    # Seed 003's form after a low rating: the reasons named (an empty list: none named).
+    rating_reason: list[str] | None = None
     extensions: int = 0
     escalated: bool = False
     solution_given: bool = False
@@ -148,6 +150,8 @@ class TicketState:
                 state.survey_sent = True
             elif kind is EventKind.SATISFACTION_RATED:
                 state.rating = data.get("rating")
+            elif kind is EventKind.SATISFACTION_REASON:
+                state.rating_reason = list(data.get("reasons") or [])
             elif kind is EventKind.EXTENSION_GRANTED:
                 state.extensions += 1
             elif kind is EventKind.ESCALATED:

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.lifecycle.access import roster_managers
 from bot.lifecycle.desk import Desk
+from bot.lifecycle.frontdesk import greeted
 from bot.lifecycle.journal import record
 from bot.lifecycle.notify import remind
 from bot.lifecycle.outbox import store_line
@@ -160,5 +161,8 @@ async def urgent_later(
             "reason": f"on call (seed 003): {why}",
         },
     )
-    greeting = desk.prompter.greeting(duty.name, duty.staff_no, ticket.channel)
-    return [await store_line(session, ticket, duty, greeting, now, in_reply_to=message.id)]
+    if await greeted(session, ticket.id):
+        line = desk.prompter.handover(duty.name, duty.staff_no, ticket.channel)
+    else:
+        line = desk.prompter.greeting(duty.name, duty.staff_no, ticket.channel)
+    return [await store_line(session, ticket, duty, line, now, in_reply_to=message.id)]

@@ -114,6 +114,49 @@ async def store_line(
     )
 
 
+async def store_centre_line(
+    session: AsyncSession,
+    ticket: Ticket,
+    line: PromptedLine,
+    at: datetime,
+    centre: str,
+    *,
+    in_reply_to: int | None = None,
+) -> OutboundMessage:
+    """Store a line the service centre says itself (delivery pending): no engineer's
+    name on it, so nobody seems to be typing (the out-of-hours notice, a status
+    answer).  A ``system`` line: the compliance transcript leaves it out."""
+    at = stamp(session, at)
+    message = Message(
+        ticket_id=ticket.id,
+        channel=ticket.channel,
+        external_id=None,
+        direction=Direction.OUTBOUND,
+        role=MessageRole.SYSTEM,
+        sender=None,
+        sender_name=centre,
+        text=line.text,
+        sent_at=at,
+        delivery_status=DeliveryStatus.PENDING,
+        prompted_by=line.key.value if line.key is not None else None,
+        in_reply_to_id=in_reply_to,
+    )
+    session.add(message)
+    await session.flush()
+    customer_external = await session.scalar(
+        select(Customer.external_id).where(Customer.id == ticket.customer_id)
+    )
+    return OutboundMessage(
+        channel=ticket.channel,
+        customer_id=str(customer_external),
+        text=line.text,
+        staff_no=None,
+        ticket_number=ticket.number,
+        prompted_by=message.prompted_by,
+        message_id=message.id,
+    )
+
+
 async def replies_to(
     session: AsyncSession,
     message_id: int,

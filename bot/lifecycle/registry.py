@@ -17,6 +17,7 @@ from bot.lifecycle.actions.closing import ARCHIVE, CLOSE, RESOLVE, STABLE_RUN
 from bot.lifecycle.actions.complaint import COMPLAINT
 from bot.lifecycle.actions.contact import CONTACT
 from bot.lifecycle.actions.contract import CONTRACT
+from bot.lifecycle.actions.customer import CUSTOMER
 from bot.lifecycle.actions.delivery import CHECKLIST, RETURN_SHIPPING, STABLE_RUN_WAIVER
 from bot.lifecycle.actions.drafts import SEND
 from bot.lifecycle.actions.fault_level import FAULT_LEVEL
@@ -61,6 +62,7 @@ ACTIONS: tuple[Action[Any], ...] = (
     FAULT_LEVEL,
     COMPLAINT,
     CONTACT,
+    CUSTOMER,
 )
 
 BY_NAME: Mapping[str, Action[Any]] = {action.name: action for action in ACTIONS}

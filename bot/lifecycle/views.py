@@ -389,7 +389,9 @@ class TicketViews:
                         Customer.channel == channel,
                         Customer.external_id == customer_external_id,
                         Message.id > after_id,
-                        Message.role.in_((MessageRole.CUSTOMER, MessageRole.AGENT)),
+                        Message.role.in_(
+                            (MessageRole.CUSTOMER, MessageRole.AGENT, MessageRole.SYSTEM)
+                        ),
                     )
                     .order_by(Message.id)
                     .limit(limit)

@@ -75,6 +75,8 @@ class TimerKind(enum.StrEnum):
     REMOTE_RESPONSE = "remote_response_due"  # the level's remote-response time after the request
     COMPLAINT_REPLY = "complaint_reply_due"  # 2 h after a complaint: first reply owed
     COMPLAINT_RESOLVE = "complaint_resolve_due"  # 15 days after a complaint: resolution owed
+    # The suggestion question left unanswered: the satisfaction survey follows.
+    SURVEY_DUE = "survey_due"
 
 
 # Cancelled when the ticket closes (the archive reminder starts then; a complaint's
@@ -82,5 +84,12 @@ class TimerKind(enum.StrEnum):
 OPEN_TICKET_TIMERS: tuple[TimerKind, ...] = tuple(
     kind
     for kind in TimerKind
-    if kind not in (TimerKind.ARCHIVE, TimerKind.COMPLAINT_REPLY, TimerKind.COMPLAINT_RESOLVE)
+    if kind
+    not in (
+        TimerKind.ARCHIVE,
+        TimerKind.COMPLAINT_REPLY,
+        TimerKind.COMPLAINT_RESOLVE,
+        # A survey owed still goes out after close (its rating joins the closed ticket).
+        TimerKind.SURVEY_DUE,
+    )
 )

@@ -55,15 +55,18 @@
     }
     var item = pending || document.createElement("li");
     item.removeAttribute("id");
-    item.className = "msg msg--" + (message.role === "customer" ? "customer" : "agent");
+    item.className = "msg msg--" + (message.role === "customer" ? "customer" : "agent") +
+      (message.role === "system" ? " msg--system" : "");
     item.textContent = "";
     var who = document.createElement("span");
     who.className = "msg__who";
     who.textContent = message.role === "customer" ? "我" : (message.name || "客服");
+    if (message.role === "system") { who.textContent = message.name || "服务中心"; }
     var text = document.createElement("span");
     text.className = "msg__text";
     text.textContent = message.text;
     item.appendChild(who);
+    if (message.ts) { who.appendChild(stamp(message.ts)); }
     item.appendChild(text);
     if (!pending) { log.appendChild(item); }
     if (message.id) {
@@ -71,6 +74,21 @@
       lastId = Math.max(lastId, message.id);
     }
     log.scrollTop = log.scrollHeight;
+  }
+
+  // When a line was written, in the reader's own clock: 10:05 today, 11-23 10:05 before.
+  function stamp(iso) {
+    var when = new Date(iso);
+    var time = document.createElement("time");
+    time.className = "msg__time";
+    time.dateTime = iso;
+    if (isNaN(when.getTime())) { return time; }
+    var pad = function (n) { return ("0" + n).slice(-2); };
+    var clock = pad(when.getHours()) + ":" + pad(when.getMinutes());
+    var today = new Date();
+    var sameDay = when.toDateString() === today.toDateString();
+    time.textContent = " " + (sameDay ? clock : pad(when.getMonth() + 1) + "-" + pad(when.getDate()) + " " + clock);
+    return time;
   }
 
   function showPending(clientId, text) {

@@ -1,8 +1,10 @@
 """``--format text``: linter-style lines, grouped by session, then a summary block.
 
-Each finding is one line ``SESSION:INDEX CODE message`` (``SESSION:-`` for a
+Each finding is one line ``SESSION:N CODE message`` (``SESSION:-`` for a
 finding about the whole session), the sessions separated by a blank line, the
-way flake8 and ruff print files.  Colour (red errors, yellow warnings) only when
+way flake8 and ruff print files.  ``N`` counts the session's lines from 1, like a
+linter's line numbers and like the console, the HTML and the XLSX report (第N条);
+the JSON report's ``index`` stays 0-based (SPEC §3).  Colour (red errors, yellow warnings) only when
 the caller says the output is a terminal.  An incomplete run says so at the top
 and again at the bottom, so nobody mistakes it for a clean bill.
 """
@@ -67,7 +69,7 @@ class TextReport:
         self._printed_any = True
         session_id = reported.session.id
         for finding, false_positive in zip(reported.findings, reported.false_positive, strict=True):
-            where = f"{session_id}:{'-' if finding.index is None else finding.index}"
+            where = f"{session_id}:{'-' if finding.index is None else finding.index + 1}"
             code = finding.rule
             message = finding.message
             if false_positive:

@@ -15,7 +15,7 @@ they come, so a large run does not hold a worksheet of cell objects in memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -55,8 +55,10 @@ FINDING_HEADERS: tuple[str, ...] = (
     "规则名称",
     "推断",
     "误报",
+    # The engineer sent the line despite a pre-send warning: why (QA reads it here).
+    "确认发送原因",
 )
-_FINDING_WIDTHS = (18, 9, 7, 20, 6, 16, 60, 24, 60, 22, 6, 6)
+_FINDING_WIDTHS = (18, 9, 7, 20, 6, 16, 60, 24, 60, 22, 6, 6, 40)
 
 ENGINEER_HEADERS: tuple[str, ...] = (
     "工号",
@@ -95,8 +97,10 @@ _TIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 class XlsxReport:
     """Builds the workbook while sessions are checked and saves it at the end."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, override_reasons: Mapping[int, str] | None = None) -> None:
         self._path = path
+        # Stored lines sent despite a pre-send warning: message row id → the reason.
+        self.override_reasons: Mapping[int, str] = dict(override_reasons or {})
         self._book = Workbook(write_only=True)
         self._findings = self._book.create_sheet("问题明细")
         self._engineers = self._book.create_sheet("工程师月度")
@@ -156,6 +160,13 @@ class XlsxReport:
         if names is None:
             raise RuntimeError("XlsxReport.session() before begin()")
         names.learn(reported.session)
+        overrides = {
+            line.index: self.override_reasons[line.line_no]
+            for line in reported.session.lines
+            if line.source == "db:messages"
+            and line.line_no is not None
+            and line.line_no in self.override_reasons
+        }
         for finding, false_positive in zip(reported.findings, reported.false_positive, strict=True):
             agent = finding.agent
             self._row(
@@ -173,6 +184,7 @@ class XlsxReport:
                     RULE_TITLES.get(finding.rule, RULE_CODES.get(finding.rule, "")),
                     "是" if finding.inferred else "",
                     "是" if false_positive else "",
+                    overrides.get(finding.index) if finding.index is not None else None,
                 ),
             )
             self._finding_rows += 1

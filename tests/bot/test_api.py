@@ -43,7 +43,11 @@ async def test_error_level_draft_is_refused_with_span_and_suggestion(sqlite_bot:
         number, "messages", status=422, text="我先挂了", override_reason="客户要求"
     )
     assert again["presend"]["suggestion"] == walk_away_line
-    assert len(agent_lines(await sqlite_bot.ticket(number))) == 1  # the greeting only
+    # The greeting and the ticket number (told on accepting) only.
+    assert [m["prompted_by"] for m in agent_lines(await sqlite_bot.ticket(number))] == [
+        "greeting",
+        "ticket_number",
+    ]
 
 
 async def test_warning_needs_an_override_reason_which_is_stored(sqlite_bot: Bot) -> None:
@@ -67,7 +71,7 @@ async def test_presend_endpoint_checks_without_sending(sqlite_bot: Bot) -> None:
     assert verdict["notes"] == ["backup_confirmation_required"]
     clean = await sqlite_bot.act(number, "presend", text="USB接口松了，垃圾文件也清理一下")
     assert (clean["verdict"], clean["hits"]) == ("ok", [])
-    assert len(agent_lines(await sqlite_bot.ticket(number))) == 1
+    assert len(agent_lines(await sqlite_bot.ticket(number))) == 2  # greeting, ticket number
 
 
 async def test_remote_is_held_until_warning_and_confirmation(sqlite_bot: Bot) -> None:
@@ -195,7 +199,8 @@ async def test_least_loaded_engineer_and_reassignment(sqlite_bot: Bot) -> None:
     engineer = await sqlite_bot.act(first, "reassign", status=403, to="2046")
     assert engineer["error"] == "manager_required"
     moved = await sqlite_bot.act(first, "reassign", staff_no="9001", to="2046")
-    assert moved["sent"][0]["text"].startswith("您好，我是朴赛售后服务中心运维工程师李四，工号2046")
+    # Already greeted by 张三: a handover line, not a second greeting.
+    assert moved["sent"][0]["text"].startswith("已为您转接至运维工程师李四（工号2046）")
     assert (await sqlite_bot.ticket(first))["engineer"]["staff_no"] == "2046"
     queue = await sqlite_bot.api("GET", "/api/tickets?status=active&engineer=2046", staff_no="9001")
     assert sorted(t["number"] for t in queue["tickets"]) == sorted([first, second])

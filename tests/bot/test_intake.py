@@ -44,8 +44,9 @@ async def test_lines_answering_a_later_message_are_that_messages(bot: Bot) -> No
     await bot.act(number, "resolve", ask_suggestion=False)
     bot.clock.advance(minutes=1)
     rating = await tickets.receive(_inbound(bot, "很满意", "visitor-1:m2"))
-    assert [r.prompted_by for r in rating.replies] == ["thanks"]
+    # A good rating: thanks, then the review invitation (seed 000 2.a.2 邀评).
+    assert [r.prompted_by for r in rating.replies] == ["thanks", "review_invitation"]
     later = await tickets.receive(_inbound(bot, "很满意", "visitor-1:m2"))
-    assert [r.message_id for r in later.earlier_replies] == [rating.replies[0].message_id]
+    assert [r.message_id for r in later.earlier_replies] == [r.message_id for r in rating.replies]
     again = await tickets.receive(_inbound(bot, "服务器开不了机了", "visitor-1:m1"))
     assert [r.prompted_by for r in again.earlier_replies] == ["greeting"]

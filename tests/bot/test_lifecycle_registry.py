@@ -164,6 +164,7 @@ async def _tour(bot: Bot) -> dict[str, list[str]]:
     await act("loaner", action="sent", serial_no="LOAN-01")
     ran["loaner"] += (await bot.act(number, "loaner", action="returned"))["events"]
     await act("onsite", distance_km=50)
+    await act("customer", surname="张", title="总", phone="13800138000")
     await act("onsite-reschedule", new_date="2026-11-27", reason="暴雨封路")
     await act("onsite-arrival", note="已到机房")
     await act("solution", summary="更换主板")

@@ -60,7 +60,9 @@ async def test_polling_returns_the_visitors_lines_after_an_id(sqlite_bot: Bot) -
     after = lines[-1]["id"]
     response = await sqlite_bot.client.get(f"/chat/api/messages?visitor={visitor}&after={after}")
     newer = (await response.json())["messages"]
-    assert [line["text"] for line in newer] == ["您好，请问服务器型号是什么？"]
+    # Accepting told the customer the ticket number; then the engineer's line.
+    assert [line["text"] for line in newer][1:] == ["您好，请问服务器型号是什么？"]
+    assert f"工单号：{first['ticket']}" in newer[0]["text"]
 
 
 async def test_resend_with_the_same_client_id_is_a_no_op(sqlite_bot: Bot, sqlite_url: str) -> None:

@@ -457,6 +457,8 @@ async def test_whole_lifecycle_through_the_bridge(
 
     bot.clock.advance(minutes=2)
     await bot.api("POST", f"{path}/accept", staff_no)
+    [told] = await typed()  # accepting tells the customer the ticket number
+    assert f"工单号：{number}" in told
     bot.clock.advance(seconds=30)
     refused = await bot.api("POST", f"{path}/remote", staff_no, status=409, tool="向日葵")
     assert refused["error"] == "backup_confirmation_required"
@@ -481,7 +483,8 @@ async def test_whole_lifecycle_through_the_bridge(
 
     bot.clock.advance(minutes=1)
     await bot.say("很满意")
-    assert len(await typed()) == 1  # the bot's thanks for the rating
+    # The bot's thanks for the rating, then the review invitation (seed 000 2.a.2).
+    assert len(await typed()) == 2
     detail = await bot.api("GET", path, staff_no)
     events = [event["event"] for event in detail["events"]]
     assert events.index("backup_warning_sent") < events.index("remote_login")

@@ -106,7 +106,10 @@ async def test_reference_client_against_the_app(
     assert status == 0, stderr
     # The greeting (and, on a rest day, the rest-day notice: the clock is the real one).
     first_turn = _outbox(tmp_path)
-    assert first_turn[0]["text"].startswith("您好，我是朴赛售后服务中心运维工程师")
+    # Real time: outside the chat hours the centre's notice instead of the greeting.
+    assert first_turn[0]["text"].startswith(
+        ("您好，我是朴赛售后服务中心运维工程师", "您好，现在是非在线服务时间")
+    )
     assert {line["conversation_id"] for line in first_turn} == {"conv-88"}
 
     # The engineer writes; the next round types it, the round after has nothing new.
@@ -122,7 +125,8 @@ async def test_reference_client_against_the_app(
     assert (await _run_client(base, tmp_path))[0] == 0
     assert (await _run_client(base, tmp_path))[0] == 0
     later = [line["text"] for line in _outbox(tmp_path)][len(first_turn) :]
-    assert later == ["您好，请问指示灯是什么颜色？"]
+    # Out of the chat hours (the real clock) nobody had greeted: the greeting comes first.
+    assert later[-1:] == ["您好，请问指示灯是什么颜色？"] and len(later) <= 2
 
     engine = make_async_engine(sqlite_url)
     try:
@@ -130,7 +134,9 @@ async def test_reference_client_against_the_app(
             rows = (await session.execute(select(BridgeCommand))).scalars().all()
     finally:
         await engine.dispose()
-    assert [row.status for row in rows] == [BridgeCommandStatus.SUBMITTED] * (len(first_turn) + 1)
+    assert [row.status for row in rows] == [BridgeCommandStatus.SUBMITTED] * (
+        len(first_turn) + len(later)
+    )
     journal = Journal.open(tmp_path / "journal.jsonl")
     assert set(journal.posted) == {"tm-ev-1"}
     assert journal.reported == {row.id for row in rows}
@@ -250,7 +256,10 @@ async def test_reference_client_against_aftersales_serve(tmp_path: Path) -> None
         status, stderr = await _run_client(base, tmp_path)
         assert status == 0, stderr
         first_turn = _outbox(tmp_path)
-        assert first_turn[0]["text"].startswith("您好，我是朴赛售后服务中心运维工程师")
+        # Real time: outside the chat hours the centre's notice instead of the greeting.
+        assert first_turn[0]["text"].startswith(
+            ("您好，我是朴赛售后服务中心运维工程师", "您好，现在是非在线服务时间")
+        )
         assert {line["conversation_id"] for line in first_turn} == {"conv-88"}
         # A second round brings nothing new: every line is typed once.
         assert (await _run_client(base, tmp_path))[0] == 0

@@ -495,7 +495,16 @@ async def _ticket_and_engineer(bot: Bot) -> tuple[str, str]:
     ticket = await bot.only_ticket()
     staff_no, _name = await _assigned(bot)
     await bot.api("POST", f"/api/tickets/{ticket.number}/accept", staff_no)
+    _forget_ticket_number_line(bot)
     return ticket.number, staff_no
+
+
+def _forget_ticket_number_line(bot: Bot) -> None:
+    """Accepting tells the customer the ticket number (one custom send): the tests below
+    count the engineer's own lines, so that send is taken off the fake's record."""
+    told = [c for c in bot.fake.calls_to(SEND) if "工单号：" in str(c.body)]
+    assert len(told) <= 1  # none when the API cannot be reached
+    bot.fake.calls[:] = [c for c in bot.fake.calls if c not in told]
 
 
 async def _send(bot: Bot, number: str, staff_no: str, text: str) -> dict[str, Any]:
@@ -515,15 +524,16 @@ async def test_five_lines_within_the_window_then_blocked_by_the_channel(
 ) -> None:
     bot = await make_bot(db_url)
     number, staff_no = await _ticket_and_engineer(bot)
-    for text in UPDATES[:5]:
+    # The ticket-number line (on accepting) was the first of the window's five.
+    for text in UPDATES[:4]:
         bot.clock.advance(minutes=1)
         assert (await _send(bot, number, staff_no, text))["status"] == "sent"
-    assert bot.fake.sent_texts(OPENID) == UPDATES[:5]
+    assert bot.fake.sent_texts(OPENID) == UPDATES[:4]
 
     delivery = await _send(bot, number, staff_no, UPDATES[5])
     assert delivery["status"] == "blocked_by_channel"
     assert "5 lines already sent" in delivery["detail"]
-    assert len(bot.fake.calls_to(SEND)) == 5, "the sixth line is not even attempted"
+    assert len(bot.fake.calls_to(SEND)) == 4, "the sixth line is not even attempted"
     status, error = await _delivery_of(bot, UPDATES[5])
     assert status is DeliveryStatus.BLOCKED_BY_CHANNEL and error and "WeChat allows 5" in error
 
@@ -621,6 +631,7 @@ async def _console_engineer(bot: Bot) -> tuple[str, str, ConsoleBrowser]:
     number, staff_no = await bot.assigned()
     browser = await bot.sign_in(*DEMO_ACCOUNTS[staff_no])
     await browser.api("POST", f"/api/tickets/{number}/accept")
+    _forget_ticket_number_line(bot)
     return number, staff_no, browser
 
 

@@ -117,7 +117,7 @@ def test_error_findings_exit_1_with_linter_lines(
     status, out, err = run([str(mixed)], capsys)
     assert status == 1, err
     first = out.splitlines()[0]
-    assert first.startswith("BAD1:2 LNG001 ")
+    assert first.startswith("BAD1:3 LNG001 ")
     assert "傻逼" in first
     assert "\x1b[" not in out  # captured stdout is not a terminal
     assert "13812345678" not in out
@@ -306,7 +306,7 @@ def test_all_formats_to_files(
     ]  # and no half-written leftovers
 
     text = (out / "r.text").read_text(encoding="utf-8")
-    assert text.startswith("BAD1:2 LNG001 ")
+    assert text.startswith("BAD1:3 LNG001 ")
 
     report = json.loads((out / "r.json").read_text(encoding="utf-8"))
     total = len(report["findings"])
@@ -331,7 +331,7 @@ def test_all_formats_to_files(
         "证据",
         "建议",
     ]
-    assert sheet.auto_filter.ref == f"A1:L{total + 1}"
+    assert sheet.auto_filter.ref == f"A1:M{total + 1}"  # M: 确认发送原因
     lng001 = next(row for row in sheet.iter_rows(values_only=True) if row[1] == "LNG001")
     assert lng001[:6] == ("BAD1", "LNG001", "错误", lng001[3], 3, "张三（1818）")
     months = list(book["工程师月度"].iter_rows(values_only=True))
@@ -362,7 +362,7 @@ def test_colour_only_on_a_terminal_without_no_color(
     monkeypatch.setattr(sys, "stdout", plain)
     monkeypatch.setenv("NO_COLOR", "1")
     assert main(["check", str(mixed), "--no-progress"]) == 1
-    assert "\x1b[" not in plain.getvalue() and "BAD1:2 LNG001" in plain.getvalue()
+    assert "\x1b[" not in plain.getvalue() and "BAD1:3 LNG001" in plain.getvalue()
 
 
 # -------------------------------------------------------------- progress --

@@ -437,8 +437,8 @@ def test_text_report_lines_and_summary(policy: Policy) -> None:
     text, _summary = _render(policy, "text")
     lines = text.splitlines()
     assert lines[:3] == [
-        "S1:2 LNG006 称呼客户用了“你”",
-        "S1:2 SCR003 远程登录（推断）之前没有提示备份",
+        "S1:3 LNG006 称呼客户用了“你”",
+        "S1:3 SCR003 远程登录（推断）之前没有提示备份",
         "S1:- SCR004 问题已解决，之后没有感谢语",
     ]
     assert "\x1b[" not in text
@@ -543,7 +543,7 @@ def test_xlsx_sheets_headers_rows_filters(policy: Policy, tmp_path: Path) -> Non
     )
     assert rows[3][:6] == ("S1", "SCR004", "错误", None, None, None)
     assert len(rows) == 4
-    assert findings.auto_filter.ref == "A1:L4"
+    assert findings.auto_filter.ref == "A1:M4"  # M: 确认发送原因
     assert findings.freeze_panes == "A2"
     assert findings.column_dimensions["G"].width >= 40  # 说明 is readable
 

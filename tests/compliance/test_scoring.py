@@ -174,7 +174,9 @@ def test_engineer_months_exact(policy: Policy) -> None:
     s3 = make_session("S3", nov)  # 1818: clean, no rating
     s4 = make_session("S4", dec, rating="满意")  # 1818 in December: session-level finding -> 90
     f4 = [finding("S4", "SCR004", index=None, agent=None)]
-    s5 = make_session("S5", nov, agents=("2046", "1818"))  # both took part; 1818 is charged
+    # Both took part: the session counts for 2046 (first, responsible) only; 1818 is
+    # charged for their own line.
+    s5 = make_session("S5", nov, agents=("2046", "1818"))
     f5 = [finding("S5", "LNG006", "warning", index=2, agent="1818")]
     scored = [
         (score_session(s, f, policy), f)
@@ -187,8 +189,8 @@ def test_engineer_months_exact(policy: Policy) -> None:
 
     nov_1818 = by_key[("1818", "2026-11")]
     assert nov_1818.name == "张三"
-    assert nov_1818.sessions == 4  # S1, S2, S3, S5
-    assert nov_1818.average_score == pytest.approx((87 + 0 + 100 + 97) / 4)
+    assert nov_1818.sessions == 3  # S1, S2, S3: S5 is 2046's, never counted twice
+    assert nov_1818.average_score == pytest.approx((87 + 0 + 100) / 3)
     assert dict(nov_1818.findings_by_code) == {"LNG001": 1, "LNG006": 2, "SCR001": 1}
     assert dict(nov_1818.findings_by_severity) == {"error": 2, "warning": 2, "info": 0}
     assert nov_1818.rated == 2

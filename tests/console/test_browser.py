@@ -284,10 +284,16 @@ def test_customer_engineer_and_qa_in_a_real_browser(
     expect(precheck).to_contain_text("未发现禁用语")
     engineer.get_by_role("button", name="发送", exact=True).click()
     expect(engineer.locator("#log")).to_contain_text("重新插紧后")
-    # Delivery waits for the stable run; here a manager waives it (the customer saw it boot).
+    # 已解决 waits for a solution: it says so until one is given.
     resolve = engineer.get_by_role("button", name="已解决")
     expect(resolve).to_be_disabled()
-    expect(engineer.locator("#resolve-hint")).to_contain_text("稳定运行")
+    expect(engineer.locator("#lifecycle-hint")).to_contain_text("须先给出方案")
+    engineer.get_by_role("button", name="给出方案").click()
+    engineer.locator("#action-dialog-input").fill("电源模块松动，重新插紧")
+    engineer.get_by_role("button", name="确定").click()
+    # Delivery then waits for the stable run; here a manager waives it (the customer saw it boot).
+    expect(resolve).to_be_disabled()
+    expect(engineer.locator("#lifecycle-hint")).to_contain_text("稳定运行")
     assert number is not None
     waiver = parse_body(
         BY_NAME["stable-run-waiver"].body, {"reason": "客户确认已正常开机"}, text_limit=1000
@@ -316,7 +322,8 @@ def test_customer_engineer_and_qa_in_a_real_browser(
     expect(qa.get_by_role("heading", name=re.compile("质检概览"))).to_be_visible()
     qa.get_by_role("button", name="运行质检").click()
     expect(qa.locator("main .notice--ok")).to_contain_text("质检已完成")
-    expect(qa.locator("#stat-sessions")).to_have_text("2")
+    # This session, the seeded one and the demo's three sample sessions.
+    expect(qa.locator("#stat-sessions")).to_have_text("5")
     shot(qa, "11-qa-dashboard-after-run")
 
     qa.goto(f"{base}/console/qa/sessions/{number}")

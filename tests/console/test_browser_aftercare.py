@@ -193,7 +193,7 @@ def test_visit_delivery_and_reminders_in_the_browser(
     expect(page.locator("#ticket-status")).to_have_text("处理中")
     resolve = page.locator('#lifecycle [data-action="resolve"]')
     expect(resolve).to_be_disabled()
-    expect(page.locator("#resolve-hint")).to_contain_text("稳定运行至少24小时")
+    expect(page.locator("#lifecycle-hint")).to_contain_text("稳定运行至少24小时")
 
     # -- a visit 450 km away needs the date agreed with the customer ---------------------------
     page.locator("details.more-actions > summary").click()

@@ -33,6 +33,13 @@ from scripts_library import (
     WelcomeInputs,
     render,
 )
+from scripts_library.desk_inputs import (
+    AfterHoursNoticeInputs,
+    HandoverInputs,
+    SatisfactionReasonInputs,
+    TicketNumberInputs,
+    TicketStatusInputs,
+)
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,65 @@ WEDNESDAY = date(2026, 11, 25)
 THURSDAY = date(2026, 11, 26)
 
 GOLDEN: tuple[Golden, ...] = (
+    Golden(
+        "ticket_number",
+        K.TICKET_NUMBER,
+        TicketNumberInputs("PS-20261123-0001", "400-000-1773"),
+        "已为您登记工单，工单号：PS-20261123-0001。如需了解进度，可随时回复"
+        "“查询工单 PS-20261123-0001”，拨打服务热线400-000-1773时报此工单号即可。",
+    ),
+    Golden(
+        "ticket_status_with_engineer",
+        K.TICKET_STATUS,
+        TicketStatusInputs("PS-20261123-0001", "处理中", "11月23日（周一）10:05", "张三", "1818"),
+        "工单PS-20261123-0001当前状态：处理中，由运维工程师张三（工号1818）跟进，"
+        "最近更新于11月23日（周一）10:05。",
+    ),
+    Golden(
+        "ticket_status_closed",
+        K.TICKET_STATUS,
+        TicketStatusInputs("PS-20261123-0001", "已关闭", "11月23日（周一）10:05"),
+        "工单PS-20261123-0001当前状态：已关闭，最近更新于11月23日（周一）10:05。",
+    ),
+    Golden(
+        "after_hours_notice",
+        K.AFTER_HOURS_NOTICE,
+        AfterHoursNoticeInputs(
+            "PS-20261123-0001", "每天 09:30–18:00", "11月24日（周二）09:30", "400-000-1773"
+        ),
+        "您好，现在是非在线服务时间（在线服务时间：每天 09:30–18:00）。您的留言已登记为工单"
+        "PS-20261123-0001，运维工程师将于11月24日（周二）09:30起回复您。"
+        "紧急情况也可拨打7×24小时服务热线400-000-1773。",
+    ),
+    Golden(
+        "after_hours_notice_rest_day",
+        K.AFTER_HOURS_NOTICE,
+        AfterHoursNoticeInputs(
+            "PS-20261122-0001",
+            "每天 09:30–18:00",
+            "11月22日（周日）09:30",
+            "400-000-1773",
+            rest_day=True,
+            address="张总",
+        ),
+        "您好，现在是非在线服务时间（在线服务时间：每天 09:30–18:00）。您的留言已登记为工单"
+        "PS-20261122-0001，运维工程师将于11月22日（周日）09:30起回复张总。休息日如遇紧急故障，"
+        "请回复“紧急”，我们会申请管理人员协调值班工程师临时出勤处理；"
+        "紧急情况也可拨打7×24小时服务热线400-000-1773。",
+    ),
+    Golden(
+        "handover",
+        K.HANDOVER,
+        HandoverInputs("李四", "2046"),
+        "已为您转接至运维工程师李四（工号2046），接下来由我继续为您处理[握手]",
+    ),
+    Golden(
+        "satisfaction_reason",
+        K.SATISFACTION_REASON,
+        SatisfactionReasonInputs(),
+        "很抱歉本次服务没有让您满意。请问主要是哪方面的原因：“服务态度”、“技术水平”、"
+        "“响应速度”？也欢迎您提出宝贵意见，我们会认真改进[抱拳]",
+    ),
     Golden(
         "welcome",
         K.WELCOME,

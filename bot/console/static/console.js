@@ -138,12 +138,18 @@
         (key === "extension" ? ', #lifecycle [data-action="extension-request"]' : ""));
       Array.prototype.forEach.call(buttons, function (button) {
         button.disabled = !actions[name].enabled;
+        button.title = actions[name].enabled ? "" : (actions[name].hint || "");
       });
     });
     var hint = document.getElementById("remote-hint");
     if (hint) { hint.textContent = actions.remote.hint || ""; }
-    var resolveHint = document.getElementById("resolve-hint");
-    if (resolveHint) { resolveHint.textContent = actions.resolve.hint || ""; }
+    // Why close / escalate / resolve are not possible yet, in one line under the buttons.
+    var why = document.getElementById("lifecycle-hint");
+    if (why) {
+      why.textContent = ["resolve", "close", "escalate"].map(function (name) {
+        return actions[name] && !actions[name].enabled && actions[name].hint;
+      }).filter(Boolean).join("；");
+    }
     Array.prototype.forEach.call(document.querySelectorAll(".action-form"), function (form) {
       var state = actions[form.getAttribute("data-key")];
       if (state) { form.querySelector("fieldset").disabled = !state.enabled; }

@@ -1,4 +1,6 @@
-"""Accepting a ticket (`ticket_accepted`): the accept reminders stop, the plan's 4 h start."""
+"""Accepting a ticket (`ticket_accepted`): the accept reminders stop, the plan's 4 h start;
+the customer is told the ticket number (and greeted now when the centre answered out of
+hours)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ from bot import timers
 from bot.lifecycle.access import ActionContext
 from bot.lifecycle.actions import Action, Outcome
 from bot.lifecycle.bodies import NoBody
+from bot.lifecycle.frontdesk import greeted, number_told
 from bot.lifecycle.vocabulary import ACCEPTED, OPENED, WORKERS, EventKind, TimerKind
 
 
@@ -23,6 +26,15 @@ async def accept(ctx: ActionContext, _body: NoBody) -> Outcome:
     warn = clock.deadline_after(now, sla.solution_s - lead, ticket.channel)
     timers.schedule(ctx.session, TimerKind.SOLUTION_WARNING, warn, ticket_id=ticket.id)
     timers.schedule(ctx.session, TimerKind.SOLUTION_DUE, due, ticket_id=ticket.id)
+    if not await greeted(ctx.session, ticket.id):
+        # Opened out of hours with the centre's notice: the engineer introduces
+        # themselves now that a person is really there (SCR001).
+        speaker = ctx.speaker
+        greeting = ctx.desk.prompter.greeting(speaker.name, speaker.staff_no, ticket.channel)
+        await ctx.say(greeting, speaker=speaker)
+    if not await number_told(ctx.session, ticket.id):
+        # 受理: the case is registered; the customer gets the number to quote.
+        await ctx.say(ctx.desk.prompter.ticket_number(ticket.number, ticket.channel))
     return Outcome((EventKind.TICKET_ACCEPTED,), {"solution_due": due.isoformat()})
 
 

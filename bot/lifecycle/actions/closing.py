@@ -24,9 +24,11 @@ from bot.lifecycle.actions import Action, Outcome
 from bot.lifecycle.bodies import given
 from bot.lifecycle.delivery import resolve_blocker
 from bot.lifecycle.knowledge import archive_record, archived_original, record_of, write_record
+from bot.lifecycle.satisfaction import schedule_survey
 from bot.lifecycle.vocabulary import (
-    ACTIVE,
+    ACCEPTED,
     CLOSED,
+    IN_PROGRESS,
     OPEN_TICKET_TIMERS,
     RESOLVED,
     WORKERS,
@@ -37,6 +39,8 @@ from bot.lifecycle.vocabulary import (
 from bot.phrases import satisfaction_label
 from scripts_library import ScriptKey
 from storage.models import Message, MessageRole
+
+CLOSABLE = (ACCEPTED, IN_PROGRESS, RESOLVED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +106,8 @@ async def resolve(ctx: ActionContext, body: ResolveBody) -> Outcome:
     if body.ask_suggestion and not state.suggestion_requested:
         await ctx.say(prompter.fixed(ScriptKey.SUGGESTION_REQUEST, ticket.channel))
         events.append(EventKind.SUGGESTION_REQUESTED)
+        # Unanswered, the question must not hold the survey back for ever.
+        schedule_survey(ctx.desk, ctx.session, ticket, now)
     elif not state.survey_sent:
         await ctx.say(prompter.satisfaction_survey(ticket.channel, ctx.address))
         events.append(EventKind.SURVEY_SENT)
@@ -247,7 +253,8 @@ CLOSE = Action(
     name="close",
     title="关闭工单",
     verb="关闭",
-    statuses=ACTIVE,
+    # Not before it is accepted: a ticket nobody took is not closed, it is worked.
+    statuses=CLOSABLE,
     roles=WORKERS,
     body=CloseBody,
     records=(EventKind.CLOSED,),

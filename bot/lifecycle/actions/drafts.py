@@ -22,7 +22,9 @@ from bot.lifecycle.actions import Action, Outcome
 from bot.lifecycle.actions.remote import hold_for_backup
 from bot.lifecycle.bodies import given
 from bot.lifecycle.desk import Desk
+from bot.lifecycle.frontdesk import greeted
 from bot.lifecycle.journal import TicketState, state_of
+from bot.lifecycle.satisfaction import schedule_survey
 from bot.lifecycle.vocabulary import ACTIVE, WORKERS, EventKind
 from bot.presend import PresendResult
 from bot.prompting import PromptedLine, customer_address
@@ -83,7 +85,7 @@ async def send_draft(ctx: ActionContext, body: DraftBody) -> Outcome:
         raise TicketError(
             "confirm",
             "presend_confirmation_required",
-            "草稿有提醒项：修改后再发，或填写原因（override_reason）确认发送",
+            "草稿有提醒项：修改后再发，或填写仍要发送的原因后确认发送",
             presend=result.to_dict(),
         )
     if "backup_confirmation_required" in result.notes:
@@ -97,12 +99,22 @@ async def send_draft(ctx: ActionContext, body: DraftBody) -> Outcome:
     # A typed-out script line counts as that line (the backup warning typed by
     # hand unlocks remote access like the button).
     key = ScriptKey(body.prompted_by) if body.prompted_by else None
+    if (key or result.script_line) is not ScriptKey.GREETING and not await greeted(
+        ctx.session, ctx.ticket.id
+    ):
+        # Nobody has introduced themselves yet (the centre answered out of hours).
+        greeting = ctx.desk.prompter.greeting(
+            ctx.actor.name, ctx.actor.staff_no, ctx.ticket.channel
+        )
+        await ctx.say(greeting, speaker=ctx.actor)
     confirmed = result.verdict == "confirm"
     outbound = await ctx.say(
         PromptedLine(key or result.script_line, body.text),
         speaker=ctx.actor,
         override_reason=override if confirmed else None,
     )
+    if outbound.prompted_by == ScriptKey.SUGGESTION_REQUEST.value:
+        schedule_survey(ctx.desk, ctx.session, ctx.ticket, ctx.now)
     if not confirmed:
         return Outcome(presend=result)
     ctx.record(

@@ -1,4 +1,5 @@
-"""Handing a ticket to another engineer (a manager's call): they greet the customer."""
+"""Handing a ticket to another engineer (a manager's call): 已为您转接 with who takes over
+(their greeting instead, when nobody had greeted the customer yet)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from bot.lifecycle.access import ActionContext, TicketError, has_role, staff_member
 from bot.lifecycle.actions import Action, Outcome
 from bot.lifecycle.bodies import given
+from bot.lifecycle.frontdesk import greeted
 from bot.lifecycle.vocabulary import ACTIVE, MANAGERS, EngineerRole, EventKind
 
 
@@ -16,7 +18,7 @@ class ReassignBody:
 
 
 async def reassign(ctx: ActionContext, body: ReassignBody) -> Outcome:
-    """Assign the ticket to engineer `to`, who greets the customer with name and 工号."""
+    """Assign the ticket to engineer `to`, who tells the customer they took over."""
     target = await staff_member(ctx.session, body.to)
     if not has_role(target, EngineerRole.ENGINEER):
         raise TicketError(
@@ -30,8 +32,13 @@ async def reassign(ctx: ActionContext, body: ReassignBody) -> Outcome:
         EventKind.REASSIGNED,
         data={"from": previous.staff_no if previous else None, "to": target.staff_no},
     )
-    greeting = ctx.desk.prompter.greeting(target.name, target.staff_no, ctx.ticket.channel)
-    await ctx.say(greeting, speaker=target)
+    prompter, channel = ctx.desk.prompter, ctx.ticket.channel
+    if await greeted(ctx.session, ctx.ticket.id):
+        # The customer was greeted already: who takes over, not a second greeting.
+        line = prompter.handover(target.name, target.staff_no, channel, ctx.address)
+    else:
+        line = prompter.greeting(target.name, target.staff_no, channel)
+    await ctx.say(line, speaker=target)
     return Outcome((EventKind.REASSIGNED,))
 
 

@@ -24,7 +24,6 @@ from bot.lifecycle.bodies import given
 from bot.lifecycle.journal import record
 from bot.lifecycle.vocabulary import (
     MANAGERS,
-    OPENED,
     WORKERS,
     WORKING,
     EngineerRole,
@@ -201,7 +200,9 @@ ESCALATE = Action(
     name="escalate",
     title="升级技术部",
     verb="升级",
-    statuses=(OPENED, *WORKING),
+    # After accepting: the engineer who escalates has looked at the case (the timers
+    # escalate on their own, whatever the status).
+    statuses=WORKING,
     roles=WORKERS,
     body=EscalationBody,
     records=(EventKind.ESCALATED,),
