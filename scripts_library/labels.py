@@ -108,6 +108,7 @@ TIMER_LABELS: Mapping[str, str] = {
     "remote_response_due": "远程响应时限",
     "complaint_reply_due": "投诉首次回复",
     "complaint_resolve_due": "投诉处理时限",
+    "survey_due": "满意度回访",
 }
 
 # Why a reminder was sent (the ``reason`` of a ``reminder_sent`` event).
@@ -136,6 +137,8 @@ REMINDER_LABELS: Mapping[str, str] = {
     "duty_rota_empty": "本月未排值班，须安排工程师",
     "duty_visit": "值班上门服务：须汇报情况",
     "customer_wrote_after_resolution": "客户在结单后再次来信：请回复",
+    "low_satisfaction": "客户评价一般或不满意：请回访",
+    "low_satisfaction_reason": "客户说明了不满意的原因：请跟进",
 }
 
 SCRIPT_LABELS: Mapping[str, str] = {

@@ -54,7 +54,12 @@ async def test_asking_about_a_closed_ticket_joins_it_and_another_persons_is_not_
     visitor = await bot.visitor()
     number = (await bot.say(visitor, "服务器开不了机了"))["ticket"]
     await bot.act(number, "accept")
-    await bot.act(number, "close")
+    await bot.act(
+        number,
+        "close",
+        process="重新插拔电源模块后开机正常",
+        test_report="开机自检通过，观察 30 分钟无报错",
+    )
     bot.clock.advance(days=1)
     answer = await bot.say(visitor, f"查询工单{number}")
     assert answer["ticket"] == number
@@ -121,6 +126,7 @@ async def test_the_customer_is_addressed_as_they_introduce_themselves(bot: Bot) 
     recorded = [e for e in detail["events"] if e["event"] == "customer_recorded"]
     assert recorded[0]["data"]["fields"] == ["surname", "title"]
     await bot.act(number, "accept")
+    await bot.act(number, "stable-run-waiver", staff_no="9001", reason="客户确认已恢复")
     await bot.act(number, "resolve", ask_suggestion=False)
     survey = [
         m for m in _agent(await bot.ticket(number)) if m["prompted_by"] == "satisfaction_survey"
@@ -132,7 +138,12 @@ async def test_one_person_across_channels_by_phone_number_and_by_the_engineer(bo
     first = await bot.visitor()
     old = (await bot.say(first, "服务器开不了机了，电话13800138000"))["ticket"]
     await bot.act(old, "accept")
-    await bot.act(old, "close")
+    await bot.act(
+        old,
+        "close",
+        process="重新插拔电源模块后开机正常",
+        test_report="开机自检通过，观察 30 分钟无报错",
+    )
     second = await bot.visitor()
     new = (await bot.say(second, "我的电话是13800138000，硬盘又报警了"))["ticket"]
     assert new != old

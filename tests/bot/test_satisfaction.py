@@ -25,6 +25,7 @@ async def _resolved(bot: Bot, ask_suggestion: bool) -> tuple[str, str]:
     await bot.act(number, "accept")
     await bot.act(number, "solution", summary="重新插拔电源模块")
     bot.clock.advance(minutes=1)
+    await bot.act(number, "stable-run-waiver", staff_no="9001", reason="客户确认已恢复")
     await bot.act(number, "resolve", ask_suggestion=ask_suggestion)
     return visitor, number
 
@@ -36,7 +37,13 @@ def _events(detail: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 async def test_a_rating_after_close_joins_the_closed_ticket_and_opens_nothing(bot: Bot) -> None:
     visitor, number = await _resolved(bot, ask_suggestion=False)
     bot.clock.advance(minutes=1)
-    closed = await bot.act(number, "close", summary="电源模块松动")
+    closed = await bot.act(
+        number,
+        "close",
+        process="重新插拔电源模块后开机正常",
+        test_report="开机自检通过，观察 30 分钟无报错",
+        summary="电源模块松动",
+    )
     assert closed["events"] == ["closed"]
     bot.clock.advance(days=2)
     answer = await bot.say(visitor, "很满意")
@@ -52,7 +59,12 @@ async def test_a_rating_after_close_joins_the_closed_ticket_and_opens_nothing(bo
 
 async def test_a_rating_after_the_window_is_a_new_case(bot: Bot) -> None:
     visitor, number = await _resolved(bot, ask_suggestion=False)
-    await bot.act(number, "close")
+    await bot.act(
+        number,
+        "close",
+        process="重新插拔电源模块后开机正常",
+        test_report="开机自检通过，观察 30 分钟无报错",
+    )
     bot.clock.advance(days=8)  # past [satisfaction] late_rating_days = 7
     answer = await bot.say(visitor, "满意")
     assert answer["ticket"] != number
@@ -92,7 +104,12 @@ async def test_a_low_rating_asks_the_reason_and_alerts_every_manager(bot: Bot) -
         (a["to"], a["reason"], a.get("rating")) for a in alerts if a["reason"] == "low_satisfaction"
     } == {("9001", "low_satisfaction", "不满意")}
     # The reason arrives after close: it joins the closed ticket too.
-    await bot.act(number, "close")
+    await bot.act(
+        number,
+        "close",
+        process="重新插拔电源模块后开机正常",
+        test_report="开机自检通过，观察 30 分钟无报错",
+    )
     bot.clock.advance(hours=3)
     reason = await bot.say(visitor, "响应速度太慢了，等了很久")
     assert reason["ticket"] == number
@@ -109,7 +126,12 @@ async def test_a_low_rating_asks_the_reason_and_alerts_every_manager(bot: Bot) -
 
 async def test_a_new_problem_after_close_still_opens_a_ticket(bot: Bot) -> None:
     visitor, number = await _resolved(bot, ask_suggestion=False)
-    await bot.act(number, "close")
+    await bot.act(
+        number,
+        "close",
+        process="重新插拔电源模块后开机正常",
+        test_report="开机自检通过，观察 30 分钟无报错",
+    )
     answer = await bot.say(visitor, "另一台服务器的风扇坏了")
     assert answer["ticket"] != number
 

@@ -39,7 +39,18 @@ async def test_the_ticket_page_lists_the_customers_earlier_tickets(console: Cons
     token = await csrf_of(manager)
     base = f"/console/api/tickets/{first}"
     assert (await post_json(manager, f"{base}/accept", {}, token)).status == 200
-    assert (await post_json(manager, f"{base}/close", {"summary": "电源松动"}, token)).status == 200
+    assert (
+        await post_json(
+            manager,
+            f"{base}/close",
+            {
+                "summary": "电源松动",
+                "process": "重新插拔电源模块后开机正常",
+                "test_report": "开机自检通过，观察 30 分钟无报错",
+            },
+            token,
+        )
+    ).status == 200
     # The same person on another visitor id, known by the phone number.
     second = await _owned(console, "我是张总，电话13800138000，硬盘报警", who="b")
     page = await (await manager.get(f"/console/tickets/{second}")).text()
@@ -66,7 +77,8 @@ async def test_buttons_wait_for_the_lifecycle_and_say_why(console: Console) -> N
     page = await (await manager.get(f"/console/tickets/{number}")).text()
     assert 'title="受理后才能关闭工单"' in page and "受理后才能结单；受理后才能关闭工单" in page
     # The lifecycle refuses what the button does not offer.
-    refused = await post_json(manager, f"{base}/close", {}, token)
+    record = {"process": "更换电源模块", "test_report": "开机自检通过"}
+    refused = await post_json(manager, f"{base}/close", record, token)
     assert refused.status == 409 and "待受理" in (await refused.json())["message"]
     assert (await post_json(manager, f"{base}/accept", {}, token)).status == 200
     actions = (await (await manager.get(f"{base}/live?after=0")).json())["actions"]
@@ -76,6 +88,11 @@ async def test_buttons_wait_for_the_lifecycle_and_say_why(console: Console) -> N
     )
     solved = await post_json(manager, f"{base}/solution", {"summary": "更换电源"}, token)
     assert solved.status == 200
+    actions = (await (await manager.get(f"{base}/live?after=0")).json())["actions"]
+    # Then delivery waits for the stable run, until it ran or a manager waived it.
+    assert not actions["resolve"]["enabled"] and "稳定运行" in actions["resolve"]["hint"]
+    waived = await post_json(manager, f"{base}/stable-run-waiver", {"reason": "客户确认"}, token)
+    assert waived.status == 200
     actions = (await (await manager.get(f"{base}/live?after=0")).json())["actions"]
     assert actions["resolve"]["enabled"] and actions["resolve"]["hint"] is None
     # A missing field is named by its label, not its internal name.
@@ -119,8 +136,17 @@ async def test_the_manager_page_counts_the_satisfaction_loop(console: Console) -
     base = f"/console/api/tickets/{number}"
     await post_json(manager, f"{base}/accept", {}, token)
     await post_json(manager, f"{base}/solution", {"summary": "更换电源"}, token)
+    await post_json(manager, f"{base}/stable-run-waiver", {"reason": "客户确认已恢复"}, token)
     await post_json(manager, f"{base}/resolve", {"ask_suggestion": False}, token)
-    await post_json(manager, f"{base}/close", {}, token)
+    await post_json(
+        manager,
+        f"{base}/close",
+        {
+            "process": "重新插拔电源模块后开机正常",
+            "test_report": "开机自检通过，观察 30 分钟无报错",
+        },
+        token,
+    )
     await console.customer_says("不满意")
     await console.customer_says("技术水平不行")
     page = await (await manager.get("/console/manager?month=2026-11")).text()

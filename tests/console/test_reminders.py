@@ -64,6 +64,8 @@ async def test_the_manager_sees_the_clocks_and_the_tickets_to_archive(console: C
     manager = await console.sign_in("manager")
     page = await (await manager.get("/console/manager")).text()
     assert 'id="manager-reminders"' in page and "方案时限" in page
+    solved = await post_json(engineer, f"{base}/solution", {"summary": "上门更换风扇模块"}, token)
+    assert solved.status == 200
     resolve = await post_json(engineer, f"{base}/resolve", {}, token)
     assert resolve.status == 409 and (await resolve.json())["error"] == "stable_run_required"
     live = await (await engineer.get(f"{base}/live")).json()
