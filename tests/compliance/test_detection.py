@@ -2,7 +2,7 @@
 one implementation for the checker and the bot's pre-send check.
 
 The agreement test runs every single-line case of the development set
-(``bench/eval/dev.yaml`` and ``heldout.yaml``) through both: the pre-send check
+(``bench/eval/dev.yaml``, ``heldout.yaml`` and ``heldout2.yaml``) through both: the pre-send check
 refuses a line exactly when the checker flags it at error level, for the same rules.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.eval_rules import Case, load_cases, session_records
+from bench.eval_rules import PARTS, Case, load_cases, session_records
 from bot.presend import PresendChecker
 from compliance.checker import CheckContext, Checker
 from compliance.detection import Detectors
@@ -211,7 +211,7 @@ def test_informal_address_only_is_rewritten_by_rule() -> None:
 
 def _single_line_cases() -> list[tuple[str, str]]:
     cases = []
-    for part in ("dev", "heldout"):
+    for part in PARTS:
         for case in load_cases(part):
             if case.rule in LANGUAGE_RULES:
                 cases.append((case.rule, case.turns[0][1]))
@@ -246,7 +246,7 @@ def test_no_evaluation_sentence_is_in_the_policy() -> None:
         configured |= {folder.fold(e) for e in spec.similarity.exemplars}
     sentences = {
         folder.fold(text)
-        for part in ("dev", "heldout")
+        for part in PARTS
         for case in load_cases(part)
         for _role, text in case.turns
     }
