@@ -27,6 +27,8 @@ _A_NOT_A = re.compile(r"(.)[不没]\1")
 # Characters that end a sentence and a clause (both widths).
 SENTENCE_BREAKS = frozenset("。！？!?；;\n")
 CLAUSE_BREAKS = SENTENCE_BREAKS | frozenset("，,、：:")
+# A negation's clause: 、 joins items it negates together.
+_NEGATION_BREAKS = CLAUSE_BREAKS - {"、"}
 
 
 def _alternation(words: tuple[str, ...]) -> re.Pattern[str] | None:
@@ -91,8 +93,13 @@ class Grammar:
     def negated(self, text: str, start: int, end: int) -> bool:
         """Is the evaluation at ``text[start:end]`` negated (before or right after)?"""
         if self._negations is not None:
-            left = self.clause_start(text, start)
-            window = text[max(left, start - self.scope) : start]
+            # A negation reaches over items joined by 、 (不会主动挂断、删除任何客户):
+            # each one it passes gives it another scope.
+            left = self.clause_start(text, start, _NEGATION_BREAKS)
+            reach, pos = start - self.scope, start
+            while (joint := text.rfind("、", max(reach, left), pos)) >= 0:
+                reach, pos = joint - self.scope, joint
+            window = text[max(left, reach) : start]
             if self._breaks is not None:
                 # A consequence (就, 才) or a contrast (但) ends the negation's reach:
                 # 你再不配合我就拉黑你 is a threat.
