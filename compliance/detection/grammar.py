@@ -29,6 +29,8 @@ SENTENCE_BREAKS = frozenset("。！？!?；;\n")
 CLAUSE_BREAKS = SENTENCE_BREAKS | frozenset("，,、：:")
 # A negation's clause: 、 joins items it negates together.
 _NEGATION_BREAKS = CLAUSE_BREAKS - {"、"}
+# Question marks and particles an operator may take as its evaluation.
+_QUESTION_MARKS = frozenset(("吗", "么", "呢", "?", "？"))
 
 
 def _alternation(words: tuple[str, ...]) -> re.Pattern[str] | None:
@@ -92,6 +94,8 @@ class Grammar:
 
     def negated(self, text: str, start: int, end: int) -> bool:
         """Is the evaluation at ``text[start:end]`` negated (before or right after)?"""
+        if text[start:end] in _QUESTION_MARKS:
+            return False  # 一点想法都没有吗？ asks; a question is not negated
         if self._negations is not None:
             # A negation reaches over items joined by 、 (不会主动挂断、删除任何客户):
             # each one it passes gives it another scope.

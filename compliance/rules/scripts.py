@@ -207,7 +207,9 @@ class SuggestionPressed(Rule):
     or a hit of the ``[detectors.suggestion_request]`` layers (a renewed request in
     other words, or similarity to the script line);
     a decline is a customer reply with a ``phrases.suggestion_declined`` cue (暂时没有,
-    没意见 …).  Every request after a decline is a finding.
+    没意见 …) or a hit of the ``[detectors.suggestion_declined]`` layers (a reply
+    that opens with a negation or says there is nothing to add: 暂时想不到, 都挺好的).
+    Every request after a decline is a finding.
 
     Fails::
 
