@@ -29,6 +29,8 @@ SENTENCE_BREAKS = frozenset("。！？!?；;\n")
 CLAUSE_BREAKS = SENTENCE_BREAKS | frozenset("，,、：:")
 # A negation's clause: 、 joins items it negates together.
 _NEGATION_BREAKS = CLAUSE_BREAKS - {"、"}
+# Manner words after 就 that make it "just so" rather than a consequence.
+_MANNER = ("这样", "这么", "那样", "那么")
 # Question marks and particles an operator may take as its evaluation.
 _QUESTION_MARKS = frozenset(("吗", "么", "呢", "?", "？"))
 
@@ -107,7 +109,12 @@ class Grammar:
             if self._breaks is not None:
                 # A consequence (就, 才) or a contrast (但) ends the negation's reach:
                 # 你再不配合我就拉黑你 is a threat.
-                ends = [match.end() for match in self._breaks.finditer(window)]
+                # 就 before 这样 / 这么 says "just so", no consequence: 我不会就这样走掉.
+                ends = [
+                    match.end()
+                    for match in self._breaks.finditer(window)
+                    if not (match[0] == "就" and window.startswith(_MANNER, match.end()))
+                ]
                 if ends:
                     window = window[ends[-1] :]
             base = start - len(window)
@@ -135,11 +142,13 @@ class Grammar:
         return self._hypotheticals.search(text, left, start) is not None
 
     def reassured(self, text: str, start: int) -> bool:
-        """Is there a reassurance (请放心 …) earlier in the sentence?"""
+        """Is there a reassurance (请放心 …) in the sentence, before the hit or closing
+        it (我不会就这样走掉的，您放心)?"""
         if self._reassurances is None:
             return False
         left = self.clause_start(text, start, SENTENCE_BREAKS)
-        return self._reassurances.search(text, left, start) is not None
+        right = self.clause_end(text, start, SENTENCE_BREAKS)
+        return self._reassurances.search(text, left, right) is not None
 
     def benefactive(self, text: str, start: int) -> bool:
         """Is the action at `start` done for the customer, or by them (帮您删除,
