@@ -141,14 +141,19 @@ class Grammar:
         left = self.clause_start(text, start)
         return self._hypotheticals.search(text, left, start) is not None
 
-    def reassured(self, text: str, start: int) -> bool:
+    def reassured(self, text: str, start: int, end: int | None = None) -> bool:
         """Is there a reassurance (请放心 …) in the sentence, before the hit or closing
         it (我不会就这样走掉的，您放心)?"""
         if self._reassurances is None:
             return False
         left = self.clause_start(text, start, SENTENCE_BREAKS)
-        right = self.clause_end(text, start, SENTENCE_BREAKS)
-        return self._reassurances.search(text, left, right) is not None
+        if self._reassurances.search(text, left, start) is not None:
+            return True
+        if end is None:
+            return False
+        # After the hit (not inside it: 不放心 holds 放心).
+        right = self.clause_end(text, end, SENTENCE_BREAKS)
+        return self._reassurances.search(text, end, right) is not None
 
     def benefactive(self, text: str, start: int) -> bool:
         """Is the action at `start` done for the customer, or by them (帮您删除,
@@ -178,7 +183,7 @@ class Grammar:
             return "negation"
         if guard.hypothetical and self.hypothetical(text, start):
             return "hypothetical"
-        if guard.reassurance and self.reassured(text, start):
+        if guard.reassurance and self.reassured(text, start, end):
             return "reassurance"
         if guard.benefactive and self.benefactive(text, start):
             return "benefactive"
