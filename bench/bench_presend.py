@@ -7,9 +7,10 @@ Drafts are the agent lines of the labelled development set (`bench/eval/*.yaml`:
 violations and innocent look-alikes, so operators and similarity have work to do)
 and, where ../shared/realdata is present, the real JDDC agent lines (read at run
 time, never copied); an agent line right after a customer's is checked with that
-message as context, as the bot does (LNG007–LNG009).  Each draft is checked `--rounds` times with one
-`PresendChecker` built once, as the bot does; the first round also loads jieba's
-dictionary, which a server does at start, so it is measured apart.  Prints the
+message as context, as the bot does (LNG007–LNG009).  Each draft is checked
+`--rounds` times with one `PresendChecker` built once, as the bot does; the first
+round also loads jieba's dictionary, which a server does at start, so it is
+measured apart.  Prints the
 build time, the first check and the p50 / p90 / p99 / max of every later check.
 """
 
