@@ -6,9 +6,11 @@
 Drafts are the agent lines of the labelled development set (`bench/eval/*.yaml`:
 violations and innocent look-alikes, so operators and similarity have work to do)
 and, where ../shared/realdata is present, the real JDDC agent lines (read at run
-time, never copied).  Each draft is checked `--rounds` times with one
-`PresendChecker` built once, as the bot does; the first round also loads jieba's
-dictionary, which a server does at start, so it is measured apart.  Prints the
+time, never copied); an agent line right after a customer's is checked with that
+message as context, as the bot does (LNG007–LNG009).  Each draft is checked
+`--rounds` times with one `PresendChecker` built once, as the bot does; the first
+round also loads jieba's dictionary, which a server does at start, so it is
+measured apart.  Prints the
 build time, the first check and the p50 / p90 / p99 / max of every later check.
 """
 
@@ -24,25 +26,32 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
-from bench.eval_rules import load_cases, read_jsonl, realdata_dir  # noqa: E402
+from bench.eval_rules import PARTS, load_cases, read_jsonl, realdata_dir  # noqa: E402
 from bot.presend import PresendChecker  # noqa: E402
 from compliance.policy import load_policy  # noqa: E402
 
 TARGET_P99_MS = 5.0
 
 
-def drafts(with_real: bool) -> list[str]:
-    texts = [
-        text
-        for part in ("dev", "heldout")
-        for case in load_cases(part)
-        for role, text in case.turns
-        if role == "agent"
-    ]
+def drafts(with_real: bool) -> list[tuple[str, str | None]]:
+    """(draft, the customer's message it answers or None): an agent line after a
+    customer one is checked with it as context, as the bot does (LNG007–LNG009)."""
+    texts: list[tuple[str, str | None]] = []
+    for part in PARTS:
+        for case in load_cases(part):
+            said: str | None = None
+            for role, text in case.turns:
+                if role == "agent":
+                    texts.append((text, said))
+                said = text if role == "customer" else None
     root = realdata_dir() if with_real else None
     if root is not None:
         for row in read_jsonl(root / "jddc" / "dialogues.jsonl"):
-            texts.extend(t["text"] for t in row["turns"] if t["role"] == "agent" and t["text"])
+            said = None
+            for turn in row["turns"]:
+                if turn["role"] == "agent" and turn["text"]:
+                    texts.append((turn["text"], said))
+                said = turn["text"] if turn["role"] == "customer" else None
     return texts
 
 
@@ -56,20 +65,24 @@ def main(argv: list[str] | None = None) -> int:
     built = time.perf_counter() - started
     texts = drafts(not args.no_real)
     started = time.perf_counter()
-    checker.check(texts[0])
+    checker.check(texts[0][0])
     first = time.perf_counter() - started
     rounds: list[list[float]] = []
     refused = 0
     for _round in range(args.rounds):
         times = []
-        for text in texts:
+        for text, said in texts:
             started = time.perf_counter()
-            result = checker.check(text)
+            result = checker.check(text, customer_text=said)
             times.append((time.perf_counter() - started) * 1000)
             refused += result.verdict == "refused"
         rounds.append(times)
     print(f"PresendChecker built in {built * 1000:.0f} ms; first check {first * 1000:.0f} ms")
-    print(f"{len(texts)} drafts x {args.rounds} rounds ({refused} refused)")
+    answering = sum(1 for _text, said in texts if said)
+    print(
+        f"{len(texts)} drafts ({answering} answering a customer message) x {args.rounds} "
+        f"rounds ({refused} refused)"
+    )
     # The first round sees every draft for the first time (nothing cached for it);
     # later rounds are what a draft re-checked as it is typed costs.
     worst = 0.0

@@ -46,7 +46,7 @@ from compliance.transcript import sessions_from_records  # noqa: E402
 from scripts_library import GreetingInputs, ScriptKey, canonical_text, render  # noqa: E402
 
 SETS = REPO / "bench" / "eval"
-PARTS = ("dev", "heldout")
+PARTS = ("dev", "heldout", "heldout2", "heldout3")
 START = datetime.fromisoformat("2026-11-23T09:30:00+08:00")  # a Monday, attended hours
 STEP = timedelta(seconds=20)
 GREETING = render(ScriptKey.GREETING, GreetingInputs("张三", "1818"), "wechat")

@@ -44,6 +44,7 @@ from bot.prompting import Prompter
 from bot.proxy import trust_forwarded
 from bot.settings import Settings
 from bot.timers import Chore, Scheduler, running
+from compliance.exemplars import stored_exemplars
 from compliance.policy import Policy, build_calendar, build_clock
 from storage.db import make_async_engine, make_async_sessionmaker
 from storage.migrate import upgrade
@@ -138,7 +139,10 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         clock = build_clock(policy, calendar)
         senders = SenderRegistry()
         prompter = Prompter(policy, calendar)
-        presend = PresendChecker(policy)
+        # QA's marks stored so far teach the pre-send check too (read at start-up).
+        async with engine.connect() as connection:
+            exemplars = await connection.run_sync(stored_exemplars)
+        presend = PresendChecker(policy, exemplars or None)
         tickets = TicketService(
             Desk(
                 settings=settings,

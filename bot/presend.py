@@ -16,6 +16,13 @@ for LNG001–LNG006 later, and one it refuses is one QA would flag at error leve
   confirmation: the draft is sent only with an override reason, which is stored
   on the message.  For a draft whose only problem is 你 the suggestion is the
   draft rewritten by rule (您 or the customer's title instead of 你).
+- With the customer's last message (`customer_text`, the customer's turn the draft
+  answers), the rules that read a conversation are checked too: a complaint, doubt
+  or anger there that the draft does not acknowledge is a hit of LNG007–LNG009 at
+  the policy's severity for them, as the checker would report it on that draft.
+  It holds the draft (confirm) when the draft acknowledges none of the customer's
+  cues; one that answers some leaves the rest to the turn's next messages (the
+  hits are reported, the draft goes).
 - Every suggestion is checked itself before it is offered.
 - The verdict also says whether the draft asks for or announces remote access
   (the ticket service holds it until the backup confirmation, SCR003) and
@@ -30,8 +37,13 @@ from typing import Literal
 from compliance.checker import agent_cue_lists, customer_cue_lists
 from compliance.detection import LAYER_LABELS, CueReader, Detection, Detectors, Exemplars
 from compliance.detection.similarity import warm
-from compliance.matchers import ForbiddenMatcher, RequiredLineMatcher, folder_for
+from compliance.matchers import CueHit, ForbiddenMatcher, RequiredLineMatcher, folder_for
 from compliance.policy import Policy, PolicyError
+from compliance.rules.language import (
+    ComplaintUnacknowledged,
+    DoubtUnacknowledged,
+    EmotionUnacknowledged,
+)
 from scripts_library import ScriptKey, canonical_text
 
 Verdict = Literal["ok", "confirm", "refused"]
@@ -42,6 +54,11 @@ SITUATION_LINES: tuple[tuple[str, ScriptKey], ...] = (
     ("doubt", ScriptKey.DOUBT_RESPONSE),
     ("complaint", ScriptKey.COMPLAINT_RESPONSE),
 )
+
+
+# The rules that read the customer's last message: a cue there needs an
+# acknowledgement in the draft (the checker's LNG007–LNG009, the same lists).
+CONTEXT_RULES = (EmotionUnacknowledged, DoubtUnacknowledged, ComplaintUnacknowledged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,20 +180,72 @@ class PresendChecker:
         """The verdict on a draft.  `address` is how a rewritten draft names the
         customer; `customer_text`, the customer's last message, picks the standard's
         line for the situation (complaint, doubt, anger)."""
-        hits = self.hits(text)
-        mentions_remote = "remote" in self.agent_cues.find(text)
+        agent_cues = self.agent_cues.find(text)
+        hits = counted = self.hits(text)
+        if customer_text:
+            context, cues = self._context(text, customer_text, agent_cues)
+            hits = tuple(sorted((*hits, *context), key=lambda h: (h.span, h.rule)))
+            # A turn may answer a complaint, a doubt and anger in as many messages: a
+            # draft that acknowledges one of them leaves the others to the turn's next
+            # ones (reported, not held); one that acknowledges none is held.
+            if context and len(context) == cues:
+                counted = hits
+        mentions_remote = "remote" in agent_cues
         line = self.script_line(text)
-        if not hits:
-            return PresendResult("ok", text, mentions_remote=mentions_remote, script_line=line)
+        if not counted:
+            return PresendResult(
+                "ok", text, hits=hits, mentions_remote=mentions_remote, script_line=line
+            )
         verdict: Verdict = "refused" if any(h.severity == "error" for h in hits) else "confirm"
         return PresendResult(
             verdict,
             text,
             hits=hits,
-            suggestion=self.suggest(text, hits, address, customer_text),
+            suggestion=self.suggest(text, counted, address, customer_text),
             mentions_remote=mentions_remote,
             script_line=line,
         )
+
+    def context_hits(
+        self, text: str, customer_text: str, agent_cues: dict[str, CueHit] | None = None
+    ) -> tuple[PresendHit, ...]:
+        """The LNG007–LNG009 hits of a draft answering `customer_text`: each cue of the
+        customer's the draft leaves unacknowledged (the rule's ack cues, its detector
+        or the standard's line, fuzzy: as the checker reads the next turn)."""
+        return self._context(text, customer_text, agent_cues)[0]
+
+    def _context(
+        self, text: str, customer_text: str, agent_cues: dict[str, CueHit] | None = None
+    ) -> tuple[tuple[PresendHit, ...], int]:
+        """The context hits, and how many of the rules' cues the customer's text holds."""
+        cues = self.customer_cues.find(customer_text)
+        if not cues:
+            return (), 0
+        if agent_cues is None:
+            agent_cues = self.agent_cues.find(text)
+        found: list[PresendHit] = []
+        present = 0
+        for rule in CONTEXT_RULES:
+            config = self.policy.rules.get(rule.code)
+            cue = cues.get(rule.cue_list)
+            if cue is None or config is None or not config.enabled:
+                continue
+            present += 1
+            if rule.ack_list in agent_cues or self.required.matches(rule.line_key, text):
+                continue
+            found.append(
+                PresendHit(
+                    rule=rule.code,
+                    severity=config.severity,
+                    phrase=cue.cue,
+                    span=(0, len(text)),
+                    evidence=cue.matched,
+                    source=f"phrases.{rule.cue_list}_cues",
+                    layer=cue.layer,
+                    confidence=cue.confidence,
+                )
+            )
+        return tuple(found), present
 
     def suggest(
         self,
@@ -196,7 +265,16 @@ class PresendChecker:
         first = min(hits, key=lambda h: (h.severity != "error", h.span))
         presend = self.policy.presend
         candidates.extend((presend.lines.get(first.rule, presend.fallback), presend.fallback))
-        return next((c for c in candidates if c.strip() and not self.hits(c)), None)
+        return next(
+            (
+                c
+                for c in candidates
+                if c.strip()
+                and not self.hits(c)
+                and not (customer_text and self.context_hits(c, customer_text))
+            ),
+            None,
+        )
 
 
 def _readdress(text: str, hits: tuple[PresendHit, ...], address: str) -> str:

@@ -143,7 +143,9 @@ class CheckContext:
                 lazy=True,
                 on_demand=("complaint_ack", "doubt_ack", "emotion_ack"),
             ),
-            customer_cues=CueReader(customer_cue_lists(policy), detectors, folder),
+            customer_cues=CueReader(
+                customer_cue_lists(policy), detectors, folder, on_demand=("suggestion_declined",)
+            ),
             acks=AckMatcher(policy.phrases.ack_only, folder),
             detectors=detectors,
         )

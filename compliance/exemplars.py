@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, inspect, select, update
 from sqlalchemy.orm import Session as DbSession
 
 from compliance.detection import Exemplars
@@ -123,7 +123,7 @@ class ExemplarRow:
 
 
 def list_exemplars(
-    engine: Engine, *, detector: str | None = None, include_retired: bool = False
+    engine: Engine | Connection, *, detector: str | None = None, include_retired: bool = False
 ) -> list[ExemplarRow]:
     """Stored exemplars, newest first."""
     query = select(Exemplar).order_by(Exemplar.id.desc())
@@ -161,9 +161,18 @@ def group(rows: Iterable[ExemplarRow]) -> Exemplars:
     return {name: (positive[name], negative[name]) for name in {*positive, *negative}}
 
 
-def load_exemplars(engine: Engine) -> Exemplars:
+def load_exemplars(engine: Engine | Connection) -> Exemplars:
     """The active exemplars of the database, for `CheckContext.build(exemplars=…)`."""
     return group(list_exemplars(engine))
+
+
+def stored_exemplars(bind: Engine | Connection) -> Exemplars:
+    """The active exemplars of a database that may predate them (none: ``{}``): what
+    ``aftersales serve`` gives the pre-send check at start-up and ``aftersales check
+    --db`` its detectors."""
+    if not inspect(bind).has_table(Exemplar.__tablename__):
+        return {}
+    return load_exemplars(bind)
 
 
 def _toml_list(key: str, items: Sequence[str]) -> list[str]:

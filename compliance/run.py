@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
-from compliance.checker import Checker, SessionCheckFailed
+from compliance.checker import CheckContext, Checker, SessionCheckFailed
 from compliance.masking import mask_finding, mask_pii
 from compliance.model import Finding, Session, TranscriptError
 from compliance.options import CheckOptions, UsageError
@@ -49,6 +49,7 @@ from compliance.scoring import FindingKey, finding_key, score_session
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
 
 __all__ = [
     "Outcome",
@@ -118,10 +119,17 @@ def run(
     engine: Engine | None = None
     stack = contextlib.ExitStack()
     try:
-        # Built before any worker process starts, so the workers inherit it.
-        checker = Checker(policy, select=options.select, ignore=options.ignore)
         if options.database:
             engine = _open_engine(options.database)
+        # Built before any worker process starts, so the workers inherit it; with a
+        # database, the exemplars QA's marks stored there teach its detectors.
+        exemplars = None
+        if engine is not None:
+            from compliance.exemplars import stored_exemplars  # storage: only with --db
+
+            exemplars = stored_exemplars(engine)
+        context = CheckContext.build(policy, exemplars=exemplars) if exemplars else None
+        checker = Checker(policy, select=options.select, ignore=options.ignore, context=context)
         data, false_positives = _load(options, engine, checker, stack, progress, notice)
         for error in data.errors:
             notice(str(error))

@@ -203,8 +203,10 @@ class CueReader:
         # the ``anchor:NAME`` keys stay in the result to say where it may.  Cues read
         # `on_demand` only (a turn's acknowledgements) keep their anchors out of the
         # book altogether: their detector looks when it is asked.
-        self.on_demand = frozenset(on_demand) if lazy else frozenset()
-        self._cue_names = () if lazy else cue_names
+        # (A reader that is not lazy may still leave some cues on demand: a decline of
+        # the suggestion request is only asked about after a request, which is rare.)
+        self.on_demand = frozenset(on_demand)
+        self._cue_names = () if lazy else tuple(n for n in cue_names if n not in self.on_demand)
         anchored = detectors.anchor_lists(
             (*(n for n in cue_names if n not in self.on_demand), *anchors_of)
         )

@@ -27,6 +27,12 @@ _A_NOT_A = re.compile(r"(.)[不没]\1")
 # Characters that end a sentence and a clause (both widths).
 SENTENCE_BREAKS = frozenset("。！？!?；;\n")
 CLAUSE_BREAKS = SENTENCE_BREAKS | frozenset("，,、：:")
+# A negation's clause: 、 joins items it negates together.
+_NEGATION_BREAKS = CLAUSE_BREAKS - {"、"}
+# Manner words after 就 that make it "just so" rather than a consequence.
+_MANNER = ("这样", "这么", "那样", "那么")
+# Question marks and particles an operator may take as its evaluation.
+_QUESTION_MARKS = frozenset(("吗", "么", "呢", "?", "？"))
 
 
 def _alternation(words: tuple[str, ...]) -> re.Pattern[str] | None:
@@ -90,13 +96,25 @@ class Grammar:
 
     def negated(self, text: str, start: int, end: int) -> bool:
         """Is the evaluation at ``text[start:end]`` negated (before or right after)?"""
+        if text[start:end] in _QUESTION_MARKS:
+            return False  # 一点想法都没有吗？ asks; a question is not negated
         if self._negations is not None:
-            left = self.clause_start(text, start)
-            window = text[max(left, start - self.scope) : start]
+            # A negation reaches over items joined by 、 (不会主动挂断、删除任何客户):
+            # each one it passes gives it another scope.
+            left = self.clause_start(text, start, _NEGATION_BREAKS)
+            reach, pos = start - self.scope, start
+            while (joint := text.rfind("、", max(reach, left), pos)) >= 0:
+                reach, pos = joint - self.scope, joint
+            window = text[max(left, reach) : start]
             if self._breaks is not None:
                 # A consequence (就, 才) or a contrast (但) ends the negation's reach:
                 # 你再不配合我就拉黑你 is a threat.
-                ends = [match.end() for match in self._breaks.finditer(window)]
+                # 就 before 这样 / 这么 says "just so", no consequence: 我不会就这样走掉.
+                ends = [
+                    match.end()
+                    for match in self._breaks.finditer(window)
+                    if not (match[0] == "就" and window.startswith(_MANNER, match.end()))
+                ]
                 if ends:
                     window = window[ends[-1] :]
             base = start - len(window)
@@ -123,12 +141,19 @@ class Grammar:
         left = self.clause_start(text, start)
         return self._hypotheticals.search(text, left, start) is not None
 
-    def reassured(self, text: str, start: int) -> bool:
-        """Is there a reassurance (请放心 …) earlier in the sentence?"""
+    def reassured(self, text: str, start: int, end: int | None = None) -> bool:
+        """Is there a reassurance (请放心 …) in the sentence, before the hit or closing
+        it (我不会就这样走掉的，您放心)?"""
         if self._reassurances is None:
             return False
         left = self.clause_start(text, start, SENTENCE_BREAKS)
-        return self._reassurances.search(text, left, start) is not None
+        if self._reassurances.search(text, left, start) is not None:
+            return True
+        if end is None:
+            return False
+        # After the hit (not inside it: 不放心 holds 放心).
+        right = self.clause_end(text, end, SENTENCE_BREAKS)
+        return self._reassurances.search(text, end, right) is not None
 
     def benefactive(self, text: str, start: int) -> bool:
         """Is the action at `start` done for the customer, or by them (帮您删除,
@@ -158,7 +183,7 @@ class Grammar:
             return "negation"
         if guard.hypothetical and self.hypothetical(text, start):
             return "hypothetical"
-        if guard.reassurance and self.reassured(text, start):
+        if guard.reassurance and self.reassured(text, start, end):
             return "reassurance"
         if guard.benefactive and self.benefactive(text, start):
             return "benefactive"

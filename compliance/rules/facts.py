@@ -218,6 +218,13 @@ class SessionFacts:
             )
         return self._agent_cues[key]
 
+    def customer_cue(self, line: Line, name: str) -> CueHit | None:
+        """A customer cue read on demand (its detector looks when asked): the decline
+        of the suggestion request, asked about only after a request."""
+        return self.ctx.customer_cues.read(
+            name, line.text or "", self._folded[line.index], self._cues[line.index]
+        )
+
     def customer_block_cues(self) -> list[tuple[int, dict[str, tuple[Line, CueHit]]]]:
         """Customer blocks with cues: (block number, cue list -> first line and hit)."""
         if self._block_cues is None:

@@ -5,17 +5,18 @@ The greeting itself (SCR001, SCR002) is `compliance.rules.greeting`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from compliance.matchers import CueMatcher
+from compliance.matchers import CueHit, CueMatcher
 from compliance.model import Finding, Line, Session
 from compliance.normalize import TextFolder
 from compliance.policy import Severity
 from compliance.rules.base import Rule
-from compliance.rules.facts import Occurrence, SessionFacts
+from compliance.rules.facts import Block, Occurrence, SessionFacts
 from scripts_library import (
     RestDayNoticeInputs,
     ScriptKey,
@@ -207,7 +208,9 @@ class SuggestionPressed(Rule):
     or a hit of the ``[detectors.suggestion_request]`` layers (a renewed request in
     other words, or similarity to the script line);
     a decline is a customer reply with a ``phrases.suggestion_declined`` cue (暂时没有,
-    没意见 …).  Every request after a decline is a finding.
+    没意见 …) or a hit of the ``[detectors.suggestion_declined]`` layers (a reply
+    that opens with a negation or says there is nothing to add: 暂时想不到, 都挺好的).
+    Every request after a decline is a finding.
 
     Fails::
 
@@ -231,6 +234,20 @@ class SuggestionPressed(Rule):
     Options = SuggestionOptions
     # The request cues as a matcher on the run's folder (built on first use).
     _cues: tuple[TextFolder, CueMatcher] | None = None
+    # Words one of which every request holds (built on first use): the request cues,
+    # the script line's 建议 / 意见, and the anchors of the request detector.
+    _feedback: tuple[CheckContext, re.Pattern[str]] | None = None
+
+    def _may_request(self, facts: SessionFacts, line: Line, ctx: CheckContext) -> bool:
+        if self._feedback is None or self._feedback[0] is not ctx:
+            words = {ctx.folder.fold(w) for w in (*self.options.request_cues, "建议", "意见")}
+            detector = ctx.detectors.get("suggestion_request")
+            if detector is not None:
+                words.update(detector.anchor_list.cues)
+            words.discard("")
+            pattern = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+            self._feedback = (ctx, re.compile(pattern or "(?!)"))
+        return line.role == "agent" and self._feedback[1].search(facts.folded(line)) is not None
 
     def _is_request(self, facts: SessionFacts, line: Line, ctx: CheckContext) -> bool:
         if line.role != "agent" or not line.text:
@@ -246,16 +263,31 @@ class SuggestionPressed(Rule):
         detector = ctx.detectors.get("suggestion_request")
         return detector is not None and bool(detector.find(line.text, facts.folded(line)))
 
+    @staticmethod
+    def _decline(facts: SessionFacts, block: Block) -> tuple[Line, CueHit] | None:
+        for line in block.lines:
+            hit = facts.customer_cue(line, "suggestion_declined")
+            if hit is not None:
+                return line, hit
+        return None
+
     def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
         blocks = facts.blocks
-        # Only a decline makes a request a finding, and declines are rare: start from
-        # the customer blocks that decline, right after an agent turn that asked.
-        for number, cues in facts.customer_block_cues():
-            cue = cues.get("suggestion_declined")
-            if cue is None or number == 0:
+        # Only a decline right after a request makes a later request a finding, and
+        # requests are rare: every one holds a feedback word (建议, 意见 …), so only an
+        # agent turn with one is asked whether it requests, and only the customer's
+        # answer to a request is read for a decline (on demand: its detector is dear).
+        for number, block in enumerate(blocks):
+            if block.role != "customer" or number == 0:
                 continue
             asked = blocks[number - 1]
-            if not any(self._is_request(facts, line, ctx) for line in asked.lines):
+            if not any(
+                self._may_request(facts, line, ctx) and self._is_request(facts, line, ctx)
+                for line in asked.lines
+            ):
+                continue
+            cue = self._decline(facts, block)
+            if cue is None:
                 continue
             declined, decline = cue
             for block in blocks[number + 1 :]:

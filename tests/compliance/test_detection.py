@@ -2,7 +2,7 @@
 one implementation for the checker and the bot's pre-send check.
 
 The agreement test runs every single-line case of the development set
-(``bench/eval/dev.yaml`` and ``heldout.yaml``) through both: the pre-send check
+(``bench/eval/dev.yaml``, ``heldout.yaml`` and ``heldout2.yaml``) through both: the pre-send check
 refuses a line exactly when the checker flags it at error level, for the same rules.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.eval_rules import Case, load_cases, session_records
+from bench.eval_rules import PARTS, Case, load_cases, session_records
 from bot.presend import PresendChecker
 from compliance.checker import CheckContext, Checker
 from compliance.detection import Detectors
@@ -211,7 +211,7 @@ def test_informal_address_only_is_rewritten_by_rule() -> None:
 
 def _single_line_cases() -> list[tuple[str, str]]:
     cases = []
-    for part in ("dev", "heldout"):
+    for part in PARTS:
         for case in load_cases(part):
             if case.rule in LANGUAGE_RULES:
                 cases.append((case.rule, case.turns[0][1]))
@@ -237,6 +237,57 @@ def test_checker_and_presend_agree_on_every_development_line() -> None:
     assert disagreements == []
 
 
+CONTEXT_RULES = ("LNG007", "LNG008", "LNG009")
+
+
+def _answer_cases() -> list[tuple[str, str, str]]:
+    """(rule, customer message, agent reply) of every two-turn LNG007–LNG009 case."""
+    cases = []
+    for part in PARTS:
+        for case in load_cases(part):
+            roles = [role for role, _text in case.turns]
+            if case.rule in CONTEXT_RULES and roles == ["customer", "agent"]:
+                cases.append((case.rule, case.turns[0][1], case.turns[1][1]))
+    return cases
+
+
+def test_checker_and_presend_agree_on_every_answer_to_a_customer() -> None:
+    """With the customer's last message as context, the pre-send check reports the
+    LNG007–LNG009 finding exactly when the checker does, at the same severity."""
+    context_checker = Checker(
+        policy(), select=frozenset(CONTEXT_RULES), context=CheckContext.build(policy())
+    )
+    disagreements = []
+    cases = _answer_cases()
+    assert len(cases) >= 150
+    for number, (rule, said, reply) in enumerate(cases):
+        turns = (("customer", said), ("agent", reply))
+        records, own = session_records(Case(rule, True, turns), f"answer-{number}")
+        session = sessions_from_records(records, "answer").sessions[0]
+        flagged = {
+            (f.rule, f.severity) for f in context_checker.check(session) if f.index == max(own)
+        }
+        result = presend().check(reply, customer_text=said)
+        told = {(h.rule, h.severity) for h in result.hits if h.rule in CONTEXT_RULES}
+        if told != flagged:
+            disagreements.append((said, reply, sorted(flagged), sorted(told)))
+        if result.suggestion is not None:
+            assert presend().hits(result.suggestion) == (), result.suggestion
+            assert presend().context_hits(result.suggestion, said) == (), result.suggestion
+    assert disagreements == []
+
+
+def test_an_unacknowledged_complaint_is_answered_with_the_standard_line() -> None:
+    result = presend().check("请问服务器型号是什么？", customer_text="等了半天都没人管，什么服务")
+    assert [(h.rule, h.severity) for h in result.hits] == [("LNG007", "warning")]
+    assert result.verdict == "confirm"
+    assert result.suggestion == canonical_text(ScriptKey.COMPLAINT_RESPONSE)
+    acknowledged = presend().check(
+        "非常抱歉让您久等了，我马上处理", customer_text="等了半天都没人管，什么服务"
+    )
+    assert acknowledged.verdict == "ok"
+
+
 def test_no_evaluation_sentence_is_in_the_policy() -> None:
     """The labelled set measures the detectors; none of its sentences may be one of the
     policy's phrases or exemplars (those are general prototypes)."""
@@ -246,7 +297,7 @@ def test_no_evaluation_sentence_is_in_the_policy() -> None:
         configured |= {folder.fold(e) for e in spec.similarity.exemplars}
     sentences = {
         folder.fold(text)
-        for part in ("dev", "heldout")
+        for part in PARTS
         for case in load_cases(part)
         for _role, text in case.turns
     }

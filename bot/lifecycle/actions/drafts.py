@@ -17,6 +17,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.lifecycle.access import ActionContext, TicketError, load_ticket
 from bot.lifecycle.actions import Action, Outcome
 from bot.lifecycle.actions.remote import hold_for_backup
@@ -29,6 +32,10 @@ from bot.lifecycle.vocabulary import ACTIVE, WORKERS, EventKind
 from bot.presend import PresendResult
 from bot.prompting import PromptedLine, customer_address
 from scripts_library import SCRIPT_LABELS, ScriptKey
+from storage.models import Message, MessageRole
+
+# How far back the customer's turn a draft answers is read (messages).
+_TURN_LIMIT = 20
 
 
 def gate(result: PresendResult, state: TicketState) -> PresendResult:
@@ -43,13 +50,31 @@ def gate(result: PresendResult, state: TicketState) -> PresendResult:
     return dataclasses.replace(result, notes=tuple(notes))
 
 
+async def customer_turn(session: AsyncSession, ticket_id: int) -> str | None:
+    """The customer's messages since the last agent one, when the customer spoke last
+    (the turn a draft answers; the LNG007–LNG009 rules read it), joined by lines."""
+    rows = await session.execute(
+        select(Message.role, Message.text)
+        .where(Message.ticket_id == ticket_id, Message.role != MessageRole.EVENT)
+        .order_by(Message.sent_at.desc(), Message.id.desc())
+        .limit(_TURN_LIMIT)
+    )
+    texts: list[str] = []
+    for role, text in rows:
+        if role != MessageRole.CUSTOMER:
+            break
+        texts.append(text or "")
+    return "\n".join(reversed(texts)) if texts else None
+
+
 async def check_draft(desk: Desk, number: str, text: str) -> PresendResult:
     """The pre-send verdict on a draft for this ticket, without sending (as-you-type)."""
     async with desk.sessionmaker() as session:
         loaded = await load_ticket(desk, session, number=number, for_update=False)
         state = await state_of(session, loaded.ticket.id)
+        said = await customer_turn(session, loaded.ticket.id)
     address = customer_address(loaded.customer.surname, loaded.customer.title)
-    return gate(desk.presend.check(text, address), state)
+    return gate(desk.presend.check(text, address, customer_text=said), state)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +94,8 @@ async def send_draft(ctx: ActionContext, body: DraftBody) -> Outcome:
     """Send the draft after the pre-send check (see the module docstring)."""
     override = (body.override_reason or "").strip() or None
     state = await ctx.state()
-    result = gate(ctx.desk.presend.check(body.text, ctx.address), state)
+    said = await customer_turn(ctx.session, ctx.ticket.id)
+    result = gate(ctx.desk.presend.check(body.text, ctx.address, customer_text=said), state)
     if result.verdict == "refused":
         raise TicketError(
             "refused", "presend_refused", "草稿包含禁用语，未发送", presend=result.to_dict()
