@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 # after-the-chat (warranty, repair) tables on Base.metadata.
 import storage.account_models
 import storage.channel_models
+import storage.desk_models
 import storage.duty_models
 import storage.repair_models  # noqa: F401
 from storage.db import make_engine

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 # The console and channel tables are part of the schema too.
 import storage.account_models
 import storage.channel_models
+import storage.desk_models
 import storage.duty_models
 import storage.repair_models  # noqa: F401
 from storage.db import make_engine
@@ -52,6 +53,8 @@ TABLES_0110 = {
     "loaner_units",
 }
 TABLES_0130 = {"duty_rota", "contact_records", "duty_handovers"}
+TABLES_0170 = {"attachments"}
+TABLES_0171 = {"ticket_notes", "ticket_tags", "ticket_reads"}
 ALL_TABLES = (
     TABLES_0001
     | TABLES_0002
@@ -61,8 +64,10 @@ ALL_TABLES = (
     | TABLES_0100
     | TABLES_0110
     | TABLES_0130
+    | TABLES_0170
+    | TABLES_0171
 )
-HEAD = "0130"
+HEAD = "0171"
 
 
 def _tables(engine: Engine) -> set[str]:
@@ -87,6 +92,8 @@ def test_history_is_linear_from_0001() -> None:
         "0101",
         "0110",
         "0130",
+        "0170",
+        "0171",
     ]
 
 
