@@ -36,10 +36,10 @@ from bot import api, duty_api, health
 from bot.channels import ChannelModule, SenderRegistry, bridge, wechat, wecom_kf
 from bot.channels import web as web_chat
 from bot.console import app as console
-from bot.media import routes as media
 from bot.context import ACTOR_RESOLVER, SERVICES, SETTINGS, TEMPLATES, Services
 from bot.http import json_errors
 from bot.lifecycle import Desk, TicketService
+from bot.media import routes as media
 from bot.presend import PresendChecker
 from bot.prompting import Prompter
 from bot.proxy import trust_forwarded

@@ -18,7 +18,19 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.accounts import seed_demo_accounts
-from bot.console import actions, delivery, duty, engineer, manager, privacy, qa, signin, users
+from bot.console import (
+    actions,
+    delivery,
+    desk,
+    duty,
+    engineer,
+    manager,
+    media,
+    privacy,
+    qa,
+    signin,
+    users,
+)
 from bot.console.api_auth import session_actor
 from bot.console.auth import (
     CONSOLE_SESSION,
@@ -95,6 +107,8 @@ def build_routes() -> tuple[Route, ...]:
         *engineer.ROUTES,
         # Before the actions: their catch-all ``/api/tickets/{n}/{action}`` would take it.
         *privacy.ROUTES,
+        *desk.ROUTES,
+        *media.ROUTES,
         *actions.ROUTES,
         *delivery.ROUTES,
         *qa.ROUTES,

@@ -19,6 +19,8 @@ from aiohttp import web
 
 from bot.console.actions import action_forms, actions_of
 from bot.console.auth import TICKET_ROLES, ConsoleUser, Route, current_user, json_error
+from bot.console.desk import queue_desk, ticket_desk
+from bot.console.media import attach_to_items
 from bot.console.pages import label_context, render, services_of, state_of, visible_ticket
 from bot.console.sla import clock_rows, sla_badges
 from bot.console.ticket_panels import ticket_panels
@@ -58,10 +60,19 @@ async def queue_rows(services: Services, user: ConsoleUser) -> list[dict[str, An
     numbers = [t["number"] for t in tickets]
     timers, last_agent = await clock_rows(services, numbers)
     now = services.now()
+    # Unread lines, the last line and the customer-waiting clock (bot.console.desk).
+    desk = await queue_desk(services, user, numbers)
     rows = []
     for ticket in tickets:
         badges = sla_badges(ticket, timers[ticket["number"]], now, last_agent.get(ticket["number"]))
-        rows.append({**ticket, "sla": badges, "breached": any(b.breached for b in badges)})
+        rows.append(
+            {
+                **ticket,
+                "sla": badges,
+                "breached": any(b.breached for b in badges),
+                "desk": desk.get(ticket["number"]),
+            }
+        )
     rows.sort(key=lambda r: (not r["breached"], r["times"].get("opened_at") or ""))
     return rows
 
@@ -118,7 +129,7 @@ async def _ticket_context(request: web.Request) -> dict[str, Any]:
         "sla": badges,
         "actions": actions_of(detail, user, services.policy.sla.max_extensions),
         "forms": action_forms(services),
-        "items": transcript_items(detail),
+        "items": await attach_to_items(request, transcript_items(detail)),
     }
 
 
@@ -159,6 +170,7 @@ async def ticket_page(request: web.Request) -> web.StreamResponse:
         last_id=last_id,
         max_chars=services.settings.max_text_chars,
         panels=ticket_panels(services.policy, context["ticket"]),
+        desk=await ticket_desk(services, number, user),
         **context,
         **label_context(services),
     )

@@ -268,7 +268,9 @@ async def _media_ctx(app: web.Application) -> AsyncIterator[None]:
             )
         runtime.fetcher = fetcher
         try:
-            async with periodically(runtime.config.sweep_s, fetcher.run_due, "media fetch"):
+            # With the scheduler (serve); tests run `fetcher.run_due()` by hand.
+            every = runtime.config.sweep_s if services.settings.scheduler_enabled else 0
+            async with periodically(every, fetcher.run_due, "media fetch"):
                 yield
         finally:
             runtime.fetcher = None
