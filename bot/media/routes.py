@@ -16,7 +16,7 @@ import contextlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import aiohttp
 from aiohttp import web
@@ -73,6 +73,9 @@ async def read_upload(
 ) -> tuple[dict[str, str], bytes, str | None, str | None]:
     """A multipart body: its small text `fields`, and the ``file`` part's bytes,
     claimed type and name.  Read part by part, never past `limit` bytes of file."""
+    if request.content_type == "application/x-www-form-urlencoded":
+        # A form without a file part (what a browser sends when none was chosen).
+        raise ApiError(400, "missing_field", "field 'file' is required", field="file")
     if not request.content_type.startswith("multipart/form-data"):
         raise ApiError(
             415, "unsupported_media_type", "expected multipart/form-data with a file", field="file"
@@ -100,7 +103,7 @@ async def read_upload(
                     chunks.append(chunk)
                 data = b"".join(chunks)
                 claimed = part.headers.get("Content-Type")
-                filename = (part.filename or "").replace("\\", "/").rpartition("/")[2][:255] or None
+                filename = _clean_name(part.filename)
             elif name in fields:
                 raw = await part.read(decode=False)
                 if len(raw) > 256:
@@ -113,6 +116,15 @@ async def read_upload(
     if data is None:
         raise ApiError(400, "missing_field", "field 'file' is required", field="file")
     return values, data, claimed, filename
+
+
+def _clean_name(raw: str | None) -> str | None:
+    """The file's own name: no path, percent-escapes undone (aiohttp's client sends
+    them; browsers send UTF-8), control characters dropped, at most 255 characters."""
+    name = unquote(raw or "") if "%" in (raw or "") else (raw or "")
+    name = name.replace("\\", "/").rpartition("/")[2]
+    name = "".join(ch for ch in name if ch.isprintable())
+    return name.strip()[:255] or None
 
 
 async def chat_upload(request: web.Request) -> web.Response:

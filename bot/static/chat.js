@@ -65,6 +65,10 @@
     text.textContent = message.text;
     item.appendChild(who);
     item.appendChild(text);
+    // Images and files (chat_media.js draws them).
+    if (window.ChatMedia && message.attachments && message.attachments.length) {
+      item.appendChild(window.ChatMedia.draw(message.attachments, visitor));
+    }
     if (!pending) { log.appendChild(item); }
     if (message.id) {
       shown[message.id] = true;
@@ -118,6 +122,14 @@
         }).then(function () { return send(text, clientId, attempt + 1); });
       });
   }
+
+  // For chat_media.js: the visitor id and the same rendering as typed lines.
+  window.AftersalesChat = {
+    visitor: function () { return visitor; },
+    render: render,
+    randomId: randomId,
+    setStatus: setStatus
+  };
 
   function start() {
     visitor = window.localStorage.getItem(STORE_KEY);
