@@ -363,3 +363,21 @@ async def test_another_engineers_ticket_and_files_are_not_found(desk: Console) -
     assert (await qa.get(f"/console/media/{attachment}")).status == 200
     async with desk.services.sessionmaker() as session:
         assert list((await session.execute(select(TicketNote))).scalars()) == []
+
+
+async def test_the_qa_session_page_shows_the_customers_image(desk: Console) -> None:
+    visitor = await _visitor(desk.client)
+    response = await desk.client.post(
+        "/chat/api/uploads",
+        data=_upload(PNG, "机柜.png", "image/png", visitor=visitor, client_id="up-00000010"),
+    )
+    answer = await response.json()
+    number, attachment = answer["ticket"], answer["message"]["attachments"][0]["id"]
+    qa = await desk.sign_in("qa")
+    token = await csrf_of(qa, "/console/qa")
+    ran = await qa.post("/console/qa/run", data={"csrf_token": token}, allow_redirects=False)
+    assert ran.status == 303
+    page = await qa.get(f"/console/qa/sessions/{number}")
+    text = await page.text()
+    assert page.status == 200, text
+    assert f'src="/console/media/{attachment}"' in text and "机柜.png" in text

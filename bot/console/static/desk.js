@@ -156,6 +156,7 @@
       if (now > before) { notify("有 " + (now - before) + " 条新的客户消息"); }
       before = now;
       badge(now);
+      labelTables();
       tick();
     }).observe(rows, { childList: true });
   }
@@ -370,7 +371,30 @@
     });
   }
 
+  // -- tables on a phone: each cell labelled with its column's header ----------------
+  // (desk.css shows the label before the cell when the rows stack as cards).
+  function labelTables() {
+    Array.prototype.forEach.call(document.querySelectorAll(".table-wrap table"), function (table) {
+      var heads = Array.prototype.map.call(table.querySelectorAll("thead th"), function (th) {
+        return th.textContent.trim();
+      });
+      if (!heads.length) { return; }
+      Array.prototype.forEach.call(table.querySelectorAll("tbody tr"), function (tr) {
+        var column = 0;
+        Array.prototype.forEach.call(tr.children, function (cell) {
+          var span = parseInt(cell.getAttribute("colspan") || "1", 10);
+          if (cell.tagName === "TD" && span === 1 && heads[column] && !cell.hasAttribute("data-label")) {
+            cell.setAttribute("data-label", heads[column]);
+          }
+          column += span;
+        });
+      });
+    });
+  }
+  desk.labelTables = labelTables;
+
   document.addEventListener("DOMContentLoaded", function () {
+    labelTables();
     var rows = document.getElementById("queue-rows");
     if (rows) { setupQueue(rows); }
     var page = document.getElementById("ticket-page");
