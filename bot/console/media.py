@@ -19,11 +19,19 @@ from bot.console.auth import QA_ROLES, TICKET_ROLES, Route, current_user
 from bot.console.pages import services_of, state_of, visible_ticket
 from bot.http import ApiError, json_response
 from bot.media.outbound import send_media
-from bot.media.routes import MEDIA, file_response, read_upload, refusal
+from bot.media.routes import MEDIA, MediaRuntime, file_response, read_upload, refusal
 from bot.media.store import MediaRefused
 from bot.media.views import attachments_by_message
 from storage.desk_models import Attachment
 from storage.models import Engineer, Message, Ticket
+
+
+def media_of(request: web.Request) -> MediaRuntime:
+    """The app's media store; a 503 naming the missing module when it is not mounted."""
+    runtime = request.config_dict.get(MEDIA)
+    if runtime is None:
+        raise ApiError(503, "media_unavailable", "文件存储未启用（bot.media 未挂载）", field="file")
+    return runtime
 
 
 def console_url(prefix: str) -> Callable[[int], str]:
@@ -56,7 +64,7 @@ async def media_file(request: web.Request) -> web.StreamResponse:
     # The same scoping as the ticket page: an engineer sees their own tickets only.
     if user.role == "engineer" and (user.staff_no is None or owner != user.staff_no):
         raise web.HTTPNotFound(text="文件不存在")
-    return file_response(request.config_dict[MEDIA], row)
+    return file_response(media_of(request), row)
 
 
 async def upload(request: web.Request) -> web.StreamResponse:
@@ -65,7 +73,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
     detail = await visible_ticket(request)
     if not user.staff_no:
         raise ApiError(403, "no_staff_no", "此账号未关联工号，不能向客户发送文件", field="file")
-    media = request.config_dict[MEDIA]
+    media = media_of(request)
     _values, data, claimed, filename = await read_upload(request, media.config.max_bytes, ())
     try:
         kept = await media.store.put(data, claimed, filename)
