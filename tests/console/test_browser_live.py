@@ -10,7 +10,8 @@
   innerWidth``), the queue keeps its SLA column on screen, the reply box follows the
   conversation.
 
-The app is the real one on a loopback port in a thread (as `test_browser`), its clock
+The app is the real one on a loopback port in a thread (as `test_browser`), on SQLite
+and (with ``AFTERSALES_TEST_PG_URL``) PostgreSQL, migrating at start; its clock
 starting Monday 2026-11-23 10:00 Shanghai and running in real time, moved forward by
 the test where a deadline has to pass.  Screenshots go under the test's tmp_path.
 """
@@ -39,6 +40,7 @@ from bot.context import SERVICES
 from bot.settings import Settings
 from compliance.policy import load_policy
 from storage.db import make_engine
+from storage.testing import PG_SKIP_REASON, pg_test_url, temporary_pg_schema
 from tests.console.conftest import FALSE_POSITIVE_SESSION, MONDAY_10, seed_session
 from tests.console.test_browser import (
     CHROMIUM,
@@ -123,9 +125,22 @@ def clock() -> MovableClock:
     return MovableClock(MONDAY_10)
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def live_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The live app's database: a new SQLite file, then a new PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'live.sqlite3'}"
+        return
+    base = pg_test_url()
+    if base is None:
+        pytest.skip(PG_SKIP_REASON)
+    with temporary_pg_schema(base) as url:
+        yield url
+
+
 @pytest.fixture
-def live(tmp_path: Path, clock: MovableClock) -> Iterator[LiveApp]:
-    db_url = f"sqlite:///{tmp_path / 'live.sqlite3'}"
+def live(live_db: str, tmp_path: Path, clock: MovableClock) -> Iterator[LiveApp]:
+    db_url = live_db
     settings = Settings(
         policy=load_policy(),
         db_url=db_url,
