@@ -32,8 +32,9 @@ __all__ = [
 
 ATTACHMENT_KINDS: tuple[str, ...] = ("image", "file", "voice", "video")
 # pending: to be fetched from the channel; stored: the file is on disk;
-# failed: gave up after the last retry; refused: over the size or type limits.
-ATTACHMENT_STATES: tuple[str, ...] = ("pending", "stored", "failed", "refused")
+# failed: gave up after the last retry; refused: over the size or type limits;
+# erased: the customer's personal data was deleted (forgotten, or past retention).
+ATTACHMENT_STATES: tuple[str, ...] = ("pending", "stored", "failed", "refused", "erased")
 
 
 class Attachment(Base):

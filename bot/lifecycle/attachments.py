@@ -17,12 +17,17 @@ How a channel hands the media over, in `InboundMessage`:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.messages import InboundMessage
-from storage.desk_models import ATTACHMENT_KINDS, Attachment
+from compliance.masking import erase_pii
+from storage.desk_models import ATTACHMENT_KINDS, Attachment, TicketNote
+from storage.models import Message, MessageRole
 
 # Channels whose `media_url` is a media_id for the channel's own media API.
 MEDIA_ID_CHANNELS = frozenset({"wecom"})
@@ -81,3 +86,37 @@ def inbound_attachment(
         next_attempt_at=now,
         created_at=now,
     )
+
+
+async def erase_customer_media(
+    session: AsyncSession, ticket_ids: Sequence[int], names: tuple[str, ...]
+) -> int:
+    """Forgetting a customer, or retention: their images and files are erased.
+
+    The rows stay (a line had an image: the transcript says so) as *erased*, without
+    name, source or type; the file itself is deleted by the media sweep
+    (`bot.media.fetcher.MediaFetcher.remove_erased`), which alone knows the directory.
+    Internal notes on those tickets get their phone / ID numbers and names starred.
+    Returns how many attachments were erased.
+    """
+    if not ticket_ids:
+        return 0
+    customer_lines = select(Message.id).where(
+        Message.ticket_id.in_(ticket_ids), Message.role == MessageRole.CUSTOMER
+    )
+    rows = (
+        await session.scalars(
+            select(Attachment).where(
+                Attachment.message_id.in_(customer_lines), Attachment.status != "erased"
+            )
+        )
+    ).all()
+    for row in rows:
+        row.status = "erased"
+        row.filename = row.source_ref = row.last_error = row.content_type = None
+        row.next_attempt_at = row.claimed_until = None
+    for note in (
+        await session.scalars(select(TicketNote).where(TicketNote.ticket_id.in_(ticket_ids)))
+    ).all():
+        note.text = erase_pii(note.text, names)
+    return len(rows)

@@ -21,6 +21,7 @@ The access tokens are the channels' own, shared through the database
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -194,8 +195,34 @@ class MediaFetcher:
         )
         return getattr(result, "rowcount", 0) == 1
 
+    async def remove_erased(self) -> int:
+        """Delete the files of erased attachments (a file another row still shows stays)."""
+        async with self._sessionmaker() as session, session.begin():
+            rows = (
+                await session.scalars(
+                    select(Attachment)
+                    .where(Attachment.status == "erased", Attachment.stored_name.is_not(None))
+                    .limit(BATCH)
+                )
+            ).all()
+            removed = 0
+            for row in rows:
+                name = str(row.stored_name)
+                shared = await session.scalar(
+                    select(Attachment.id).where(
+                        Attachment.stored_name == name, Attachment.status == "stored"
+                    )
+                )
+                if shared is None:
+                    removed += int(await asyncio.to_thread(self._store.remove, name))
+                row.stored_name = row.sha256 = None
+                row.size = None
+            return removed
+
     async def run_due(self, limit: int = BATCH) -> int:
-        """Fetch the attachments due now (as many as `limit`); how many were stored."""
+        """Fetch the attachments due now (as many as `limit`); how many were stored.
+        Erased attachments' files are deleted first."""
+        await self.remove_erased()
         now = self._now()
         async with self._sessionmaker() as session:
             due = list(

@@ -156,6 +156,14 @@ class MediaStore:
         target = self.root / stored_name
         return target if target.is_file() else None
 
+    def remove(self, stored_name: str) -> bool:
+        """Delete a stored file; whether there was one."""
+        target = self.path(stored_name)
+        if target is None:
+            return False
+        target.unlink(missing_ok=True)
+        return True
+
     async def read(self, stored_name: str) -> bytes | None:
         target = self.path(stored_name)
         return None if target is None else await asyncio.to_thread(target.read_bytes)

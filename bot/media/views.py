@@ -16,6 +16,7 @@ STATE_LABELS: Mapping[str, str] = {
     "stored": "",
     "failed": "获取失败（已多次重试）",
     "refused": "文件过大或类型不支持，未保存",
+    "erased": "已按客户要求或保存期限删除",
 }
 KIND_LABELS: Mapping[str, str] = {"image": "图片", "file": "文件", "voice": "语音", "video": "视频"}
 

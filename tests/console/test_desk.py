@@ -381,3 +381,36 @@ async def test_the_qa_session_page_shows_the_customers_image(desk: Console) -> N
     text = await page.text()
     assert page.status == 200, text
     assert f'src="/console/media/{attachment}"' in text and "机柜.png" in text
+
+
+async def test_forgetting_the_customer_erases_their_files_and_stars_the_notes(
+    desk: Console, tmp_path: Path
+) -> None:
+    visitor = await _visitor(desk.client)
+    response = await desk.client.post(
+        "/chat/api/uploads",
+        data=_upload(PNG, "身份证.png", "image/png", visitor=visitor, client_id="up-00000011"),
+    )
+    number = (await response.json())["ticket"]
+    browser, token = await _owner(desk, number)
+    await post_json(
+        browser, f"/console/api/tickets/{number}/notes", {"text": "客户电话 13812345678"}, token
+    )
+    files = list((tmp_path / "media").rglob("*.png"))
+    assert len(files) == 1
+    forgotten = await desk.services.tickets.forget_ticket_customer(number, "9001")
+    assert forgotten is not None
+    async with desk.services.sessionmaker() as session:
+        row = (await session.execute(select(Attachment))).scalar_one()
+        assert (row.status, row.filename) == ("erased", None)
+        note = (await session.execute(select(TicketNote))).scalar_one()
+        assert "13812345678" not in note.text
+    fetcher = desk.server.app[media.MEDIA].fetcher
+    assert fetcher is not None
+    assert await fetcher.remove_erased() == 1
+    assert not files[0].exists()
+    async with desk.services.sessionmaker() as session:
+        row = (await session.execute(select(Attachment))).scalar_one()
+        assert row.stored_name is None
+    page = await (await browser.get(f"/console/tickets/{number}")).text()
+    assert "已按客户要求或保存期限删除" in page
