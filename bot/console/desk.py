@@ -2,8 +2,8 @@
 
 - ``GET  /console/api/tickets/{n}/desk`` — the drafts offered now (added and
   withdrawn as the turn moves), the customer-waiting clock (`bot.console.waiting`),
-  notes and tags, the newest customer line; reading it marks the ticket read
-  for this account (`TicketRead`, in the database: every serve process agrees);
+  notes and tags, the newest customer line, the unread lines on this account's
+  other tickets; reading it marks the ticket read for this account (`TicketRead`, in the database: every serve process agrees);
 - ``GET  /console/api/tickets/{n}/canned`` — the canned replies for the "/" menu:
   this ticket's script lines first, then the desk's common replies
   (``templates/_canned_replies.txt``, one per line);
@@ -195,7 +195,17 @@ async def desk_live(request: web.Request) -> web.StreamResponse:
         {**d, "label": SCRIPT_LABELS.get(d.get("key", ""), d.get("key", ""))}
         for d in detail.get("drafts", [])
     ]
-    return json_response({**state, "drafts": drafts, "last_customer_id": newest})
+    # New lines on this account's other tickets, for the title badge and the reminder.
+    staff_no = None if user.sees_all_tickets else user.staff_no
+    others = [
+        t["number"]
+        for t in await services.views.list_tickets(status="active", staff_no=staff_no)
+        if t["number"] != detail["number"]
+    ]
+    elsewhere = sum(row["unread"] for row in (await queue_desk(services, user, others)).values())
+    return json_response(
+        {**state, "drafts": drafts, "last_customer_id": newest, "unread_elsewhere": elsewhere}
+    )
 
 
 def canned_lines(request: web.Request) -> list[str]:

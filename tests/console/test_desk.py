@@ -414,3 +414,15 @@ async def test_forgetting_the_customer_erases_their_files_and_stars_the_notes(
         assert row.stored_name is None
     page = await (await browser.get(f"/console/tickets/{number}")).text()
     assert "已按客户要求或保存期限删除" in page
+
+
+async def test_the_ticket_page_hears_of_new_lines_on_the_other_tickets(desk: Console) -> None:
+    first = await desk.customer_says("服务器开不了机了", who="a")
+    await desk.customer_says("硬盘告警灯亮了", who="b")
+    manager = await desk.sign_in("manager")
+    live = await (await manager.get(f"/console/api/tickets/{first}/desk")).json()
+    assert live["unread_elsewhere"] == 1
+    desk.clock.advance(seconds=2)
+    await desk.customer_says("型号是 R740", who="b")
+    live = await (await manager.get(f"/console/api/tickets/{first}/desk")).json()
+    assert live["unread_elsewhere"] == 2

@@ -170,6 +170,7 @@
     var tags = document.getElementById("tags");
     var notes = document.getElementById("notes");
     var lastCustomer = null;
+    var elsewhere = null;
     var missed = 0;
     var draftKeys = "";
     alertsButton(page.querySelector("h1"));
@@ -231,9 +232,15 @@
         renderTags(data.tags || []);
         renderNotes(data.notes || []);
         if (lastCustomer !== null && data.last_customer_id > lastCustomer) {
-          if (document.hidden || !document.hasFocus()) { missed += 1; badge(missed); }
+          if (document.hidden || !document.hasFocus()) { missed += 1; }
           notify("客户有新消息：" + page.getAttribute("data-number"), window.location.pathname);
         }
+        var others = data.unread_elsewhere || 0;
+        if (elsewhere !== null && others > elsewhere) {
+          notify("其他工单有 " + (others - elsewhere) + " 条新的客户消息", base.replace(/\/api\/tickets\/.*$/, "/queue"));
+        }
+        elsewhere = others;
+        badge(missed + others);
         lastCustomer = data.last_customer_id;
         tick();
       });
@@ -242,7 +249,7 @@
       window.setTimeout(function () { poll().catch(function () {}).then(schedule); }, document.hidden ? 10000 : 2000);
     }
     poll().catch(function () {}).then(schedule);
-    function seen() { missed = 0; badge(0); }
+    function seen() { missed = 0; badge(elsewhere || 0); }
     document.addEventListener("visibilitychange", function () { if (!document.hidden) { seen(); } });
     window.addEventListener("focus", seen);
 
