@@ -3,7 +3,8 @@
 - ``GET  /console/api/tickets/{n}/desk`` — the drafts offered now (added and
   withdrawn as the turn moves), the customer-waiting clock (`bot.console.waiting`),
   notes and tags, the newest customer line, the unread lines on this account's
-  other tickets; reading it marks the ticket read for this account (`TicketRead`, in the database: every serve process agrees);
+  other tickets; reading it marks the ticket read for this account (`TicketRead`,
+  in the database: every serve process agrees);
 - ``GET  /console/api/tickets/{n}/canned`` — the canned replies for the "/" menu:
   this ticket's script lines first, then the desk's common replies
   (``templates/_canned_replies.txt``, one per line);
