@@ -100,11 +100,7 @@ def sniff(data: bytes, claimed: str | None, filename: str | None) -> str:
     if data.startswith(b"PK\x03\x04"):
         # Office files are zips: the name tells them apart.
         ext = (filename or "").rpartition(".")[2].lower()
-        return (
-            _BY_EXTENSION.get(ext, "application/zip")
-            if ext in ("docx", "xlsx")
-            else ("application/zip")
-        )
+        return _BY_EXTENSION[ext] if ext in ("docx", "xlsx") else "application/zip"
     claim = (claimed or "").split(";")[0].strip().lower()
     if claim and claim != "application/octet-stream":
         return claim
