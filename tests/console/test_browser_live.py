@@ -274,6 +274,7 @@ def test_media_and_the_live_desk(
     expect(image).to_be_visible()
     drawn(engineer, "#log .msg--customer img", 48)
     expect(engineer.locator("#waiting .waiting")).to_have_class(re.compile("sla--breached"))
+    snap(engineer, shots, f"{size}-03b-ticket-photo-waiting-breached")
     engineer.get_by_role("button", name="受理", exact=True).click()
     expect(engineer.locator("#ticket-status")).to_have_text("处理中")
 
