@@ -65,11 +65,14 @@ async def queue_rows(services: Services, user: ConsoleUser) -> list[dict[str, An
     rows = []
     for ticket in tickets:
         badges = sla_badges(ticket, timers[ticket["number"]], now, last_agent.get(ticket["number"]))
+        extra = desk.get(ticket["number"]) or {}
+        # A customer waiting past the reply limit (SLA001/SLA002) is a breach too.
+        waited = bool((extra.get("waiting") or {}).get("breached"))
         rows.append(
             {
                 **ticket,
                 "sla": badges,
-                "breached": any(b.breached for b in badges),
+                "breached": waited or any(b.breached for b in badges),
                 "desk": desk.get(ticket["number"]),
             }
         )

@@ -235,6 +235,9 @@ async def test_the_waiting_clock_counts_down_to_the_reply_limit_and_turns_red(
     assert live["waiting"]["breached"] and live["waiting"]["text"].startswith("已超时")
     queue = await (await browser.get("/console/queue")).text()
     assert 'class="sla waiting sla--breached"' in queue
+    # The row is marked breached (red, first in the queue) by the waiting customer alone.
+    rows = await (await browser.get("/console/api/queue")).json()
+    assert rows["breached"] == [number]
     # An acknowledgement alone starts no clock; the engineer's reply stops it.
     await post_json(browser, f"/console/api/tickets/{number}/accept", {}, token)
     sent = await post_json(
