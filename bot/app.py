@@ -39,6 +39,7 @@ from bot.console import app as console
 from bot.context import ACTOR_RESOLVER, SERVICES, SETTINGS, TEMPLATES, Services
 from bot.http import json_errors
 from bot.lifecycle import Desk, TicketService
+from bot.media import routes as media
 from bot.presend import PresendChecker
 from bot.prompting import Prompter
 from bot.proxy import trust_forwarded
@@ -54,8 +55,9 @@ from storage.sealing import SecretBox
 log = logging.getLogger("bot.app")
 
 # Every channel module, in mounting order: the web chat needs no credentials;
-# the others mount their routes always and answer 503 until configured.
-CHANNEL_MODULES: tuple[ChannelModule, ...] = (web_chat, wechat, wecom_kf, bridge)
+# the others mount their routes always and answer 503 until configured; media
+# (uploads, the background fetcher) comes last, after the senders it wraps.
+CHANNEL_MODULES: tuple[ChannelModule, ...] = (web_chat, wechat, wecom_kf, bridge, media)
 # Page modules mounted after the channels.
 PAGE_MODULES: tuple[ChannelModule, ...] = (console,)
 

@@ -39,6 +39,16 @@ class InboundMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboundMedia:
+    """An image or file an engineer sends, stored on disk (`bot.media.store`)."""
+
+    kind: str  # image / file
+    path: str
+    content_type: str
+    filename: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundMessage:
     """A line the bot or an engineer sends to a customer."""
 
@@ -52,6 +62,9 @@ class OutboundMessage:
     prompted_by: str | None = None
     # Database id of the stored message row, set once it is stored.
     message_id: int | None = None
+    # An image or file instead of (or with) the text; channels without media
+    # support are never handed one (`bot.media.outbound`).
+    media: OutboundMedia | None = None
 
 
 # sent: the channel confirmed it took the line.  answered: it went back as the

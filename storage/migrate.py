@@ -145,6 +145,7 @@ def schema_drift(connection: Connection) -> list[Any]:
     import storage.account_models
     import storage.channel_models
     import storage.delivery_models
+    import storage.desk_models
     import storage.duty_models
     import storage.knowledge_models
     import storage.repair_models  # noqa: F401

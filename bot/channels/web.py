@@ -10,7 +10,8 @@ id ``visitor:client_id`` makes a resend a no-op.
 - ``POST /chat/api/visitors`` — ``{}`` → ``{"visitor": id}``
 - ``POST /chat/api/messages`` — ``{visitor, client_id, text}`` → 201 ``{ticket, message,
   replies}`` (200 with ``duplicate: true`` for a resend)
-- ``GET  /chat/api/messages?visitor=…&after=ID`` — the visitor's lines and the agents' after ID
+- ``GET  /chat/api/messages?visitor=…&after=ID`` — the visitor's lines and the agents' after ID,
+  each with its ``attachments`` (uploads: ``bot.media.routes``)
 
 Delivery after the first reply is storing the line: the page polls for it.
 """
@@ -27,6 +28,7 @@ from aiohttp import web
 from bot.channels.welcome import service_hours
 from bot.context import SERVICES, SETTINGS, TEMPLATES
 from bot.http import ApiError, json_response, read_json, required_str
+from bot.media.views import with_attachments
 from bot.messages import DeliveryResult, InboundMessage, OutboundMessage
 
 CHANNEL = "web"
@@ -135,8 +137,15 @@ async def get_messages(request: web.Request) -> web.Response:
     raw_after = request.query.get("after", "0")
     if not raw_after.isdigit() or len(raw_after) > 18:
         raise ApiError(400, "bad_query", "after must be a message id (digits)", field="after")
-    messages = await request.app[SERVICES].views.conversation(CHANNEL, visitor, int(raw_after))
+    services = request.app[SERVICES]
+    messages = await services.views.conversation(CHANNEL, visitor, int(raw_after))
+    # Images and files of the lines (`bot.media`), each under /chat/api/media/{id}.
+    messages = await with_attachments(services.sessionmaker, messages, _media_url)
     return json_response({"messages": messages})
+
+
+def _media_url(attachment_id: int) -> str:
+    return f"{API_PREFIX}/media/{attachment_id}"
 
 
 async def _register_sender(app: web.Application) -> AsyncIterator[None]:

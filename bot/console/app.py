@@ -22,9 +22,11 @@ from bot.accounts import seed_demo_accounts
 from bot.console import (
     actions,
     delivery,
+    desk,
     duty,
     engineer,
     manager,
+    media,
     privacy,
     qa,
     reminders,
@@ -112,6 +114,8 @@ def build_routes() -> tuple[Route, ...]:
         *engineer.ROUTES,
         # Before the actions: their catch-all ``/api/tickets/{n}/{action}`` would take it.
         *privacy.ROUTES,
+        *desk.ROUTES,
+        *media.ROUTES,
         *actions.ROUTES,
         *delivery.ROUTES,
         *qa.ROUTES,

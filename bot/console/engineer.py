@@ -20,7 +20,9 @@ from aiohttp import web
 
 from bot.console.actions import action_forms, actions_of
 from bot.console.auth import TICKET_ROLES, ConsoleUser, Route, current_user, json_error
+from bot.console.desk import queue_desk, ticket_desk
 from bot.console.history import customer_panel
+from bot.console.media import attach_to_items
 from bot.console.pages import label_context, render, services_of, state_of, visible_ticket
 from bot.console.search import knowledge_panel
 from bot.console.sla import CLOCK_TIMERS, clock_rows, sla_badges, with_countdowns
@@ -63,17 +65,23 @@ async def queue_rows(services: Services, user: ConsoleUser) -> list[dict[str, An
     timers, last_agent = await clock_rows(services, numbers)
     pending, unread = await services.views.queue_reminders(numbers, user.staff_no)
     now = services.now()
+    # Unread lines, the last line and the customer-waiting clock (bot.console.desk).
+    desk = await queue_desk(services, user, numbers)
     rows = []
     for ticket in tickets:
         number = ticket["number"]
         badges = sla_badges(ticket, timers[number], now, last_agent.get(number))
+        extra = desk.get(number) or {}
+        # A customer waiting past the reply limit (SLA001/SLA002) is a breach too.
+        waited = bool((extra.get("waiting") or {}).get("breached"))
         rows.append(
             {
                 **ticket,
                 "sla": badges,
-                "breached": any(b.breached for b in badges),
+                "breached": waited or any(b.breached for b in badges),
                 "alerts": other_clocks(pending.get(number, []), now),
                 "bell": unread.get(number, 0),
+                "desk": desk.get(number),
             }
         )
     rows.sort(key=lambda r: (not r["breached"], r["times"].get("opened_at") or ""))
@@ -173,7 +181,7 @@ async def _ticket_context(request: web.Request) -> dict[str, Any]:
         "sla": badges,
         "actions": actions_of(detail, user, services.policy.sla.max_extensions),
         "forms": action_forms(services),
-        "items": transcript_items(detail),
+        "items": await attach_to_items(request, transcript_items(detail)),
     }
 
 
@@ -216,6 +224,7 @@ async def ticket_page(request: web.Request) -> web.StreamResponse:
         panels=ticket_panels(services.policy, context["ticket"]),
         knowledge=await knowledge_panel(services, context["ticket"]),
         customer_panel=await customer_panel(services, number),
+        desk=await ticket_desk(services, number, user),
         **context,
         **label_context(services),
     )

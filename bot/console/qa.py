@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from bot.console.auth import QA_ROLES, Route, current_user
 from bot.console.charts import Bar, bar_chart, column_chart
+from bot.console.media import line_attachments
 from bot.console.overrides import override_reasons
 from bot.console.pages import channel_labels, render, services_of, state_of
 from bot.console.qa_data import (
@@ -299,6 +300,7 @@ async def session_page(request: web.Request) -> web.StreamResponse:
         names=names,
         back=back if back.startswith(f"{prefix}/qa") else f"{prefix}/qa/findings",
         here=request.path_qs,
+        line_attachments=await line_attachments(request, session_id),
         **_common(request),
     )
 

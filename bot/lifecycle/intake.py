@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import timers
 from bot.lifecycle.access import has_role, suggest_draft
+from bot.lifecycle.attachments import inbound_attachment
 from bot.lifecycle.complaints import track_customer_complaint
 from bot.lifecycle.desk import Desk
 from bot.lifecycle.frontdesk import (
@@ -218,6 +219,10 @@ async def _receive(
     session.add(message)
     await session.flush()
     await capture_customer(session, ticket, customer, message, now)
+    # Media is fetched later (never during intake); the pending row is stored now.
+    attachment = inbound_attachment(inbound, message.id, ticket.id, now)
+    if attachment is not None:
+        session.add(attachment)
 
     engineer = (
         await session.get(Engineer, ticket.assigned_engineer_id)

@@ -28,6 +28,9 @@ personal data wherever the bot put it, keeping what the service record needs
 `mask_expired_in` is the retention chore: closed tickets whose `closed_at` is
 older than `AFTERSALES_RETENTION_DAYS` get their customer lines, event data and
 finding evidence passed through `erase_pii`, once (``retention_masked``).
+
+Both erase the customer's images and files and star the internal notes
+(`bot.lifecycle.attachments.erase_customer_media`).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from typing import Any
 from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.lifecycle.attachments import erase_customer_media
 from bot.lifecycle.journal import record, seed_stamp
 from bot.lifecycle.vocabulary import ACTIVE, CLOSED, SYSTEM_ACTOR, EventKind
 from compliance.masking import erase_pii, mask_json
@@ -152,6 +156,7 @@ async def forget_in(
         line.override_reason = _scrub(line.override_reason, names)
         if line.external_id and old_id in line.external_id:
             line.external_id = f"forgotten:{line.id}"
+    await erase_customer_media(session, ticket_ids, names)
     # Findings are keyed by ticket number, or by the customer's id in imported transcripts.
     await _scrub_ticket_records(
         session, ticket_ids, [*numbers, old_id], names, actor_map=(old_id, anon)
@@ -301,6 +306,8 @@ async def mask_expired_in(
             line.text = erase_pii(line.text, names)
         ticket.summary = _scrub(ticket.summary, names)
         ticket.warranty_reason = _scrub(ticket.warranty_reason, names)
+        # A photo cannot be masked: past retention the customer's files go.
+        await erase_customer_media(session, [ticket.id], names)
         await _scrub_ticket_records(session, [ticket.id], [ticket.number], names)
         await seed_stamp(session, ticket.id)
         record(

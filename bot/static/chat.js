@@ -68,6 +68,10 @@
     item.appendChild(who);
     if (message.ts) { who.appendChild(stamp(message.ts)); }
     item.appendChild(text);
+    // Images and files (chat_media.js draws them).
+    if (window.ChatMedia && message.attachments && message.attachments.length) {
+      item.appendChild(window.ChatMedia.draw(message.attachments, visitor));
+    }
     if (!pending) { log.appendChild(item); }
     if (message.id) {
       shown[message.id] = true;
@@ -136,6 +140,14 @@
         }).then(function () { return send(text, clientId, attempt + 1); });
       });
   }
+
+  // For chat_media.js: the visitor id and the same rendering as typed lines.
+  window.AftersalesChat = {
+    visitor: function () { return visitor; },
+    render: render,
+    randomId: randomId,
+    setStatus: setStatus
+  };
 
   function start() {
     visitor = window.localStorage.getItem(STORE_KEY);

@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 import storage.account_models
 import storage.channel_models
 import storage.delivery_models
+import storage.desk_models
 import storage.duty_models
 import storage.knowledge_models
 import storage.repair_models  # noqa: F401

@@ -26,6 +26,7 @@ PATH_VALUES = {
     "user": "1",
     "message_id": "1",
     "act": "resend",
+    "attachment_id": "1",
 }
 GUARDED = [route for route in build_routes() if not route.public]
 

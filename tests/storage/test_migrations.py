@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 import storage.account_models
 import storage.channel_models
 import storage.delivery_models
+import storage.desk_models
 import storage.duty_models
 import storage.knowledge_models
 import storage.repair_models  # noqa: F401
@@ -59,6 +60,8 @@ TABLES_0140 = {"onsite_visits", "checklist_ticks", "reminder_reads"}
 TABLES_0150 = {"solution_records", "search_documents"}
 # 0160 adds customers.person_id (one customer across channels): no new table.
 TABLES_0160: set[str] = set()
+TABLES_0170 = {"attachments"}
+TABLES_0171 = {"ticket_notes", "ticket_tags", "ticket_reads"}
 ALL_TABLES = (
     TABLES_0001
     | TABLES_0002
@@ -71,8 +74,10 @@ ALL_TABLES = (
     | TABLES_0140
     | TABLES_0150
     | TABLES_0160
+    | TABLES_0170
+    | TABLES_0171
 )
-HEAD = "0160"
+HEAD = "0171"
 
 
 def _tables(engine: Engine) -> set[str]:
@@ -102,6 +107,8 @@ def test_history_is_linear_from_0001() -> None:
         "0140",
         "0150",
         "0160",
+        "0170",
+        "0171",
     ]
 
 

@@ -67,6 +67,9 @@ class FakeWeChatApi:
     _current: tuple[str, datetime] | None = None
     _valid_tokens: set[str] = field(default_factory=set)
     _token_delay_s: float = 0.0
+    # ``cgi-bin/media/get``: media_id -> (bytes, content type); uploads are kept here too.
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    uploads: list[tuple[str, bytes, str]] = field(default_factory=list)
 
     # -- scripting --------------------------------------------------------
     def fail_next(self, path: str, *answers: Scripted) -> None:
@@ -100,7 +103,7 @@ class FakeWeChatApi:
         return [
             str(call.body["text"]["content"])
             for call in self.sent
-            if openid is None or call.body.get("touser") == openid
+            if (openid is None or call.body.get("touser") == openid) and "text" in call.body
         ]
 
     # -- the server ---------------------------------------------------------
@@ -108,7 +111,49 @@ class FakeWeChatApi:
         app = web.Application()
         app.router.add_post("/cgi-bin/stable_token", self._stable_token)
         app.router.add_post("/cgi-bin/message/custom/send", self._custom_send)
+        app.router.add_get("/cgi-bin/media/get", self._media_get)
+        app.router.add_post("/cgi-bin/media/upload", self._media_upload)
         return app
+
+    async def _media_get(self, request: web.Request) -> web.Response:
+        """The bytes of a known media_id; 40007 for an unknown one, 40001 for a bad token."""
+        scripted = await self._scripted(request, {})
+        if scripted is not None:
+            return scripted
+        token = request.query.get("access_token", "")
+        media_id = request.query.get("media_id", "")
+        errcode = 0 if token in self._valid_tokens else 40001
+        if errcode == 0 and media_id not in self.media:
+            errcode = 40007
+        self.calls.append(
+            RecordedCall(request.path, {**request.query, "_answer": str(errcode)}, {})
+        )
+        if errcode:
+            return web.json_response({"errcode": errcode, "errmsg": f"error {errcode}"})
+        data, kind = self.media[media_id]
+        return web.Response(
+            body=data,
+            content_type=kind,
+            headers={"Content-Disposition": f'attachment; filename="{media_id}.bin"'},
+        )
+
+    async def _media_upload(self, request: web.Request) -> web.Response:
+        """A temporary media upload (``type`` image / voice …) answered with a media_id."""
+        token = request.query.get("access_token", "")
+        form = await request.post()
+        part = form.get("media")
+        if token not in self._valid_tokens:
+            self.calls.append(RecordedCall(request.path, {**request.query, "_answer": "40001"}, {}))
+            return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
+        if not isinstance(part, web.FileField):
+            return web.json_response({"errcode": 41005, "errmsg": "media data missing"})
+        data = part.file.read()
+        media_id = f"UPLOADED-{len(self.uploads) + 1}"
+        self.uploads.append((media_id, data, part.content_type))
+        self.media[media_id] = (data, part.content_type)
+        body = {"type": request.query.get("type", ""), "media_id": media_id, "size": len(data)}
+        self.calls.append(RecordedCall(request.path, {**request.query, "_answer": "0"}, body))
+        return web.json_response({**body, "created_at": int(time.time())})
 
     async def _scripted(self, request: web.Request, body: Mapping[str, Any]) -> web.Response | None:
         queue = self.script.get(request.path)

@@ -65,6 +65,8 @@ class FakeKfApi:
     _tokens_issued: int = 0
     _access_tokens: set[str] = field(default_factory=set)
     _msg_seq: int = 0
+    # ``cgi-bin/media/get``: media_id -> (bytes, content type).
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
 
     # -- scripting ---------------------------------------------------------
     def new_callback_token(self) -> str:
@@ -124,7 +126,18 @@ class FakeKfApi:
         app.router.add_post("/cgi-bin/kf/send_msg_on_event", self._send_msg_on_event)
         app.router.add_post("/cgi-bin/kf/service_state/get", self._state_get)
         app.router.add_post("/cgi-bin/kf/service_state/trans", self._state_trans)
+        app.router.add_get("/cgi-bin/media/get", self._media_get)
         return app
+
+    async def _media_get(self, request: web.Request) -> web.Response:
+        """A kf message's media by media_id (WeCom's temporary media download)."""
+        if not self._token_ok(request):
+            return self._answer(request, {}, {"errcode": 40014, "errmsg": "invalid access_token"})
+        found = self.media.get(request.query.get("media_id", ""))
+        if found is None:
+            return self._answer(request, {}, {"errcode": 40007, "errmsg": "invalid media_id"})
+        self.calls.append(Call(request.path, dict(request.query), {}, {"errcode": 0}))
+        return web.Response(body=found[0], content_type=found[1])
 
     def _answer(
         self, request: web.Request, body: Mapping[str, Any], answer: dict[str, Any]

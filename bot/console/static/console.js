@@ -127,6 +127,10 @@
       var script = item.prompted_by ? " · " + (scriptLabels[item.prompted_by] || item.prompted_by) : "";
       li.appendChild(el("span", "msg__who", who + " · " + localTime(item.ts) + script));
       li.appendChild(el("span", "msg__text", item.text));
+      // Images and files of the line (desk.js draws them).
+      if (window.AftersalesDesk && item.attachments && item.attachments.length) {
+        li.appendChild(window.AftersalesDesk.attachments(item.attachments));
+      }
     }
     log.appendChild(li);
   }
@@ -191,14 +195,15 @@
   log.scrollTop = log.scrollHeight;
   schedule();
 
-  // Script buttons fill the draft with this ticket's line.
-  Array.prototype.forEach.call(document.querySelectorAll(".scripts button[data-text]"), function (button) {
-    button.addEventListener("click", function () {
-      draft.value = button.getAttribute("data-text");
-      promptedBy = button.getAttribute("data-key");
-      draft.focus();
-      check();
-    });
+  // Script buttons fill the draft with this ticket's line; delegated, so the
+  // drafts and the "/" menu that desk.js redraws live work the same way.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest(".scripts button[data-text]") : null;
+    if (!button) { return; }
+    draft.value = button.getAttribute("data-text");
+    promptedBy = button.getAttribute("data-key") || null;
+    draft.focus();
+    check();
   });
 
   function showVerdict(result) {
