@@ -31,6 +31,7 @@ from aiohttp import web
 
 from bot.app import create_app
 from bot.context import SERVICES
+from bot.lifecycle import BY_NAME, parse_body
 from bot.settings import Settings
 from compliance.calendar import SHANGHAI
 from compliance.policy import load_policy
@@ -212,6 +213,10 @@ def test_the_desk_of_issue_17(
     engineer.get_by_role("button", name="给出方案").click()
     engineer.locator("#action-dialog-input").fill("电源模块松动，重新插紧")
     engineer.get_by_role("button", name="确定").click()
+    # Delivery waits for the stable run: here a manager waives it.
+    expect(engineer.locator("#lifecycle-hint")).to_contain_text("稳定运行")
+    waiver = parse_body(BY_NAME["stable-run-waiver"].body, {"reason": "客户确认"}, text_limit=1000)
+    desk_app.call(desk_app.services.tickets.run("stable-run-waiver", number, "9001", waiver))
     engineer.get_by_role("button", name="已解决").click()
     expect(engineer.locator("#ticket-status")).to_have_text("已解决")
     expect(log).to_contain_text("建议")
@@ -221,7 +226,12 @@ def test_the_desk_of_issue_17(
         ("survey_due", "survey sent")
     ]
     expect(log).to_contain_text("请问张总对本次服务是否满意")
-    engineer.get_by_role("button", name="关闭工单", exact=True).click()
+    # 关闭工单 opens the close form: the solution record.
+    engineer.locator('#lifecycle [data-action="close"]').click()
+    closing = engineer.locator('.action-form[data-action="close"]')
+    closing.get_by_label("处理过程（必填）").fill("重新插紧电源模块")
+    closing.get_by_label("测试报告（必填）").fill("开机自检通过")
+    closing.get_by_role("button", name="关闭工单").click()
     expect(engineer.locator("#ticket-status")).to_have_text("已关闭")
     # The rating after close joins the closed ticket: no second greeting.
     _write(customer, "不满意")
