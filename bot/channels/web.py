@@ -26,7 +26,7 @@ from aiohttp import web
 
 from bot.channels.welcome import service_hours
 from bot.context import SERVICES, SETTINGS, TEMPLATES
-from bot.http import ApiError, json_response, read_json, required_str
+from bot.http import ApiError, json_response, query_id, read_json, required_str
 from bot.messages import DeliveryResult, InboundMessage, OutboundMessage
 
 CHANNEL = "web"
@@ -132,10 +132,8 @@ async def post_message(request: web.Request) -> web.Response:
 
 async def get_messages(request: web.Request) -> web.Response:
     visitor = _visitor(request.query.get("visitor"))
-    raw_after = request.query.get("after", "0")
-    if not raw_after.isdigit() or len(raw_after) > 18:
-        raise ApiError(400, "bad_query", "after must be a message id (digits)", field="after")
-    messages = await request.app[SERVICES].views.conversation(CHANNEL, visitor, int(raw_after))
+    after = query_id(request, "after")
+    messages = await request.app[SERVICES].views.conversation(CHANNEL, visitor, after)
     return json_response({"messages": messages})
 
 
