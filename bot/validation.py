@@ -16,6 +16,10 @@ never a 500 halfway through a transaction:
   1970-01-01 – 2100-12-31 (`EARLIEST`, `LATEST`); **dates** and **months**
   (``YYYY-MM``) in the same years.
 
+Text the bot pulls from a platform (WeCom kf's ``sync_msg``) has no client to be
+refused to: `scrub_text` replaces what the rule refuses instead, so one odd
+message never wedges the channel's cursor.
+
 Each rule is a plain function raising `Invalid` (a `ValueError`, so pydantic
 reports it with the field's location) and an ``Annotated`` pydantic type
 built on it (`Text`, `Id`, `Finite`, `Moment`, `Day`, `Month`) for the body
@@ -54,6 +58,7 @@ __all__ = [
     "parse_moment",
     "parse_month",
     "problem",
+    "scrub_text",
     "text_problem",
 ]
 
@@ -98,6 +103,12 @@ def check_text(value: str) -> str:
     if reason is not None:
         raise Invalid(reason)
     return value
+
+
+def scrub_text(value: str) -> str:
+    """`value` with every character `text_problem` refuses replaced by U+FFFD: for text the
+    bot pulls from a platform (no client to refuse it to) that must not wedge the sync."""
+    return _BAD_CHAR.sub("\ufffd", value)
 
 
 def problem(value: Any, path: str = "") -> tuple[str, str] | None:
