@@ -191,7 +191,7 @@ def path_id(request: web.Request, name: str, what: str = "resource") -> int:
 
 # -- forms ------------------------------------------------------------------------------
 
-_FORM_CACHE = "bot.http.form"
+_FORM_CACHE: web.RequestKey[MultiDictProxy[str]] = web.RequestKey("bot.http.form", MultiDictProxy)
 
 
 def _urlencoded(raw: bytes) -> MultiDict[str]:
@@ -222,7 +222,7 @@ async def read_form(request: web.Request) -> MultiDictProxy[str]:
     bad character is a 400 naming the field.  Any other content type: no fields.
     The one way the console reads a form (``request.post()`` would answer 500)."""
     cached = request.get(_FORM_CACHE)
-    if isinstance(cached, MultiDictProxy):
+    if cached is not None:
         return cached
     form: MultiDict[str] = MultiDict()
     if request.content_type == "application/x-www-form-urlencoded":
