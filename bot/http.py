@@ -60,11 +60,16 @@ class ApiError(Exception):
         return {"error": self.code, "message": self.message, **self.extra}
 
 
+def _dumps(obj: Any) -> str:
+    text = json.dumps(obj, ensure_ascii=False)
+    # A refusal may echo what the client sent (a field name with a lone surrogate):
+    # then \\u escapes, since such a string cannot go out as UTF-8.
+    return json.dumps(obj) if text_problem(text) else text
+
+
 def json_response(data: Any, status: int = 200) -> web.Response:
     """A JSON answer that keeps Chinese readable (no \\u escapes)."""
-    return web.json_response(
-        data, status=status, dumps=lambda obj: json.dumps(obj, ensure_ascii=False)
-    )
+    return web.json_response(data, status=status, dumps=_dumps)
 
 
 @web.middleware

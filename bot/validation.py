@@ -59,6 +59,7 @@ __all__ = [
     "parse_month",
     "problem",
     "scrub_text",
+    "shown",
     "text_problem",
 ]
 
@@ -105,6 +106,11 @@ def check_text(value: str) -> str:
     return value
 
 
+def shown(value: str, limit: int = 64) -> str:
+    """`value` fit to echo in a refusal: what the text rule refuses as ``\\uXXXX``, cut."""
+    return _BAD_CHAR.sub(lambda m: f"\\u{ord(m.group()):04x}", value[:limit])
+
+
 def scrub_text(value: str) -> str:
     """`value` with every character `text_problem` refuses replaced by U+FFFD: for text the
     bot pulls from a platform (no client to refuse it to) that must not wedge the sync."""
@@ -119,7 +125,8 @@ def problem(value: Any, path: str = "") -> tuple[str, str] | None:
         return (path or "body", reason) if reason else None
     if isinstance(value, Mapping):
         for key, item in value.items():
-            here = f"{path}.{key}" if path else str(key)
+            name = shown(str(key))
+            here = f"{path}.{name}" if path else name
             reason = text_problem(str(key))
             if reason:
                 return (here, f"field name {reason}")

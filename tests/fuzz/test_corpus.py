@@ -388,7 +388,8 @@ CASES: list[Case] = [
         _form(
             "/console/manager/reassign",
             (
-                f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{{csrf}}\r\n'
+                f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="csrf_token"\r\n'
+                f"\r\n{{csrf}}\r\n"
                 f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="to"; filename="a.txt"\r\n'
                 f"\r\nx\r\n--{BOUNDARY}--\r\n"
             ).encode(),
