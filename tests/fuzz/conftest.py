@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 import threading
 from collections.abc import Coroutine, Iterator
@@ -17,11 +18,12 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
 from aiohttp import web
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
 from bot.accounts import NewAccount, create_account, seed_demo_accounts
 from bot.app import create_app
@@ -30,6 +32,7 @@ from bot.settings import Settings
 from compliance.policy import load_policy
 from storage.db import make_async_engine, make_async_sessionmaker
 from storage.migrate import upgrade
+from storage.models import Engineer, Ticket
 from storage.testing import PG_SKIP_REASON, pg_test_url, temporary_pg_schema
 from tests.support import FakeClock
 
@@ -38,6 +41,7 @@ T = TypeVar("T")
 BRIDGE_KEY_ID = "fuzz-pc"
 BRIDGE_SECRET = "fuzz-bridge-secret-0123456789abcdef"
 ADMIN = ("fuzzadmin", "fuzz-admin-pass-1")
+DEMO_ENGINEERS = {"1818": ("zhangsan", "demo1818"), "2046": ("lisi", "demo2046")}
 # Tables a refused request may legitimately write (each asserted nowhere else):
 # - signin_throttles: a failed sign-in is counted, that is the throttle (issue 15 item 4);
 # - bridge_nonces: a signed bridge request's nonce is kept even when its body is refused,
@@ -78,6 +82,9 @@ class Served:
     visitor: str
     console_cookie: str = ""
     csrf: str = ""
+    # The ticket's own engineer, signed in too: actions run past the "not yours" check.
+    engineer_cookie: str = ""
+    engineer_csrf: str = ""
     login_cookie: str = ""
     login_token: str = ""
     routes: list[tuple[str, str]] = field(default_factory=list)
@@ -204,8 +211,6 @@ async def _prepare(served: Served) -> None:
         "POST", "/chat/api/visitors", headers={"Content-Type": "application/json"}, body=b"{}"
     )
     assert status == 201, body
-    import json
-
     served.visitor = json.loads(body)["visitor"]
     message = {"visitor": served.visitor, "client_id": "fuzz-0001", "text": "服务器开不了机"}
     status, body = await served.request(
@@ -223,24 +228,38 @@ async def _prepare(served: Served) -> None:
     token = _FORM_TOKEN.search(page)
     assert token is not None
     served.login_cookie, served.login_token = login_cookie, token.group(1)
-    from urllib.parse import urlencode
+    served.console_cookie, served.csrf = await _sign_in(served, *ADMIN)
+    async with served.app[SERVICES].sessionmaker() as session:
+        staff_no = await session.scalar(
+            select(Engineer.staff_no)
+            .join(Ticket, Ticket.assigned_engineer_id == Engineer.id)
+            .where(Ticket.number == served.ticket_number)
+        )
+    username, password = DEMO_ENGINEERS[str(staff_no)]
+    served.engineer_cookie, served.engineer_csrf = await _sign_in(served, username, password)
 
+
+async def _sign_in(served: Served, username: str, password: str) -> tuple[str, str]:
+    """(session cookie, CSRF token) of `username`, signed in through the form."""
+    async with served.http.get(served.base + "/console/login") as form:
+        page = await form.text()
+        login_cookie = "; ".join(c.key + "=" + c.value for c in form.cookies.values())
+    token = _FORM_TOKEN.search(page)
+    assert token is not None
     async with served.http.post(
         served.base + "/console/login",
         data=urlencode(
-            {"username": ADMIN[0], "password": ADMIN[1], "csrf_token": token.group(1)}
+            {"username": username, "password": password, "csrf_token": token.group(1)}
         ).encode(),
         headers={"Cookie": login_cookie, "Content-Type": "application/x-www-form-urlencoded"},
         allow_redirects=False,
     ) as signed:
         assert signed.status == 303, await signed.text()
-        served.console_cookie = "; ".join(c.key + "=" + c.value for c in signed.cookies.values())
-    async with served.http.get(
-        served.base + "/console/queue", headers={"Cookie": served.console_cookie}
-    ) as queue:
+        cookie = "; ".join(c.key + "=" + c.value for c in signed.cookies.values())
+    async with served.http.get(served.base + "/console/queue", headers={"Cookie": cookie}) as queue:
         meta = _CSRF_META.search(await queue.text())
     assert meta is not None
-    served.csrf = meta.group(1)
+    return cookie, meta.group(1)
 
 
 def _serve(url: str) -> Iterator[Served]:

@@ -101,8 +101,9 @@ def _raw_json(path: str, raw: bytes, *, staff: bool = True, console: bool = Fals
     def build(served: Served) -> dict[str, Any]:
         headers = {"Content-Type": "application/json"}
         if staff or console:
-            # With the console mounted, the API's actor is the signed-in account.
-            headers.update(Cookie=served.console_cookie, **{"X-CSRF-Token": served.csrf})
+            # With the console mounted, the API's actor is the signed-in account: the
+            # ticket's own engineer, so an action runs past the "not yours" check.
+            headers.update(Cookie=served.engineer_cookie, **{"X-CSRF-Token": served.engineer_csrf})
         return {
             "method": "POST",
             "path_qs": path.format(n=served.ticket_number),
@@ -274,6 +275,16 @@ CASES: list[Case] = [
             _json({"number": "C-1", "parts": "硬盘", "signed_on": "2026-01-01"})[:-1]
             + b', "term_months": NaN}',
         ),
+        (400,),
+    ),
+    (
+        "warranty proof message id ²",
+        _raw_json("/api/tickets/{n}/warranty", _json({"proof_message_id": "²"})),
+        (400,),
+    ),
+    (
+        "warranty proof message id beyond int8",
+        _raw_json("/api/tickets/{n}/warranty", _json({"proof_message_id": "9" * 20})),
         (400,),
     ),
     # Query values.

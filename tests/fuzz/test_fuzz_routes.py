@@ -97,7 +97,7 @@ def requests(draw: st.DrawFn, served: Served, method: str, template: str) -> dic
     headers: dict[str, str] = {}
     if content_type:
         headers["Content-Type"] = content_type
-    auth = draw(st.sampled_from(("none", "staff", "console", "console", "bridge")))
+    auth = draw(st.sampled_from(("none", "staff", "console", "engineer", "engineer", "bridge")))
     # (With the console mounted the API's actor is the signed-in account; X-Staff-No is
     # then one more header to survive.)
     if auth == "staff":
@@ -106,6 +106,10 @@ def requests(draw: st.DrawFn, served: Served, method: str, template: str) -> dic
     elif auth == "console" and template not in NO_CONSOLE_AUTH:
         headers["Cookie"] = served.console_cookie
         headers["X-CSRF-Token"] = served.csrf
+    elif auth == "engineer" and template not in NO_CONSOLE_AUTH:
+        headers["Cookie"] = served.engineer_cookie
+        headers["X-CSRF-Token"] = served.engineer_csrf
+        body = body.replace(served.csrf.encode(), served.engineer_csrf.encode())
     elif auth == "bridge":
         timestamp = str(int(served.app[SETTINGS].now().timestamp()))
         nonce = secrets.token_urlsafe(18)
