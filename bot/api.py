@@ -69,7 +69,7 @@ from aiohttp import web
 from bot.context import ACTOR_RESOLVER, SERVICES, Actor
 from bot.http import ApiError, json_response, query_model, read_json, required_str
 from bot.lifecycle import ACTIONS, Action, TicketError, parse_body
-from bot.validation import Model, Moment
+from bot.validation_models import Model, Moment
 from storage.models import EngineerRole
 
 STAFF_HEADER = "X-Staff-No"

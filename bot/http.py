@@ -28,13 +28,13 @@ from pydantic import BaseModel, ValidationError
 
 from bot.validation import (
     Invalid,
-    first_error,
     parse_day,
     parse_finite,
     parse_id,
     problem,
     text_problem,
 )
+from bot.validation_models import first_error
 
 log = logging.getLogger("bot.http")
 

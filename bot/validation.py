@@ -20,38 +20,36 @@ Text the bot pulls from a platform (WeCom kf's ``sync_msg``) has no client to be
 refused to: `scrub_text` replaces what the rule refuses instead, so one odd
 message never wedges the channel's cursor.
 
+The command line takes its arguments through the same rules (`cli`, `cli_text`,
+`cli_whole`: argparse ``type=`` functions, a refusal is a usage error, exit 2).
+
 Each rule is a plain function raising `Invalid` (a `ValueError`, so pydantic
-reports it with the field's location) and an ``Annotated`` pydantic type
-built on it (`Text`, `Id`, `Finite`, `Moment`, `Day`, `Month`) for the body
-and query models of the edges.  `bot.http` turns a refusal into a 400 naming
-the field; `problem` gives the first offending string anywhere in a decoded
-JSON document.
+reports it with the field's location); `bot.validation_models` makes each an
+``Annotated`` pydantic type (`Text`, `Id`, `Finite`, `Moment`, `Day`, `Month`)
+for the body and query models of the edges.  This module imports no pydantic,
+so the command line (`aftersales check` too) starts without loading it.
+`bot.http` turns a refusal into a 400 naming the field; `problem` gives the
+first offending string anywhere in a decoded JSON document.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, tzinfo
-from typing import Annotated, Any
-
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from typing import Any, TypeVar
 
 __all__ = [
     "EARLIEST",
     "INT4_MAX",
     "LATEST",
-    "Day",
-    "Finite",
-    "Id",
     "Invalid",
-    "Model",
-    "Moment",
-    "Month",
-    "Text",
     "check_text",
-    "first_error",
+    "cli",
+    "cli_text",
+    "cli_whole",
     "parse_day",
     "parse_finite",
     "parse_id",
@@ -62,6 +60,8 @@ __all__ = [
     "shown",
     "text_problem",
 ]
+
+T = TypeVar("T")
 
 INT4_MAX = 2_147_483_647
 # Times the bot stores: 1970 to the end of 2100 (policy).
@@ -236,38 +236,36 @@ def parse_month(value: Any) -> date:
     return date(year, month, 1)
 
 
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise Invalid(f"must be a string, got {type(value).__name__}")
-    return check_text(value)
+# -- the command line -------------------------------------------------------------------
 
 
-# The rules as pydantic types, for the edges' body and query models.
-Text = Annotated[str, BeforeValidator(_text)]
-Id = Annotated[int, BeforeValidator(parse_id)]
-Finite = Annotated[float, BeforeValidator(parse_finite)]
-Moment = Annotated[datetime, BeforeValidator(parse_moment)]
-Day = Annotated[date, BeforeValidator(parse_day)]
-Month = Annotated[date, BeforeValidator(parse_month)]
+def cli(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """`parse` as an argparse ``type=``: a refusal is argparse's usage error (exit 2)
+    naming the option, never a traceback.  (Arguments the OS could not decode arrive as
+    lone surrogates: the text rule refuses them.)"""
+
+    def convert(raw: str) -> T:
+        try:
+            return parse(raw)
+        except Invalid as exc:
+            raise argparse.ArgumentTypeError(f"{shown(raw)!r}: {exc}") from None
+
+    convert.__name__ = getattr(parse, "__name__", "value").removeprefix("parse_")
+    return convert
 
 
-class Model(BaseModel):
-    """Base of the edges' body and query models: frozen, unknown fields ignored, and no
-    lax coercion (a number is not a string, a string not a number)."""
+def cli_text(max_len: int) -> Callable[[str], str]:
+    """A command-line text argument of at most `max_len` characters."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", strict=True)
+    def text(raw: str) -> str:
+        check_text(raw)
+        if len(raw) > max_len:
+            raise Invalid(f"longer than {max_len} characters")
+        return raw
+
+    return cli(text)
 
 
-def first_error(exc: ValidationError) -> tuple[str, str, str]:
-    """(field path, reason, code) of the first problem pydantic found."""
-    error = exc.errors(include_url=False)[0]
-    parts: list[str] = []
-    for part in error["loc"]:
-        if isinstance(part, int):
-            parts.append(f"[{part}]")
-        else:
-            parts.append(f".{part}" if parts else str(part))
-    path = "".join(parts) or "body"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    code = "missing_field" if error["type"] == "missing" else "bad_field"
-    return path, message, code
+def cli_whole(low: int, high: int) -> Callable[[str], int]:
+    """A command-line whole number in ``low..high`` (ASCII digits)."""
+    return cli(lambda raw: parse_id(raw, low=low, high=high))

@@ -32,7 +32,8 @@ from bot.channels.edge import read_body
 from bot.context import SERVICES, Services
 from bot.http import ApiError, json_object, json_response, validated
 from bot.messages import InboundKind, InboundMessage
-from bot.validation import Id, Invalid, Model, Text, parse_moment
+from bot.validation import Invalid, parse_moment
+from bot.validation_models import Id, Model, Text
 from storage.channel_models import BridgeEvent
 
 # Platform → the channel name the rest of the bot knows (SPEC §4).
