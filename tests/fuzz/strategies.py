@@ -222,10 +222,49 @@ CONTENT_TYPES = {
 }
 
 
+_digits = st.one_of(
+    st.integers(min_value=0, max_value=2**70).map(str),
+    st.sampled_from(("253402300800", "-1", "²", "", "1764000000", "1764000000")),
+)
+
+
+@st.composite
+def xml_bodies(draw: st.DrawFn) -> bytes:
+    """A 公众号 / WeCom callback: well-formed or not, with any text in its elements."""
+    msg_type = draw(st.sampled_from(("text", "image", "event", "voice", "location", "x")))
+    fields = {
+        "ToUserName": draw(st.sampled_from(("gh_fuzz", "gh_fuzz", "")) | texts),
+        "FromUserName": draw(st.sampled_from(("o-fuzz-openid-0001",) * 3) | texts),
+        "CreateTime": draw(_digits),
+        "MsgType": msg_type,
+        "Content": draw(texts),
+        "MsgId": draw(_digits),
+        "Event": draw(st.sampled_from(("subscribe", "unsubscribe", "CLICK")) | texts),
+        "PicUrl": draw(texts),
+    }
+    if draw(st.integers(0, 3)):  # mostly complete, so the message itself is read
+        chosen = sorted(fields)
+    else:
+        chosen = draw(st.lists(st.sampled_from(sorted(fields)), unique=True, max_size=8))
+    inner = ""
+    for name in chosen:
+        value = fields[name]
+        if draw(st.booleans()):
+            value = f"<![CDATA[{value}]]>"
+        else:
+            value = value.replace("&", "&amp;").replace("<", "&lt;")
+        inner += f"<{name}>{value}</{name}>"
+    if draw(st.booleans()):
+        inner += draw(st.sampled_from(("&#0;", "&#xD800;", "<Content><x/></Content>", "<!DOCTYPE")))
+    return f"<xml>{inner}</xml>".encode("utf-8", "surrogatepass")
+
+
 @st.composite
 def bodies(draw: st.DrawFn) -> tuple[str, bytes]:
     """(content type, body)."""
-    kind = draw(st.sampled_from(("json", "json", "form", "multipart", "raw", "empty")))
+    kind = draw(st.sampled_from(("json", "json", "form", "multipart", "xml", "raw", "empty")))
+    if kind == "xml":
+        return CONTENT_TYPES["xml"], draw(xml_bodies())
     if kind == "json":
         return CONTENT_TYPES["json"], draw(json_bodies())
     if kind == "form":

@@ -21,11 +21,19 @@ from hypothesis import strategies as st
 
 from bot.app import create_app
 from bot.channels.bridge_auth import sign
+from bot.channels.wechat_crypto import compute_signature
 from bot.context import SETTINGS
 from bot.settings import Settings
 from compliance.policy import load_policy
 from tests.fuzz.conftest import BRIDGE_KEY_ID, BRIDGE_SECRET, ENVIRON, Served, _routes
-from tests.fuzz.strategies import bodies, path_values, query_strings, texts
+from tests.fuzz.strategies import (
+    CONTENT_TYPES,
+    bodies,
+    path_values,
+    query_strings,
+    texts,
+    xml_bodies,
+)
 
 EXAMPLES = int(os.environ.get("AFTERSALES_FUZZ_EXAMPLES", "5"))
 # A route whose successful call would end the fuzzing session's own sign-in.
@@ -84,13 +92,28 @@ def _path(template: str, values: dict[str, str]) -> str:
     return _PARAM.sub(fill, template)
 
 
+def _tencent_signed(served: Served, template: str) -> str:
+    """A signed callback query of the 公众号 (plain mode: the body is the XML itself)."""
+    timestamp = str(int(served.app[SETTINGS].now().timestamp()))
+    nonce = secrets.token_hex(8)
+    which = "AFTERSALES_WECHAT_TOKEN" if template == "/wechat" else "AFTERSALES_WECOM_KF_TOKEN"
+    signature = compute_signature(ENVIRON[which], timestamp, nonce)
+    name = "signature" if template == "/wechat" else "msg_signature"
+    return f"?{name}={signature}&timestamp={timestamp}&nonce={nonce}&openid=o-fuzz-openid-0001"
+
+
 @st.composite
 def requests(draw: st.DrawFn, served: Served, method: str, template: str) -> dict[str, Any]:
     values = {
         name: draw(path_values(_real_values(served, name))) for name in _PARAM.findall(template)
     }
     path_qs = _path(template, values) + draw(query_strings())
+    if template in ("/wechat", "/wecom/kf") and draw(st.booleans()):
+        # Signed, so the callback's body is read (its own query values are all it has).
+        path_qs = _path(template, values) + _tencent_signed(served, template)
     content_type, body = draw(bodies())
+    if path_qs.startswith("/wechat?signature=") and draw(st.booleans()):
+        content_type, body = CONTENT_TYPES["xml"], draw(xml_bodies())
     body = body.replace(b"%7Bcsrf%7D", served.csrf.encode()).replace(
         b"{csrf}", served.csrf.encode()
     )
