@@ -244,12 +244,14 @@ async def test_reference_client_against_aftersales_serve(tmp_path: Path) -> None
             await writer.wait_closed()
             break
         assert server.returncode is None, "aftersales serve exited during start-up"
-        (tmp_path / "inbox.jsonl").write_text(
-            json.dumps(_event("tm-serve-1", "服务器开不了机了"), ensure_ascii=False) + "\n",
-            encoding="utf-8",
-        )
+        # A poisoned event first: refused, dropped, and the good one behind it still lands.
+        poisoned = {**_event("tm-serve-0", "开不了机\x00"), "buyer_uid": "poison"}
+        late = {**_event("tm-serve-9", "x"), "platform_time": "9999-12-31T23:59:59-05:00"}
+        _write_inbox(tmp_path, [poisoned, _event("tm-serve-1", "服务器开不了机了"), late])
         status, stderr = await _run_client(base, tmp_path)
         assert status == 0, stderr
+        assert "event tm-serve-0 refused (400)" in stderr
+        assert "event tm-serve-9 refused (400)" in stderr
         first_turn = _outbox(tmp_path)
         assert first_turn[0]["text"].startswith("您好，我是朴赛售后服务中心运维工程师")
         assert {line["conversation_id"] for line in first_turn} == {"conv-88"}
