@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDict, MultiDictProxy
 from pydantic import BaseModel, ValidationError
 
@@ -32,6 +33,7 @@ from bot.validation import (
     parse_finite,
     parse_id,
     problem,
+    shown,
     text_problem,
 )
 from bot.validation_models import first_error
@@ -237,8 +239,16 @@ async def read_form(request: web.Request) -> MultiDictProxy[str]:
             posted = await request.post()
         except web.HTTPRequestEntityTooLarge:
             raise ApiError(413, "body_too_large", "请求体超过大小上限") from None
-        except (ValueError, AssertionError, UnicodeDecodeError, LookupError, RuntimeError) as exc:
-            raise ApiError(400, "malformed_form", f"malformed multipart body: {exc}") from None
+        except (
+            HttpProcessingError,  # a part's headers that are not HTTP headers
+            ValueError,
+            AssertionError,
+            UnicodeDecodeError,
+            LookupError,
+            RuntimeError,
+        ) as exc:
+            reason = shown(str(exc).replace("\n", " ").strip(), 200)
+            raise ApiError(400, "malformed_form", f"malformed multipart body: {reason}") from None
         for name, value in posted.items():
             if not isinstance(value, str):
                 raise bad_field(name, "file uploads are not accepted here")

@@ -158,6 +158,10 @@ MALFORMED_MULTIPART = (
     f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="username"\r\n\r\nzhangsan'
 ).encode()  # no closing boundary
 MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
+# A control character in a part's header: aiohttp's own parser raises InvalidHeader.
+BAD_PART_HEADER = (
+    f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="\x1e\x08"\r\n\r\n\r\n--{BOUNDARY}--\r\n'
+).encode()
 SEND = "/api/tickets/{n}/messages"
 
 CASES: list[Case] = [
@@ -341,6 +345,11 @@ CASES: list[Case] = [
         _form(
             "/console/login", MALFORMED_MULTIPART, console=False, login=True, content_type=MULTIPART
         ),
+        (400,),
+    ),
+    (
+        "sign-in multipart part header with a control character",
+        _form("/console/login", BAD_PART_HEADER, console=False, login=True, content_type=MULTIPART),
         (400,),
     ),
     (
