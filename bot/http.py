@@ -247,8 +247,8 @@ async def read_form(request: web.Request) -> MultiDictProxy[str]:
             LookupError,
             RuntimeError,
         ) as exc:
-            reason = shown(str(exc).replace("\n", " ").strip(), 200)
-            raise ApiError(400, "malformed_form", f"malformed multipart body: {reason}") from None
+            detail = shown(str(exc).replace("\n", " ").strip(), 200)
+            raise ApiError(400, "malformed_form", f"malformed multipart body: {detail}") from None
         for name, value in posted.items():
             if not isinstance(value, str):
                 raise bad_field(name, "file uploads are not accepted here")
