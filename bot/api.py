@@ -75,18 +75,25 @@ The on-call rota and hand-over are ``/api/duty`` (`bot.duty_api`).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from bot import search
 from bot.context import ACTOR_RESOLVER, SERVICES, Actor
-from bot.http import ApiError, json_response, read_json, required_str
+from bot.http import ApiError, json_response, query_model, read_json, required_str
 from bot.lifecycle import ACTIONS, Action, TicketError, parse_body
+from bot.validation_models import Model, Moment
 from storage.models import EngineerRole
 
 STAFF_HEADER = "X-Staff-No"
+
+
+class RemindersQuery(Model):
+    """``GET /api/reminders?since=…``: a time with an offset, in 1970–2100."""
+
+    since: Moment | None = None
+
 
 TICKET_STATUSES = ("active", "open", "accepted", "resolved", "closed")
 
@@ -217,15 +224,7 @@ async def presend(request: web.Request) -> web.Response:
 
 async def reminders(request: web.Request) -> web.Response:
     actor = await _actor(request)
-    since_raw = request.query.get("since")
-    since = None
-    if since_raw:
-        try:
-            since = datetime.fromisoformat(since_raw)
-        except ValueError:
-            raise ApiError(
-                400, "bad_query", "since must be an ISO 8601 time", field="since"
-            ) from None
+    since = query_model(request, RemindersQuery).since
     items = await request.app[SERVICES].views.reminders_for(actor.staff_no, since)
     return json_response({"reminders": items})
 

@@ -37,7 +37,7 @@ from bot.channels import ChannelModule, SenderRegistry, bridge, wechat, wecom_kf
 from bot.channels import web as web_chat
 from bot.console import app as console
 from bot.context import ACTOR_RESOLVER, SERVICES, SETTINGS, TEMPLATES, Services
-from bot.http import json_errors
+from bot.http import input_guard, json_errors
 from bot.lifecycle import Desk, TicketService
 from bot.media import routes as media
 from bot.presend import PresendChecker
@@ -207,7 +207,10 @@ def create_app(
 ) -> web.Application:
     """The whole bot as one aiohttp application (see the module docstring)."""
     # Behind a trusted proxy its X-Forwarded-* headers are read first (`bot.proxy`).
-    middlewares = [trust_forwarded, json_errors] if settings.trust_proxy else [json_errors]
+    # Every query value, path parameter and X- header passes the text rule (`bot.http`).
+    middlewares = [json_errors, input_guard]
+    if settings.trust_proxy:
+        middlewares.insert(0, trust_forwarded)
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares)
     app[SETTINGS] = settings
     app[TEMPLATES] = make_templates()

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 
+from bot.validation import Invalid, cli_text, cli_whole, parse_day, shown
 from compliance.policy import PolicyError, build_calendar, load_policy
 from compliance.reports import WRITERS
 
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )
-    serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    serve.add_argument("--port", type=cli_whole(1, 65535), default=8080, help="port (default 8080)")
     serve.add_argument("--demo", action="store_true", help="seed a demo roster and accounts")
     _add_policy(serve)
 
@@ -115,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="is a date a working day, and why (one JSON object per date)",
         description="Print one JSON object per date: {date, working_day, reason}.",
     )
-    cal.add_argument("dates", nargs="+", metavar="DATE", help="YYYY-MM-DD")
+    cal.add_argument("dates", nargs="+", metavar="DATE", help="YYYY-MM-DD (1970–2100)")
     _add_policy(cal)
 
     exemplars = sub.add_parser(
@@ -148,11 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     user = sub.add_parser("user", help="manage console accounts")
     user_sub = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
     add = user_sub.add_parser("add", help="create a console account")
-    add.add_argument("username")
+    add.add_argument("username", type=cli_text(64))
     add.add_argument("--role", choices=("engineer", "qa", "manager", "admin"), required=True)
-    add.add_argument("--name", help="display name (engineers: the name in the greeting)")
-    add.add_argument("--staff-no", help="工号 (engineers)")
-    add.add_argument("--password", help="password (prompted when omitted)")
+    add.add_argument(
+        "--name", type=cli_text(64), help="display name (engineers: the name in the greeting)"
+    )
+    add.add_argument("--staff-no", type=cli_text(32), help="工号 (engineers)")
+    add.add_argument("--password", type=cli_text(256), help="password (prompted when omitted)")
     add.add_argument(
         "--db", metavar="URL", help="database URL (default: SQLite file ./aftersales.sqlite3)"
     )
@@ -165,11 +168,9 @@ def run_calendar(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for raw in args.dates:
         try:
-            day = date.fromisoformat(raw)
-        except ValueError:
-            print(
-                f"aftersales calendar: {raw!r} is not a date (expected YYYY-MM-DD)", file=sys.stderr
-            )
+            day = parse_day(raw)
+        except Invalid as exc:
+            print(f"aftersales calendar: {shown(raw)!r}: {exc}", file=sys.stderr)
             status = EXIT_USAGE
             continue
         info = calendar.day(day)

@@ -14,7 +14,6 @@ Used by the duty API (`bot.duty_api`) and the console page (`bot.console.duty`).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -23,11 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import validation
 from compliance.calendar import SHANGHAI, as_aware
 from storage.duty_models import ContactRecord, DutyHandover, DutyRota
 from storage.models import Engineer, EngineerRole, EventKind, Ticket, TicketEvent, TicketStatus
 
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 # The managers' notifications about on-call work (`bot.lifecycle.oncall`, the contact action).
 DUTY_ALERTS = ("duty_routed", "duty_rota_empty", "duty_visit")
 MAX_NOTES = 2000
@@ -49,8 +48,11 @@ class DutyError(Exception):
 
 def parse_month(raw: object, *, field: str = "month") -> str:
     """``YYYY-MM`` checked (a 400 `DutyError` naming `field` otherwise)."""
-    match = _MONTH.match(raw) if isinstance(raw, str) else None
-    if match is None or not 1 <= int(match.group(2)) <= 12 or not int(match.group(1)) >= 2000:
+    try:
+        first = validation.parse_month(raw)
+    except validation.Invalid:
+        first = None
+    if first is None or first.year < 2000:
         raise DutyError(
             400, "bad_field", f"field {field!r} must be a month such as 2026-12", field=field
         )

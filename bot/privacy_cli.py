@@ -18,6 +18,7 @@ import sys
 from datetime import UTC, datetime
 
 from bot.settings import SettingsError, env_number
+from bot.validation import cli_text, cli_whole
 from storage.db import DEFAULT_DB_URL, make_async_engine, make_async_sessionmaker
 from storage.migrate import upgrade
 
@@ -31,14 +32,22 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     actions = privacy.add_subparsers(dest="privacy_command", metavar="ACTION", required=True)
     forget = actions.add_parser("forget", help="erase one customer's personal data")
-    forget.add_argument("--ticket", metavar="NUMBER", help="the customer of this ticket")
-    forget.add_argument("--channel", help="with --customer: wechat, wecom, qianniu, jd, web")
-    forget.add_argument("--customer", metavar="ID", help="the customer's id on that channel")
+    forget.add_argument(
+        "--ticket", metavar="NUMBER", type=cli_text(32), help="the customer of this ticket"
+    )
+    forget.add_argument(
+        "--channel", type=cli_text(16), help="with --customer: wechat, wecom, qianniu, jd, web"
+    )
+    forget.add_argument(
+        "--customer", metavar="ID", type=cli_text(128), help="the customer's id on that channel"
+    )
     retention = actions.add_parser(
         "retention", help="mask customer texts of tickets closed longer ago than the retention"
     )
     retention.add_argument(
-        "--days", type=int, help="retention in days (default: AFTERSALES_RETENTION_DAYS or 365)"
+        "--days",
+        type=cli_whole(0, 36500),
+        help="retention in days (default: AFTERSALES_RETENTION_DAYS or 365)",
     )
     for parser in (forget, retention):
         parser.add_argument(

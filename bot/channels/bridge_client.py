@@ -20,8 +20,11 @@ The bridge's side of the contract (``docs/bridge.md``):
 
 - every request is signed (HMAC-SHA256 over method, path, timestamp, nonce
   and the body's SHA-256; a fresh nonce each time);
-- an event is posted until the bot answers 2xx (a refusal 4xx other than
-  401 is logged and not retried; the event_id makes a resend harmless);
+- an event is posted until the bot answers 2xx; a refusal (4xx other than
+  401, 408, 429) is logged, journalled and dropped, never retried; an event
+  the bot fails on (5xx) is tried again next round after the events behind
+  it, so one bad event never holds the queue (the event_id makes a resend
+  harmless);
 - a command is acted on at most once: its id goes into the journal before
   the adapter types it, so after a crash — or when the bot offers the same
   command again because its result never arrived — the journal answers:
@@ -53,10 +56,21 @@ log = logging.getLogger("bridge_client")
 
 API_PREFIX = "/bridge/v1"
 FINAL_RESULTS = frozenset({"submitted", "confirmed", "unknown", "rejected"})
+# Refusals that may pass on their own (not authenticated: clock skew or a nonce clash;
+# timeout; rate limit): the event is posted again next round.  Any other 4xx is final.
+RETRIED = frozenset({401, 408, 429})
 
 
 class BridgeUnavailable(Exception):
     """The bot could not be reached (network, timeout, 5xx): try again later."""
+
+
+class BridgeServerError(BridgeUnavailable):
+    """The bot answered 5xx: a fault on its side, with this request or at this moment."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 # ------------------------------------------------------------------- signing --
@@ -90,7 +104,7 @@ class BridgeHttp:
     ) -> tuple[int, dict[str, Any]]:
         """(HTTP status, JSON answer); `BridgeUnavailable` when there is no usable answer."""
         path_qs = path + ("?" + urllib.parse.urlencode(query) if query else "")
-        data = b"" if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+        data = b"" if body is None else _encode(body)
         timestamp = str(int(self.clock()))
         nonce = secrets.token_urlsafe(24)
         headers = {
@@ -111,10 +125,22 @@ class BridgeHttp:
                 return response.status, _json(response.read())
         except urllib.error.HTTPError as exc:
             if exc.code >= 500:
-                raise BridgeUnavailable(f"{method} {path}: HTTP {exc.code}") from None
+                detail = _json(exc.read()).get("message", "")
+                raise BridgeServerError(
+                    f"{method} {path}: HTTP {exc.code} {detail}".rstrip(), exc.code
+                ) from None
             return exc.code, _json(exc.read())
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             raise BridgeUnavailable(f"{method} {path}: {exc}") from None
+
+
+def _encode(body: dict[str, Any]) -> bytes:
+    """The body as UTF-8 JSON; one with a lone surrogate (from a ``\\ud800`` escape in
+    the inbox) cannot be UTF-8, so it goes \\u-escaped and the bot refuses it by name."""
+    try:
+        return json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(body).encode("ascii")
 
 
 def _json(raw: bytes) -> dict[str, Any]:
@@ -164,7 +190,7 @@ class Journal:
 
     def record(self, entry: dict[str, Any]) -> None:
         with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            handle.write(json.dumps(entry) + "\n")  # ASCII: any event_id can be written
             handle.flush()
             os.fsync(handle.fileno())
         self._apply(entry)
@@ -241,22 +267,35 @@ class BridgeClient:
     limit: int = 10
 
     def post_events(self) -> int:
-        """Post every event not posted yet; the number accepted."""
+        """Post every event not posted yet, in order; the number accepted.
+
+        One event never holds the others: a refusal (4xx) is logged, journalled and
+        dropped — the bot said what is wrong with it, sending it again cannot help —
+        and an event the bot failed on (5xx) is logged and tried again next round,
+        after the events behind it have been posted.  Only an unreachable bot (network,
+        timeout) ends the round."""
         accepted = 0
         for event in self.adapter.read_events():
             event_id = event["event_id"]
             if event_id in self.journal.posted:
                 continue
-            status, answer = self.http.request("POST", f"{API_PREFIX}/events", body=event)
+            try:
+                status, answer = self.http.request("POST", f"{API_PREFIX}/events", body=event)
+            except BridgeServerError as exc:
+                log.error("event %s: %s; tried again next round", event_id, exc)
+                continue
             if 200 <= status < 300:
                 self.journal.record({"posted": event_id})
                 accepted += 1
-            elif status == 401:
-                # Clock skew or a nonce clash: worth another try next round.
-                log.warning("event %s: not authenticated (%s); will retry", event_id, answer)
+            elif status in RETRIED:
+                # Clock skew, a nonce clash, a rate limit: worth another try next round.
+                log.warning("event %s: answered %d (%s); will retry", event_id, status, answer)
             else:
-                log.error("event %s refused (%d): %s; not retried", event_id, status, answer)
-                self.journal.record({"posted": event_id, "outcome": f"refused {status}"})
+                reason = f"{answer.get('error', '')}: {answer.get('message', answer)}"
+                log.error(
+                    "event %s refused (%d) %s; dropped, not retried", event_id, status, reason
+                )
+                self.journal.record({"posted": event_id, "outcome": f"refused {status} {reason}"})
         return accepted
 
     def _report(self, command_id: int, status: str, detail: str | None) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,14 +36,14 @@ from bot.channels.bridge_config import BRIDGE, BridgeConfig, CommandNotifier
 from bot.channels.bridge_events import authenticated, bad_field, choice
 from bot.channels.edge import read_body
 from bot.context import SERVICES, Services
-from bot.http import ApiError, json_object, json_response
+from bot.http import ApiError, json_object, json_response, path_id
 from bot.messages import DeliveryResult, OutboundMessage
+from bot.validation import Invalid, parse_finite
 from storage.channel_models import BridgeCommand, BridgeCommandStatus, BridgeEvent
 from storage.models import DeliveryStatus, Message
 
 log = logging.getLogger("bot.channels.bridge")
 
-_COMMAND_ID = re.compile(r"[0-9]{1,18}")
 # Of a result report: how far each status may still move.
 RESULT_STATUSES = frozenset({"submitted", "confirmed", "unknown", "rejected"})
 S = BridgeCommandStatus
@@ -258,9 +257,9 @@ def _query_number(
     if raw is None or raw == "":
         return default
     try:
-        value = float(raw)
-    except ValueError:
-        raise ApiError(400, "bad_query", f"{name} must be a number", field=name) from None
+        value = parse_finite(raw)
+    except Invalid as exc:
+        raise ApiError(400, "bad_query", f"{name}: {exc}", field=name) from None
     if not low <= value <= high:
         raise ApiError(400, "bad_query", f"{name} must be between {low:g} and {high:g}", field=name)
     return value
@@ -297,9 +296,7 @@ async def post_result(request: web.Request) -> web.Response:
     identity = await authenticated(
         request, body, endpoint.require_keys(), endpoint.config.max_skew_s
     )
-    raw_id = request.match_info["command_id"]
-    if not _COMMAND_ID.fullmatch(raw_id):
-        raise ApiError(404, "no_such_command", f"command {raw_id[:20]!r} does not exist")
+    command_id = path_id(request, "command_id", "command")
     data = json_object(body, "the result as a JSON object")
     status = choice(data, "status", RESULT_STATUSES)
     detail = data.get("detail")
@@ -312,7 +309,7 @@ async def post_result(request: web.Request) -> web.Response:
         raise bad_field("platform_msg_id", "must be a string of at most 128 characters")
     queue = CommandQueue(request.app[SERVICES], endpoint.config)
     command, changed = await queue.report(
-        identity, int(raw_id), BridgeCommandStatus(status), detail, platform_msg_id
+        identity, command_id, BridgeCommandStatus(status), detail, platform_msg_id
     )
     return json_response({"id": command.id, "status": command.status.value, "changed": changed})
 

@@ -3,7 +3,8 @@
 A buyer's message becomes an `InboundMessage` of channel ``qianniu``
 (taobao, tmall) or ``jd``; the customer is the buyer of that shop
 (``shop_id:buyer_uid``).  The event is recorded (`BridgeEvent`, unique per
-channel and event_id) and the message stored before the answer; the same
+channel and event_id) in the transaction that stores the message, before the
+answer: both or neither (a refused event leaves no row); the same
 event again is a no-op answered the same way, the same event_id with other
 content is refused (409).  Shop staff and system events are recorded only:
 they are not customer input.  Every request is signed (`bridge_auth`).
@@ -13,23 +14,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from pydantic import BeforeValidator, Field, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.bridge_auth import BridgeIdentity, BridgeKeys, authenticate
 from bot.channels.bridge_config import BRIDGE
 from bot.channels.edge import read_body
 from bot.context import SERVICES, Services
-from bot.http import ApiError, json_object, json_response
+from bot.http import ApiError, json_object, json_response, validated
 from bot.messages import InboundKind, InboundMessage
+from bot.validation import Invalid, parse_moment
+from bot.validation_models import Id, Model, Text
 from storage.channel_models import BridgeEvent
 
 # Platform → the channel name the rest of the bot knows (SPEC §4).
@@ -48,8 +52,6 @@ MSG_TYPES: Mapping[str, tuple[InboundKind, str]] = {
     "event": ("event", ""),
 }
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-_EVENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-_IDENT = re.compile(r"[^\s\x00-\x1f]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,15 +82,6 @@ def bad_field(name: str, message: str) -> ApiError:
     return ApiError(400, "bad_field", f"{name}: {message}", field=name)
 
 
-def _ident(data: Mapping[str, Any], name: str, pattern: re.Pattern[str] = _IDENT) -> str:
-    value = data.get(name)
-    if value is None:
-        raise ApiError(400, "missing_field", f"{name} is required", field=name)
-    if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise bad_field(name, f"must be a string matching {pattern.pattern}")
-    return value
-
-
 def choice(data: Mapping[str, Any], name: str, allowed: Any) -> str:
     value = data.get(name)
     if value is None:
@@ -98,89 +91,79 @@ def choice(data: Mapping[str, Any], name: str, allowed: Any) -> str:
     return value
 
 
-def _platform_time(data: Mapping[str, Any]) -> datetime:
-    value = data.get("platform_time")
-    if value is None:
-        raise ApiError(400, "missing_field", "platform_time is required", field="platform_time")
-    if not isinstance(value, str) or len(value) > 40:
-        raise bad_field("platform_time", "must be an ISO 8601 time, e.g. 2026-11-23T09:31:00+08:00")
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise bad_field("platform_time", f"not an ISO 8601 time: {value!r}") from None
+def _platform_time(value: Any) -> datetime:
     # A naive time is the platforms' own: Asia/Shanghai (as in transcripts, SPEC §4).
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=SHANGHAI)
+    return parse_moment(value, naive_tz=SHANGHAI)
 
 
-def _media(data: Mapping[str, Any]) -> list[dict[str, str]]:
-    value = data.get("media", [])
-    if not isinstance(value, list) or len(value) > 10:
-        raise bad_field("media", "must be a list of at most 10 {type, url} objects")
-    media: list[dict[str, str]] = []
-    for index, item in enumerate(value):
-        if not isinstance(item, dict):
-            raise bad_field(f"media[{index}]", "must be an object with type and url")
-        kind, url = item.get("type"), item.get("url")
-        if not isinstance(kind, str) or not isinstance(url, str) or len(url) > 2048:
-            raise bad_field(
-                f"media[{index}]", "needs string type and url (url up to 2048 characters)"
-            )
-        media.append({"type": kind[:32], "url": url})
-    return media
-
-
-def _order(data: Mapping[str, Any]) -> dict[str, Any] | None:
-    value = data.get("order")
-    if value is None:
-        return None
+def _order(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise bad_field("order", "must be an object (order_id, status, items …)")
+        raise Invalid("must be an object (order_id, status, items …)")
     if len(json.dumps(value, ensure_ascii=False)) > 4096:
-        raise bad_field("order", "is larger than 4096 characters")
+        raise Invalid("is larger than 4096 characters")
     order_id = value.get("order_id")
-    if order_id is not None and not isinstance(order_id, str | int):
-        raise bad_field("order.order_id", "must be a string")
+    if order_id is not None and (isinstance(order_id, bool) or not isinstance(order_id, str | int)):
+        raise Invalid("order_id must be a string")
     return value
+
+
+_Ident = Annotated[Text, StringConstraints(pattern=r"^[^\s\x00-\x1f]{1,64}$")]
+
+
+class MediaIn(Model):
+    type: Annotated[Text, StringConstraints(max_length=200)]
+    url: Annotated[Text, StringConstraints(max_length=2048)]
+
+
+class EventBody(Model):
+    """``POST /bridge/v1/events``: one chat event (docs/bridge.md), by the rules of
+    `bot.validation`; `text`'s length is checked against the app's limit after."""
+
+    event_id: Annotated[Text, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+    platform: Literal["taobao", "tmall", "jd"]
+    shop_id: _Ident
+    conversation_id: Annotated[Text, StringConstraints(pattern=r"^[^\s\x00-\x1f]{1,128}$")]
+    buyer_uid: _Ident
+    sender_role: Literal["buyer", "shop_staff", "system"]
+    msg_type: Literal["text", "image", "voice", "video", "file", "link", "goods", "order", "event"]
+    text: Text = ""
+    buyer_nick: Annotated[Text, StringConstraints(max_length=64)] | None = None
+    media: list[MediaIn] = Field(default_factory=list, max_length=10)
+    order: Annotated[dict[str, Any], BeforeValidator(_order)] | None = None
+    command_id: Id | None = None
+    platform_time: Annotated[datetime, BeforeValidator(_platform_time)]
 
 
 def parse_event(raw: bytes, max_text_chars: int) -> BridgeEventIn:
     """A validated event, or an `ApiError` (400) naming the field."""
-    data = json_object(raw, "one event as a JSON object")
-    msg_type = choice(data, "msg_type", MSG_TYPES)
-    text = data.get("text", "")
-    if not isinstance(text, str):
-        raise bad_field("text", "must be a string")
-    text = text.strip()
+    body = validated(EventBody, json_object(raw, "one event as a JSON object"))
+    text = body.text.strip()
     if len(text) > max_text_chars:
         raise ApiError(
             400, "field_too_long", f"text is longer than {max_text_chars} characters", field="text"
         )
-    if msg_type == "text" and not text:
+    if body.msg_type == "text" and not text:
         raise ApiError(400, "missing_field", "text is required for msg_type text", field="text")
-    display_name = data.get("buyer_nick")
-    if display_name is not None and (not isinstance(display_name, str) or len(display_name) > 64):
-        raise bad_field("buyer_nick", "must be a string of at most 64 characters")
-    payload: dict[str, Any] = {"text": text, "media": _media(data)}
-    order = _order(data)
-    if order is not None:
-        payload["order"] = order
-    if display_name:
-        payload["buyer_nick"] = display_name
-    command_id = data.get("command_id")
-    if command_id is not None:
-        if not isinstance(command_id, int):
-            raise bad_field("command_id", "must be the integer id of the command this echoes")
-        payload["command_id"] = command_id
+    payload: dict[str, Any] = {
+        "text": text,
+        "media": [{"type": item.type[:32], "url": item.url} for item in body.media],
+    }
+    if body.order is not None:
+        payload["order"] = body.order
+    if body.buyer_nick:
+        payload["buyer_nick"] = body.buyer_nick
+    if body.command_id is not None:
+        payload["command_id"] = body.command_id
     return BridgeEventIn(
-        event_id=_ident(data, "event_id", _EVENT_ID),
-        platform=choice(data, "platform", CHANNEL_OF_PLATFORM),
-        shop_id=_ident(data, "shop_id"),
-        conversation_id=_ident(data, "conversation_id", re.compile(r"[^\s\x00-\x1f]{1,128}")),
-        buyer_uid=_ident(data, "buyer_uid"),
-        sender_role=choice(data, "sender_role", SENDER_ROLES),
-        msg_type=msg_type,
+        event_id=body.event_id,
+        platform=body.platform,
+        shop_id=body.shop_id,
+        conversation_id=body.conversation_id,
+        buyer_uid=body.buyer_uid,
+        sender_role=body.sender_role,
+        msg_type=body.msg_type,
         text=text,
-        platform_time=_platform_time(data),
+        platform_time=body.platform_time,
         payload=payload,
     )
 
@@ -227,48 +210,67 @@ async def authenticated(
     )
 
 
-async def _record_event(services: Services, event: BridgeEventIn, key_id: str, digest: str) -> bool:
-    """Record the event; True when it was new.  The same event_id with other content is 409."""
-    for _attempt in range(2):
-        async with services.sessionmaker() as session:
-            stored = await session.scalar(
-                select(BridgeEvent.body_sha256).where(
-                    BridgeEvent.channel == event.channel, BridgeEvent.event_id == event.event_id
-                )
+@dataclass(slots=True)
+class _Recorder:
+    """Records the event in the transaction it is given (the message's own, for a buyer's
+    message: the event, the customer and the message commit together or not at all)."""
+
+    services: Services
+    event: BridgeEventIn
+    key_id: str
+    digest: str
+    new: bool = False
+
+    async def __call__(self, session: AsyncSession) -> None:
+        """Add the event's row; the same event again adds nothing, the same event_id with
+        other content is a 409 (and rolls the transaction back)."""
+        event = self.event
+        stored = await session.scalar(
+            select(BridgeEvent.body_sha256).where(
+                BridgeEvent.channel == event.channel, BridgeEvent.event_id == event.event_id
             )
+        )
         if stored is not None:
-            if stored != digest:
+            if stored != self.digest:
                 raise ApiError(
                     409,
                     "event_id_reused",
                     f"event_id {event.event_id!r} was already used for another event",
                     field="event_id",
                 )
-            return False
-        try:
-            async with services.tickets.transaction() as session:
-                session.add(
-                    BridgeEvent(
-                        channel=event.channel,
-                        event_id=event.event_id,
-                        key_id=key_id,
-                        platform=event.platform,
-                        shop_id=event.shop_id,
-                        conversation_id=event.conversation_id,
-                        buyer_uid=event.buyer_uid,
-                        customer_key=event.customer_key,
-                        sender_role=event.sender_role,
-                        msg_type=event.msg_type,
-                        body_sha256=digest,
-                        platform_time=event.platform_time,
-                        received_at=services.now(),
-                        payload=dict(event.payload),
-                    )
-                )
-            return True
-        except IntegrityError:
-            continue  # a concurrent delivery of the same event: compare with it
-    raise RuntimeError(f"could not record bridge event {event.event_id}")  # pragma: no cover
+            self.new = False
+            return
+        session.add(
+            BridgeEvent(
+                channel=event.channel,
+                event_id=event.event_id,
+                key_id=self.key_id,
+                platform=event.platform,
+                shop_id=event.shop_id,
+                conversation_id=event.conversation_id,
+                buyer_uid=event.buyer_uid,
+                customer_key=event.customer_key,
+                sender_role=event.sender_role,
+                msg_type=event.msg_type,
+                body_sha256=self.digest,
+                platform_time=event.platform_time,
+                received_at=self.services.now(),
+                payload=dict(event.payload),
+            )
+        )
+        await session.flush()
+        self.new = True
+
+    async def alone(self) -> None:
+        """Record an event that is not a customer message, in a transaction of its own."""
+        for _attempt in range(2):
+            try:
+                async with self.services.tickets.transaction() as session:
+                    await self(session)
+                return
+            except IntegrityError:
+                continue  # a concurrent delivery of the same event: compare with it
+        raise RuntimeError(f"could not record bridge event {self.event.event_id}")
 
 
 async def post_event(request: web.Request) -> web.Response:
@@ -286,13 +288,14 @@ async def post_event(request: web.Request) -> web.Response:
             "shop_not_allowed",
             f"key {identity.key_id!r} may not speak for {event.platform}:{event.shop_id}",
         )
-    new = await _record_event(services, event, identity.key_id, _digest(event))
-    answer: dict[str, Any] = {"event_id": event.event_id, "duplicate": not new}
+    record = _Recorder(services, event, identity.key_id, _digest(event))
+    answer: dict[str, Any] = {"event_id": event.event_id}
     kind = MSG_TYPES[event.msg_type][0]
     if event.sender_role != "buyer" or kind == "event":
         # Shop staff typing in 千牛 directly, echoes of our own lines, system
         # notices: kept for the record, not customer input.
-        answer["customer_message"] = False
+        await record.alone()
+        answer.update(duplicate=not record.new, customer_message=False)
         return json_response(answer)
     media = event.payload.get("media") or []
     display = event.payload.get("buyer_nick")
@@ -307,8 +310,8 @@ async def post_event(request: web.Request) -> web.Response:
         media_url=media[0]["url"] if media else None,
         raw={"platform": event.platform, "conversation_id": event.conversation_id},
     )
-    # Idempotent: a resend after a crash stores the message if the first did not.
-    receipt = await services.tickets.receive(inbound)
+    # The event's record, the customer and the message in one transaction.
+    receipt = await services.tickets.receive(inbound, before=record)
     for reply in receipt.replies:
         await services.tickets.deliver(reply)
     answer.update(

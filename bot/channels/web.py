@@ -27,7 +27,7 @@ from aiohttp import web
 
 from bot.channels.welcome import service_hours
 from bot.context import SERVICES, SETTINGS, TEMPLATES
-from bot.http import ApiError, json_response, read_json, required_str
+from bot.http import ApiError, json_response, query_id, read_json, required_str
 from bot.media.views import with_attachments
 from bot.messages import DeliveryResult, InboundMessage, OutboundMessage
 
@@ -134,11 +134,9 @@ async def post_message(request: web.Request) -> web.Response:
 
 async def get_messages(request: web.Request) -> web.Response:
     visitor = _visitor(request.query.get("visitor"))
-    raw_after = request.query.get("after", "0")
-    if not raw_after.isdigit() or len(raw_after) > 18:
-        raise ApiError(400, "bad_query", "after must be a message id (digits)", field="after")
+    after = query_id(request, "after")
     services = request.app[SERVICES]
-    messages = await services.views.conversation(CHANNEL, visitor, int(raw_after))
+    messages = await services.views.conversation(CHANNEL, visitor, after)
     # Images and files of the lines (`bot.media`), each under /chat/api/media/{id}.
     messages = await with_attachments(services.sessionmaker, messages, _media_url)
     return json_response({"messages": messages})

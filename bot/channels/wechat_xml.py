@@ -42,6 +42,7 @@ from wechatpy.messages import (
 from wechatpy.replies import create_reply
 
 from bot.messages import InboundKind, InboundMessage
+from bot.validation import text_problem
 
 CHANNEL = "wechat"
 
@@ -144,6 +145,9 @@ def _text(fields: Mapping[str, Any], name: str, *, required: bool = False) -> st
         raise XmlRejected(400, "bad_field", f"<{name}> must be a single text element")
     if required and not value.strip():
         raise XmlRejected(400, "missing_field", f"<{name}> must not be empty")
+    reason = text_problem(value)
+    if reason is not None:
+        raise XmlRejected(400, "bad_field", f"<{name}> {reason}")
     return value.strip()
 
 

@@ -57,6 +57,7 @@ from bot.channels.welcome import welcome_line
 from bot.context import Services
 from bot.messages import DeliveryResult, InboundKind, InboundMessage, OutboundMessage
 from bot.messages import DeliveryStatus as DeliveryStatusName
+from bot.validation import scrub_text, text_problem
 from storage.channel_models import KfCursor
 
 log = logging.getLogger("bot.channels.wecom_kf")
@@ -352,7 +353,7 @@ class KfSyncer:
         """Store one customer message (its replies), act on a system event; None: not stored."""
         origin = message.get("origin")
         msgid = message.get("msgid")
-        if not isinstance(msgid, str) or not msgid or len(msgid) > 128:
+        if not isinstance(msgid, str) or not msgid or len(msgid) > 128 or text_problem(msgid):
             log.warning("wecom kf %s: message without a usable msgid skipped", open_kfid)
             return None
         if origin == ORIGIN_SYSTEM:
@@ -369,13 +370,18 @@ class KfSyncer:
             log.info("wecom kf %s: message %s of origin %r skipped", open_kfid, msgid, origin)
             return None
         user = message.get("external_userid")
-        if not isinstance(user, str) or not user or len(user) > 64:
+        if not isinstance(user, str) or not user or len(user) > 64 or text_problem(user):
             log.warning(
                 "wecom kf %s: customer message %s without external_userid", open_kfid, msgid
             )
             return None
         # Stored whole, however long: a pasted log is what the engineer needs to read.
         kind, text, media_id = _message_text(message)
+        if text_problem(text):
+            log.warning(
+                "wecom kf %s: message %s had control characters; replaced", open_kfid, msgid
+            )
+            text = scrub_text(text)
         inbound = InboundMessage(
             channel=CHANNEL,
             customer_id=customer_key(open_kfid, user),

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.console.security import SessionData
 from bot.context import SETTINGS
-from bot.http import ApiError, json_response
+from bot.http import ApiError, json_response, read_form
 from storage.account_models import User
 from storage.models import Engineer
 
@@ -198,7 +198,7 @@ async def submitted_csrf(request: web.Request) -> str | None:
     if header:
         return header
     if request.content_type in FORM_TYPES:
-        form: MultiDictProxy[Any] = await request.post()
+        form: MultiDictProxy[Any] = await read_form(request)
         value = form.get(CSRF_FIELD)
         return value if isinstance(value, str) else None
     return None

@@ -21,6 +21,7 @@ from bot.channels.resend import UndeliveredLine, confirm_received, send_again, u
 from bot.console.auth import TICKET_ROLES, Route, current_user
 from bot.console.pages import render, services_of, state_of
 from bot.context import Services
+from bot.validation import Invalid, parse_id
 
 STATUS_LABELS: Mapping[str, str] = {
     "pending": "未确认",
@@ -39,7 +40,15 @@ RESULTS: Mapping[str, str] = {
 async def _line(request: web.Request) -> UndeliveredLine:
     raw = request.match_info["message_id"]
     number = request.match_info["number"]
-    line = await undelivered_line(services_of(request), number, int(raw)) if raw.isdigit() else None
+    try:
+        message_id: int | None = parse_id(raw)
+    except Invalid:
+        message_id = None
+    line = (
+        await undelivered_line(services_of(request), number, message_id)
+        if message_id is not None
+        else None
+    )
     user = current_user(request)
     if line is None or not (
         user.sees_all_tickets or (user.staff_no and user.staff_no == line.assigned_staff_no)

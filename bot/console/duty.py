@@ -16,6 +16,7 @@ from bot.console.auth import MANAGER_ROLES, TICKET_ROLES, Route, current_user
 from bot.console.pages import render, services_of, state_of
 from bot.console.ticket_panels import CONTACT_LABELS, WHY_LABELS
 from bot.duty import DutyBook, DutyError, parse_month, this_month
+from bot.http import read_form
 from compliance.rules.timing import duration
 from storage.models import EngineerRole
 
@@ -75,7 +76,7 @@ async def duty_page(request: web.Request) -> web.StreamResponse:
 
 
 async def set_rota(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     user = current_user(request)
     raw_month = str(form.get("month", ""))
     book = DutyBook(services_of(request).sessionmaker)
@@ -94,7 +95,7 @@ async def set_rota(request: web.Request) -> web.StreamResponse:
 
 
 async def hand_over(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     user = current_user(request)
     raw_month = str(form.get("month", ""))
     book = DutyBook(services_of(request).sessionmaker)

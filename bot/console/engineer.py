@@ -28,7 +28,7 @@ from bot.console.search import knowledge_panel
 from bot.console.sla import CLOCK_TIMERS, clock_rows, sla_badges, with_countdowns
 from bot.console.ticket_panels import ticket_panels
 from bot.context import Services
-from bot.http import ApiError, json_response
+from bot.http import ApiError, json_response, query_id
 from bot.lifecycle import TimerKind
 from scripts_library import EVENT_LABELS, STATUS_LABELS
 from storage.models import EngineerRole, EventKind
@@ -231,10 +231,7 @@ async def ticket_page(request: web.Request) -> web.StreamResponse:
 
 
 def _id_query(request: web.Request, name: str) -> int:
-    raw = request.query.get(name, "0") or "0"
-    if not raw.isdigit():
-        raise ApiError(400, "bad_query", f"{name} must be an id (a whole number)", field=name)
-    return int(raw)
+    return query_id(request, name)
 
 
 async def ticket_live(request: web.Request) -> web.StreamResponse:

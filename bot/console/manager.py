@@ -26,7 +26,9 @@ from bot.console.qa_data import build_view
 from bot.console.reminders import manager_reminders
 from bot.console.satisfaction_month import satisfaction_months
 from bot.console.suggestions import suggestion_months
+from bot.http import bad_field, read_form
 from bot.lifecycle import ExtensionBody, ReassignBody, TicketError
+from bot.validation import Invalid, parse_month
 from compliance.calendar import SHANGHAI
 from compliance.reports.summary import RULE_TITLES
 from scripts_library import STATUS_LABELS
@@ -40,10 +42,9 @@ def month_of(request: web.Request) -> tuple[date, date, str]:
     today = services_of(request).now().astimezone(SHANGHAI).date()
     raw = request.query.get("month", "")
     try:
-        year, month = (int(part) for part in raw.split("-")) if raw else (today.year, today.month)
-        first = date(year, month, 1)
-    except ValueError:
-        first = today.replace(day=1)
+        first = parse_month(raw) if raw else today.replace(day=1)
+    except Invalid as exc:
+        raise bad_field("month", str(exc), "bad_query") from None
     following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
     return first, following - timedelta(days=1), f"{first.year:04d}-{first.month:02d}"
 
@@ -141,7 +142,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
 async def _manager_action(request: web.Request, notice: str, action: str) -> web.StreamResponse:
     services = services_of(request)
     user = current_user(request)
-    form = await request.post()
+    form = await read_form(request)
     number = str(form.get("number", "")).strip()[:32]
     prefix = state_of(request).prefix
     if user.staff_no is None:

@@ -35,6 +35,8 @@ from bot.console.qa_data import (
     run_check,
 )
 from bot.console.qa_display import group_by_index, highlight
+from bot.http import read_form
+from bot.validation import Invalid, parse_day, parse_id
 from compliance.calendar import SHANGHAI
 from compliance.codes import RULE_CODES
 from compliance.dbsource import describe_url
@@ -65,8 +67,8 @@ def _date(raw: str | None) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
-    except ValueError:
+        return parse_day(raw)
+    except Invalid:
         return None
 
 
@@ -200,7 +202,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
 
 async def run(request: web.Request) -> web.StreamResponse:
     """Check every stored session of the period now and save the run."""
-    form = await request.post()
+    form = await read_form(request)
     today = services_of(request).now().astimezone(SHANGHAI).date()
     since = _date(str(form.get("since", ""))) or today.replace(day=1)
     until = _date(str(form.get("until", ""))) or today
@@ -309,10 +311,10 @@ async def review(request: web.Request) -> web.StreamResponse:
     """QA's verdict on a finding: false positive (with a reason), or undo (confirmed)."""
     prefix = state_of(request).prefix
     try:
-        finding_id = int(request.match_info["finding"])
-    except ValueError:
+        finding_id = parse_id(request.match_info["finding"])
+    except Invalid:
         raise web.HTTPNotFound() from None
-    form = await request.post()
+    form = await read_form(request)
     verdict = str(form.get("verdict", "false_positive"))
     reason = str(form.get("reason", "")).strip()[:MAX_REASON]
     back = str(form.get("back", ""))

@@ -22,6 +22,7 @@ from bot.console.auth import (
 )
 from bot.console.pages import render, services_of, state_of
 from bot.console.security import LOGIN_TOKEN_TTL_S
+from bot.http import read_form
 
 HOME_OF_ROLE = {"engineer": "/queue", "qa": "/qa", "manager": "/manager", "admin": "/manager"}
 MAX_FIELD = 200
@@ -65,7 +66,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     state = state_of(request)
     services = services_of(request)
     signer = await state.signer(services)
-    form = await request.post()
+    form = await read_form(request)
     username = str(form.get("username", ""))[:MAX_FIELD].strip()
     password = str(form.get("password", ""))[:MAX_FIELD]
     cookie = request.cookies.get(LOGIN_COOKIE)

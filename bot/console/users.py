@@ -16,6 +16,8 @@ from bot.accounts import AccountError, NewAccount, create_account
 from bot.console import throttle
 from bot.console.auth import ADMIN_ROLES, ROLE_LABELS, Route, current_user, now_s
 from bot.console.pages import render, services_of, state_of
+from bot.http import read_form
+from bot.validation import Invalid, parse_id
 from storage.account_models import User
 from storage.models import Engineer
 
@@ -60,7 +62,7 @@ async def users_page(request: web.Request) -> web.StreamResponse:
 
 
 async def create(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
 
     def field(name: str) -> str:
         return str(form.get(name, "")).strip()[:MAX_FIELD]
@@ -84,12 +86,12 @@ async def create(request: web.Request) -> web.StreamResponse:
 async def toggle(request: web.Request) -> web.StreamResponse:
     """Disable (ending its sessions) or enable an account; never one's own."""
     try:
-        user_id = int(request.match_info["user"])
-    except ValueError:
+        user_id = parse_id(request.match_info["user"])
+    except Invalid:
         raise web.HTTPNotFound() from None
     if user_id == current_user(request).id:
         return await _page(request, error="不能停用自己的账号。", status=400)
-    form = await request.post()
+    form = await read_form(request)
     disable = form.get("disabled") == "1"
     async with services_of(request).tickets.transaction() as db:
         user = await db.get(User, user_id)
@@ -103,7 +105,7 @@ async def toggle(request: web.Request) -> web.StreamResponse:
 
 async def unlock(request: web.Request) -> web.StreamResponse:
     """Lift the sign-in lockout of an account or a client address."""
-    form = await request.post()
+    form = await read_form(request)
     key = str(form.get("key", ""))[: throttle.MAX_KEY]
     if not key.startswith((throttle.ACCOUNT, throttle.ADDRESS)):
         return await _page(request, error="要解除锁定的账号或地址无效。", status=400)

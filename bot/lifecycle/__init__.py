@@ -46,7 +46,7 @@ from bot.lifecycle.bodies import form_inputs, parse_body
 from bot.lifecycle.deadlines import DeadlineHandlers
 from bot.lifecycle.desk import Desk
 from bot.lifecycle.frontdesk import person_ids
-from bot.lifecycle.intake import Receipt, receive
+from bot.lifecycle.intake import Before, Receipt, receive
 from bot.lifecycle.outbox import (
     SentLine,
     claim_lines,
@@ -81,6 +81,7 @@ __all__ = [
     "WORKING",
     "Action",
     "ActionResult",
+    "Before",
     "Desk",
     "EventKind",
     "ExtensionBody",
@@ -122,9 +123,10 @@ class TicketService:
 
     # -- customer lines ---------------------------------------------------------------
 
-    async def receive(self, inbound: InboundMessage) -> Receipt:
-        """Store a customer message and react to it; a redelivery changes nothing."""
-        return await receive(self.desk, inbound)
+    async def receive(self, inbound: InboundMessage, *, before: Before | None = None) -> Receipt:
+        """Store a customer message and react to it; a redelivery changes nothing.
+        `before` writes the channel's own idempotency record in the same transaction."""
+        return await receive(self.desk, inbound, before=before)
 
     async def deliver(self, message: OutboundMessage) -> DeliveryResult:
         """Hand a stored line to its channel's sender and record what became of it."""

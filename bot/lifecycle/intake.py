@@ -1,17 +1,17 @@
 """A customer line in: store it, open or join the ticket, and answer what needs answering.
 
-`receive` is what every channel calls with a customer message.  In one
-transaction it stores the message (a redelivery with the same channel id
-changes nothing), opens a ticket — classified, assigned to the on-duty
-engineer with the fewest open tickets, its accept and progress timers set —
-or joins the customer's open one, and has the bot speak for the engineer:
-the greeting with name and 工号 at once, and on a rest day the rest-day notice
-in the same turn.  Out of hours, on a rest day or marked urgent, the ticket goes to
-the engineer on duty (`bot.lifecycle.oncall`); in a fault-level profile its
-response clock starts (`bot.lifecycle.levels`); a complaint opens a tracked
-complaint (`bot.lifecycle.complaints`).  A later line is read for what the ticket waits for (the
-backup confirmation, the answer to the suggestion request, the rating), and
-complaint / doubt / emotion cues put the matching line in the engineer's
+`receive` is what every channel calls with a customer message. In one transaction — with
+the customer row and the channel's own idempotency record (`Before`), so a refused
+message leaves no row at all — it stores the message (a redelivery with the same channel
+id changes nothing), opens a ticket — classified, assigned to the on-duty engineer with
+the fewest open tickets, its accept and progress timers set — or joins the customer's
+open one, and has the bot speak for the engineer: the greeting with name and 工号 at once,
+and on a rest day the rest-day notice in the same turn. Out of hours, on a rest day or
+marked urgent, the ticket goes to the engineer on duty (`bot.lifecycle.oncall`); in a
+fault-level profile its response clock starts (`bot.lifecycle.levels`); a complaint
+opens a tracked complaint (`bot.lifecycle.complaints`). A later line is read for what
+the ticket waits for (the backup confirmation, the answer to the suggestion request, the
+rating), and complaint / doubt / emotion cues put the matching line in the engineer's
 drafts.  The lines stored in answer are in the `Receipt`, pending: the channel
 sends them in its reply or through `bot.lifecycle.outbox.deliver`.
 """
@@ -19,6 +19,7 @@ sends them in its reply or through `bot.lifecycle.outbox.deliver`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, time
 
@@ -96,52 +97,57 @@ class Receipt:
     earlier_replies: tuple[OutboundMessage, ...] = ()
 
 
-async def receive(desk: Desk, inbound: InboundMessage) -> Receipt:
-    """Store a customer message and react to it; a redelivery changes nothing."""
+# A channel's own write in the message's transaction (the bridge's event record):
+# it may raise to refuse the message, and then nothing of it is stored.
+Before = Callable[[AsyncSession], Awaitable[None]]
+
+_ATTEMPTS = 3
+
+
+async def receive(desk: Desk, inbound: InboundMessage, *, before: Before | None = None) -> Receipt:
+    """Store a customer message and react to it; a redelivery changes nothing.
+
+    One transaction: `before` (the channel's idempotency record), the customer row,
+    the message and all it causes commit together or not at all."""
     if inbound.kind == "event":
         raise ValueError("channel events are not customer messages; handle them at the edge")
     if not inbound.external_id:
         raise ValueError("an inbound message needs the channel's external id")
-    customer_id = await _ensure_customer(desk, inbound)
-    try:
-        async with desk.transaction() as session:
-            return await _receive(desk, session, inbound, customer_id)
-    except IntegrityError:
-        # A concurrent delivery of the same message won the unique
-        # constraint; ours rolled back whole (no ticket, no reply).
-        async with desk.sessionmaker() as session:
-            receipt = await _stored_delivery(session, inbound)
-        if receipt is None:
-            raise
-        log.info("redelivery of %s/%s lost the race", inbound.channel, inbound.external_id)
-        return receipt
-
-
-async def _ensure_customer(desk: Desk, inbound: InboundMessage) -> int:
-    """The customer's row id, created in its own transaction (race-safe)."""
-    for _attempt in range(3):
-        async with desk.sessionmaker() as session:
-            found = await session.scalar(
-                select(Customer.id).where(
-                    Customer.channel == inbound.channel,
-                    Customer.external_id == inbound.customer_id,
-                )
-            )
-        if found is not None:
-            return int(found)
+    for attempt in range(1, _ATTEMPTS + 1):
         try:
             async with desk.transaction() as session:
-                customer = Customer(
-                    channel=inbound.channel,
-                    external_id=inbound.customer_id,
-                    display_name=inbound.display_name,
-                )
-                session.add(customer)
-                await session.flush()
-                return int(customer.id)
+                if before is not None:
+                    await before(session)
+                customer = await _customer(desk, session, inbound)
+                return await _receive(desk, session, inbound, customer)
         except IntegrityError:
-            continue  # created by a concurrent request: read it back
-    raise RuntimeError(f"could not create customer {inbound.channel}/{inbound.customer_id}")
+            # A concurrent delivery of the same message (or the first message of the
+            # same new customer) won a unique constraint; ours rolled back whole (no
+            # customer, no ticket, no reply).  The next attempt sees what it stored.
+            if attempt == _ATTEMPTS:
+                raise
+            log.info("delivery of %s/%s lost a race; again", inbound.channel, inbound.external_id)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _customer(desk: Desk, session: AsyncSession, inbound: InboundMessage) -> Customer:
+    """The customer's row, created when new, locked on PostgreSQL: one customer's
+    messages one after the other, across processes (one open ticket, one answer each)."""
+    query = select(Customer).where(
+        Customer.channel == inbound.channel, Customer.external_id == inbound.customer_id
+    )
+    if desk.lock_rows:
+        query = query.with_for_update()
+    customer = (await session.execute(query)).scalar_one_or_none()
+    if customer is None:
+        customer = Customer(
+            channel=inbound.channel,
+            external_id=inbound.customer_id,
+            display_name=inbound.display_name,
+        )
+        session.add(customer)
+        await session.flush()
+    return customer
 
 
 async def _stored_delivery(session: AsyncSession, inbound: InboundMessage) -> Receipt | None:
@@ -166,14 +172,8 @@ async def _stored_delivery(session: AsyncSession, inbound: InboundMessage) -> Re
 
 
 async def _receive(
-    desk: Desk, session: AsyncSession, inbound: InboundMessage, customer_id: int
+    desk: Desk, session: AsyncSession, inbound: InboundMessage, customer: Customer
 ) -> Receipt:
-    query = select(Customer).where(Customer.id == customer_id)
-    if desk.lock_rows:
-        # One customer's messages one after the other, across processes:
-        # one open ticket per customer, one answer per message.
-        query = query.with_for_update()
-    customer = (await session.execute(query)).scalar_one()
     existing = await _stored_delivery(session, inbound)
     if existing is not None:
         return existing

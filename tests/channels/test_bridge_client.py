@@ -19,8 +19,9 @@ from bot.channels import bridge
 from bot.channels.bridge_auth import sign as server_sign
 from bot.channels.bridge_client import BridgeClient, BridgeHttp, FileAdapter, Journal, sign
 from bot.settings import utc_now
-from storage.channel_models import BridgeCommand, BridgeCommandStatus
+from storage.channel_models import BridgeCommand, BridgeCommandStatus, BridgeEvent
 from storage.db import make_async_engine, make_async_sessionmaker
+from storage.models import Customer, Message
 from tests.channels.harness import REPO, StartApp
 
 KEY_ID = "shop-pc-9"
@@ -249,12 +250,14 @@ async def test_reference_client_against_aftersales_serve(tmp_path: Path) -> None
             await writer.wait_closed()
             break
         assert server.returncode is None, "aftersales serve exited during start-up"
-        (tmp_path / "inbox.jsonl").write_text(
-            json.dumps(_event("tm-serve-1", "服务器开不了机了"), ensure_ascii=False) + "\n",
-            encoding="utf-8",
-        )
+        # A poisoned event first: refused, dropped, and the good one behind it still lands.
+        poisoned = {**_event("tm-serve-0", "开不了机\x00"), "buyer_uid": "poison"}
+        late = {**_event("tm-serve-9", "x"), "platform_time": "9999-12-31T23:59:59-05:00"}
+        _write_inbox(tmp_path, [poisoned, _event("tm-serve-1", "服务器开不了机了"), late])
         status, stderr = await _run_client(base, tmp_path)
         assert status == 0, stderr
+        assert "event tm-serve-0 refused (400)" in stderr
+        assert "event tm-serve-9 refused (400)" in stderr
         first_turn = _outbox(tmp_path)
         # Real time: outside the chat hours the centre's notice instead of the greeting.
         assert first_turn[0]["text"].startswith(
@@ -268,3 +271,111 @@ async def test_reference_client_against_aftersales_serve(tmp_path: Path) -> None
         if server.returncode is None:
             server.terminate()
             await asyncio.wait_for(server.wait(), timeout=30)
+
+
+async def _rows(url: str, model: Any) -> list[Any]:
+    engine = make_async_engine(url)
+    try:
+        async with make_async_sessionmaker(engine)() as session:
+            return list((await session.execute(select(model))).scalars().all())
+    finally:
+        await engine.dispose()
+
+
+def _write_inbox(tmp: Path, events: list[dict[str, Any]]) -> None:
+    # ensure_ascii: a lone surrogate goes as its \ud800 escape, as a tool would write it.
+    lines = [json.dumps(event) for event in events]
+    (tmp / "inbox.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+POISONED = {
+    "tm-nul": {"text": "开不了机\x00"},
+    "tm-surrogate": {"buyer_nick": "买家\ud800"},
+    "tm-control": {"text": "bell\x07"},
+    "tm-year-1": {"platform_time": "0001-01-01T00:00:00+08:00"},
+    "tm-year-9999": {"platform_time": "9999-12-31T23:59:59-05:00"},
+    "tm-naive-9999": {"platform_time": "9999-12-31T23:59:59"},
+    "tm-digits": {"platform_time": "２０２６-11-23T09:31:00+08:00"},
+    "tm-command": {"command_id": 2**31},
+    "tm-order": {"order": {"order_id": "o-1", "total": "\x00"}},
+}
+
+
+async def test_poisoned_events_are_dropped_and_never_hold_the_queue(
+    start_app: StartApp, sqlite_url: str, tmp_path: Path
+) -> None:
+    """The reference client, as a process, against the app on a real port: each poisoned
+    event is refused 400 naming its field, journalled and dropped; the events around it
+    arrive; no row is left for a refused one (no bridge event, no customer)."""
+    client = await _start(start_app, sqlite_url)
+    base = str(client.server.make_url("")).rstrip("/")
+    events = [_event("tm-good-1", "服务器开不了机了")]
+    for event_id, change in POISONED.items():
+        poisoned = {**_event(event_id, "硬盘亮红灯"), **change}
+        poisoned["buyer_uid"] = f"buyer-{event_id}"  # a customer of its own: none may stay
+        events.append(poisoned)
+    events.append(_event("tm-good-2", "型号是 R740"))
+    _write_inbox(tmp_path, events)
+
+    status, stderr = await _run_client(base, tmp_path, "-v")
+    assert status == 0, stderr
+    journal = Journal.open(tmp_path / "journal.jsonl")
+    assert set(journal.posted) == {"tm-good-1", "tm-good-2", *POISONED}
+    for event_id in POISONED:
+        assert journal.posted[event_id].startswith("refused 400 bad_field"), journal.posted
+        assert f"event {event_id} refused (400)" in stderr
+    assert {row.event_id for row in await _rows(sqlite_url, BridgeEvent)} == {
+        "tm-good-1",
+        "tm-good-2",
+    }
+    assert [row.external_id for row in await _rows(sqlite_url, Customer)] == [
+        "tm-shop-1:tm_buyer_88"
+    ]
+    customer_lines = [
+        m.text for m in await _rows(sqlite_url, Message) if m.role.value == "customer"
+    ]
+    assert customer_lines == ["服务器开不了机了", "型号是 R740"]
+
+    # A second round posts nothing again: refusals are final, never retried.
+    status, stderr = await _run_client(base, tmp_path, "-v")
+    assert status == 0 and "refused" not in stderr, stderr
+    assert len(await _rows(sqlite_url, BridgeEvent)) == 2
+
+
+async def test_an_event_the_bot_fails_on_does_not_hold_the_ones_behind_it(
+    aiohttp_server: Any, tmp_path: Path
+) -> None:
+    """A 5xx for one event: the client goes on with the next ones and tries that one again
+    in the next round (where the bot may have been fixed)."""
+    from aiohttp import web
+
+    seen: list[str] = []
+    broken = {"ev-boom"}
+
+    async def events(request: web.Request) -> web.Response:
+        event_id = (await request.json())["event_id"]
+        seen.append(event_id)
+        if event_id in broken:
+            return web.json_response({"error": "internal", "message": "boom"}, status=500)
+        return web.json_response({"event_id": event_id, "duplicate": False})
+
+    async def commands(request: web.Request) -> web.Response:
+        return web.json_response({"commands": []})
+
+    app = web.Application()
+    app.router.add_post("/bridge/v1/events", events)
+    app.router.add_get("/bridge/v1/commands", commands)
+    server = await aiohttp_server(app)
+    base = str(server.make_url("")).rstrip("/")
+    _write_inbox(tmp_path, [_event(e, "x") for e in ("ev-1", "ev-boom", "ev-2", "ev-3")])
+
+    status, stderr = await _run_client(base, tmp_path)
+    assert status == 0, stderr
+    assert seen == ["ev-1", "ev-boom", "ev-2", "ev-3"]
+    assert "event ev-boom: POST /bridge/v1/events: HTTP 500 boom; tried again" in stderr
+    assert set(Journal.open(tmp_path / "journal.jsonl").posted) == {"ev-1", "ev-2", "ev-3"}
+
+    broken.clear()
+    assert (await _run_client(base, tmp_path))[0] == 0
+    assert seen[4:] == ["ev-boom"]
+    assert Journal.open(tmp_path / "journal.jsonl").posted["ev-boom"] == "ok"

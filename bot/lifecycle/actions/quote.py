@@ -21,6 +21,7 @@ from bot.lifecycle.aftercare import current_quote, warranty_of
 from bot.lifecycle.bodies import given
 from bot.lifecycle.vocabulary import ACTIVE, WORKERS, EventKind
 from bot.prompting import PromptedLine
+from bot.validation import Invalid, parse_id
 from scripts_library import RepairQuoteInputs, ScriptKey, render, yuan
 from storage.models import Message, MessageRole
 from storage.repair_models import RepairQuote
@@ -91,7 +92,10 @@ async def confirm_quote(ctx: ActionContext, body: ConfirmationBody) -> Outcome:
     note = (body.note or "").strip() or None
     data: dict[str, object]
     if raw:
-        message = await ctx.session.get(Message, int(raw)) if raw.isdigit() else None
+        try:
+            message = await ctx.session.get(Message, parse_id(raw))
+        except Invalid:
+            message = None
         if (
             message is None
             or message.ticket_id != ctx.ticket.id

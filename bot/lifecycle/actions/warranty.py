@@ -26,6 +26,7 @@ from bot.lifecycle.actions import Action, Outcome
 from bot.lifecycle.bodies import given
 from bot.lifecycle.vocabulary import ACTIVE, WORKERS, EventKind
 from bot.prompting import PromptedLine
+from bot.validation import Invalid, parse_id
 from bot.warranty import (
     ContractTerms,
     WarrantyAssessment,
@@ -63,11 +64,13 @@ class WarrantyBody:
 
 async def _proof_message(ctx: ActionContext, raw: str) -> Message:
     """The customer's message on this ticket that carries the proof of purchase."""
-    if not raw.isdigit():
+    try:
+        message_id = parse_id(raw)
+    except Invalid:
         raise TicketError(
             "invalid", "bad_field", "购买凭证消息编号须为数字", field="proof_message_id"
-        )
-    message = await ctx.session.get(Message, int(raw))
+        ) from None
+    message = await ctx.session.get(Message, message_id)
     if message is None or message.ticket_id != ctx.ticket.id:
         raise TicketError(
             "invalid",
