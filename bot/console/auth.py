@@ -192,11 +192,19 @@ async def end_sessions(sessionmaker: async_sessionmaker[AsyncSession], user_id: 
             user.sessions_valid_after = datetime.fromtimestamp(now_s(), UTC)
 
 
+# The console's upload endpoints (`bot.console.media`) end so.
+UPLOAD_SUFFIX = "/attachments"
+
+
 async def submitted_csrf(request: web.Request) -> str | None:
     """The CSRF token a request carries: header first, else the form field."""
     header = request.headers.get(CSRF_HEADER)
     if header:
         return header
+    if request.path.endswith(UPLOAD_SUFFIX):
+        # An upload's body is the file (read by its own handler, not as a form):
+        # its token travels in the header only.
+        return None
     if request.content_type in FORM_TYPES:
         form: MultiDictProxy[Any] = await read_form(request)
         value = form.get(CSRF_FIELD)

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from bot.console.auth import QA_ROLES, TICKET_ROLES, Route, current_user
 from bot.console.pages import services_of, state_of, visible_ticket
-from bot.http import ApiError, json_response
+from bot.http import ApiError, json_response, path_id
 from bot.media.outbound import send_media
 from bot.media.routes import MEDIA, MediaRuntime, file_response, read_upload, refusal
 from bot.media.store import MediaRefused
@@ -44,9 +44,7 @@ def console_url(prefix: str) -> Callable[[int], str]:
 
 
 async def media_file(request: web.Request) -> web.StreamResponse:
-    raw_id = request.match_info["attachment_id"]
-    if not raw_id.isdigit() or len(raw_id) > 18:
-        raise web.HTTPNotFound()
+    attachment_id = path_id(request, "attachment_id", "attachment")
     services = services_of(request)
     user = current_user(request)
     async with services.sessionmaker() as session:
@@ -55,7 +53,7 @@ async def media_file(request: web.Request) -> web.StreamResponse:
                 select(Attachment, Engineer.staff_no)
                 .join(Ticket, Attachment.ticket_id == Ticket.id)
                 .outerjoin(Engineer, Ticket.assigned_engineer_id == Engineer.id)
-                .where(Attachment.id == int(raw_id))
+                .where(Attachment.id == attachment_id)
             )
         ).first()
     if found is None:

@@ -29,7 +29,7 @@ from bot.channels.wechat_token import SharedAccessToken
 from bot.channels.wecom_kf_api import WeComKfApi
 from bot.channels.wecom_kf_config import WeComKfConfig
 from bot.context import SERVICES, SETTINGS
-from bot.http import ApiError, json_response
+from bot.http import ApiError, json_response, path_id
 from bot.media.config import MediaConfig
 from bot.media.fetcher import LinkMedia, MediaFetcher, TencentMedia
 from bot.media.outbound import WeChatMediaSender
@@ -211,9 +211,7 @@ async def chat_media(request: web.Request) -> web.StreamResponse:
     visitor = request.query.get("visitor", "")
     if not _VISITOR.fullmatch(visitor):
         raise ApiError(400, "bad_visitor", "visitor must be the visitor id", field="visitor")
-    raw_id = request.match_info["attachment_id"]
-    if not raw_id.isdigit() or len(raw_id) > 18:
-        raise web.HTTPNotFound()
+    attachment_id = path_id(request, "attachment_id", "attachment")
     services = request.app[SERVICES]
     async with services.sessionmaker() as session:
         row = await session.scalar(
@@ -222,7 +220,7 @@ async def chat_media(request: web.Request) -> web.StreamResponse:
             .join(Ticket, Message.ticket_id == Ticket.id)
             .join(Customer, Ticket.customer_id == Customer.id)
             .where(
-                Attachment.id == int(raw_id),
+                Attachment.id == attachment_id,
                 Customer.channel == "web",
                 Customer.external_id == visitor,
             )
