@@ -266,7 +266,7 @@ def test_fault_level_and_complaint_under_seed002(
 
     _more(page)
     complaint = _form(page, "complaint")
-    complaint.get_by_label("投诉").select_option("open")
+    complaint.get_by_label("投诉", exact=True).select_option("open")
     complaint.get_by_label(re.compile("^说明")).fill("客户来电投诉响应慢")
     complaint.get_by_role("button", name="投诉跟踪").click()
     expect(page.locator("#action-status")).to_contain_text("已完成")
@@ -280,7 +280,7 @@ def test_fault_level_and_complaint_under_seed002(
     page.screenshot(path=str(tmp_path / f"{size}-complaint-open.png"), full_page=True)
 
     _more(page)
-    complaint.get_by_label("投诉").select_option("resolve")
+    complaint.get_by_label("投诉", exact=True).select_option("resolve")
     complaint.get_by_label(re.compile("^说明")).fill("已致电致歉，客户满意")
     complaint.get_by_role("button", name="投诉跟踪").click()
     expect(page.locator("#action-status")).to_contain_text("已完成")
