@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from bot.lifecycle import BY_NAME, parse_body
 from compliance.calendar import SHANGHAI
 from tests.console.browser_support import CHROMIUM, LiveApp, sizes_on_databases
 
@@ -102,7 +103,7 @@ def test_visit_delivery_and_reminders_in_the_browser(
     expect(page.locator("#ticket-status")).to_have_text("处理中")
     resolve = page.locator('#lifecycle [data-action="resolve"]')
     expect(resolve).to_be_disabled()
-    expect(page.locator("#lifecycle-hint")).to_contain_text("稳定运行至少24小时")
+    expect(page.locator("#lifecycle-hint")).to_contain_text("须先给出方案")
 
     # -- a visit 450 km away needs the date agreed with the customer ---------------------------
     page.locator("details.more-actions > summary").click()
@@ -168,6 +169,12 @@ def test_visit_delivery_and_reminders_in_the_browser(
     expect(shipment).to_be_disabled()
     expect(page.locator("#shipment-hint")).to_contain_text("稳定运行")
     shot(page, "05-on-site-ticked")
+
+    # The plan, given now (after the solution timer's escalation above); then the stable run.
+    plan_given = parse_body(BY_NAME["solution"].body, {"summary": "更换电源模块"}, text_limit=1000)
+    live_app.call(live_app.services.tickets.run("solution", number, owner, plan_given))
+    page.reload()
+    expect(page.locator("#lifecycle-hint")).to_contain_text("稳定运行至少24小时")
 
     # -- the manager waives the stable run, with the reason, and sees the clocks -----------------
     manager = sign_in(browser, base, "manager", "demo9001", size)

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from bot.lifecycle import BY_NAME, parse_body
 from compliance.calendar import SHANGHAI
 from tests.console.browser_support import SQLITE_ONLY, MovableClock, serve_app, sizes_on_databases
 from tests.console.test_browser import (
@@ -152,6 +153,13 @@ def test_the_desk_of_issue_17(
     engineer.get_by_role("button", name="给出方案").click()
     engineer.locator("#action-dialog-input").fill("电源模块松动，重新插紧")
     engineer.get_by_role("button", name="确定").click()
+    # Delivery needs the stable run (issue 16.4): the manager waives it for this desk.
+    expect(engineer.locator("#lifecycle-hint")).to_contain_text("稳定运行")
+    waiver = parse_body(
+        BY_NAME["stable-run-waiver"].body, {"reason": "客户确认已正常开机"}, text_limit=1000
+    )
+    desk_app.call(desk_app.services.tickets.run("stable-run-waiver", number, "9001", waiver))
+    expect(engineer.get_by_role("button", name="已解决")).to_be_enabled()
     engineer.get_by_role("button", name="已解决").click()
     expect(engineer.locator("#ticket-status")).to_have_text("已解决")
     expect(log).to_contain_text("建议")
@@ -161,7 +169,12 @@ def test_the_desk_of_issue_17(
         ("survey_due", "survey sent")
     ]
     expect(log).to_contain_text("请问张总对本次服务是否满意")
+    # 关闭工单 opens the solution record (issue 16.5), filled in before it closes.
     engineer.get_by_role("button", name="关闭工单", exact=True).click()
+    record = engineer.locator('.action-form[data-action="close"]')
+    record.get_by_label("处理过程（必填）").fill("电源模块松动，重新插紧")
+    record.get_by_label("测试报告（必填）").fill("开机自检通过，运行正常")
+    record.get_by_role("button", name="关闭工单").click()
     expect(engineer.locator("#ticket-status")).to_have_text("已关闭")
     # The rating after close joins the closed ticket: no second greeting.
     _write(customer, "不满意")
