@@ -38,7 +38,13 @@ from storage.models import (
     TicketEvent,
     TicketStatus,
 )
+from tests.console import browser_support
 from tests.support import MONDAY_10, FakeClock
+
+# The browser tests' live app (SQLite and PostgreSQL) and Chromium, for every console test.
+browser = browser_support.browser
+live_app = browser_support.live_app
+live_db_url = browser_support.live_db_url
 
 PASSWORDS = {"zhangsan": "demo1818", "lisi": "demo2046", "qa": "demo7001", "manager": "demo9001"}
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]*)"')

@@ -8,7 +8,8 @@ stored sessions, finds this session clean, marks the finding of another
 (seeded) session as a false positive, and exports the findings as XLSX.
 
 The app is the real one (`create_app`, console mounted) on a loopback port in
-a thread of this process, over a fresh SQLite file migrated at start, with
+a thread of this process, over a fresh database migrated at start (SQLite, then
+PostgreSQL for the first flow: `tests/console/browser_support.py`), with
 ``--demo`` accounts; its clock starts on Monday 2026-11-23 10:00 (a working
 day, inside attended hours) and runs in real time, so the test does not
 depend on when it runs.  Screenshots of every step go to
@@ -20,131 +21,36 @@ browser); skipped with the reason when either is missing.
 
 from __future__ import annotations
 
-import asyncio
 import re
-import shutil
-import threading
-import time
-from collections.abc import Iterator
-from concurrent.futures import Future
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from openpyxl import load_workbook
 
-from bot.app import create_app
-from bot.context import SERVICES, Services
 from bot.lifecycle import BY_NAME, parse_body
-from bot.settings import Settings
-from compliance.policy import load_policy
-from tests.console.conftest import FALSE_POSITIVE_SESSION, MONDAY_10, seed_session
+from tests.console.browser_support import (  # noqa: F401  (re-exported for the other files)
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SQLITE_ONLY,
+    LiveApp,
+)
+from tests.console.conftest import FALSE_POSITIVE_SESSION, seed_session
 
 playwright_sync = pytest.importorskip(
     "playwright.sync_api", reason="Playwright for Python is not installed (pip install playwright)"
 )
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not Path(CHROMIUM).exists():
     pytest.skip(
         "Debian's chromium is not installed (apt-get install chromium chromium-driver)",
         allow_module_level=True,
     )
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-]
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "console"
 WAIT_MS = 20_000
 SEEDED = "PS-20261121-0002"
-
-
-class RunningClock:
-    """Starts at a fixed moment and runs in real time: deterministic calendar, live clocks."""
-
-    def __init__(self, start: datetime) -> None:
-        self.start = start
-        self.t0 = time.monotonic()
-
-    def now(self) -> datetime:
-        from datetime import timedelta
-
-        return self.start + timedelta(seconds=time.monotonic() - self.t0)
-
-
-@dataclass
-class LiveApp:
-    base_url: str
-    loop: asyncio.AbstractEventLoop
-    services: Services
-
-    def call(self, coroutine: Any) -> Any:
-        """Run a coroutine on the app's loop (from the test's thread) and wait for it."""
-        future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
-        return future.result(timeout=30)
-
-
-@pytest.fixture
-def live_app(tmp_path: Path) -> Iterator[LiveApp]:
-    settings = Settings(
-        policy=load_policy(),
-        db_url=f"sqlite:///{tmp_path / 'browser.sqlite3'}",
-        port=8080,
-        demo=True,
-        scheduler_enabled=False,
-        now=RunningClock(MONDAY_10).now,
-        instance_id="browser-test",
-    )
-    loop = asyncio.new_event_loop()
-    ready: Future[tuple[web.AppRunner, str]] = Future()
-
-    async def start() -> None:
-        app = create_app(settings)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        ready.set_result((runner, f"http://{host}:{port}"))
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(start())
-        except BaseException as exc:  # the test thread must hear about it
-            ready.set_exception(exc)
-            return
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, name="console-app", daemon=True)
-    thread.start()
-    runner, base_url = ready.result(timeout=60)
-    app = runner.app
-    assert isinstance(app, web.Application)
-    try:
-        yield LiveApp(base_url, loop, app[SERVICES])
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    with playwright_sync.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def new_context(browser: Any, width: int, height: int, **options: Any) -> Any:
@@ -374,6 +280,7 @@ def test_customer_engineer_and_qa_in_a_real_browser(
     assert manager.evaluate("document.activeElement.textContent") == "跳到正文"
 
 
+@SQLITE_ONLY  # the first flow above is this file's PostgreSQL run
 def test_the_warranty_panel_in_a_real_browser(live_app: LiveApp, browser: Any) -> None:
     """No proof of purchase: out-of-warranty handling, the quote, the customer's yes in the
     chat, then repair — the panel follows each step without a reload."""

@@ -10,133 +10,38 @@ manager waives the stable run with a reason; the engineer confirms accessories
 and packaging, sends the return line with the tracking number (the customer
 sees it) and resolves.
 
-The app runs as in `tests/console/test_browser.py` (real app, loopback port,
-fresh SQLite, demo accounts), on a clock that runs in real time from Monday
+The app runs as in `tests/console/browser_support.py` (real app, loopback port,
+fresh SQLite or PostgreSQL, demo accounts), on a clock that runs in real time from Monday
 2026-11-23 10:00 and that the test moves forward to fire the timers.
 Screenshots go under the test's tmp_path.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-import shutil
-import threading
-import time
-from collections.abc import Iterator
-from concurrent.futures import Future
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from bot.app import create_app
-from bot.context import SERVICES, Services
-from bot.settings import Settings
+from bot.lifecycle import BY_NAME, parse_body
 from compliance.calendar import SHANGHAI
-from compliance.policy import load_policy
-from tests.support import MONDAY_10
+from tests.console.browser_support import CHROMIUM, LiveApp, sizes_on_databases
 
 playwright_sync = pytest.importorskip(
     "playwright.sync_api", reason="Playwright for Python is not installed (pip install playwright)"
 )
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not Path(CHROMIUM).exists():
     pytest.skip(
         "Debian's chromium is not installed (apt-get install chromium chromium-driver)",
         allow_module_level=True,
     )
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 WAIT_MS = 20_000
 ACCOUNTS = {"1818": ("zhangsan", "demo1818"), "2046": ("lisi", "demo2046")}
 SIZES = {"desktop": (1366, 900), "phone": (390, 844)}
-
-
-class MovableClock:
-    """Runs in real time from `start`; `jump_to` moves it to a later moment."""
-
-    def __init__(self, start: datetime) -> None:
-        self.start = start
-        self.t0 = time.monotonic()
-
-    def now(self) -> datetime:
-        return self.start + timedelta(seconds=time.monotonic() - self.t0)
-
-    def jump_to(self, moment: datetime) -> None:
-        self.start, self.t0 = moment, time.monotonic()
-
-
-@dataclass
-class LiveApp:
-    base_url: str
-    loop: asyncio.AbstractEventLoop
-    services: Services
-    clock: MovableClock
-
-    def call(self, coroutine: Any) -> Any:
-        future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
-        return future.result(timeout=30)
-
-
-@pytest.fixture
-def live_app(tmp_path: Path) -> Iterator[LiveApp]:
-    clock = MovableClock(MONDAY_10)
-    settings = Settings(
-        policy=load_policy(),
-        db_url=f"sqlite:///{tmp_path / 'aftercare.sqlite3'}",
-        port=8080,
-        demo=True,
-        scheduler_enabled=False,
-        now=clock.now,
-        instance_id="browser-aftercare",
-    )
-    loop = asyncio.new_event_loop()
-    ready: Future[tuple[web.AppRunner, str]] = Future()
-
-    async def start() -> None:
-        runner = web.AppRunner(create_app(settings), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        ready.set_result((runner, f"http://{host}:{port}"))
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(start())
-        except BaseException as exc:
-            ready.set_exception(exc)
-            return
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, name="aftercare-app", daemon=True)
-    thread.start()
-    runner, base_url = ready.result(timeout=60)
-    app = runner.app
-    assert isinstance(app, web.Application)
-    try:
-        yield LiveApp(base_url, loop, app[SERVICES], clock)
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    with playwright_sync.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def sign_in(browser: Any, base: str, username: str, password: str, size: str) -> Any:
@@ -166,7 +71,12 @@ UNLABELLED = """
 """
 
 
-@pytest.mark.parametrize("size", list(SIZES))
+# Both sizes on SQLite; the desktop run on PostgreSQL too (a browser run costs seconds).
+@pytest.mark.parametrize(
+    ("size", "live_db_url"),
+    sizes_on_databases({size: size for size in SIZES}, postgres="desktop"),
+    indirect=["live_db_url"],
+)
 def test_visit_delivery_and_reminders_in_the_browser(
     live_app: LiveApp, browser: Any, tmp_path: Path, size: str
 ) -> None:
@@ -260,6 +170,12 @@ def test_visit_delivery_and_reminders_in_the_browser(
     expect(shipment).to_be_disabled()
     expect(page.locator("#shipment-hint")).to_contain_text("稳定运行")
     shot(page, "05-on-site-ticked")
+
+    # The plan, given now (after the solution timer's escalation above); then the stable run.
+    plan_given = parse_body(BY_NAME["solution"].body, {"summary": "更换电源模块"}, text_limit=1000)
+    live_app.call(live_app.services.tickets.run("solution", number, owner, plan_given))
+    page.reload()
+    expect(page.locator("#lifecycle-hint")).to_contain_text("稳定运行至少24小时")
 
     # -- the manager waives the stable run, with the reason, and sees the clocks -----------------
     manager = sign_in(browser, base, "manager", "demo9001", size)

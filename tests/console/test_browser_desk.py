@@ -9,32 +9,24 @@ the survey follows an unanswered suggestion question, a rating after close joins
 closed ticket and 不满意 asks seed 003's reason, all on the manager page (17.1); a
 reassignment says 已为您转接 (17.6).  Out of hours the centre says when a person answers.
 
-The app and its fixtures are those of ``test_browser.py`` (real app on a loopback port,
-fresh SQLite, ``--demo``); the clock here can be moved forward for the survey's timer.
+The app is that of ``browser_support.py`` (real app on a loopback port, fresh SQLite or
+PostgreSQL, ``--demo``); the clock here can be moved forward for the survey's timer.
 Screenshots go to the test's ``tmp_path`` (never committed).
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
-import time
 from collections.abc import Iterator
-from concurrent.futures import Future
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from bot.app import create_app
-from bot.context import SERVICES
 from bot.lifecycle import BY_NAME, parse_body
-from bot.settings import Settings
 from compliance.calendar import SHANGHAI
-from compliance.policy import load_policy
+from tests.console.browser_support import SQLITE_ONLY, MovableClock, serve_app, sizes_on_databases
 from tests.console.test_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -49,64 +41,6 @@ WAIT_MS = 20_000
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
 MONDAY_NIGHT = datetime(2026, 11, 23, 22, 0, tzinfo=SHANGHAI)
 SIZES = {"desktop": (1366, 900), "phone": (390, 844)}
-
-
-class MovableClock:
-    """Runs in real time from a fixed start; `advance` jumps forward (timers fall due)."""
-
-    def __init__(self, start: datetime) -> None:
-        self.start = start
-        self.t0 = time.monotonic()
-        self.offset = timedelta()
-
-    def now(self) -> datetime:
-        return self.start + self.offset + timedelta(seconds=time.monotonic() - self.t0)
-
-    def advance(self, **delta: float) -> None:
-        self.offset += timedelta(**delta)
-
-
-def _live(tmp_path: Path, clock: MovableClock) -> Iterator[LiveApp]:
-    settings = Settings(
-        policy=load_policy(),
-        db_url=f"sqlite:///{tmp_path / 'desk.sqlite3'}",
-        port=8080,
-        demo=True,
-        scheduler_enabled=False,
-        now=clock.now,
-        instance_id="browser-desk",
-    )
-    loop = asyncio.new_event_loop()
-    ready: Future[tuple[web.AppRunner, str]] = Future()
-
-    async def start() -> None:
-        runner = web.AppRunner(create_app(settings), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        host, port = runner.addresses[0][:2]
-        ready.set_result((runner, f"http://{host}:{port}"))
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(start())
-        except BaseException as exc:
-            ready.set_exception(exc)
-            return
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, name="desk-app", daemon=True)
-    thread.start()
-    runner, base_url = ready.result(timeout=60)
-    app = runner.app
-    assert isinstance(app, web.Application)
-    try:
-        yield LiveApp(base_url, loop, app[SERVICES])
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
 
 
 @pytest.fixture
@@ -126,8 +60,9 @@ def clock() -> MovableClock:
 
 
 @pytest.fixture
-def desk_app(tmp_path: Path, clock: MovableClock) -> Iterator[LiveApp]:
-    yield from _live(tmp_path, clock)
+def desk_app(live_db_url: str, clock: MovableClock) -> Iterator[LiveApp]:
+    with serve_app(live_db_url, clock, instance_id="browser-desk") as app:
+        yield app
 
 
 def _shot(page: Any, folder: Path, name: str) -> None:
@@ -148,7 +83,12 @@ def _write(page: Any, text: str) -> None:
     page.get_by_role("button", name="发送").click()
 
 
-@pytest.mark.parametrize("size", list(SIZES))
+# Both sizes on SQLite, the desktop on PostgreSQL too; the night notice on SQLite only.
+@pytest.mark.parametrize(
+    ("size", "live_db_url"),
+    sizes_on_databases({size: size for size in SIZES}, postgres="desktop"),
+    indirect=["live_db_url"],
+)
 def test_the_desk_of_issue_17(
     desk_app: LiveApp, chromium: Any, clock: MovableClock, tmp_path: Path, size: str
 ) -> None:
@@ -213,10 +153,13 @@ def test_the_desk_of_issue_17(
     engineer.get_by_role("button", name="给出方案").click()
     engineer.locator("#action-dialog-input").fill("电源模块松动，重新插紧")
     engineer.get_by_role("button", name="确定").click()
-    # Delivery waits for the stable run: here a manager waives it.
+    # Delivery needs the stable run (issue 16.4): the manager waives it for this desk.
     expect(engineer.locator("#lifecycle-hint")).to_contain_text("稳定运行")
-    waiver = parse_body(BY_NAME["stable-run-waiver"].body, {"reason": "客户确认"}, text_limit=1000)
+    waiver = parse_body(
+        BY_NAME["stable-run-waiver"].body, {"reason": "客户确认已正常开机"}, text_limit=1000
+    )
     desk_app.call(desk_app.services.tickets.run("stable-run-waiver", number, "9001", waiver))
+    expect(engineer.get_by_role("button", name="已解决")).to_be_enabled()
     engineer.get_by_role("button", name="已解决").click()
     expect(engineer.locator("#ticket-status")).to_have_text("已解决")
     expect(log).to_contain_text("建议")
@@ -226,12 +169,12 @@ def test_the_desk_of_issue_17(
         ("survey_due", "survey sent")
     ]
     expect(log).to_contain_text("请问张总对本次服务是否满意")
-    # 关闭工单 opens the close form: the solution record.
-    engineer.locator('#lifecycle [data-action="close"]').click()
-    closing = engineer.locator('.action-form[data-action="close"]')
-    closing.get_by_label("处理过程（必填）").fill("重新插紧电源模块")
-    closing.get_by_label("测试报告（必填）").fill("开机自检通过")
-    closing.get_by_role("button", name="关闭工单").click()
+    # 关闭工单 opens the solution record (issue 16.5), filled in before it closes.
+    engineer.get_by_role("button", name="关闭工单", exact=True).click()
+    record = engineer.locator('.action-form[data-action="close"]')
+    record.get_by_label("处理过程（必填）").fill("电源模块松动，重新插紧")
+    record.get_by_label("测试报告（必填）").fill("开机自检通过，运行正常")
+    record.get_by_role("button", name="关闭工单").click()
     expect(engineer.locator("#ticket-status")).to_have_text("已关闭")
     # The rating after close joins the closed ticket: no second greeting.
     _write(customer, "不满意")
@@ -278,10 +221,12 @@ def test_the_desk_of_issue_17(
 
 
 @pytest.fixture
-def night_app(tmp_path: Path) -> Iterator[LiveApp]:
-    yield from _live(tmp_path, MovableClock(MONDAY_NIGHT))
+def night_app(live_db_url: str) -> Iterator[LiveApp]:
+    with serve_app(live_db_url, MovableClock(MONDAY_NIGHT), instance_id="browser-night") as app:
+        yield app
 
 
+@SQLITE_ONLY
 @pytest.mark.parametrize("size", list(SIZES))
 def test_out_of_hours_the_centre_says_when_a_person_answers(
     night_app: LiveApp, chromium: Any, tmp_path: Path, size: str

@@ -9,7 +9,7 @@ with the word marked, the archived solution.  李四 finds only the archive (not
 张三's conversations); QA finds everything.  The first customer is forgotten:
 their words are no longer found.
 
-Same app and browser set-up as `tests/console/test_browser.py` (its fixtures);
+Same app and browser set-up as `tests/console/test_browser.py` (`browser_support.py`);
 screenshots go to the test's tmp_path.
 """
 
@@ -22,17 +22,17 @@ import pytest
 
 from bot.lifecycle.actions.drafts import DraftBody
 from bot.messages import InboundMessage
-from tests.console.test_browser import (  # noqa: F401  (fixtures)
+from tests.console.browser_support import sizes_on_databases
+from tests.console.test_browser import (
     WAIT_MS,
     LiveApp,
-    browser,
-    live_app,
     new_context,
     playwright_sync,
     sign_in,
 )
 
-SIZES = [pytest.param((1280, 900), id="desktop"), pytest.param((390, 844), id="phone")]
+# Both sizes on SQLite; the desktop run on PostgreSQL too (its full-text search).
+SIZES = sizes_on_databases({"desktop": (1280, 900), "phone": (390, 844)}, postgres="desktop")
 FITS = "() => document.documentElement.scrollWidth <= window.innerWidth + 1"
 
 
@@ -54,10 +54,10 @@ def _answered(app: LiveApp, number: str, text: str) -> None:
     app.call(tickets.run("messages", number, "1818", DraftBody(text=text)))
 
 
-@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize(("size", "live_db_url"), SIZES, indirect=["live_db_url"])
 def test_close_archive_similar_and_search(
-    live_app: LiveApp,  # noqa: F811
-    browser: Any,  # noqa: F811
+    live_app: LiveApp,
+    browser: Any,
     tmp_path: Path,
     size: tuple[int, int],
 ) -> None:
