@@ -181,7 +181,7 @@ def live(live_db: str, tmp_path: Path, clock: MovableClock) -> Iterator[LiveApp]
     app = runner.app
     assert isinstance(app, web.Application)
     try:
-        yield LiveApp(base_url, loop, app[SERVICES])
+        yield LiveApp(base_url, loop, app[SERVICES], clock)
     finally:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
         loop.call_soon_threadsafe(loop.stop)
