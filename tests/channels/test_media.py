@@ -290,6 +290,12 @@ async def test_a_refused_kf_upload_is_reported_and_nothing_is_sent(
     assert line.delivery_status is DeliveryStatus.FAILED
     [row] = [a for a in await attachments(kf) if a.source == "upload"]
     assert row.message_id == line.id and row.status == "stored"
+    # The delivery page never offers to send the image again as its label.
+    status, page = await browser.page(f"/console/tickets/{number}/lines/{line.id}")
+    assert status == 200 and "重新上传" in page and "/resend" not in page
+    status, text = await browser.form(f"/console/tickets/{number}/lines/{line.id}/resend")
+    assert status == 409 and "重新上传" in text
+    assert not [t for t in kf.fake.sent() if "[图片]" in t]
 
 
 async def test_a_kf_image_of_unknown_outcome_is_never_resent_as_its_label(
@@ -344,6 +350,32 @@ async def test_a_bridge_image_link_is_fetched_in_the_background(
     [row] = await attachments(bot)
     assert (row.channel, row.source, row.status) == ("qianniu", "url", "stored")
     assert served == ["/img/a.png"]
+
+
+async def test_an_engineers_file_on_the_bridge_is_refused_naming_the_bridge(
+    start_app: StartApp, db_url: str, tmp_path: Path
+) -> None:
+    env = {"AFTERSALES_BRIDGE_KEYS": f"{KEY_ID}={SECRET}", "AFTERSALES_MEDIA_DIR": str(tmp_path)}
+    app = await start_app(
+        db_url, env=env, modules=[bridge, wecom_kf, media], instance="br-up", console=True
+    )
+    bot = BridgeBot(app.client, app.clock, app.engine)
+    await bot.say("服务器开不了机了")
+    number, staff_no = await bot.assigned()
+    browser = await bot.sign_in(*PASSWORDS[staff_no])
+    lines = len(await bot.messages())
+    response = await browser.client.post(
+        f"/console/api/tickets/{number}/attachments",
+        data=_file(PNG, "diagram.png", "image/png"),
+        headers={"X-CSRF-Token": browser.csrf},
+    )
+    answer = await response.json()
+    assert response.status == 409, answer
+    assert answer["error"] == "channel_without_media" and answer["field"] == "file"
+    assert "千牛/京麦" in answer["message"]
+    assert len(await bot.messages()) == lines and not [
+        a for a in await attachments(bot) if a.source == "upload"
+    ]
 
 
 async def test_two_processes_never_fetch_the_same_attachment(
