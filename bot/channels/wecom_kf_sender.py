@@ -17,7 +17,9 @@ rule is checked before calling and WeCom's own refusals (95001, 95002,
 Every line is sent with our own msgid, ``as<line id>`` (``as<line id>p<n>``
 for the n-th part of a long line), so that a later ``msg_send_fail`` event
 names the line it is about, and a send that is repeated under the same msgid
-reaches the customer once.
+reaches the customer once.  An engineer's image or file is uploaded as
+temporary media (`media/upload`) and sent with `send_msg` (msgtype image /
+file) under the same msgid rule; it is never resent as its 「[图片]」 label.
 """
 
 from __future__ import annotations
@@ -202,8 +204,7 @@ class WeComKfSender:
         )
         blocked = window.refusal(self._services.now(), "WeCom")
         if message.media is not None:
-            if blocked is None and window.sent_since >= SERVICE_WINDOW_MESSAGES:
-                blocked = ERRCODES_BLOCKED_BY_CHANNEL[95001]
+            # One message: the window's refusal (48 h, 5 lines) is the whole check.
             if blocked is not None:
                 log.info("wecom kf line %s not sent: %s", message.message_id, blocked)
                 return DeliveryResult("blocked_by_channel", blocked)
