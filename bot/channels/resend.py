@@ -107,6 +107,8 @@ class UndeliveredLine:
     staff_no: str | None
     prompted_by: str | None
     assigned_staff_no: str | None
+    # "text", or "image" / "file" for an engineer's upload (whose text is only its label).
+    kind: str = "text"
 
     @property
     def risk(self) -> str:
@@ -114,7 +116,9 @@ class UndeliveredLine:
 
     @property
     def resendable(self) -> bool:
-        return self.status in RESENDABLE and self.channel != "web"
+        # An image or file is never sent again as its 「[图片]」 label: the engineer
+        # uploads it again (a new line) or confirms it arrived.
+        return self.status in RESENDABLE and self.channel != "web" and self.kind == "text"
 
     @property
     def confirmable(self) -> bool:
@@ -154,6 +158,7 @@ async def undelivered_line(
         staff_no=message.sender,
         prompted_by=message.prompted_by,
         assigned_staff_no=assigned,
+        kind=message.kind or "text",
     )
 
 

@@ -1,8 +1,9 @@
 """The WeCom 微信客服 (kf) server API, asynchronously (aiohttp).
 
 wechatpy 1.8.18 has no kf support, so the endpoints are called here:
-`cgi-bin/gettoken`, `cgi-bin/kf/sync_msg`, `cgi-bin/kf/send_msg`,
-`cgi-bin/kf/send_msg_on_event` and `cgi-bin/kf/service_state/get|trans`.
+`cgi-bin/gettoken`, `cgi-bin/kf/sync_msg`, `cgi-bin/kf/send_msg` (text, and
+image / file with a media_id from `cgi-bin/media/upload`, WeCom's temporary
+media), `cgi-bin/kf/send_msg_on_event` and `cgi-bin/kf/service_state/get|trans`.
 WeCom's server API is the same family as WeChat's (JSON in and out,
 ``errcode``/``errmsg``, -1 for 系统繁忙), so `WeComKfApi`, like `WeChatApi`, is
 a `TencentApi`: the same timeouts, bounded retries and rule of which
@@ -16,10 +17,13 @@ access token is shared through the database by that same code.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import aiohttp
 
 from bot.channels.wechat_api import (
     ApiAnswer,
@@ -151,10 +155,19 @@ class WeComKfApi(TencentApi):
         )
 
     async def send_msg(
-        self, access_token: str, open_kfid: str, external_userid: str, text: str, msgid: str
+        self,
+        access_token: str,
+        open_kfid: str,
+        external_userid: str,
+        text: str,
+        msgid: str,
+        *,
+        msgtype: str = "text",
     ) -> ApiAnswer:
         """Send `text` to the customer; `msgid` (ours, ≤ 32 [0-9a-zA-Z_-]) comes back in
-        a later ``msg_send_fail`` event if WeCom cannot deliver it."""
+        a later ``msg_send_fail`` event if WeCom cannot deliver it.  With `msgtype`
+        ``image`` or ``file``, `text` is the media_id from `upload_media`."""
+        content = {"content": text} if msgtype == "text" else {"media_id": text}
         return await self._post(
             "/cgi-bin/kf/send_msg",
             params={"access_token": access_token},
@@ -162,10 +175,43 @@ class WeComKfApi(TencentApi):
                 "touser": external_userid,
                 "open_kfid": open_kfid,
                 "msgid": msgid,
-                "msgtype": "text",
-                "text": {"content": text},
+                "msgtype": msgtype,
+                msgtype: content,
             },
             send=True,
+        )
+
+    async def upload_media(
+        self, access_token: str, kind: str, data: bytes, filename: str, content_type: str
+    ) -> ApiAnswer:
+        """Upload `data` as temporary media (`cgi-bin/media/upload`, ``type`` image or
+        file, multipart field ``media``); the answer's body carries ``media_id``.
+
+        One attempt: an upload reaches no customer, so a failure is a plain failure
+        (`ApiUnavailable`) that the engineer can retry."""
+        form = aiohttp.FormData()
+        form.add_field("media", data, filename=filename, content_type=content_type)
+        try:
+            async with self._session.post(
+                self._base_url + "/cgi-bin/media/upload",
+                params={"access_token": access_token, "type": kind},
+                data=form,
+                timeout=aiohttp.ClientTimeout(total=max(60.0, self._retry.timeout_s)),
+            ) as response:
+                raw = await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ApiUnavailable(f"media/upload: {type(exc).__name__}: {exc}") from None
+        if status != 200:
+            return ApiAnswer(errcode=-status, errmsg=f"HTTP {status}")
+        try:
+            body = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ApiUnavailable(f"media/upload: answer is not JSON: {raw[:80]!r}") from None
+        if not isinstance(body, dict) or not isinstance(body.get("errcode", 0), int):
+            raise ApiUnavailable(f"media/upload: unexpected answer: {raw[:80]!r}")
+        return ApiAnswer(
+            errcode=body.get("errcode", 0), errmsg=str(body.get("errmsg", "")), body=body
         )
 
     async def send_msg_on_event(self, access_token: str, code: str, text: str) -> ApiAnswer:

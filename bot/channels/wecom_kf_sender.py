@@ -17,7 +17,9 @@ rule is checked before calling and WeCom's own refusals (95001, 95002,
 Every line is sent with our own msgid, ``as<line id>`` (``as<line id>p<n>``
 for the n-th part of a long line), so that a later ``msg_send_fail`` event
 names the line it is about, and a send that is repeated under the same msgid
-reaches the customer once.
+reaches the customer once.  An engineer's image or file is uploaded as
+temporary media (`media/upload`) and sent with `send_msg` (msgtype image /
+file) under the same msgid rule; it is never resent as its 「[图片]」 label.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import select
@@ -50,7 +53,7 @@ from bot.channels.window import (
     window_state,
 )
 from bot.context import Services
-from bot.messages import DeliveryResult, OutboundMessage
+from bot.messages import DeliveryResult, OutboundMedia, OutboundMessage
 from storage.models import Customer, DeliveryStatus, Message, MessageRole, Ticket
 
 log = logging.getLogger("bot.channels.wecom_kf")
@@ -200,6 +203,12 @@ class WeComKfSender:
             self._services.sessionmaker, CHANNEL, message.customer_id, excluding=message.message_id
         )
         blocked = window.refusal(self._services.now(), "WeCom")
+        if message.media is not None:
+            # One message: the window's refusal (48 h, 5 lines) is the whole check.
+            if blocked is not None:
+                log.info("wecom kf line %s not sent: %s", message.message_id, blocked)
+                return DeliveryResult("blocked_by_channel", blocked)
+            return await self._send_media(*parts, message.media, message.message_id)
         pieces = split_for_kf(message.text)
         room = SERVICE_WINDOW_MESSAGES - window.sent_since
         if blocked is None and len(pieces) > room:
@@ -234,10 +243,47 @@ class WeComKfSender:
                 return DeliveryResult(result.status, f"{where}: {result.detail}{done}")
         return DeliveryResult("sent", f"in {len(pieces)} parts" if len(pieces) > 1 else None)
 
-    async def _send(self, open_kfid: str, user: str, text: str, msgid: str) -> DeliveryResult:
+    async def _send_media(
+        self, open_kfid: str, user: str, media: OutboundMedia, message_id: int
+    ) -> DeliveryResult:
+        """Upload the file as temporary media, then send it with `send_msg` under the
+        line's msgid.  A failed upload reached nobody: a plain failure."""
+        kind = "image" if media.kind == "image" else "file"
+        try:
+            data = Path(media.path).read_bytes()
+        except OSError as exc:
+            return DeliveryResult("failed", f"the stored file cannot be read: {exc}")
+        name = media.filename or Path(media.path).name
+        try:
+            uploaded = await self._client.call(
+                lambda token: self._client.api.upload_media(
+                    token, kind, data, name, media.content_type
+                ),
+                _errcode,
+            )
+        except ApiUnavailable as exc:
+            return DeliveryResult("failed", str(exc))
+        media_id = uploaded.body.get("media_id")
+        if not uploaded.ok or not isinstance(media_id, str) or not media_id:
+            return DeliveryResult(
+                "failed", f"media/upload: errcode {uploaded.errcode}: {uploaded.errmsg}"
+            )
+        msgid = line_msgid(message_id)
+        try:
+            return await self._send(open_kfid, user, media_id, msgid, msgtype=kind)
+        except SendOutcomeUnknown as exc:
+            return DeliveryResult("unknown", f"{exc} (msgid {msgid})")
+        except ApiUnavailable as exc:
+            return DeliveryResult("failed", str(exc))
+
+    async def _send(
+        self, open_kfid: str, user: str, text: str, msgid: str, *, msgtype: str = "text"
+    ) -> DeliveryResult:
         async def attempt() -> ApiAnswer:
             return await self._client.call(
-                lambda token: self._client.api.send_msg(token, open_kfid, user, text, msgid),
+                lambda token: self._client.api.send_msg(
+                    token, open_kfid, user, text, msgid, msgtype=msgtype
+                ),
                 _errcode,
             )
 
@@ -284,6 +330,9 @@ class WeComKfSender:
                         Message.channel == CHANNEL,
                         Message.role == MessageRole.AGENT,
                         Message.delivery_status == DeliveryStatus.UNKNOWN,
+                        # An image or file is not resent as its 「[图片]」 label: left
+                        # ``unknown`` for the engineer, who confirms it or uploads it again.
+                        Message.kind == "text",
                         Message.delivery_attempts < max_attempts,
                         Message.sent_at > now - SERVICE_WINDOW,
                         Message.sent_at < now - timedelta(seconds=settle_after_s),

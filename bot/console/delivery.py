@@ -78,6 +78,7 @@ class _Act:
     refused: str
 
 
+_MEDIA_NOT_RESENT = "图片或文件不会再次发送；需要时请在工单页重新上传"
 _ACTS: Mapping[str, _Act] = {
     "resend": _Act(
         lambda line: line.resendable, send_again, "resent", "这条消息已送达，无需再次发送"
@@ -101,6 +102,8 @@ async def act(request: web.Request) -> web.StreamResponse:
     if staff_no is None:
         raise web.HTTPForbidden(text="此账号未关联工号，不能操作工单")
     if not chosen.allowed(line):
+        if chosen is _ACTS["resend"] and line.kind != "text":
+            raise web.HTTPConflict(text=_MEDIA_NOT_RESENT)
         raise web.HTTPConflict(text=chosen.refused)
     await chosen.run(services_of(request), line, staff_no)
     prefix = state_of(request).prefix

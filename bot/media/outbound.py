@@ -4,9 +4,11 @@ The web chat shows it from the store (its sender only confirms the line is
 stored).  WeChat gets it through the media API: ``cgi-bin/media/upload`` for a
 temporary media_id, then ``message/custom/send`` with ``msgtype: image`` —
 inside the same 48 h service window as text lines (`WeChatMediaSender` wraps
-the channel's text sender and passes every other line through).  Channels
-without media support here (WeCom kf, the bridge) refuse the upload with a
-409 that says so, rather than sending the customer a placeholder.
+the channel's text sender and passes every other line through).  WeCom kf
+sends it itself (`WeComKfSender`: ``media/upload`` then ``kf/send_msg`` with
+the line's msgid).  The bridge, whose command protocol carries text only,
+refuses the upload with a 409 that says so, rather than sending the customer
+a placeholder.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from storage.models import (
 log = logging.getLogger("bot.media")
 
 # Channels an engineer can send media on.
-MEDIA_CHANNELS = frozenset({"web", "wechat"})
+MEDIA_CHANNELS = frozenset({"web", "wechat", "wecom"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +78,9 @@ async def send_media(
             raise ApiError(
                 409,
                 "channel_without_media",
-                "该渠道暂不支持由工作台发送图片或文件，请用文字回复",
+                "千牛/京麦桥接暂不支持由工作台发送图片或文件，请用文字回复"
+                if ticket.channel in ("qianniu", "jd")
+                else "该渠道暂不支持由工作台发送图片或文件，请用文字回复",
                 field="file",
             )
         now = services.now()

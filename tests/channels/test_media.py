@@ -1,7 +1,8 @@
 """Media from the channels through the real app: a WeChat image, a WeCom kf file and a
 bridge link are stored with the line at once as *pending*, fetched in the background from
 the recording fakes, retried on failure and given up after the last attempt; the engineer's
-image reaches WeChat as media upload + custom send."""
+image reaches WeChat as media upload + custom send, and WeCom kf as media upload + kf
+send_msg under the line's msgid."""
 
 from __future__ import annotations
 
@@ -207,6 +208,117 @@ async def test_a_kf_file_is_fetched_through_wecoms_media_get(
     assert [c.params["media_id"] for c in fake.calls_to("/cgi-bin/media/get")] == ["KF-MEDIA-9"]
 
 
+async def _kf_desk(
+    start_app: StartApp, fake_server: FakeServer, db_url: str, tmp_path: Path, **env: str
+) -> tuple[KfBot, Any]:
+    """A kf app with the console: the customer wrote, the engineer is signed in."""
+    fake = FakeKfApi()
+    base = await fake_server(fake.app())
+    app = await start_app(
+        db_url,
+        env=kf_env(base, AFTERSALES_MEDIA_DIR=str(tmp_path), **env),
+        modules=[wecom_kf, bridge, media],
+        instance="kf-desk",
+        console=True,
+    )
+    kf = KfBot(app.client, app.clock, app.engine, fake, KfCallbacks())
+    await kf.say("服务器开不了机了")
+    number, staff_no = await kf.assigned()
+    browser = await kf.sign_in(*PASSWORDS[staff_no])
+    return kf, (number, browser)
+
+
+async def _upload(browser: Any, number: str, data: bytes, name: str, kind: str) -> Any:
+    response = await browser.client.post(
+        f"/console/api/tickets/{number}/attachments",
+        data=_file(data, name, kind),
+        headers={"X-CSRF-Token": browser.csrf},
+    )
+    answer = await response.json()
+    assert response.status == 201, answer
+    return answer
+
+
+async def test_the_engineers_image_and_file_reach_wecom_kf_once_under_the_lines_msgid(
+    start_app: StartApp, fake_server: FakeServer, db_url: str, tmp_path: Path
+) -> None:
+    kf, (number, browser) = await _kf_desk(start_app, fake_server, db_url, tmp_path)
+    answer = await _upload(browser, number, PNG, "diagram.png", "image/png")
+    assert answer["delivery"]["status"] == "sent", answer
+    line = await kf.line("[图片] diagram.png")
+    assert line.role is MessageRole.AGENT and line.delivery_status is DeliveryStatus.SENT
+    [(msgtype, uploaded)] = kf.fake.sent_media()
+    assert (msgtype, uploaded.kind, uploaded.data) == ("image", "image", PNG)
+    assert (uploaded.filename, uploaded.content_type) == ("diagram.png", "image/png")
+    [send] = [c for c in kf.fake.calls_to("/cgi-bin/kf/send_msg") if c.body["msgtype"] != "text"]
+    assert send.body["msgid"] == f"as{line.id}" and send.body["touser"] == "wmCustomer0001"
+    [row] = [a for a in await attachments(kf) if a.source == "upload"]
+    assert (row.message_id, row.channel, row.kind, row.status) == (
+        line.id,
+        "wecom",
+        "image",
+        "stored",
+    )
+
+    # A PDF goes as a file; nothing is sent twice.
+    answer = await _upload(browser, number, b"%PDF-1.4 manual", "manual.pdf", "application/pdf")
+    assert answer["delivery"]["status"] == "sent", answer
+    assert [(t, u.kind, u.filename) for t, u in kf.fake.sent_media()] == [
+        ("image", "image", "diagram.png"),
+        ("file", "file", "manual.pdf"),
+    ]
+    assert len(kf.fake.delivered) == len(set(kf.fake.delivered))
+    assert [u.kind for u in kf.fake.uploads.values()] == ["image", "file"]
+
+
+async def test_a_refused_kf_upload_is_reported_and_nothing_is_sent(
+    start_app: StartApp, fake_server: FakeServer, db_url: str, tmp_path: Path
+) -> None:
+    kf, (number, browser) = await _kf_desk(start_app, fake_server, db_url, tmp_path)
+    kf.fake.upload_errcodes = [40005]  # WeCom: 不合法的文件类型
+    lines_before = len(await kf.messages(MessageRole.AGENT))
+    answer = await _upload(browser, number, PNG, "diagram.png", "image/png")
+    assert answer["delivery"]["status"] == "failed"
+    assert (
+        "media/upload" in answer["delivery"]["detail"] and "40005" in answer["delivery"]["detail"]
+    )
+    assert kf.fake.sent_media() == []
+    # One whole line with its attachment, marked failed: nothing half-written.
+    agent_lines = await kf.messages(MessageRole.AGENT)
+    assert len(agent_lines) == lines_before + 1
+    line = await kf.line("[图片] diagram.png")
+    assert line.delivery_status is DeliveryStatus.FAILED
+    [row] = [a for a in await attachments(kf) if a.source == "upload"]
+    assert row.message_id == line.id and row.status == "stored"
+    # The delivery page never offers to send the image again as its label.
+    status, page = await browser.page(f"/console/tickets/{number}/lines/{line.id}")
+    assert status == 200 and "重新上传" in page and "/resend" not in page
+    status, text = await browser.form(f"/console/tickets/{number}/lines/{line.id}/resend")
+    assert status == 409 and "重新上传" in text
+    assert not [t for t in kf.fake.sent() if "[图片]" in t]
+
+
+async def test_a_kf_image_of_unknown_outcome_is_never_resent_as_its_label(
+    start_app: StartApp, fake_server: FakeServer, db_url: str, tmp_path: Path
+) -> None:
+    kf, (number, browser) = await _kf_desk(
+        start_app, fake_server, db_url, tmp_path, AFTERSALES_WECOM_API_TIMEOUT_S="0.2"
+    )
+    kf.fake.slow_sends = [0.6]  # WeCom takes the image, then answers after our timeout
+    answer = await _upload(browser, number, PNG, "diagram.png", "image/png")
+    assert answer["delivery"]["status"] == "unknown", answer
+    assert len(kf.fake.sent_media()) == 1
+    sender = kf.app[wecom_kf.WECOM_KF].sender
+    assert sender is not None
+    sends = len(kf.fake.calls_to("/cgi-bin/kf/send_msg"))
+    kf.clock.advance(seconds=31)
+    assert await sender.reconcile() == 0
+    assert len(kf.fake.calls_to("/cgi-bin/kf/send_msg")) == sends
+    assert not [t for t in kf.fake.sent() if "[图片]" in t]
+    line = await kf.line("[图片] diagram.png")
+    assert line.delivery_status is DeliveryStatus.UNKNOWN
+
+
 # --------------------------------------------------------------------- bridge --
 
 
@@ -238,6 +350,32 @@ async def test_a_bridge_image_link_is_fetched_in_the_background(
     [row] = await attachments(bot)
     assert (row.channel, row.source, row.status) == ("qianniu", "url", "stored")
     assert served == ["/img/a.png"]
+
+
+async def test_an_engineers_file_on_the_bridge_is_refused_naming_the_bridge(
+    start_app: StartApp, db_url: str, tmp_path: Path
+) -> None:
+    env = {"AFTERSALES_BRIDGE_KEYS": f"{KEY_ID}={SECRET}", "AFTERSALES_MEDIA_DIR": str(tmp_path)}
+    app = await start_app(
+        db_url, env=env, modules=[bridge, wecom_kf, media], instance="br-up", console=True
+    )
+    bot = BridgeBot(app.client, app.clock, app.engine)
+    await bot.say("服务器开不了机了")
+    number, staff_no = await bot.assigned()
+    browser = await bot.sign_in(*PASSWORDS[staff_no])
+    lines = len(await bot.messages())
+    response = await browser.client.post(
+        f"/console/api/tickets/{number}/attachments",
+        data=_file(PNG, "diagram.png", "image/png"),
+        headers={"X-CSRF-Token": browser.csrf},
+    )
+    answer = await response.json()
+    assert response.status == 409, answer
+    assert answer["error"] == "channel_without_media" and answer["field"] == "file"
+    assert "千牛/京麦" in answer["message"]
+    assert len(await bot.messages()) == lines and not [
+        a for a in await attachments(bot) if a.source == "upload"
+    ]
 
 
 async def test_two_processes_never_fetch_the_same_attachment(

@@ -6,8 +6,10 @@ an optional delay and an in-flight counter per account that shows whether two
 workers ever read the same account at once), `kf/send_msg` (refused outside
 session states 0 and 1 and over 2,048 bytes, as WeCom does; a msgid it has
 already taken is refused as a repeat; a send can be taken and answered late),
-`kf/send_msg_on_event` (a welcome_code is good once, for 20 s) and
-`kf/service_state/get|trans`.
+`kf/send_msg_on_event` (a welcome_code is good once, for 20 s),
+`kf/service_state/get|trans`, `media/get` and `media/upload` (temporary media:
+the multipart field ``media``, ``type`` image or file; an image or file sent
+with `send_msg` must name a media_id it issued).
 `KfCallbacks` builds the signed, encrypted callback requests.
 """
 
@@ -43,6 +45,14 @@ class Call:
     answer: Mapping[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Upload:
+    kind: str  # the ``type`` parameter: image or file
+    data: bytes
+    filename: str
+    content_type: str
+
+
 @dataclass
 class FakeKfApi:
     page_size: int = 2
@@ -67,6 +77,9 @@ class FakeKfApi:
     _msg_seq: int = 0
     # ``cgi-bin/media/get``: media_id -> (bytes, content type).
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    # ``cgi-bin/media/upload``: media_id -> what was uploaded; scripted refusals.
+    uploads: dict[str, Upload] = field(default_factory=dict)
+    upload_errcodes: list[int] = field(default_factory=list)
 
     # -- scripting ---------------------------------------------------------
     def new_callback_token(self) -> str:
@@ -114,7 +127,19 @@ class FakeKfApi:
         return [
             str(call.body["text"]["content"])
             for call in self.calls_to("/cgi-bin/kf/send_msg")
-            if call.answer.get("errcode") == 0 and (user is None or call.body["touser"] == user)
+            if call.answer.get("errcode") == 0
+            and call.body.get("msgtype") == "text"
+            and (user is None or call.body["touser"] == user)
+        ]
+
+    def sent_media(self, user: str | None = None) -> list[tuple[str, Upload]]:
+        """(msgtype, the uploaded file) of each image or file send WeCom took."""
+        return [
+            (str(call.body["msgtype"]), self.uploads[call.body[call.body["msgtype"]]["media_id"]])
+            for call in self.calls_to("/cgi-bin/kf/send_msg")
+            if call.answer.get("errcode") == 0
+            and call.body.get("msgtype") in ("image", "file")
+            and (user is None or call.body["touser"] == user)
         ]
 
     # -- the server --------------------------------------------------------------
@@ -127,7 +152,30 @@ class FakeKfApi:
         app.router.add_post("/cgi-bin/kf/service_state/get", self._state_get)
         app.router.add_post("/cgi-bin/kf/service_state/trans", self._state_trans)
         app.router.add_get("/cgi-bin/media/get", self._media_get)
+        app.router.add_post("/cgi-bin/media/upload", self._media_upload)
         return app
+
+    async def _media_upload(self, request: web.Request) -> web.Response:
+        """Temporary media from a multipart ``media`` field; answers its media_id."""
+        if not self._token_ok(request):
+            return self._answer(request, {}, {"errcode": 40014, "errmsg": "invalid access_token"})
+        kind = request.query.get("type", "")
+        form = await request.post()
+        part = form.get("media")
+        if kind not in ("image", "file", "voice", "video") or not isinstance(part, web.FileField):
+            return self._answer(request, {}, {"errcode": 40004, "errmsg": "invalid media type"})
+        upload = Upload(kind, part.file.read(), part.filename, part.content_type)
+        record = {"type": kind, "filename": upload.filename, "size": len(upload.data)}
+        if self.upload_errcodes:
+            code = self.upload_errcodes.pop(0)
+            return self._answer(request, record, {"errcode": code, "errmsg": f"scripted {code}"})
+        media_id = f"KF-UP-{len(self.uploads) + 1}"
+        self.uploads[media_id] = upload
+        return self._answer(
+            request,
+            record,
+            {"errcode": 0, "errmsg": "ok", "type": kind, "media_id": media_id, "created_at": "0"},
+        )
 
     async def _media_get(self, request: web.Request) -> web.Response:
         """A kf message's media by media_id (WeCom's temporary media download)."""
@@ -204,7 +252,14 @@ class FakeKfApi:
         if self.send_errcodes:
             code = self.send_errcodes.pop(0)
             return self._answer(request, body, {"errcode": code, "errmsg": f"scripted {code}"})
-        msgid, text = str(body.get("msgid", "")), str(body["text"]["content"])
+        msgid, msgtype = str(body.get("msgid", "")), str(body.get("msgtype", ""))
+        if msgtype in ("image", "file"):
+            media_id = str(body[msgtype]["media_id"])
+            if media_id not in self.uploads:
+                return self._answer(request, body, {"errcode": 40007, "errmsg": "invalid media_id"})
+            text = f"[{msgtype}] {media_id}"
+        else:
+            text = str(body["text"]["content"])
         if msgid in self.delivered:
             # WeCom's errcode for a repeated msgid is unconfirmed; the fake answers the
             # generic 40058 (不合法的参数) with an errmsg about the msgid.
