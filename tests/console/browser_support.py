@@ -103,6 +103,7 @@ def serve_app(
     *,
     instance_id: str = "browser-test",
     policy: Policy | None = None,
+    environ: dict[str, str] | None = None,
 ) -> Iterator[LiveApp]:
     """The real app on a loopback port, in a thread with its own event loop."""
     settings = Settings(
@@ -113,6 +114,7 @@ def serve_app(
         scheduler_enabled=False,
         now=clock.now,
         instance_id=instance_id,
+        environ=environ or {},
     )
     loop = asyncio.new_event_loop()
     ready: Future[tuple[web.AppRunner, str]] = Future()

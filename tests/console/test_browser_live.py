@@ -18,33 +18,22 @@ the test where a deadline has to pass.  Screenshots go under the test's tmp_path
 
 from __future__ import annotations
 
-import asyncio
 import re
 import struct
-import threading
-import time
 import zlib
 from collections.abc import Iterator
-from concurrent.futures import Future
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from sqlalchemy.orm import Session
 
 from bot.accounts import NewAccount, create_account
-from bot.app import create_app
-from bot.context import SERVICES
-from bot.settings import Settings
-from compliance.policy import load_policy
 from storage.db import make_engine
-from storage.testing import PG_SKIP_REASON, pg_test_url, temporary_pg_schema
+from tests.console.browser_support import MovableClock, serve_app
 from tests.console.conftest import FALSE_POSITIVE_SESSION, MONDAY_10, seed_session
 from tests.console.test_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     WAIT_MS,
     LiveApp,
     new_context,
@@ -95,98 +84,23 @@ def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
     )
 
 
-class MovableClock:
-    """Real time from a fixed start, plus what the test adds to let a deadline pass."""
-
-    def __init__(self, start: datetime) -> None:
-        self.start = start
-        self.t0 = time.monotonic()
-        self.offset = timedelta(0)
-
-    def now(self) -> datetime:
-        return self.start + timedelta(seconds=time.monotonic() - self.t0) + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    with playwright_sync.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
 @pytest.fixture
 def clock() -> MovableClock:
     return MovableClock(MONDAY_10)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def live_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The live app's database: a new SQLite file, then a new PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'live.sqlite3'}"
-        return
-    base = pg_test_url()
-    if base is None:
-        pytest.skip(PG_SKIP_REASON)
-    with temporary_pg_schema(base) as url:
-        yield url
-
-
 @pytest.fixture
-def live(live_db: str, tmp_path: Path, clock: MovableClock) -> Iterator[LiveApp]:
-    db_url = live_db
-    settings = Settings(
-        policy=load_policy(),
-        db_url=db_url,
-        demo=True,
-        scheduler_enabled=False,
-        now=clock.now,
-        instance_id="browser-live",
-        environ={"AFTERSALES_MEDIA_DIR": str(tmp_path / "media")},
-    )
-    loop = asyncio.new_event_loop()
-    ready: Future[tuple[web.AppRunner, str]] = Future()
-
-    async def start() -> None:
-        runner = web.AppRunner(create_app(settings), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        ready.set_result((runner, f"http://{host}:{port}"))
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(start())
-        except BaseException as exc:
-            ready.set_exception(exc)
-            return
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, name="live-desk-app", daemon=True)
-    thread.start()
-    runner, base_url = ready.result(timeout=60)
-    engine = make_engine(db_url)
-    with Session(engine) as session:
-        create_account(session, NewAccount(ADMIN[0], "admin", ADMIN[1], "系统管理员"))
-        session.commit()
-    engine.dispose()
-    app = runner.app
-    assert isinstance(app, web.Application)
-    try:
-        yield LiveApp(base_url, loop, app[SERVICES], clock)
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
+def live(live_db_url: str, tmp_path: Path, clock: MovableClock) -> Iterator[LiveApp]:
+    """The shared live app (`browser_support.serve_app`) with a media directory and an
+    admin account, on SQLite and PostgreSQL (`live_db_url`)."""
+    environ = {"AFTERSALES_MEDIA_DIR": str(tmp_path / "media")}
+    with serve_app(live_db_url, clock, instance_id="browser-live", environ=environ) as app:
+        engine = make_engine(live_db_url)
+        with Session(engine) as session:
+            create_account(session, NewAccount(ADMIN[0], "admin", ADMIN[1], "系统管理员"))
+            session.commit()
+        engine.dispose()
+        yield app
 
 
 def fits(page: Any, where: str) -> None:
@@ -263,7 +177,7 @@ def test_media_and_the_live_desk(
     snap(engineer, shots, f"{size}-02-queue-unread-waiting")
 
     # The reply limit passes: the countdown turns red by itself.
-    clock.advance(70)
+    clock.advance(seconds=70)
     expect(row.locator(".waiting.sla--breached")).to_contain_text("已超时")
     snap(engineer, shots, f"{size}-03-queue-waiting-breached")
 
