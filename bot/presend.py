@@ -145,10 +145,7 @@ class PresendChecker:
         self.policy = policy
         folder = self.folder = folder_for(policy)
         self.forbidden = ForbiddenMatcher(policy, folder)
-        self.detectors = Detectors(policy, folder, exemplars)
-        # The checker's agent- and customer-side cue lists, read the same way.
-        self.agent_cues = CueReader(agent_cue_lists(policy), self.detectors, folder)
-        self.customer_cues = CueReader(customer_cue_lists(policy), self.detectors, folder)
+        self.use(self.compile(exemplars))
         self.required = RequiredLineMatcher(policy, folder)
         # jieba's dictionary is loaded now, not on the first draft an engineer types.
         warm()
@@ -159,6 +156,22 @@ class PresendChecker:
                     f"{source}: presend.{'lines.' if code != 'fallback' else ''}{code}: "
                     f"the line offered instead of a refused draft is not compliant itself: {line}"
                 )
+
+    def compile(self, exemplars: Exemplars | None) -> tuple[Detectors, CueReader, CueReader]:
+        """The detectors and the checker's agent- and customer-side cue lists read
+        through them, with these exemplars (a few tenths of a second: a running app
+        builds them off its event loop, then `use`s them)."""
+        detectors = Detectors(self.policy, self.folder, exemplars)
+        return (
+            detectors,
+            CueReader(agent_cue_lists(self.policy), detectors, self.folder),
+            CueReader(customer_cue_lists(self.policy), detectors, self.folder),
+        )
+
+    def use(self, compiled: tuple[Detectors, CueReader, CueReader]) -> None:
+        """Check with these detectors from now on (QA's marks since start-up,
+        `bot.exemplar_watch`)."""
+        self.detectors, self.agent_cues, self.customer_cues = compiled
 
     def hits(self, text: str) -> tuple[PresendHit, ...]:
         """Every language detection in `text`, as the checker would report it."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, inspect, select, update
+from sqlalchemy import Connection, Engine, func, inspect, select, update
 from sqlalchemy.orm import Session as DbSession
 
 from compliance.detection import Exemplars
@@ -173,6 +173,23 @@ def stored_exemplars(bind: Engine | Connection) -> Exemplars:
     if not inspect(bind).has_table(Exemplar.__tablename__):
         return {}
     return load_exemplars(bind)
+
+
+# A fingerprint of the active exemplars (`exemplar_version`).
+ExemplarVersion = tuple[int, int, int]
+
+
+def exemplar_version(bind: Engine | Connection) -> ExemplarVersion:
+    """How many exemplars are active, the sum and the largest of their ids: one cheap
+    aggregate that changes whenever a mark adds an exemplar (a new, larger id) or
+    retires or re-activates one (the count and the sum), so that a running ``serve``
+    knows when to reload them (`bot.exemplar_watch`).  ``(0, 0, 0)`` without any."""
+    query = select(
+        func.count(Exemplar.id), func.coalesce(func.sum(Exemplar.id), 0), func.max(Exemplar.id)
+    ).where(Exemplar.active.is_(True))
+    with DbSession(bind) as db:
+        count, total, largest = db.execute(query).one()
+    return (int(count), int(total), int(largest or 0))
 
 
 def _toml_list(key: str, items: Sequence[str]) -> list[str]:
