@@ -42,6 +42,8 @@ def cues(text: str) -> set[str]:
         ("热线打了一下午都没人接", "complaint"),
         ("到现在一个人都没联系过我", "complaint"),
         ("修完以后比修之前还慢", "complaint"),
+        ("为什么又要我重新提交一遍", "complaint"),
+        ("这台机器到底什么时候才能修好", "complaint"),
         # Sarcasm about the service.
         ("呵呵，你们这速度", "complaint"),
         ("你们售后真行啊，一个礼拜了", "complaint"),
@@ -55,6 +57,7 @@ def cues(text: str) -> set[str]:
         ("少跟我打官腔", "emotion"),
         ("这周再不好我就要被领导处分了", "emotion"),
         ("你们到底想怎么样", "emotion"),
+        ("简直荒唐！", "emotion"),
     ],
 )
 def test_cues_in_new_words_are_read(text: str, cue: str) -> None:
