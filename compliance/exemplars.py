@@ -32,12 +32,18 @@ from storage.models import Finding as FindingRow
 # Cue detectors whose rule reads the agent's own line (the LNG rules read theirs
 # through the forbidden list of the same name).
 _RULE_DETECTORS = {"SCR003": "remote", "SCR006": "suggestion_request"}
+# The customer-side rules: their finding sits on the agent's reply, but what a mark
+# judges is the customer's message the cue was read in, so it teaches the detector of
+# that cue, with that message (a false positive: no complaint there after all).
+CUSTOMER_CUE_RULES = {"LNG007": "complaint", "LNG008": "doubt", "LNG009": "emotion"}
 
 
 def detector_for(policy: Policy, rule: str, source: str | None) -> str | None:
     """The detector a finding of `rule` (from `source`) teaches, if it has one."""
     name: str | None = None
-    if source and source.startswith("detectors."):
+    if rule in CUSTOMER_CUE_RULES:
+        name = CUSTOMER_CUE_RULES[rule]
+    elif source and source.startswith("detectors."):
         name = source.split(".")[1]
     elif source and source.startswith("forbidden."):
         name = source.split(".")[1].split("/")[0]

@@ -50,3 +50,41 @@ async def test_a_refused_draft_says_which_layer_caught_it(console: Console) -> N
         ("LNG002", "operator", "算子")
     ]
     assert 0 < hits[0]["confidence"] < 1
+
+
+async def test_a_mark_on_a_customer_side_finding_teaches_the_customers_cue(
+    console: Console,
+) -> None:
+    said = "呵呵，你们这速度我也是服了"
+    await seed_session(
+        console.services,
+        "PS-20261121-0008",
+        (
+            Said(0, "customer", "服务器又掉盘了"),
+            Said(20, "agent", GREETING_LISI),
+            Said(40, "customer", said),
+            Said(60, "agent", "请提供一下工单号"),
+        ),
+        start=SATURDAY_10,
+    )
+    browser, token = await _qa(console)
+    await _run_check(browser, token)
+    page = await (await browser.get("/console/qa/sessions/PS-20261121-0008")).text()
+    marked = [
+        m for m in re.findall(r'id="finding-(\d+)"(.*?)</li>', page, re.S) if "LNG007" in m[1]
+    ]
+    assert len(marked) == 1
+    response = await browser.post(
+        f"/console/qa/findings/{marked[0][0]}/review",
+        data={"csrf_token": token, "verdict": "false_positive", "reason": "熟客玩笑"},
+        allow_redirects=False,
+    )
+    assert response.status == 303
+    # The exemplar is the customer's message, for the complaint detector (not the reply).
+    listing = await (await browser.get("/console/qa/exemplars")).text()
+    assert said in listing and "complaint" in listing and "请提供一下工单号" not in listing
+    # The next run reads that message as no complaint.
+    await _run_check(browser, token)
+    page = await (await browser.get("/console/qa/sessions/PS-20261121-0008")).text()
+    again = re.findall(r'id="finding-\d+".*?</li>', page, re.S)
+    assert not [f for f in again if "LNG007" in f]
