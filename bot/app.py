@@ -37,6 +37,7 @@ from bot.channels import ChannelModule, SenderRegistry, bridge, wechat, wecom_kf
 from bot.channels import web as web_chat
 from bot.console import app as console
 from bot.context import ACTOR_RESOLVER, SERVICES, SETTINGS, TEMPLATES, Services
+from bot.exemplar_watch import ExemplarWatch
 from bot.http import input_guard, json_errors
 from bot.lifecycle import Desk, TicketService
 from bot.media import routes as media
@@ -45,7 +46,7 @@ from bot.prompting import Prompter
 from bot.proxy import trust_forwarded
 from bot.settings import Settings
 from bot.timers import Chore, Scheduler, running
-from compliance.exemplars import stored_exemplars
+from compliance.exemplars import exemplar_version, stored_exemplars
 from compliance.policy import Policy, build_calendar, build_clock
 from storage.db import make_async_engine, make_async_sessionmaker
 from storage.migrate import upgrade
@@ -141,10 +142,13 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         clock = build_clock(policy, calendar)
         senders = SenderRegistry()
         prompter = Prompter(policy, calendar)
-        # QA's marks stored so far teach the pre-send check too (read at start-up).
+        # QA's marks stored so far teach the pre-send check too (read at start-up),
+        # and those made later, by this process or another, as they come.
         async with engine.connect() as connection:
+            version = await connection.run_sync(exemplar_version)
             exemplars = await connection.run_sync(stored_exemplars)
         presend = PresendChecker(policy, exemplars or None)
+        watch = ExemplarWatch(engine, presend, interval_s=settings.exemplar_poll_s, version=version)
         tickets = TicketService(
             Desk(
                 settings=settings,
@@ -155,6 +159,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
                 prompter=prompter,
                 presend=presend,
                 senders=senders,
+                exemplars=watch,
             )
         )
         scheduler = Scheduler(

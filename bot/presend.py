@@ -56,6 +56,9 @@ SITUATION_LINES: tuple[tuple[str, ScriptKey], ...] = (
 )
 
 
+# Customer turns whose cues a checker keeps (drafts answer the latest turns).
+_SAID_CACHE = 256
+
 # The rules that read the customer's last message: a cue there needs an
 # acknowledgement in the draft (the checker's LNG007–LNG009, the same lists).
 CONTEXT_RULES = (EmotionUnacknowledged, DoubtUnacknowledged, ComplaintUnacknowledged)
@@ -145,10 +148,7 @@ class PresendChecker:
         self.policy = policy
         folder = self.folder = folder_for(policy)
         self.forbidden = ForbiddenMatcher(policy, folder)
-        self.detectors = Detectors(policy, folder, exemplars)
-        # The checker's agent- and customer-side cue lists, read the same way.
-        self.agent_cues = CueReader(agent_cue_lists(policy), self.detectors, folder)
-        self.customer_cues = CueReader(customer_cue_lists(policy), self.detectors, folder)
+        self.use(self.compile(exemplars))
         self.required = RequiredLineMatcher(policy, folder)
         # jieba's dictionary is loaded now, not on the first draft an engineer types.
         warm()
@@ -159,6 +159,34 @@ class PresendChecker:
                     f"{source}: presend.{'lines.' if code != 'fallback' else ''}{code}: "
                     f"the line offered instead of a refused draft is not compliant itself: {line}"
                 )
+
+    def compile(self, exemplars: Exemplars | None) -> tuple[Detectors, CueReader, CueReader]:
+        """The detectors and the checker's agent- and customer-side cue lists read
+        through them, with these exemplars (a few tenths of a second: a running app
+        builds them off its event loop, then `use`s them)."""
+        detectors = Detectors(self.policy, self.folder, exemplars)
+        return (
+            detectors,
+            CueReader(agent_cue_lists(self.policy), detectors, self.folder),
+            CueReader(customer_cue_lists(self.policy), detectors, self.folder),
+        )
+
+    def use(self, compiled: tuple[Detectors, CueReader, CueReader]) -> None:
+        """Check with these detectors from now on (QA's marks since start-up,
+        `bot.exemplar_watch`)."""
+        self.detectors, self.agent_cues, self.customer_cues = compiled
+        self._said: dict[str, dict[str, CueHit]] = {}
+
+    def said_cues(self, customer_text: str) -> dict[str, CueHit]:
+        """The cues of the customer's turn a draft answers, read once per turn: the
+        engineer's drafts for one turn (as they type), and every suggestion checked
+        against it, share the reading."""
+        found = self._said.get(customer_text)
+        if found is None:
+            if len(self._said) >= _SAID_CACHE:
+                self._said.clear()
+            found = self._said[customer_text] = self.customer_cues.find(customer_text)
+        return found
 
     def hits(self, text: str) -> tuple[PresendHit, ...]:
         """Every language detection in `text`, as the checker would report it."""
@@ -218,7 +246,7 @@ class PresendChecker:
         self, text: str, customer_text: str, agent_cues: dict[str, CueHit] | None = None
     ) -> tuple[tuple[PresendHit, ...], int]:
         """The context hits, and how many of the rules' cues the customer's text holds."""
-        cues = self.customer_cues.find(customer_text)
+        cues = self.said_cues(customer_text)
         if not cues:
             return (), 0
         if agent_cues is None:
@@ -260,7 +288,7 @@ class PresendChecker:
         if all(h.rule == "LNG006" for h in hits):
             candidates.append(_readdress(text, hits, address))
         if customer_text:
-            cues = self.customer_cues.find(customer_text)
+            cues = self.said_cues(customer_text)
             candidates.extend(canonical_text(key) for cue, key in SITUATION_LINES if cue in cues)
         first = min(hits, key=lambda h: (h.severity != "error", h.span))
         presend = self.policy.presend

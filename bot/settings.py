@@ -87,6 +87,9 @@ class Settings:
     # The timer scheduler: on in serve, off in tests that fire timers by hand.
     scheduler_enabled: bool = True
     scheduler_interval_s: float = 5.0
+    # A running pre-send check looks for QA's new exemplars at most this often
+    # (seconds; `bot.exemplar_watch`); 0 looks before every draft.
+    exemplar_poll_s: float = 2.0
     # A claimed timer whose process died is claimable again after this long.
     timer_lock_s: int = 120
     # Warn the engineer and the manager this much attended time before the
@@ -119,6 +122,10 @@ class Settings:
         if self.scheduler_interval_s <= 0:
             raise SettingsError(
                 f"scheduler_interval_s: must be positive, got {self.scheduler_interval_s}"
+            )
+        if self.exemplar_poll_s < 0:
+            raise SettingsError(
+                f"exemplar_poll_s: must not be negative, got {self.exemplar_poll_s}"
             )
         if self.timer_lock_s <= 0:
             raise SettingsError(f"timer_lock_s: must be positive, got {self.timer_lock_s}")
@@ -165,6 +172,7 @@ class Settings:
             max_body_bytes=int(env_number(env, "AFTERSALES_MAX_BODY_BYTES", 64 * 1024, whole=True)),
             scheduler_enabled=scheduler == "on",
             scheduler_interval_s=env_number(env, "AFTERSALES_SCHEDULER_INTERVAL_S", 5.0),
+            exemplar_poll_s=env_number(env, "AFTERSALES_EXEMPLAR_POLL_S", 2.0, minimum=0),
             drain_s=env_number(env, "AFTERSALES_DRAIN_S", 0.0, minimum=0),
             shutdown_timeout_s=env_number(env, "AFTERSALES_SHUTDOWN_TIMEOUT_S", 10.0, minimum=0),
             demo=demo,

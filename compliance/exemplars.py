@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, inspect, select, update
+from sqlalchemy import Connection, Engine, func, inspect, select, update
 from sqlalchemy.orm import Session as DbSession
 
 from compliance.detection import Exemplars
@@ -32,12 +32,18 @@ from storage.models import Finding as FindingRow
 # Cue detectors whose rule reads the agent's own line (the LNG rules read theirs
 # through the forbidden list of the same name).
 _RULE_DETECTORS = {"SCR003": "remote", "SCR006": "suggestion_request"}
+# The customer-side rules: their finding sits on the agent's reply, but what a mark
+# judges is the customer's message the cue was read in, so it teaches the detector of
+# that cue, with that message (a false positive: no complaint there after all).
+CUSTOMER_CUE_RULES = {"LNG007": "complaint", "LNG008": "doubt", "LNG009": "emotion"}
 
 
 def detector_for(policy: Policy, rule: str, source: str | None) -> str | None:
     """The detector a finding of `rule` (from `source`) teaches, if it has one."""
     name: str | None = None
-    if source and source.startswith("detectors."):
+    if rule in CUSTOMER_CUE_RULES:
+        name = CUSTOMER_CUE_RULES[rule]
+    elif source and source.startswith("detectors."):
         name = source.split(".")[1]
     elif source and source.startswith("forbidden."):
         name = source.split(".")[1].split("/")[0]
@@ -173,6 +179,23 @@ def stored_exemplars(bind: Engine | Connection) -> Exemplars:
     if not inspect(bind).has_table(Exemplar.__tablename__):
         return {}
     return load_exemplars(bind)
+
+
+# A fingerprint of the active exemplars (`exemplar_version`).
+ExemplarVersion = tuple[int, int, int]
+
+
+def exemplar_version(bind: Engine | Connection) -> ExemplarVersion:
+    """How many exemplars are active, the sum and the largest of their ids: one cheap
+    aggregate that changes whenever a mark adds an exemplar (a new, larger id) or
+    retires or re-activates one (the count and the sum), so that a running ``serve``
+    knows when to reload them (`bot.exemplar_watch`).  ``(0, 0, 0)`` without any."""
+    query = select(
+        func.count(Exemplar.id), func.coalesce(func.sum(Exemplar.id), 0), func.max(Exemplar.id)
+    ).where(Exemplar.active.is_(True))
+    with DbSession(bind) as db:
+        count, total, largest = db.execute(query).one()
+    return (int(count), int(total), int(largest or 0))
 
 
 def _toml_list(key: str, items: Sequence[str]) -> list[str]:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session as DbSession
 from compliance.calendar import SHANGHAI
 from compliance.checker import CheckContext, Checker
 from compliance.dbsource import describe_url, load_sessions, save_run
-from compliance.exemplars import load_exemplars, record_exemplar
+from compliance.exemplars import CUSTOMER_CUE_RULES, load_exemplars, record_exemplar
 from compliance.masking import mask_finding
 from compliance.model import Finding, Line, Session
 from compliance.policy import Policy
@@ -400,8 +400,21 @@ def _line_text(engine: Engine, row: FindingRow) -> str | None:
     day = opened.astimezone(SHANGHAI).date()
     stored = load_sessions(engine, since=day, until=day)
     session = next((s for s in stored.sessions if s.id == row.session), None)
+    if row.rule in CUSTOMER_CUE_RULES:
+        return _cue_text(session, row)
     line = _line_at(session, row.index)
     return line.text if line is not None else None
+
+
+def _cue_text(session: Session | None, row: FindingRow) -> str | None:
+    """The customer's message a customer-side finding read its cue in: the latest one
+    before the agent's reply that holds the evidence (else the latest one)."""
+    if session is None or row.index is None:
+        return None
+    before = [line for line in session.lines[: row.index] if line.role == "customer" and line.text]
+    holding = [line for line in before if row.evidence and row.evidence in (line.text or "")]
+    chosen = (holding or before)[-1:]
+    return chosen[0].text if chosen else None
 
 
 @dataclass(frozen=True, slots=True)

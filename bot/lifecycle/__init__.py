@@ -204,12 +204,15 @@ class TicketService:
         options may leave it out.  A refusal is a `TicketError`.
         """
         action = BY_NAME[name]
+        # A draft is checked with the exemplars QA marked since start-up.
+        await self.desk.refresh_presend()
         return await run_action(
             self.desk, action, number, staff_no, action.body() if body is None else body
         )
 
     async def check_draft(self, number: str, text: str) -> PresendResult:
         """The pre-send verdict on a draft for this ticket, without sending (as-you-type)."""
+        await self.desk.refresh_presend()
         return await check_draft(self.desk, number, text)
 
     async def find_staff(self, staff_no: str) -> Engineer | None:

@@ -21,6 +21,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels import SenderRegistry
+from bot.exemplar_watch import ExemplarWatch
 from bot.presend import PresendChecker
 from bot.prompting import Prompter
 from bot.settings import Settings
@@ -45,6 +46,7 @@ class Desk:
         prompter: Prompter,
         presend: PresendChecker,
         senders: SenderRegistry,
+        exemplars: ExemplarWatch | None = None,
     ) -> None:
         self.settings = settings
         self.policy = policy
@@ -53,6 +55,8 @@ class Desk:
         self.sessionmaker = sessionmaker
         self.prompter = prompter
         self.presend = presend
+        # QA's marks since start-up reach the pre-send check (`bot.exemplar_watch`).
+        self.exemplars = exemplars
         self.senders = senders
         self.classifier = Classifier(policy)
         folder = folder_for(policy)
@@ -80,6 +84,12 @@ class Desk:
         lock = self._write_lock or contextlib.nullcontext()
         async with lock, self.sessionmaker() as session, session.begin():
             yield session
+
+    async def refresh_presend(self) -> None:
+        """Bring the pre-send check up to the database's exemplars (a look at most
+        every ``exemplar_poll_s``; outside any transaction)."""
+        if self.exemplars is not None:
+            await self.exemplars.refresh()
 
     def is_ack_only(self, text: str) -> bool:
         """A customer line that needs no reply (好的, 收到, 谢谢, an emoji …)."""

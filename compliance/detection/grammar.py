@@ -31,6 +31,10 @@ CLAUSE_BREAKS = SENTENCE_BREAKS | frozenset("，,、：:")
 _NEGATION_BREAKS = CLAUSE_BREAKS - {"、"}
 # Manner words after 就 that make it "just so" rather than a consequence.
 _MANNER = ("这样", "这么", "那样", "那么")
+# A negation before a span of time or a count is none (没两天又坏了, 不到一周, 没多久).
+_QUANTITY = re.compile(
+    r"到?[一二两三四五六七八九十几半多0-9]+个?(?:天|日|周|星期|月|年|次|回|遍|分钟|小时|会儿|久)"
+)
 # Question marks and particles an operator may take as its evaluation.
 _QUESTION_MARKS = frozenset(("吗", "么", "呢", "?", "？"))
 
@@ -122,6 +126,8 @@ class Grammar:
                 at = base + match.start()
                 # A-not-A is a question, not a negation (是不是, 会不会, 懂不懂).
                 if at > 0 and match.end() + base < len(text) and text[at - 1] == text[at + 1]:
+                    continue
+                if _QUANTITY.match(text, base + match.end()):
                     continue
                 # One character (不, 没) negates what is close: 不知道您怎么这么笨 is
                 # no negation of 笨.

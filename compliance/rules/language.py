@@ -309,6 +309,9 @@ class _Unacknowledged(Rule):
                 evidence=hit.matched,
                 source=f"phrases.{self.cue_list}_cues",
                 suggestion=ctx.required.canonical(self.line_key, session.channel),
+                # Which layer read the customer's cue, and how sure it is.
+                layer=hit.layer,
+                confidence=hit.confidence,
             )
 
 
@@ -319,9 +322,14 @@ class ComplaintUnacknowledged(_Unacknowledged):
     “感谢您的提议和指导，我们会继续完善售后服务质量和效率，给您添麻烦了””
 
     Complaint cues (customer) are ``phrases.complaint_cues`` and the
-    ``[detectors.complaint]`` layers; the next turn complies with a
-    ``phrases.complaint_ack`` cue, a ``[detectors.complaint_ack]`` hit or the script
-    line (fuzzy).  The finding is on the first message of that turn.
+    ``[detectors.complaint]`` layers: service failings and negative words about the
+    service, and complaints in new words — plain facts with no negative word (第三次了,
+    等了两天, 还是没人, 又坏了, 修完比之前还差), sarcasm about the service (呵呵, 真行,
+    服了, 厉害了, 谢谢你们啊 with a service word or a complaint near); the next turn
+    complies with a ``phrases.complaint_ack`` cue, a ``[detectors.complaint_ack]`` hit
+    (apologising or owning the trouble in any words) or the script line (fuzzy).  The
+    finding is on the first message of that turn and says which layer read the
+    customer's cue, with its confidence.
 
     Fails::
 
@@ -352,9 +360,10 @@ class DoubtUnacknowledged(_Unacknowledged):
     服务机会“您的顾虑我特别能理解，因为信任不是一件容易的事情，能给您提供服务的机会我很珍惜，
     不惧怕困难和学习””
 
-    Doubt cues are ``phrases.doubt_cues`` and the ``[detectors.doubt]`` layers;
-    acknowledgements ``phrases.doubt_ack``, ``[detectors.doubt_ack]`` or the script
-    line (fuzzy).
+    Doubt cues are ``phrases.doubt_cues`` and the ``[detectors.doubt]`` layers,
+    rhetorical and hedged doubt too (你确定?, 靠谱吗, 真的假的, 骗人的吧, 不太放心,
+    不会又是让我重启吧, 上次你们也是这么说的); acknowledgements ``phrases.doubt_ack``,
+    ``[detectors.doubt_ack]`` or the script line (fuzzy).
 
     Fails::
 
@@ -386,7 +395,8 @@ class EmotionUnacknowledged(_Unacknowledged):
     服务；……””
 
     Emotion cues are ``phrases.emotion_cues`` (气死, 受不了, ！！！ …) and the
-    ``[detectors.emotion]`` layers; acknowledgements ``phrases.emotion_ack``,
+    ``[detectors.emotion]`` layers, outbursts and stakes too (滚, 别跟我说这些没用的,
+    ！！, 我要被开除了, 整个人都不好了); acknowledgements ``phrases.emotion_ack``,
     ``[detectors.emotion_ack]`` or the script line (fuzzy).
 
     Fails::

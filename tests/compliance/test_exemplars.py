@@ -26,6 +26,9 @@ def test_a_finding_teaches_the_detector_its_rule_and_source_name() -> None:
     assert detector_for(policy, "LNG003", "detectors.block_threat.operators.x") == "block_threat"
     assert detector_for(policy, "SCR003", "phrases.remote_access") == "remote"
     assert detector_for(policy, "LNG006", "forbidden.informal_address") is None
+    # The customer-side rules teach the detector of the customer's cue.
+    assert detector_for(policy, "LNG007", "phrases.complaint_cues") == "complaint"
+    assert detector_for(policy, "LNG009", "phrases.emotion_cues") == "emotion"
     assert detector_for(policy, "SLA001", None) is None
 
 
