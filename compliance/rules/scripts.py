@@ -52,8 +52,12 @@ class BackupWarningMissing(Rule):
     ``[detectors.remote]`` layers: out-of-band management BMC/IPMI/iDRAC/iLO/KVM, an
     SSH/RDP/VNC login, screen sharing, credentials asked for, 我登录您的服务器), except
     where the text rules it out (远程解决不了, 无法远程, ``phrases.remote_negations``;
-    不需要登录您的服务器 and other negations through the detector's grammar).  An
-    inferred finding says 推断.
+    不需要登录您的服务器 and other negations through the detector's grammar; a clause
+    that is only a negated need, 现在还不用, ``ruled_out``) or the customer is to do it
+    themselves (您自己登录 iDRAC 看一下).  An inferred finding says 推断.  The warning
+    counts in the standard's words (fuzzy) or in others that ask about the backup and
+    warn of data loss (``[detectors.backup_warning]``: 请您确认数据都已备份，调试有一定
+    概率丢数据).
 
     Fails::
 
@@ -77,10 +81,17 @@ class BackupWarningMissing(Rule):
             return
         login = logins[0]
         last = login.line.index if login.inferred else login.line.index - 1
+        warning = ctx.detectors.get("backup_warning")
         for line in facts.speech:
             if line.index > last:
                 break
+            if line.role != "agent":
+                continue
             if facts.says(line, ScriptKey.BACKUP_WARNING):
+                return
+            # The warning in other words: the backup asked about, data loss warned of.
+            folded = facts.folded(line)
+            if warning is not None and "备份" in folded and warning.find(line.text or "", folded):
                 return
         yield self.finding(
             session,
