@@ -145,7 +145,10 @@ class ThanksMissing(_AfterResolution):
     the ``[detectors.resolution_*]`` layers), and the finding says 推断.  An engineer's
     report of a passing test or restored service in other words (压测跑了一晚上没有再
     报错) is a resolution once the customer's next message confirms it in any words
-    (no question, no negation; ``phrases.affirmations``).  The thanks line may come in
+    (no question, no negation; ``phrases.affirmations``); a restored state reported as
+    done (全部恢复, 已经up, pass了) counts as such a report.  The customer's own report
+    of service back (都上线了, 一切正常, 温度降到四十度了) is a resolution unless hedged
+    (好像, 先观察) or said of the past (昨天还正常).  The thanks line may come in
     the agent turn in which the resolution happens, or any time later.
 
     Fails::
