@@ -229,6 +229,7 @@ AGENT_CUE_DETECTORS: tuple[str, ...] = (
     "resolution_agent",
     "suggestion_request",
     "backup_warning",
+    "suggestion_pressed",
 )
 
 

@@ -224,7 +224,10 @@ class SuggestionPressed(Rule):
     a decline is a customer reply with a ``phrases.suggestion_declined`` cue (暂时没有,
     没意见 …) or a hit of the ``[detectors.suggestion_declined]`` layers (a reply
     that opens with a negation or says there is nothing to add: 暂时想不到, 都挺好的).
-    Every request after a decline is a finding.
+    Every request after a decline is a finding, and so is pressing in words with no
+    feedback word (``[detectors.suggestion_pressed]``, read only after a decline: the
+    decline doubted, 真的没有吗; the ask made smaller, 随便说一条也行; 您再想想; anything
+    else to say or wish for, 还有什么想吐槽的吗; or like the standard's line).
 
     Fails::
 
@@ -278,6 +281,15 @@ class SuggestionPressed(Rule):
         return detector is not None and bool(detector.find(line.text, facts.folded(line)))
 
     @staticmethod
+    def _presses(facts: SessionFacts, line: Line, ctx: CheckContext) -> bool:
+        """After a decline: does the agent press in words with no feedback word
+        (真的没有吗, 随便说一条也行, 还有什么想说的吗)?  Asked only there."""
+        detector = ctx.detectors.get("suggestion_pressed")
+        if detector is None or line.role != "agent" or not line.text:
+            return False
+        return bool(detector.find(line.text, facts.folded(line)))
+
+    @staticmethod
     def _decline(facts: SessionFacts, block: Block) -> tuple[Line, CueHit] | None:
         for line in block.lines:
             hit = facts.customer_cue(line, "suggestion_declined")
@@ -308,7 +320,7 @@ class SuggestionPressed(Rule):
                 if block.role != "agent":
                     continue
                 for line in block.lines:
-                    if self._is_request(facts, line, ctx):
+                    if self._is_request(facts, line, ctx) or self._presses(facts, line, ctx):
                         yield self.finding(
                             session,
                             f"客户已在{_where(declined)}表示不提建议（“{decline.matched}”），"
