@@ -137,39 +137,56 @@ class Tally:
         return f"{a / b:.2f}" if b else "–"
 
 
+# The sets' greeting cases (SCR001) include a complete self-introduction with the wrong
+# name or 工号, which SPEC §6 reports as SCR002, not SCR001.  They are scored twice: as
+# SCR001 alone, and as the greeting rules together ("SCR001/SCR002": either rule's
+# finding flags the case), which is how SPEC divides 【售后动作标准】1.a.1.
+ALSO_SCORED_AS = {"SCR001": ("SCR001/SCR002", frozenset({"SCR001", "SCR002"}))}
+
+
 def evaluate(cases: list[Case], policy: Policy, context: CheckContext) -> dict[str, Tally]:
     tallies: dict[str, Tally] = defaultdict(Tally)
-    checkers: dict[str, Checker] = {}
+    checkers: dict[frozenset[str], Checker] = {}
     for number, case in enumerate(cases):
-        checker = checkers.get(case.rule)
-        if checker is None:
-            checker = checkers[case.rule] = Checker(
-                policy, select=frozenset({case.rule}), context=context
-            )
-        records, own = session_records(case, f"{case.rule}-{number}")
-        read = sessions_from_records(records, "eval")
-        if read.errors:
-            raise SystemExit(f"{case.label}: {read.errors[0]}")
-        findings = [f for f in checker.check(read.sessions[0]) if f.rule == case.rule]
-        level = policy.rules[case.rule].severity
-        flagged = any(f.severity == level for f in findings)
-        flagged_any = bool(findings)
-        tally = tallies[case.rule]
-        detail = case.label + "".join(_describe(f) for f in findings)
-        if case.violation:
-            tally.tp += flagged
-            tally.fn += not flagged
-            tally.any_tp += flagged_any
-            if not flagged:
-                tally.misses.append(detail)
-        else:
-            tally.fp += flagged
-            tally.tn += not flagged
-            tally.any_fp += flagged_any
-            if flagged:
-                tally.false_alarms.append(detail)
-        del own
+        scorings = [(case.rule, frozenset({case.rule}))]
+        if case.rule in ALSO_SCORED_AS:
+            scorings.append(ALSO_SCORED_AS[case.rule])
+        for row, rules in scorings:
+            checker = checkers.get(rules)
+            if checker is None:
+                checker = checkers[rules] = Checker(policy, select=rules, context=context)
+            _score(tallies[row], case, number, checker, rules, policy)
     return tallies
+
+
+def _score(
+    tally: Tally,
+    case: Case,
+    number: int,
+    checker: Checker,
+    rules: frozenset[str],
+    policy: Policy,
+) -> None:
+    records, _own = session_records(case, f"{case.rule}-{number}")
+    read = sessions_from_records(records, "eval")
+    if read.errors:
+        raise SystemExit(f"{case.label}: {read.errors[0]}")
+    findings = [f for f in checker.check(read.sessions[0]) if f.rule in rules]
+    flagged = any(f.severity == policy.rules[f.rule].severity for f in findings)
+    flagged_any = bool(findings)
+    detail = case.label + "".join(_describe(f) for f in findings)
+    if case.violation:
+        tally.tp += flagged
+        tally.fn += not flagged
+        tally.any_tp += flagged_any
+        if not flagged:
+            tally.misses.append(detail)
+    else:
+        tally.fp += flagged
+        tally.tn += not flagged
+        tally.any_fp += flagged_any
+        if flagged:
+            tally.false_alarms.append(detail)
 
 
 def _describe(finding: Finding) -> str:

@@ -350,6 +350,11 @@ def _check_detectors(policy: Policy, fail: typing.Callable[[str, str], PolicyErr
                 raise fail(f"{key}.similarity.{attr}", "must be above 0 and at most 1")
         if similarity.review_threshold > similarity.threshold:
             raise fail(f"{key}.similarity.review_threshold", "must not exceed threshold")
+        for j, pattern in enumerate(detector.ruled_out):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise fail(f"{key}.ruled_out[{j}]", f"not a valid regex: {exc}") from None
         names: set[str] = set()
         for i, operator in enumerate(detector.operators):
             where = f"{key}.operators[{i}]"

@@ -228,6 +228,8 @@ AGENT_CUE_DETECTORS: tuple[str, ...] = (
     "remote",
     "resolution_agent",
     "suggestion_request",
+    "backup_warning",
+    "suggestion_pressed",
 )
 
 
@@ -311,12 +313,16 @@ class DetectorPolicy:
     `benefactive` also drops phrase hits done for or by the customer (帮您删除);
     `exceptions` are context words that cancel a hit of any layer in their sentence
     (IP, 防火墙, 日志: a security action, not a threat to the customer).
+    `ruled_out` are regexes: a message where one matches rules out what the detector
+    looks for (a clause that is only a negated need, 现在还不用, answers the access
+    just mentioned), and nothing in it counts.
     """
 
     rule: str
     operators: tuple[OperatorSpec, ...] = ()
     similarity: SimilaritySpec = SimilaritySpec()
     exceptions: tuple[str, ...] = ()
+    ruled_out: tuple[str, ...] = ()
     layers: Mapping[str, Severity] = field(default_factory=dict)
     guard_phrases: bool = False
     benefactive: bool = False

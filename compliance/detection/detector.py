@@ -323,12 +323,13 @@ class Detector:
         self._anchor_book = CueBook([self.anchor_list], folder)
         self._phrase_guard = Guard(negation=True, reassurance=True, benefactive=spec.benefactive)
         self.exceptions = tuple(folder.fold(w) for w in spec.exceptions if w.strip())
+        self._ruled_out = tuple(re.compile(p) for p in spec.ruled_out)
 
     @property
     def reads_phrases(self) -> bool:
         """Can anything here drop a phrase-list hit (the grammar, exceptions, QA's
         false alarms)?  If not, a phrase hit stands as it is."""
-        return self.spec.guard_phrases or bool(self.negatives)
+        return self.spec.guard_phrases or bool(self.negatives) or bool(self._ruled_out)
 
     def anchored(self, text: str, folded: str) -> bool:
         """Does `text` hold one of the anchors (the prefilter of operators and similarity)?"""
@@ -400,6 +401,8 @@ class Detector:
                         )
                     )
         if found and self.negatives and self._false_alarm(folded, vec):
+            return []
+        if found and any(pattern.search(folded) for pattern in self._ruled_out):
             return []
         return found
 

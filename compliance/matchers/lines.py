@@ -156,23 +156,27 @@ class GreetingParser:
         self.cutoff = policy.matching.fuzzy_cutoff
         self.parts = greeting_parts(policy.company.centre, policy.company.engineer_title)
         self._required = RequiredLineMatcher(policy, self.folder)
-        # Brackets, quotes, dashes and colons people put around the name and 工号
-        # (工号：【1818】, 工程师“张三”); the name and 工号 inside stay exact.
-        marks = r"【】\[\]「」『』“”\"'‘’（）()<>《》"
-        stop = rf"\s，,。.、:：;；!！?？~～\-—{marks}0-9"
-        name = rf"(?P<name>[^{stop}]{{1,12}}?)"
-        opening = r"[—\-:：\s]*[【\[「『“\"'‘（(<《]?\s*"
-        ahead = rf"(?=\s*(?:[，,、。.:：;；!！~～\s{marks}]|工号|我的工号|$))"
+        # Whatever people put around the name and 工号 that is no word character
+        # (brackets, quotes, dashes, colons, #, emoji: 工号：【1818】, 工程师——“张三”,
+        # 工号#1818) is filler; the name and 工号 inside stay exact.
+        filler = r"[^\w]*"
+        name = r"(?P<name>[^\W\d_]{1,12}?)"
+        ahead = r"(?=[^\w]|工号|我的工号|$)"
         title = re.escape(self.folder.fold(self.parts.title))
         centre = re.escape(self.folder.fold(self.parts.centre))
-        self._after_title = re.compile(rf"{title}{opening}{name}{ahead}")
+        self._after_title = re.compile(rf"{title}{filler}{name}{ahead}")
         self._after_intro = re.compile(
-            rf"我是\s*(?:{centre})?\s*(?:的)?\s*(?:{title})?{opening}{name}{ahead}"
+            rf"我是{filler}(?:{centre})?{filler}(?:的)?{filler}(?:{title})?{filler}{name}{ahead}"
         )
         label = re.escape(self.folder.fold(self.parts.staff_no_label))
         self._staff = re.compile(
-            rf"{label}\s*[：:]?\s*(?:是|为)?\s*[：:]?\s*[【\[「『“\"'‘（(<《]?\s*"
-            rf"(?P<staff>[a-z0-9]{{1,32}})"
+            rf"{label}{filler}(?:是|为|号码|号|no){filler}(?P<staff>[a-z0-9]{{1,32}})"
+            rf"|{label}{filler}(?P<bare>[a-z0-9]{{1,32}})"
+        )
+        # A name is never one of the greeting's fixed words (运维工程师，工号1818 has none).
+        self._fixed_words = tuple(
+            self.folder.fold(part)
+            for part in (self.parts.centre, self.parts.title, self.parts.staff_no_label)
         )
         self.staff_label = self.folder.fold(self.parts.staff_no_label)
         self._rendered: dict[tuple[str, str], str] = {}
@@ -239,11 +243,25 @@ class GreetingParser:
         self._parsed[text] = match
         return match
 
+    def _name_span(self, folded: str) -> tuple[int, int] | None:
+        """Where the name stands: after the title, else after 我是 (and the centre)."""
+        for pattern in (self._after_title, self._after_intro):
+            match = pattern.search(folded)
+            if match is None:
+                continue
+            name = match["name"]
+            if any(name in word or word in name for word in self._fixed_words):
+                continue
+            return match.span("name")
+        return None
+
     def _parse(self, text: str, folded: str) -> GreetingMatch | None:
-        name_match = self._after_title.search(folded) or self._after_intro.search(folded)
+        name_span = self._name_span(folded)
         staff_match = self._staff.search(folded)
-        name_span = name_match.span("name") if name_match else None
-        staff_span = staff_match.span("staff") if staff_match else None
+        staff_span = None
+        if staff_match:
+            group = "staff" if staff_match["staff"] is not None else "bare"
+            staff_span = staff_match.span(group)
         name = text[name_span[0] : name_span[1]] if name_span else None
         staff_no = text[staff_span[0] : staff_span[1]] if staff_span else None
         core = self._required.core(text, folded)

@@ -52,8 +52,12 @@ class BackupWarningMissing(Rule):
     ``[detectors.remote]`` layers: out-of-band management BMC/IPMI/iDRAC/iLO/KVM, an
     SSH/RDP/VNC login, screen sharing, credentials asked for, 我登录您的服务器), except
     where the text rules it out (远程解决不了, 无法远程, ``phrases.remote_negations``;
-    不需要登录您的服务器 and other negations through the detector's grammar).  An
-    inferred finding says 推断.
+    不需要登录您的服务器 and other negations through the detector's grammar; a clause
+    that is only a negated need, 现在还不用, ``ruled_out``) or the customer is to do it
+    themselves (您自己登录 iDRAC 看一下).  An inferred finding says 推断.  The warning
+    counts in the standard's words (fuzzy) or in others that ask about the backup and
+    warn of data loss (``[detectors.backup_warning]``: 请您确认数据都已备份，调试有一定
+    概率丢数据).
 
     Fails::
 
@@ -77,10 +81,17 @@ class BackupWarningMissing(Rule):
             return
         login = logins[0]
         last = login.line.index if login.inferred else login.line.index - 1
+        warning = ctx.detectors.get("backup_warning")
         for line in facts.speech:
             if line.index > last:
                 break
+            if line.role != "agent":
+                continue
             if facts.says(line, ScriptKey.BACKUP_WARNING):
+                return
+            # The warning in other words: the backup asked about, data loss warned of.
+            folded = facts.folded(line)
+            if warning is not None and "备份" in folded and warning.find(line.text or "", folded):
                 return
         yield self.finding(
             session,
@@ -134,7 +145,10 @@ class ThanksMissing(_AfterResolution):
     the ``[detectors.resolution_*]`` layers), and the finding says 推断.  An engineer's
     report of a passing test or restored service in other words (压测跑了一晚上没有再
     报错) is a resolution once the customer's next message confirms it in any words
-    (no question, no negation; ``phrases.affirmations``).  The thanks line may come in
+    (no question, no negation; ``phrases.affirmations``); a restored state reported as
+    done (全部恢复, 已经up, pass了) counts as such a report.  The customer's own report
+    of service back (都上线了, 一切正常, 温度降到四十度了) is a resolution unless hedged
+    (好像, 先观察) or said of the past (昨天还正常).  The thanks line may come in
     the agent turn in which the resolution happens, or any time later.
 
     Fails::
@@ -210,7 +224,10 @@ class SuggestionPressed(Rule):
     a decline is a customer reply with a ``phrases.suggestion_declined`` cue (暂时没有,
     没意见 …) or a hit of the ``[detectors.suggestion_declined]`` layers (a reply
     that opens with a negation or says there is nothing to add: 暂时想不到, 都挺好的).
-    Every request after a decline is a finding.
+    Every request after a decline is a finding, and so is pressing in words with no
+    feedback word (``[detectors.suggestion_pressed]``, read only after a decline: the
+    decline doubted, 真的没有吗; the ask made smaller, 随便说一条也行; 您再想想; anything
+    else to say or wish for, 还有什么想吐槽的吗; or like the standard's line).
 
     Fails::
 
@@ -264,6 +281,15 @@ class SuggestionPressed(Rule):
         return detector is not None and bool(detector.find(line.text, facts.folded(line)))
 
     @staticmethod
+    def _presses(facts: SessionFacts, line: Line, ctx: CheckContext) -> bool:
+        """After a decline: does the agent press in words with no feedback word
+        (真的没有吗, 随便说一条也行, 还有什么想说的吗)?  Asked only there."""
+        detector = ctx.detectors.get("suggestion_pressed")
+        if detector is None or line.role != "agent" or not line.text:
+            return False
+        return bool(detector.find(line.text, facts.folded(line)))
+
+    @staticmethod
     def _decline(facts: SessionFacts, block: Block) -> tuple[Line, CueHit] | None:
         for line in block.lines:
             hit = facts.customer_cue(line, "suggestion_declined")
@@ -294,7 +320,7 @@ class SuggestionPressed(Rule):
                 if block.role != "agent":
                     continue
                 for line in block.lines:
-                    if self._is_request(facts, line, ctx):
+                    if self._is_request(facts, line, ctx) or self._presses(facts, line, ctx):
                         yield self.finding(
                             session,
                             f"客户已在{_where(declined)}表示不提建议（“{decline.matched}”），"
