@@ -31,7 +31,13 @@ from typing import Literal
 import ahocorasick
 
 from compliance.detection.grammar import CLAUSE_BREAKS, SENTENCE_BREAKS, Grammar, Guard
-from compliance.detection.scope import degree_variants, excepted, object_elsewhere
+from compliance.detection.scope import (
+    contains,
+    customer_owned,
+    degree_variants,
+    excepted,
+    object_elsewhere,
+)
 from compliance.detection.similarity import (
     ExemplarIndex,
     boundaries,
@@ -130,7 +136,7 @@ def in_sentence(folded: str, start: int, end: int, words: Sequence[str]) -> bool
     left = Grammar.clause_start(folded, start, SENTENCE_BREAKS)
     right = Grammar.clause_end(folded, end, SENTENCE_BREAKS)
     sentence = folded[left:right]
-    return any(word in sentence for word in words)
+    return any(contains(sentence, word) for word in words)
 
 
 def _is_latin(char: str) -> bool:
@@ -177,8 +183,8 @@ class _Operator:
             return (*self.targets.keys, *self.owned_targets.keys)
         return self.evaluations.keys
 
-    def _excepted(self, folded: str, start: int, end: int) -> bool:
-        return excepted(folded, start, end, self.exceptions, self.evaluations.find)
+    def _excepted(self, folded: str, start: int, end: int, grammar: Grammar) -> bool:
+        return excepted(folded, start, end, self.exceptions, self.evaluations.find, grammar.negated)
 
     def _whole(self, folded: str, start: int, end: int, edges: frozenset[int] | None) -> bool:
         if start > 0 and _is_latin(folded[start]) and _is_latin(folded[start - 1]):
@@ -238,7 +244,7 @@ class _Operator:
                 continue
             if spec.skip_questions and grammar.asked(folded, start, end):
                 continue
-            if self._excepted(folded, start, end):
+            if self._excepted(folded, start, end, grammar):
                 continue
             if object_elsewhere(folded, start, self.object_markers, targets):
                 continue
@@ -261,7 +267,10 @@ class _Operator:
                 for _start, end, _word in owners
             )
             or any(start == target[0] for start, _end, _word in owners)
-            or in_sentence(folded, target[0], target[1], self.owner_cues)
+            or (
+                in_sentence(folded, target[0], target[1], self.owner_cues)
+                and not customer_owned(folded, target[0], window)
+            )
         ]
 
     def _nearest_target(

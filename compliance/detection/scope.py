@@ -16,6 +16,30 @@ from compliance.detection.grammar import CLAUSE_BREAKS, SENTENCE_BREAKS, Grammar
 _ADJECTIVES = frozenset("高多差低少大乱烂慢贵弱糟坏次")
 # Negations a degree word goes right after (不太稳定, 别太指望).
 _NEGATORS = frozenset("不别")
+# The customer as owner: 您这台服务器 is theirs, whatever the sentence's candour.
+_CUSTOMER = ("您", "你")
+
+
+def contains(text: str, word: str) -> bool:
+    """Is `word` in `text`, a Latin word only as a whole word (ip is not in vip)?"""
+    if not (word.isascii() and word.isalnum()):
+        return word in text
+    at = text.find(word)
+    while at >= 0:
+        before = text[at - 1] if at else " "
+        after = text[at + len(word)] if at + len(word) < len(text) else " "
+        if not (before.isascii() and before.isalnum()) and not (
+            after.isascii() and after.isalnum()
+        ):
+            return True
+        at = text.find(word, at + 1)
+    return False
+
+
+def customer_owned(folded: str, start: int, window: int) -> bool:
+    """Does 您 / 你 come shortly before the target at `start`, in its clause?"""
+    left = max(Grammar.clause_start(folded, start, CLAUSE_BREAKS), start - window)
+    return any(pronoun in folded[left:start] for pronoun in _CUSTOMER)
 
 
 def degree_variants(words: Iterable[str], degree: Sequence[str]) -> list[str]:
@@ -31,6 +55,7 @@ def degree_variants(words: Iterable[str], degree: Sequence[str]) -> list[str]:
             out.extend(word[0] + d + word[1:] for d in degree)
         if len(word) >= 3 and word[-1] in _ADJECTIVES and not word[:-1].endswith(tuple(degree)):
             out.extend(word[:-1] + d + word[-1] for d in degree)
+            out.append(word + "得很")  # 问题多得很
     return out
 
 
@@ -61,15 +86,17 @@ def excepted(
     end: int,
     exceptions: Sequence[str],
     covered: Callable[[str], Sequence[tuple[int, int, str]]],
+    negated: Callable[[str, int, int], bool] | None = None,
 ) -> bool:
     """Is one of `exceptions` in the sentence of ``folded[start:end]``, other than as
-    part of an evaluation (不好意思 in 不好意思推荐 is no apology)?  `covered` gives the
-    evaluation hits of a text."""
+    part of an evaluation (不好意思 in 不好意思推荐 is no apology) or negated (a remedy
+    denied, 换新是不可能的, is none)?  `covered` gives the evaluation hits of a text,
+    `negated` the grammar's reading."""
     if not exceptions:
         return False
     left = Grammar.clause_start(folded, start, SENTENCE_BREAKS)
     sentence = folded[left : Grammar.clause_end(folded, end, SENTENCE_BREAKS)]
-    present = [word for word in exceptions if word in sentence]
+    present = [word for word in exceptions if contains(sentence, word)]
     if not present:
         return False
     spans = [(s, e) for s, e, _w in covered(sentence)]
@@ -77,7 +104,8 @@ def excepted(
     for word in present:
         at = sentence.find(word)
         while at >= 0:
-            if not any(s <= at and at + len(word) <= e and e - s > len(word) for s, e in spans):
+            inside = any(s <= at and at + len(word) <= e and e - s > len(word) for s, e in spans)
+            if not inside and not (negated is not None and negated(sentence, at, at + len(word))):
                 return True
             at = sentence.find(word, at + 1)
     return False
