@@ -18,6 +18,8 @@ _ADJECTIVES = frozenset("高多差低少大乱烂慢贵弱糟坏次")
 _NEGATORS = frozenset("不别")
 # The customer as owner: 您这台服务器 is theirs, whatever the sentence's candour.
 _CUSTOMER = ("您", "你")
+# A contrast after a remedy undoes it (说要改进，结果啥也没变).
+_CONTRASTS = ("结果", "但是", "可是", "然而", "却", "可惜")
 
 
 def contains(text: str, word: str) -> bool:
@@ -105,7 +107,10 @@ def excepted(
         at = sentence.find(word)
         while at >= 0:
             inside = any(s <= at and at + len(word) <= e and e - s > len(word) for s, e in spans)
-            if not inside and not (negated is not None and negated(sentence, at, at + len(word))):
+            undone = any(c in sentence[at + len(word) : start - left] for c in _CONTRASTS)
+            if not (
+                inside or undone or (negated is not None and negated(sentence, at, at + len(word)))
+            ):
                 return True
             at = sentence.find(word, at + 1)
     return False
