@@ -171,7 +171,7 @@ class GreetingParser:
         )
         label = re.escape(self.folder.fold(self.parts.staff_no_label))
         self._staff = re.compile(
-            rf"{label}\s*[：:]?\s*(?:是|为)?\s*[：:]?\s*[【\[「『“\"'‘（(<《]?\s*"
+            rf"{label}\s*[：:]?\s*(?:是|为)?\s*[：:]?\s*[【\[「『“\"'‘（(<《#＃№]?\s*"
             rf"(?P<staff>[a-z0-9]{{1,32}})"
         )
         self.staff_label = self.folder.fold(self.parts.staff_no_label)
@@ -239,8 +239,19 @@ class GreetingParser:
         self._parsed[text] = match
         return match
 
+    def _is_name(self, name: str) -> bool:
+        """Not the title or the centre read as a name (我是朴赛售后服务中心运维工程师，工号…)."""
+        return not any(part in name or name in part for part in self._cues[1:3])
+
     def _parse(self, text: str, folded: str) -> GreetingMatch | None:
-        name_match = self._after_title.search(folded) or self._after_intro.search(folded)
+        name_match = next(
+            (
+                match
+                for match in (self._after_title.search(folded), self._after_intro.search(folded))
+                if match is not None and self._is_name(match["name"])
+            ),
+            None,
+        )
         staff_match = self._staff.search(folded)
         name_span = name_match.span("name") if name_match else None
         staff_span = staff_match.span("staff") if staff_match else None
