@@ -158,7 +158,8 @@ class Grammar:
             return True
         if text[at:neg_end] not in self._rhetorical_negations:
             return False
-        tail = text[end : self.clause_end(text, end)].rstrip(" …~～.")
+        # The hit itself may close on the end word (连这都不会吧).
+        tail = text[neg_end : self.clause_end(text, end)].rstrip(" …~～.")
         return bool(self._rhetorical_ends) and tail.endswith(self._rhetorical_ends)
 
     def hypothetical(self, text: str, start: int) -> bool:

@@ -40,6 +40,16 @@ def _inferred_note(occurrence: Occurrence, what: str) -> str:
     return f"{what}（推断：会话没有工单事件，依据{who}在{_where(occurrence.line)}说的{said}）"
 
 
+@dataclass(frozen=True, slots=True)
+class BackupWarningOptions:
+    """The backup warning in other words: one agent line with a word of each group
+    (a backup, a request to confirm it, the risk of losing data)."""
+
+    backup_words: tuple[str, ...] = ()
+    confirm_words: tuple[str, ...] = ()
+    risk_words: tuple[str, ...] = ()
+
+
 class BackupWarningMissing(Rule):
     """Before the first remote login the agent must have asked the customer to confirm backups.
 
@@ -65,11 +75,28 @@ class BackupWarningMissing(Rule):
         customer: 已经备份了
         agent 1818: 好的，麻烦您打开向日葵，把识别码发给我，我远程看一下
 
-    Options: none.
+    The warning also counts in other words: a line naming a backup, asking to confirm
+    it and the risk of data loss (``[rules.SCR003] backup_words`` / ``confirm_words`` /
+    ``risk_words``: 请您确认数据都已备份，调试过程有一定概率丢数据).
+
+    Options: the three word groups above.
     """
 
     code = "SCR003"
     name = "backup-warning-missing"
+    Options = BackupWarningOptions
+
+    def _warns(self, line: Line, facts: SessionFacts, ctx: CheckContext) -> bool:
+        if facts.says(line, ScriptKey.BACKUP_WARNING):
+            return True
+        options = self.options
+        if line.role != "agent" or not options.backup_words:
+            return False
+        folded = ctx.folder.fold(line.text)
+        return all(
+            any(ctx.folder.fold(word) in folded for word in group)
+            for group in (options.backup_words, options.confirm_words, options.risk_words)
+        )
 
     def check(self, session: Session, facts: SessionFacts, ctx: CheckContext) -> Iterator[Finding]:
         logins = facts.remote_logins()
@@ -80,7 +107,7 @@ class BackupWarningMissing(Rule):
         for line in facts.speech:
             if line.index > last:
                 break
-            if facts.says(line, ScriptKey.BACKUP_WARNING):
+            if self._warns(line, facts, ctx):
                 return
         yield self.finding(
             session,
