@@ -79,7 +79,11 @@ class BackupWarningMissing(Rule):
     it and the risk of data loss (``[rules.SCR003] backup_words`` / ``confirm_words`` /
     ``risk_words``: 请您确认数据都已备份，调试过程有一定概率丢数据).
 
-    Options: the three word groups above.
+    Options:
+
+    - backup_words: words naming a backup (备份).
+    - confirm_words: words asking the customer to confirm it (确认, 是否).
+    - risk_words: words naming the risk of losing data (风险, 丢失).
     """
 
     code = "SCR003"
