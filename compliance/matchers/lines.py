@@ -165,7 +165,8 @@ class GreetingParser:
         ahead = rf"(?=\s*(?:[，,、。.:：;；!！~～\s{marks}]|工号|我的工号|$))"
         title = re.escape(self.folder.fold(self.parts.title))
         centre = re.escape(self.folder.fold(self.parts.centre))
-        self._after_title = re.compile(rf"{title}{opening}{name}{ahead}")
+        # After the title a comma is filler too (运维工程师，张三，工号1818).
+        self._after_title = re.compile(rf"{title}[，,]?{opening}{name}{ahead}")
         self._after_intro = re.compile(
             rf"我是\s*(?:{centre})?\s*(?:的)?\s*(?:{title})?{opening}{name}{ahead}"
         )
@@ -241,7 +242,9 @@ class GreetingParser:
 
     def _is_name(self, name: str) -> bool:
         """Not the title or the centre read as a name (我是朴赛售后服务中心运维工程师，工号…)."""
-        return not any(part in name or name in part for part in self._cues[1:3])
+        return "您" not in name and not any(
+            part in name or name in part for part in self._cues[1:3]
+        )
 
     def _parse(self, text: str, folded: str) -> GreetingMatch | None:
         name_match = next(
