@@ -94,7 +94,7 @@ class BackupWarningMissing(Rule):
         if facts.says(line, ScriptKey.BACKUP_WARNING):
             return True
         options = self.options
-        if line.role != "agent" or not options.backup_words:
+        if line.role != "agent" or not line.text or not options.backup_words:
             return False
         folded = ctx.folder.fold(line.text)
         return all(
