@@ -280,6 +280,15 @@ class OperatorSpec:
     exceptions: tuple[str, ...] = ()
     skip_questions: bool = False
     confidence: float = 0.9
+    object_markers: tuple[str, ...] = ()
+    """把 …: a hit whose clause has one before it counts only with a target between
+    (我把重复的工单删掉了 removes a record, 把您删了 the customer)."""
+    owner_cues: tuple[str, ...] = ()
+    """Candour openers (说实话, 说白了, 其实) that make the sentence's `owned_targets`
+    ours without an owner word."""
+    degree_variants: bool = False
+    """Also take the evaluations with a degree word of ``[detection] degree_words``
+    inside (别太指望, 不太稳定, 返修率挺高)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,6 +351,14 @@ class DetectionGrammar:
     negations: tuple[str, ...] = ()
     negations_after: tuple[str, ...] = ()
     negation_scope: int = 6
+    degree_words: tuple[str, ...] = ()
+    clause_negations: tuple[str, ...] = ()
+    """Modal negations (不会, 绝不, 从不) that reach the whole clause before the hit."""
+    rhetorical_openers: tuple[str, ...] = ()
+    """难道 …: a negation after one asks rhetorically (难道您不知道吗), it negates nothing."""
+    rhetorical_negations: tuple[str, ...] = ()
+    rhetorical_ends: tuple[str, ...] = ()
+    """不会 … 吧: one of these negations in a sentence closing with one of these ends."""
     scope_breaks: tuple[str, ...] = ()
     hypotheticals: tuple[str, ...] = ()
     reassurances: tuple[str, ...] = ()

@@ -31,6 +31,13 @@ from typing import Literal
 import ahocorasick
 
 from compliance.detection.grammar import CLAUSE_BREAKS, SENTENCE_BREAKS, Grammar, Guard
+from compliance.detection.scope import (
+    contains,
+    customer_owned,
+    degree_variants,
+    excepted,
+    object_elsewhere,
+)
 from compliance.detection.similarity import (
     ExemplarIndex,
     boundaries,
@@ -129,7 +136,7 @@ def in_sentence(folded: str, start: int, end: int, words: Sequence[str]) -> bool
     left = Grammar.clause_start(folded, start, SENTENCE_BREAKS)
     right = Grammar.clause_end(folded, end, SENTENCE_BREAKS)
     sentence = folded[left:right]
-    return any(word in sentence for word in words)
+    return any(contains(sentence, word) for word in words)
 
 
 def _is_latin(char: str) -> bool:
@@ -139,13 +146,15 @@ def _is_latin(char: str) -> bool:
 class _Operator:
     """One `OperatorSpec`, compiled."""
 
-    def __init__(self, detector: str, spec: OperatorSpec, folder: TextFolder) -> None:
+    def __init__(
+        self, detector: str, spec: OperatorSpec, folder: TextFolder, degree: Sequence[str] = ()
+    ) -> None:
         self.spec = spec
         self.source = f"detectors.{detector}.operators.{spec.name}"
         # The skip list and the frequency cap are for lexicon entries: the policy's own
         # evaluations are meant as they are written.
         skip = {folder.fold(w) for w in spec.evaluation_skip}
-        words = list(spec.evaluations)
+        words = degree_variants(spec.evaluations, degree if spec.degree_variants else ())
         for lexicon in spec.evaluation_lexicons:
             words.extend(
                 w
@@ -157,6 +166,8 @@ class _Operator:
         self.owned_targets = _Terms(spec.owned_targets, folder)
         self.owners = _Terms(spec.owners, folder)
         self.exceptions = tuple(folder.fold(w) for w in spec.exceptions if w.strip())
+        self.owner_cues = tuple(folder.fold(w) for w in spec.owner_cues if w.strip())
+        self.object_markers = tuple(folder.fold(w) for w in spec.object_markers if w.strip())
         self.innocent = _Terms(spec.innocent_words, folder)
         self.patterns = tuple(re.compile(p) for p in spec.patterns)
         self.guard = Guard(
@@ -172,8 +183,8 @@ class _Operator:
             return (*self.targets.keys, *self.owned_targets.keys)
         return self.evaluations.keys
 
-    def _excepted(self, folded: str, start: int, end: int) -> bool:
-        return in_sentence(folded, start, end, self.exceptions)
+    def _excepted(self, folded: str, start: int, end: int, grammar: Grammar) -> bool:
+        return excepted(folded, start, end, self.exceptions, self.evaluations.find, grammar.negated)
 
     def _whole(self, folded: str, start: int, end: int, edges: frozenset[int] | None) -> bool:
         if start > 0 and _is_latin(folded[start]) and _is_latin(folded[start - 1]):
@@ -190,6 +201,7 @@ class _Operator:
         """(start, end, confidence, word) of each hit that counts."""
         spec = self.spec
         candidates: list[tuple[int, int, float, str]] = []
+        targets: list[tuple[int, int, str]] = []
         if spec.kind == "regex":
             if not self.evaluations.present(folded):
                 return []
@@ -232,7 +244,9 @@ class _Operator:
                 continue
             if spec.skip_questions and grammar.asked(folded, start, end):
                 continue
-            if self._excepted(folded, start, end):
+            if self._excepted(folded, start, end, grammar):
+                continue
+            if object_elsewhere(folded, start, self.object_markers, targets):
                 continue
             hits.append((start, end, confidence, word))
         return hits
@@ -253,6 +267,10 @@ class _Operator:
                 for _start, end, _word in owners
             )
             or any(start == target[0] for start, _end, _word in owners)
+            or (
+                in_sentence(folded, target[0], target[1], self.owner_cues)
+                and not customer_owned(folded, target[0], window)
+            )
         ]
 
     def _nearest_target(
@@ -303,7 +321,9 @@ class Detector:
         self.severity: dict[str, Severity] = {
             layer: spec.layers.get(layer, base) for layer in ("phrase", "operator", "similarity")
         }
-        self.operators = tuple(_Operator(name, op, folder) for op in spec.operators)
+        self.operators = tuple(
+            _Operator(name, op, folder, grammar.degree_words) for op in spec.operators
+        )
         similarity = spec.similarity
         self.positives = ExemplarIndex((*similarity.exemplars, *exemplars), folder.fold)
         self.negatives = ExemplarIndex(

@@ -65,12 +65,17 @@ class Grammar:
             return tuple(folder.fold(w).strip() for w in words if w.strip())
 
         self.scope = policy.negation_scope
+        self.degree_words: tuple[str, ...] = fold(policy.degree_words)
         self._negations = _alternation(fold(policy.negations))
         self._after = fold(policy.negations_after)
         self._breaks = _alternation(fold(policy.scope_breaks))
         self._hypotheticals = _alternation(fold(policy.hypotheticals))
         self._reassurances = _alternation(fold(policy.reassurances))
         self._benefactives = fold(policy.benefactives)
+        self._clause_negations = _alternation(fold(policy.clause_negations))
+        self._rhetorical_openers = _alternation(fold(policy.rhetorical_openers))
+        self._rhetorical_negations = frozenset(fold(policy.rhetorical_negations))
+        self._rhetorical_ends = fold(policy.rhetorical_ends)
         # Markers that turn a whole sentence around (从不, 绝不, 请放心): a text that has
         # one its exemplar lacks does not say what the exemplar says.
         self._turning = _alternation(
@@ -109,23 +114,14 @@ class Grammar:
             reach, pos = start - self.scope, start
             while (joint := text.rfind("、", max(reach, left), pos)) >= 0:
                 reach, pos = joint - self.scope, joint
-            window = text[max(left, reach) : start]
-            if self._breaks is not None:
-                # A consequence (就, 才) or a contrast (但) ends the negation's reach:
-                # 你再不配合我就拉黑你 is a threat.
-                # 就 before 这样 / 这么 says "just so", no consequence: 我不会就这样走掉.
-                ends = [
-                    match.end()
-                    for match in self._breaks.finditer(window)
-                    if not (match[0] == "就" and window.startswith(_MANNER, match.end()))
-                ]
-                if ends:
-                    window = window[ends[-1] :]
+            window = self._unbroken(text[max(left, reach) : start])
             base = start - len(window)
             for match in self._negations.finditer(window):
                 at = base + match.start()
                 # A-not-A is a question, not a negation (是不是, 会不会, 懂不懂).
                 if at > 0 and match.end() + base < len(text) and text[at - 1] == text[at + 1]:
+                    continue
+                if self._rhetorical(text, at, base + match.end(), end):
                     continue
                 if _QUANTITY.match(text, base + match.end()):
                     continue
@@ -133,12 +129,44 @@ class Grammar:
                 # no negation of 笨.
                 if match.end() - match.start() > 1 or len(window) - match.end() <= 3:
                     return True
+            if self._clause_negations is not None:
+                # A modal negation governs its whole clause: 我们不会因为任何原因删除客户.
+                wide = self._unbroken(text[left:start])
+                base = start - len(wide)
+                for match in self._clause_negations.finditer(wide):
+                    if not self._rhetorical(text, base + match.start(), base + match.end(), end):
+                        return True
         if self._after:
             # Later in the same clause: 拉黑客户是不可能的.
             rest = text[end : self.clause_end(text, end)]
             if any(word in rest for word in self._after):
                 return True
         return False
+
+    def _unbroken(self, window: str) -> str:
+        """The end of `window` after its last consequence (就, 才) or contrast (但),
+        which end a negation's reach: 你再不配合我就拉黑你 is a threat.  就 before
+        这样 / 这么 says "just so", no consequence: 我不会就这样走掉."""
+        if self._breaks is None:
+            return window
+        ends = [
+            match.end()
+            for match in self._breaks.finditer(window)
+            if not (match[0] == "就" and window.startswith(_MANNER, match.end()))
+        ]
+        return window[ends[-1] :] if ends else window
+
+    def _rhetorical(self, text: str, at: int, neg_end: int, end: int) -> bool:
+        """Is the negation at ``text[at:neg_end]`` (before a hit ending at `end`) a
+        rhetorical question rather than a denial: 难道您不知道吗, 您不会连这都不懂吧?"""
+        left = self.clause_start(text, at, SENTENCE_BREAKS)
+        if self._rhetorical_openers is not None and self._rhetorical_openers.search(text, left, at):
+            return True
+        if text[at:neg_end] not in self._rhetorical_negations:
+            return False
+        # The hit itself may close on the end word (连这都不会吧).
+        tail = text[neg_end : self.clause_end(text, end)].rstrip(" …~～.")
+        return bool(self._rhetorical_ends) and tail.endswith(self._rhetorical_ends)
 
     def hypothetical(self, text: str, start: int) -> bool:
         """Does the clause holding `start` open with 如果 / 要是 … before it?"""

@@ -25,6 +25,17 @@ from compliance.wordlists import load_wordlist
 _CLAUSE_PUNCTUATION = frozenset("。，,.!！?？；;、：:…")
 
 
+def _joined_code(folded: str, at: int, step: int) -> bool:
+    """Is ``folded[at]`` a hyphen or underscore with a letter or digit beyond it?"""
+    beyond = at + step
+    return (
+        0 <= at < len(folded)
+        and folded[at] in "-_"
+        and 0 <= beyond < len(folded)
+        and _is_latin_word_char(folded[beyond])
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ForbiddenHit:
     """One forbidden phrase found in a text."""
@@ -207,6 +218,10 @@ class ForbiddenMatcher:
         if entry.latin_start and first > 0 and _is_latin_word_char(folded[first - 1]):
             return False
         if entry.latin_end and last + 1 < len(folded) and _is_latin_word_char(folded[last + 1]):
+            return False
+        if entry.latin_end and _joined_code(folded, last + 1, 1):
+            return False  # a part code (SB-200, USB_SB): a hyphen to more letters or digits
+        if entry.latin_start and _joined_code(folded, first - 1, -1):
             return False
         if last - first + 1 == len(entry.key):
             return True  # nothing was dropped inside the hit

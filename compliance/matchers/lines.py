@@ -250,7 +250,8 @@ class GreetingParser:
             if match is None:
                 continue
             name = match["name"]
-            if any(name in word or word in name for word in self._fixed_words):
+            # A name never holds 您 (我是运维工程师，很高兴为您服务 names no one).
+            if "您" in name or any(name in word or word in name for word in self._fixed_words):
                 continue
             return match.span("name")
         return None

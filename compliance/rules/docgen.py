@@ -163,6 +163,12 @@ def _detector_docs(code: str, policy: Policy) -> list[str]:
                 line += f"; {len(op.patterns)} pattern(s)"
             if op.exceptions:
                 line += f"; exceptions: {_sample(op.exceptions)}"
+            if op.owner_cues:
+                line += f"; owners in the sentence: {_sample(op.owner_cues)}"
+            if op.object_markers:
+                line += f"; a {'/'.join(op.object_markers)} object must hold a target"
+            if op.degree_variants:
+                line += "; evaluations also with a degree word inside"
             out.append(line)
         sim = spec.similarity
         if sim.exemplars:
@@ -206,6 +212,14 @@ def _grammar_docs(policy: Policy) -> list[str]:
         f"character ones within 3): {_sample(grammar.negations, 12)}; after it: "
         f"{_sample(grammar.negations_after, 6)}; a consequence or contrast ends their reach: "
         f"{_sample(grammar.scope_breaks)}; A-not-A questions (是不是) are no negation;",
+        f"- modal negations governing their whole clause: {_sample(grammar.clause_negations)};"
+        f" rhetorical questions deny nothing: after {_sample(grammar.rhetorical_openers)}, or "
+        f"{_sample(grammar.rhetorical_negations)} … {_sample(grammar.rhetorical_ends)};",
+        f"- degree words taken inside evaluations (不太稳定, 返修率挺高): "
+        f"{_sample(grammar.degree_words)};",
+        "- an operator's exception does not count when it is part of a longer evaluation",
+        "  (不好意思推荐), negated (换新是不可能的) or undone by a later contrast (说要改进，",
+        "  结果…); Latin exceptions count as whole words only (ip is not in VIP);",
         f"- hypotheticals (for operators that ask): {_sample(grammar.hypotheticals)};",
         f"- reassurances: {_sample(grammar.reassurances)};",
         f"- benefactives (an action done for or by the customer): {_sample(grammar.benefactives)}.",
