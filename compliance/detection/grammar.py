@@ -118,8 +118,7 @@ class Grammar:
             base = start - len(window)
             for match in self._negations.finditer(window):
                 at = base + match.start()
-                # A-not-A is a question, not a negation (是不是, 会不会, 懂不懂).
-                if at > 0 and match.end() + base < len(text) and text[at - 1] == text[at + 1]:
+                if self._a_not_a(text, at):
                     continue
                 if self._rhetorical(text, at, base + match.end(), end):
                     continue
@@ -134,7 +133,10 @@ class Grammar:
                 wide = self._unbroken(text[left:start])
                 base = start - len(wide)
                 for match in self._clause_negations.finditer(wide):
-                    if not self._rhetorical(text, base + match.start(), base + match.end(), end):
+                    at = base + match.start()
+                    if self._a_not_a(text, at):
+                        continue  # 会不会越修越坏啊 asks; its 不会 governs nothing
+                    if not self._rhetorical(text, at, base + match.end(), end):
                         return True
         if self._after:
             # Later in the same clause: 拉黑客户是不可能的.
@@ -142,6 +144,11 @@ class Grammar:
             if any(word in rest for word in self._after):
                 return True
         return False
+
+    @staticmethod
+    def _a_not_a(text: str, at: int) -> bool:
+        """Is the negation at `at` the middle of an A-not-A question (是不是, 会不会, 懂不懂)?"""
+        return 0 < at < len(text) - 1 and text[at - 1] == text[at + 1]
 
     def _unbroken(self, window: str) -> str:
         """The end of `window` after its last consequence (就, 才) or contrast (但),
